@@ -1,0 +1,180 @@
+//! Transactions: the committed commands the tree applies, and their results.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Acl, CreateMode, Id, SessionId, Stat, TreeError, Zxid};
+
+/// One committed transaction. Everything the tree needs to apply it deterministically is inside:
+/// its zxid, the leader's commit time, and who asked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Txn {
+    /// Must be greater than the zxid of every transaction applied before.
+    pub zxid: Zxid,
+    /// The leader's clock when it proposed the transaction, in milliseconds since the Unix epoch.
+    /// It becomes `ctime`/`mtime` and decides TTL expiry, so replicas never read their own clocks.
+    pub time_ms: i64,
+    pub kind: TxnKind,
+}
+
+/// What a transaction does.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TxnKind {
+    /// Opens a session whose id is this transaction's zxid. The timeout is clamped to the limits,
+    /// as ZooKeeper's server negotiates it; the password is chosen randomly by the proposer.
+    OpenSession { timeout_ms: i32, password: [u8; 16] },
+    /// Closes or expires a session and deletes its ephemeral nodes in the same step.
+    CloseSession {
+        session_id: SessionId,
+        reason: CloseReason,
+    },
+    /// One write operation.
+    Write { caller: Caller, op: WriteOp },
+    /// ZooKeeper's `multi`: all operations succeed together or none takes effect.
+    Multi { caller: Caller, ops: Vec<WriteOp> },
+    /// Removes a container without children or a TTL node past its TTL, proposed by the leader
+    /// after [`crate::DataTree::expired_nodes`]. The condition is checked again at apply time with
+    /// this transaction's time, so a node that gained a child or was modified meanwhile stays.
+    RemoveExpiredNode { path: String },
+    /// Changes nothing but the last applied zxid (Raft's blank and membership entries).
+    Noop,
+}
+
+/// Why a session ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CloseReason {
+    /// The client closed it.
+    Closed,
+    /// The leader saw no heartbeat within the timeout.
+    Expired,
+}
+
+/// Who asks for an operation: the session (for ephemeral ownership) and the identities it has
+/// authenticated as (for ACL checks).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Caller {
+    pub session_id: SessionId,
+    pub ids: Vec<Id>,
+}
+
+impl Caller {
+    /// The system itself: no session, administrator rights.
+    pub fn system() -> Caller {
+        Caller {
+            session_id: crate::SYSTEM_SESSION_ID,
+            ids: vec![Id::new(Id::SCHEME_SUPER, "polis")],
+        }
+    }
+
+    /// An unauthenticated caller on `session_id`.
+    pub fn anonymous(session_id: SessionId) -> Caller {
+        Caller {
+            session_id,
+            ids: Vec::new(),
+        }
+    }
+}
+
+/// A write operation, alone or inside a multi. A version of -1 matches any version, as in
+/// ZooKeeper.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WriteOp {
+    Create {
+        path: String,
+        data: Vec<u8>,
+        acl: Vec<Acl>,
+        mode: CreateMode,
+    },
+    Delete {
+        path: String,
+        version: i32,
+    },
+    SetData {
+        path: String,
+        data: Vec<u8>,
+        version: i32,
+    },
+    SetAcl {
+        path: String,
+        acl: Vec<Acl>,
+        version: i32,
+    },
+    /// Succeeds if the node exists and has the version (ZooKeeper's `check`, for multi).
+    Check {
+        path: String,
+        version: i32,
+    },
+}
+
+impl WriteOp {
+    pub fn path(&self) -> &str {
+        match self {
+            WriteOp::Create { path, .. }
+            | WriteOp::Delete { path, .. }
+            | WriteOp::SetData { path, .. }
+            | WriteOp::SetAcl { path, .. }
+            | WriteOp::Check { path, .. } => path,
+        }
+    }
+}
+
+/// The result of a successful transaction.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OpResult {
+    /// The created node's actual path (with the sequence suffix) and stat.
+    Created {
+        path: String,
+        stat: Stat,
+    },
+    Deleted,
+    DataSet {
+        stat: Stat,
+    },
+    AclSet {
+        stat: Stat,
+    },
+    Checked,
+    /// One result per operation of a successful multi.
+    Multi(Vec<OpResult>),
+    SessionOpened {
+        session_id: SessionId,
+        timeout_ms: i32,
+    },
+    /// The paths of the ephemerals deleted with the session.
+    SessionClosed {
+        ephemerals_deleted: Vec<String>,
+    },
+    NodeRemoved,
+    Noop,
+}
+
+/// The result of a transaction. A failed multi reports which operation failed in
+/// [`TreeError::MultiFailed`]; [`MultiOpResult::for_failure`] turns that into ZooKeeper's per-op
+/// results.
+pub type TxnResult = Result<OpResult, TreeError>;
+
+/// One operation's outcome in a multi, as ZooKeeper reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MultiOpResult {
+    Ok(OpResult),
+    /// Would have succeeded, but an operation failed so it was rolled back (ZooKeeper reports
+    /// error code 0, kazoo's `RolledBackError`).
+    RolledBack,
+    /// The operation that failed.
+    Failed(TreeError),
+    /// After the failing operation; never attempted (ZooKeeper's `RuntimeInconsistency`).
+    NotAttempted,
+}
+
+impl MultiOpResult {
+    /// ZooKeeper's per-op results for a multi of `ops_len` operations whose operation `index`
+    /// failed with `error`.
+    pub fn for_failure(ops_len: usize, index: usize, error: &TreeError) -> Vec<MultiOpResult> {
+        (0..ops_len)
+            .map(|position| match position.cmp(&index) {
+                std::cmp::Ordering::Less => MultiOpResult::RolledBack,
+                std::cmp::Ordering::Equal => MultiOpResult::Failed(error.clone()),
+                std::cmp::Ordering::Greater => MultiOpResult::NotAttempted,
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,351 @@
+//! The snapshot format: the whole replicated state as one deterministic byte stream.
+//!
+//! Raft ships snapshots to lagging replicas, and two replicas that applied the same transactions
+//! must produce byte-identical snapshots, so the format has no maps with random order and no
+//! timestamps of its own. It streams, so that neither side needs the whole encoding in memory:
+//!
+//! ```text
+//! "POLISNAP" | format version (u32 LE) | record* | crc32 of everything before (u32 LE)
+//! record = length (u32 LE) | postcard(Record)
+//! Record order: Header, Node* (by path), Session* (by id), History* (by seq), End (counts)
+//! ```
+//!
+//! Every record length is bounded, the counts in `End` must match, and the checksum must verify,
+//! so a truncated or corrupted snapshot is refused rather than half-installed.
+
+use std::io::{self, Read, Write};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{HistoryEntry, Limits, NodeRecord, Session, SessionId, TreeState, Zxid};
+
+const MAGIC: &[u8; 8] = b"POLISNAP";
+
+/// The version of the snapshot format written by this build.
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 1;
+
+/// Why a snapshot could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("snapshot I/O failed: {0}")]
+    Io(#[from] io::Error),
+    #[error("not a Polis snapshot (bad magic)")]
+    BadMagic,
+    #[error(
+        "snapshot format version {0} is not supported (this build reads {SNAPSHOT_FORMAT_VERSION})"
+    )]
+    UnsupportedVersion(u32),
+    #[error("corrupt snapshot: {0}")]
+    Corrupt(String),
+}
+
+/// The records as written: borrowed, so writing copies nothing.
+#[derive(Serialize)]
+enum RecordRef<'a> {
+    Header {
+        last_zxid: Zxid,
+        history_compacted_through: Zxid,
+    },
+    Node {
+        path: &'a str,
+        record: &'a NodeRecord,
+    },
+    Session {
+        session_id: SessionId,
+        session: &'a Session,
+    },
+    History(&'a HistoryEntry),
+    End {
+        nodes: u64,
+        sessions: u64,
+        history: u64,
+    },
+}
+
+/// The records as read. Same variants in the same order as [`RecordRef`], hence the same encoding.
+#[derive(Deserialize)]
+enum Record {
+    Header {
+        last_zxid: Zxid,
+        history_compacted_through: Zxid,
+    },
+    Node {
+        path: String,
+        record: NodeRecord,
+    },
+    Session {
+        session_id: SessionId,
+        session: Session,
+    },
+    History(HistoryEntry),
+    End {
+        nodes: u64,
+        sessions: u64,
+        history: u64,
+    },
+}
+
+/// Writes a snapshot record by record. The caller supplies nodes, sessions and history entries in
+/// ascending order; the writer checks it, so that every producer (the in-memory tree, a store
+/// reading its tables) writes the same bytes for the same state.
+#[derive(Debug)]
+pub struct SnapshotWriter<W: Write> {
+    out: W,
+    hasher: crc32fast::Hasher,
+    nodes: u64,
+    sessions: u64,
+    history: u64,
+    last_path: Option<String>,
+    last_session_id: Option<SessionId>,
+    last_seq: Option<u64>,
+}
+
+impl<W: Write> SnapshotWriter<W> {
+    pub fn new(
+        out: W,
+        last_zxid: Zxid,
+        history_compacted_through: Zxid,
+    ) -> io::Result<SnapshotWriter<W>> {
+        let mut writer = SnapshotWriter {
+            out,
+            hasher: crc32fast::Hasher::new(),
+            nodes: 0,
+            sessions: 0,
+            history: 0,
+            last_path: None,
+            last_session_id: None,
+            last_seq: None,
+        };
+        writer.write_raw(MAGIC)?;
+        writer.write_raw(&SNAPSHOT_FORMAT_VERSION.to_le_bytes())?;
+        writer.write_record(&RecordRef::Header {
+            last_zxid,
+            history_compacted_through,
+        })?;
+        Ok(writer)
+    }
+
+    pub fn node(&mut self, path: &str, record: &NodeRecord) -> io::Result<()> {
+        if self.sessions > 0 || self.history > 0 {
+            return Err(out_of_order("node after sessions or history"));
+        }
+        if self.last_path.as_deref().is_some_and(|last| last >= path) {
+            return Err(out_of_order("nodes not in ascending path order"));
+        }
+        self.last_path = Some(path.to_string());
+        self.nodes += 1;
+        self.write_record(&RecordRef::Node { path, record })
+    }
+
+    pub fn session(&mut self, session_id: SessionId, session: &Session) -> io::Result<()> {
+        if self.history > 0 {
+            return Err(out_of_order("session after history"));
+        }
+        if self.last_session_id.is_some_and(|last| last >= session_id) {
+            return Err(out_of_order("sessions not in ascending id order"));
+        }
+        self.last_session_id = Some(session_id);
+        self.sessions += 1;
+        self.write_record(&RecordRef::Session {
+            session_id,
+            session,
+        })
+    }
+
+    pub fn history(&mut self, entry: &HistoryEntry) -> io::Result<()> {
+        if self.last_seq.is_some_and(|last| last >= entry.seq) {
+            return Err(out_of_order("history not in ascending sequence order"));
+        }
+        self.last_seq = Some(entry.seq);
+        self.history += 1;
+        self.write_record(&RecordRef::History(entry))
+    }
+
+    /// Writes the end record and the checksum, and hands back the output.
+    pub fn finish(mut self) -> io::Result<W> {
+        self.write_record(&RecordRef::End {
+            nodes: self.nodes,
+            sessions: self.sessions,
+            history: self.history,
+        })?;
+        let checksum = self.hasher.clone().finalize();
+        self.out.write_all(&checksum.to_le_bytes())?;
+        self.out.flush()?;
+        Ok(self.out)
+    }
+
+    fn write_record(&mut self, record: &RecordRef<'_>) -> io::Result<()> {
+        let bytes = postcard::to_allocvec(record).map_err(io::Error::other)?;
+        let length = u32::try_from(bytes.len()).map_err(io::Error::other)?;
+        self.write_raw(&length.to_le_bytes())?;
+        self.write_raw(&bytes)
+    }
+
+    fn write_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.hasher.update(bytes);
+        self.out.write_all(bytes)
+    }
+}
+
+fn out_of_order(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("snapshot writer: {what}"),
+    )
+}
+
+/// Reads a snapshot into a [`TreeState`], checking bounds, order, counts and the checksum.
+#[derive(Debug)]
+pub struct SnapshotReader;
+
+impl SnapshotReader {
+    /// The largest record the reader accepts: a node at the data and path limits with a full ACL.
+    fn record_len_max(limits: &Limits) -> usize {
+        limits.data_len_max + limits.path_len_max + limits.acl_entries_max * 1024 + 4096
+    }
+
+    pub fn read(input: impl Read, limits: &Limits) -> Result<TreeState, SnapshotError> {
+        let mut input = HashingReader {
+            inner: input,
+            hasher: crc32fast::Hasher::new(),
+        };
+        let mut magic = [0u8; 8];
+        input.read_exact(&mut magic)?;
+        if &magic != MAGIC {
+            return Err(SnapshotError::BadMagic);
+        }
+        let version = read_u32(&mut input)?;
+        if version != SNAPSHOT_FORMAT_VERSION {
+            return Err(SnapshotError::UnsupportedVersion(version));
+        }
+        let record_len_max = Self::record_len_max(limits);
+        let mut buffer = Vec::new();
+        let mut state = match read_record(&mut input, &mut buffer, record_len_max)? {
+            Record::Header {
+                last_zxid,
+                history_compacted_through,
+            } => TreeState {
+                last_zxid,
+                history_compacted_through,
+                ..TreeState::default()
+            },
+            _ => return Err(corrupt("the first record is not the header")),
+        };
+        loop {
+            match read_record(&mut input, &mut buffer, record_len_max)? {
+                Record::Header { .. } => return Err(corrupt("a second header")),
+                Record::Node { path, record } => {
+                    if state.nodes.len() >= limits.nodes_max {
+                        return Err(corrupt("more nodes than nodes_max"));
+                    }
+                    if !state.sessions.is_empty() || !state.history.is_empty() {
+                        return Err(corrupt("a node after sessions or history"));
+                    }
+                    if state.nodes.last().is_some_and(|(last, _)| *last >= path) {
+                        return Err(corrupt("nodes out of order"));
+                    }
+                    state.nodes.push((path, record));
+                }
+                Record::Session {
+                    session_id,
+                    session,
+                } => {
+                    if state.sessions.len() >= limits.sessions_max {
+                        return Err(corrupt("more sessions than sessions_max"));
+                    }
+                    if !state.history.is_empty() {
+                        return Err(corrupt("a session after history"));
+                    }
+                    if state
+                        .sessions
+                        .last()
+                        .is_some_and(|(last, _)| *last >= session_id)
+                    {
+                        return Err(corrupt("sessions out of order"));
+                    }
+                    state.sessions.push((session_id, session));
+                }
+                Record::History(entry) => {
+                    if state.history.len() >= limits.history_events_max {
+                        return Err(corrupt("more history than history_events_max"));
+                    }
+                    if state
+                        .history
+                        .last()
+                        .is_some_and(|last| last.seq >= entry.seq)
+                    {
+                        return Err(corrupt("history out of order"));
+                    }
+                    state.history.push(entry);
+                }
+                Record::End {
+                    nodes,
+                    sessions,
+                    history,
+                } => {
+                    let counts = (
+                        state.nodes.len() as u64,
+                        state.sessions.len() as u64,
+                        state.history.len() as u64,
+                    );
+                    if counts != (nodes, sessions, history) {
+                        return Err(corrupt("record counts do not match the end record"));
+                    }
+                    break;
+                }
+            }
+        }
+        let computed = input.hasher.clone().finalize();
+        let mut stored = [0u8; 4];
+        input.inner.read_exact(&mut stored)?;
+        if u32::from_le_bytes(stored) != computed {
+            return Err(corrupt("checksum mismatch"));
+        }
+        let mut trailing = [0u8; 1];
+        if input.inner.read(&mut trailing)? != 0 {
+            return Err(corrupt("bytes after the checksum"));
+        }
+        Ok(state)
+    }
+}
+
+fn corrupt(what: &str) -> SnapshotError {
+    SnapshotError::Corrupt(what.to_string())
+}
+
+fn read_u32(input: &mut impl Read) -> Result<u32, SnapshotError> {
+    let mut bytes = [0u8; 4];
+    input.read_exact(&mut bytes)?;
+    Ok(u32::from_le_bytes(bytes))
+}
+
+fn read_record(
+    input: &mut impl Read,
+    buffer: &mut Vec<u8>,
+    record_len_max: usize,
+) -> Result<Record, SnapshotError> {
+    let length = read_u32(input)? as usize;
+    if length > record_len_max {
+        return Err(SnapshotError::Corrupt(format!(
+            "record of {length} bytes exceeds the bound of {record_len_max}"
+        )));
+    }
+    buffer.resize(length, 0);
+    input.read_exact(buffer)?;
+    postcard::from_bytes(buffer)
+        .map_err(|error| SnapshotError::Corrupt(format!("undecodable record: {error}")))
+}
+
+/// Feeds everything read through the checksum.
+struct HashingReader<R> {
+    inner: R,
+    hasher: crc32fast::Hasher,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        let read = self.inner.read(buffer)?;
+        self.hasher.update(&buffer[..read]);
+        Ok(read)
+    }
+}

@@ -1,0 +1,1078 @@
+//! The replicated state machine: znodes, sessions and the change history.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{self, Read, Write};
+
+use crate::acl::{self, allows};
+use crate::{
+    Acl, AclList, Caller, ChangeHistory, ChangeSet, CloseReason, CreateMode, EventKind,
+    HistoryEntry, Id, Limits, NodeKind, NodeRecord, OpResult, Perms, Session, SessionId,
+    SessionTable, SnapshotError, SnapshotReader, SnapshotWriter, Stat, TreeError, Txn, TxnKind,
+    TxnResult, WatchEvent, WriteOp, Zxid, path,
+};
+
+/// The whole replicated state in plain, ordered parts: what storage loads and snapshots carry.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TreeState {
+    pub last_zxid: Zxid,
+    /// Every node, root included, in ascending path order.
+    pub nodes: Vec<(String, NodeRecord)>,
+    /// Every session in ascending id order.
+    pub sessions: Vec<(SessionId, Session)>,
+    /// The history window, oldest first.
+    pub history: Vec<HistoryEntry>,
+    pub history_compacted_through: Zxid,
+}
+
+/// What applying one transaction did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Applied {
+    pub zxid: Zxid,
+    pub result: TxnResult,
+    /// The watch events the transaction fired, in ZooKeeper's order. Empty if it failed.
+    pub events: Vec<WatchEvent>,
+}
+
+/// One znode in memory: its record and the names of its children.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Znode {
+    record: NodeRecord,
+    children: BTreeSet<String>,
+}
+
+impl Znode {
+    fn stat(&self) -> Stat {
+        self.record.stat(self.children.len())
+    }
+}
+
+/// The commit point of the transaction being applied.
+#[derive(Clone, Copy, Debug)]
+struct At {
+    zxid: Zxid,
+    time_ms: i64,
+}
+
+/// How to reverse one operation of a multi that must be rolled back. Each primitive operation
+/// either fails before changing anything or succeeds and returns its undo.
+#[derive(Debug)]
+enum Undo {
+    Create {
+        path: String,
+        parent_cversion: i32,
+        parent_pzxid: Zxid,
+    },
+    Delete {
+        path: String,
+        record: NodeRecord,
+        parent_cversion: i32,
+        parent_pzxid: Zxid,
+    },
+    SetData {
+        path: String,
+        data: Vec<u8>,
+        version: i32,
+        mzxid: Zxid,
+        mtime: i64,
+    },
+    SetAcl {
+        path: String,
+        acl: AclList,
+        aversion: i32,
+    },
+    Nothing,
+}
+
+/// The znode tree with its sessions and change history.
+///
+/// [`DataTree::apply`] is the only way to change it. Reads answer from the current state; whether
+/// that state is fresh enough (linearizable reads) is the consensus layer's concern.
+#[derive(Clone, Debug)]
+pub struct DataTree {
+    limits: Limits,
+    nodes: BTreeMap<String, Znode>,
+    sessions: SessionTable,
+    history: ChangeHistory,
+    last_zxid: Zxid,
+    /// Containers and TTL nodes, so that finding expired ones does not scan the tree.
+    containers: BTreeSet<String>,
+    ttl_nodes: BTreeSet<String>,
+    /// Distinct ACL lists, shared by all nodes that carry them.
+    acl_lists: BTreeSet<AclList>,
+    /// What changed since the last `take_changes`, for storage.
+    dirty_nodes: BTreeSet<String>,
+    dirty_sessions: BTreeSet<SessionId>,
+    pending_history: Vec<HistoryEntry>,
+}
+
+impl PartialEq for DataTree {
+    /// Two trees are equal if their replicated state is; pending changes do not count.
+    fn eq(&self, other: &DataTree) -> bool {
+        self.last_zxid == other.last_zxid
+            && self.nodes == other.nodes
+            && self.sessions == other.sessions
+            && self.history == other.history
+    }
+}
+
+impl DataTree {
+    /// ACL lists beyond this many distinct ones are pruned of unused entries.
+    const ACL_LISTS_PRUNE_AT: usize = 4096;
+
+    /// A new tree: the root (open to everyone, as in ZooKeeper) and the system node [`SYSTEM_PATH`]
+    /// (readable by everyone, writable only by administrators).
+    ///
+    /// [`SYSTEM_PATH`]: crate::SYSTEM_PATH
+    pub fn new(limits: Limits) -> DataTree {
+        let mut tree = DataTree::empty(limits);
+        let open = tree.intern_acl(&Acl::open());
+        let read_only = tree.intern_acl(&Acl::read_only());
+        tree.nodes.insert(
+            "/".to_string(),
+            Znode {
+                record: genesis_record(open),
+                children: BTreeSet::new(),
+            },
+        );
+        tree.insert_node(crate::SYSTEM_PATH.to_string(), genesis_record(read_only));
+        tree
+    }
+
+    fn empty(limits: Limits) -> DataTree {
+        let history = ChangeHistory::new(limits.history_events_max);
+        DataTree {
+            limits,
+            nodes: BTreeMap::new(),
+            sessions: SessionTable::default(),
+            history,
+            last_zxid: 0,
+            containers: BTreeSet::new(),
+            ttl_nodes: BTreeSet::new(),
+            acl_lists: BTreeSet::new(),
+            dirty_nodes: BTreeSet::new(),
+            dirty_sessions: BTreeSet::new(),
+            pending_history: Vec::new(),
+        }
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Applying transactions.
+
+    /// Applies one committed transaction. A failed operation changes nothing but the last applied
+    /// zxid, as a ZooKeeper error transaction does.
+    pub fn apply(&mut self, txn: &Txn) -> Applied {
+        if txn.zxid <= self.last_zxid {
+            return Applied {
+                zxid: txn.zxid,
+                result: Err(TreeError::ZxidOutOfOrder {
+                    zxid: txn.zxid,
+                    last_zxid: self.last_zxid,
+                }),
+                events: Vec::new(),
+            };
+        }
+        let at = At {
+            zxid: txn.zxid,
+            time_ms: txn.time_ms,
+        };
+        let mut events = Vec::new();
+        let result = match &txn.kind {
+            TxnKind::OpenSession {
+                timeout_ms,
+                password,
+            } => self.open_session(at, *timeout_ms, *password),
+            TxnKind::CloseSession { session_id, reason } => {
+                self.close_session(at, *session_id, *reason, &mut events)
+            }
+            TxnKind::Write { caller, op } => self
+                .write(at, caller, op, &mut events)
+                .map(|(result, _undo)| result),
+            TxnKind::Multi { caller, ops } => self.multi(at, caller, ops, &mut events),
+            TxnKind::RemoveExpiredNode { path } => self.remove_expired_node(at, path, &mut events),
+            TxnKind::Noop => Ok(OpResult::Noop),
+        };
+        if result.is_err() {
+            events.clear();
+        }
+        self.last_zxid = txn.zxid;
+        if !events.is_empty() {
+            let appended = self.history.append(&events);
+            self.pending_history.extend(appended);
+        }
+        Applied {
+            zxid: txn.zxid,
+            result,
+            events,
+        }
+    }
+
+    fn open_session(&mut self, at: At, timeout_ms: i32, password: [u8; 16]) -> TxnResult {
+        if self.sessions.len() >= self.limits.sessions_max {
+            return Err(TreeError::LimitExceeded {
+                limit: "sessions_max",
+                max: self.limits.sessions_max,
+            });
+        }
+        // ZooKeeper clamps the requested timeout into [minSessionTimeout, maxSessionTimeout].
+        let timeout_ms = timeout_ms.clamp(
+            self.limits.session_timeout_min_ms,
+            self.limits.session_timeout_max_ms,
+        );
+        let session_id = at.zxid;
+        self.sessions.insert(
+            session_id,
+            Session {
+                timeout_ms,
+                password,
+                ephemerals: BTreeSet::new(),
+            },
+        );
+        self.dirty_sessions.insert(session_id);
+        Ok(OpResult::SessionOpened {
+            session_id,
+            timeout_ms,
+        })
+    }
+
+    fn close_session(
+        &mut self,
+        at: At,
+        session_id: SessionId,
+        _reason: CloseReason,
+        events: &mut Vec<WatchEvent>,
+    ) -> TxnResult {
+        let Some(session) = self.sessions.get(session_id) else {
+            return Err(TreeError::SessionExpired { session_id });
+        };
+        // Ephemerals cannot have children, so they can be deleted in any order; path order keeps
+        // the events the same on every replica.
+        let ephemerals: Vec<String> = session.ephemerals.iter().cloned().collect();
+        for ephemeral in &ephemerals {
+            self.delete_unchecked(at, ephemeral, events);
+        }
+        self.sessions.remove(session_id);
+        self.dirty_sessions.insert(session_id);
+        Ok(OpResult::SessionClosed {
+            ephemerals_deleted: ephemerals,
+        })
+    }
+
+    fn remove_expired_node(
+        &mut self,
+        at: At,
+        node_path: &str,
+        events: &mut Vec<WatchEvent>,
+    ) -> TxnResult {
+        let Some(node) = self.nodes.get(node_path) else {
+            return Err(TreeError::NoNode {
+                path: node_path.to_string(),
+            });
+        };
+        if !node.children.is_empty() {
+            return Err(TreeError::NotEmpty {
+                path: node_path.to_string(),
+            });
+        }
+        if !is_expired(node, at.time_ms) {
+            return Err(TreeError::NotExpired {
+                path: node_path.to_string(),
+            });
+        }
+        self.delete_unchecked(at, node_path, events);
+        Ok(OpResult::NodeRemoved)
+    }
+
+    fn multi(
+        &mut self,
+        at: At,
+        caller: &Caller,
+        ops: &[WriteOp],
+        events: &mut Vec<WatchEvent>,
+    ) -> TxnResult {
+        if ops.len() > self.limits.multi_ops_max {
+            return Err(TreeError::LimitExceeded {
+                limit: "multi_ops_max",
+                max: self.limits.multi_ops_max,
+            });
+        }
+        let events_before = events.len();
+        let mut results = Vec::with_capacity(ops.len());
+        let mut undos = Vec::with_capacity(ops.len());
+        for (index, op) in ops.iter().enumerate() {
+            match self.write(at, caller, op, events) {
+                Ok((result, undo)) => {
+                    results.push(result);
+                    undos.push(undo);
+                }
+                Err(error) => {
+                    for undo in undos.into_iter().rev() {
+                        self.undo(undo);
+                    }
+                    events.truncate(events_before);
+                    return Err(TreeError::MultiFailed {
+                        index,
+                        error: Box::new(error),
+                    });
+                }
+            }
+        }
+        Ok(OpResult::Multi(results))
+    }
+
+    fn write(
+        &mut self,
+        at: At,
+        caller: &Caller,
+        op: &WriteOp,
+        events: &mut Vec<WatchEvent>,
+    ) -> Result<(OpResult, Undo), TreeError> {
+        if caller.session_id != crate::SYSTEM_SESSION_ID
+            && !self.sessions.contains(caller.session_id)
+        {
+            return Err(TreeError::SessionExpired {
+                session_id: caller.session_id,
+            });
+        }
+        match op {
+            WriteOp::Create {
+                path,
+                data,
+                acl,
+                mode,
+            } => self.create(at, caller, path, data, acl, *mode, events),
+            WriteOp::Delete { path, version } => self.delete(at, caller, path, *version, events),
+            WriteOp::SetData {
+                path,
+                data,
+                version,
+            } => self.set_data(at, caller, path, data, *version, events),
+            WriteOp::SetAcl { path, acl, version } => self.set_acl(caller, path, acl, *version),
+            WriteOp::Check { path, version } => {
+                self.check(caller, path, *version)?;
+                Ok((OpResult::Checked, Undo::Nothing))
+            }
+        }
+    }
+
+    /// ZooKeeper's create, with its checks in `PrepRequestProcessor`'s order.
+    #[allow(clippy::too_many_arguments)]
+    fn create(
+        &mut self,
+        at: At,
+        caller: &Caller,
+        requested_path: &str,
+        data: &[u8],
+        acl: &[Acl],
+        mode: CreateMode,
+        events: &mut Vec<WatchEvent>,
+    ) -> Result<(OpResult, Undo), TreeError> {
+        // A sequential create may name only the parent ("/queue/"): the suffix completes the path.
+        let probe_path = if mode.is_sequential() {
+            format!("{requested_path}0")
+        } else {
+            requested_path.to_string()
+        };
+        path::validate(&probe_path, self.limits.path_len_max)?;
+        if requested_path == "/" {
+            return Err(TreeError::NodeExists {
+                path: "/".to_string(),
+            });
+        }
+        self.check_data_len(data)?;
+        if let Some(ttl_ms) = mode.ttl_ms()
+            && !(1..=self.limits.ttl_max_ms).contains(&ttl_ms)
+        {
+            return Err(TreeError::BadArguments {
+                reason: format!("a TTL must be between 1 and {} ms", self.limits.ttl_max_ms),
+            });
+        }
+        if mode.is_ephemeral() && caller.session_id == crate::SYSTEM_SESSION_ID {
+            return Err(TreeError::BadArguments {
+                reason: "the system session cannot own ephemeral nodes".to_string(),
+            });
+        }
+        let acl = acl::fixup(acl, &caller.ids, self.limits.acl_entries_max)?;
+        let parent_path = path::parent(&probe_path).to_string();
+        let Some(parent) = self.nodes.get(&parent_path) else {
+            return Err(TreeError::NoNode { path: parent_path });
+        };
+        require(&parent.record.acl, Perms::CREATE, caller, &parent_path)?;
+        let node_path = if mode.is_sequential() {
+            // ZooKeeper names sequential nodes after the parent's cversion, zero-padded to 10.
+            format!("{requested_path}{:010}", parent.record.cversion)
+        } else {
+            requested_path.to_string()
+        };
+        path::validate(&node_path, self.limits.path_len_max)?;
+        if self.nodes.contains_key(&node_path) {
+            return Err(TreeError::NodeExists { path: node_path });
+        }
+        if matches!(parent.record.kind, NodeKind::Ephemeral { .. }) {
+            return Err(TreeError::NoChildrenForEphemerals { path: parent_path });
+        }
+        if parent.children.len() >= self.limits.children_max {
+            return Err(TreeError::LimitExceeded {
+                limit: "children_max",
+                max: self.limits.children_max,
+            });
+        }
+        if self.nodes.len() >= self.limits.nodes_max {
+            return Err(TreeError::LimitExceeded {
+                limit: "nodes_max",
+                max: self.limits.nodes_max,
+            });
+        }
+        let kind = match mode {
+            CreateMode::Persistent | CreateMode::PersistentSequential => NodeKind::Persistent,
+            CreateMode::Ephemeral | CreateMode::EphemeralSequential => {
+                let ephemerals = self
+                    .sessions
+                    .get(caller.session_id)
+                    .map_or(0, |session| session.ephemerals.len());
+                if ephemerals >= self.limits.ephemerals_per_session_max {
+                    return Err(TreeError::LimitExceeded {
+                        limit: "ephemerals_per_session_max",
+                        max: self.limits.ephemerals_per_session_max,
+                    });
+                }
+                NodeKind::Ephemeral {
+                    owner: caller.session_id,
+                }
+            }
+            CreateMode::Container => NodeKind::Container,
+            CreateMode::PersistentWithTtl { ttl_ms }
+            | CreateMode::PersistentSequentialWithTtl { ttl_ms } => NodeKind::Ttl { ttl_ms },
+        };
+        let acl = self.intern_acl(&acl);
+        let record = NodeRecord {
+            data: data.to_vec(),
+            acl,
+            kind,
+            czxid: at.zxid,
+            mzxid: at.zxid,
+            pzxid: at.zxid,
+            ctime: at.time_ms,
+            mtime: at.time_ms,
+            version: 0,
+            cversion: 0,
+            aversion: 0,
+        };
+        let stat = record.stat(0);
+        self.insert_node(node_path.clone(), record);
+        let (parent_cversion, parent_pzxid) = self.touch_parent(&parent_path, at.zxid);
+        events.push(event(at, EventKind::NodeCreated, &node_path));
+        events.push(event(at, EventKind::NodeChildrenChanged, &parent_path));
+        Ok((
+            OpResult::Created {
+                path: node_path.clone(),
+                stat,
+            },
+            Undo::Create {
+                path: node_path,
+                parent_cversion,
+                parent_pzxid,
+            },
+        ))
+    }
+
+    fn delete(
+        &mut self,
+        at: At,
+        caller: &Caller,
+        node_path: &str,
+        version: i32,
+        events: &mut Vec<WatchEvent>,
+    ) -> Result<(OpResult, Undo), TreeError> {
+        path::validate(node_path, self.limits.path_len_max)?;
+        if node_path == "/" {
+            return Err(TreeError::BadArguments {
+                reason: "the root cannot be deleted".to_string(),
+            });
+        }
+        if node_path == crate::SYSTEM_PATH && !caller.ids.iter().any(Id::is_super) {
+            return Err(TreeError::NoAuth {
+                path: node_path.to_string(),
+                perm: Perms::DELETE.name(),
+            });
+        }
+        let parent_path = path::parent(node_path);
+        let Some(parent) = self.nodes.get(parent_path) else {
+            return Err(TreeError::NoNode {
+                path: node_path.to_string(),
+            });
+        };
+        require(&parent.record.acl, Perms::DELETE, caller, parent_path)?;
+        let Some(node) = self.nodes.get(node_path) else {
+            return Err(TreeError::NoNode {
+                path: node_path.to_string(),
+            });
+        };
+        check_version(node_path, version, node.record.version)?;
+        if !node.children.is_empty() {
+            return Err(TreeError::NotEmpty {
+                path: node_path.to_string(),
+            });
+        }
+        let (record, parent_cversion, parent_pzxid) = self.delete_unchecked(at, node_path, events);
+        Ok((
+            OpResult::Deleted,
+            Undo::Delete {
+                path: node_path.to_string(),
+                record,
+                parent_cversion,
+                parent_pzxid,
+            },
+        ))
+    }
+
+    fn set_data(
+        &mut self,
+        at: At,
+        caller: &Caller,
+        node_path: &str,
+        data: &[u8],
+        version: i32,
+        events: &mut Vec<WatchEvent>,
+    ) -> Result<(OpResult, Undo), TreeError> {
+        path::validate(node_path, self.limits.path_len_max)?;
+        self.check_data_len(data)?;
+        let Some(node) = self.nodes.get_mut(node_path) else {
+            return Err(TreeError::NoNode {
+                path: node_path.to_string(),
+            });
+        };
+        require(&node.record.acl, Perms::WRITE, caller, node_path)?;
+        check_version(node_path, version, node.record.version)?;
+        let undo = Undo::SetData {
+            path: node_path.to_string(),
+            data: std::mem::replace(&mut node.record.data, data.to_vec()),
+            version: node.record.version,
+            mzxid: node.record.mzxid,
+            mtime: node.record.mtime,
+        };
+        node.record.version = node.record.version.wrapping_add(1);
+        node.record.mzxid = at.zxid;
+        node.record.mtime = at.time_ms;
+        let stat = node.stat();
+        self.dirty_nodes.insert(node_path.to_string());
+        events.push(event(at, EventKind::NodeDataChanged, node_path));
+        Ok((OpResult::DataSet { stat }, undo))
+    }
+
+    fn set_acl(
+        &mut self,
+        caller: &Caller,
+        node_path: &str,
+        acl: &[Acl],
+        version: i32,
+    ) -> Result<(OpResult, Undo), TreeError> {
+        path::validate(node_path, self.limits.path_len_max)?;
+        let Some(node) = self.nodes.get(node_path) else {
+            return Err(TreeError::NoNode {
+                path: node_path.to_string(),
+            });
+        };
+        require(&node.record.acl, Perms::ADMIN, caller, node_path)?;
+        let acl = acl::fixup(acl, &caller.ids, self.limits.acl_entries_max)?;
+        check_version(node_path, version, node.record.aversion)?;
+        let acl = self.intern_acl(&acl);
+        let Some(node) = self.nodes.get_mut(node_path) else {
+            unreachable!("checked above");
+        };
+        let undo = Undo::SetAcl {
+            path: node_path.to_string(),
+            acl: std::mem::replace(&mut node.record.acl, acl),
+            aversion: node.record.aversion,
+        };
+        node.record.aversion = node.record.aversion.wrapping_add(1);
+        let stat = node.stat();
+        self.dirty_nodes.insert(node_path.to_string());
+        // ZooKeeper's setACL fires no watch.
+        Ok((OpResult::AclSet { stat }, undo))
+    }
+
+    fn check(&self, caller: &Caller, node_path: &str, version: i32) -> Result<(), TreeError> {
+        path::validate(node_path, self.limits.path_len_max)?;
+        let Some(node) = self.nodes.get(node_path) else {
+            return Err(TreeError::NoNode {
+                path: node_path.to_string(),
+            });
+        };
+        require(&node.record.acl, Perms::READ, caller, node_path)?;
+        check_version(node_path, version, node.record.version)
+    }
+
+    /// Deletes a node known to exist and to have no children, updating its parent. Returns the
+    /// node's record and the parent's previous cversion and pzxid.
+    fn delete_unchecked(
+        &mut self,
+        at: At,
+        node_path: &str,
+        events: &mut Vec<WatchEvent>,
+    ) -> (NodeRecord, i32, Zxid) {
+        let record = self.remove_node(node_path);
+        let parent_path = path::parent(node_path).to_string();
+        let (parent_cversion, parent_pzxid) = self.touch_parent(&parent_path, at.zxid);
+        events.push(event(at, EventKind::NodeDeleted, node_path));
+        events.push(event(at, EventKind::NodeChildrenChanged, &parent_path));
+        (record, parent_cversion, parent_pzxid)
+    }
+
+    /// Records a child change on the parent: cversion counts creates and deletes (ZOOKEEPER-1046
+    /// made deletes count too, so sequential names are never reused), pzxid is the zxid of the
+    /// last one. Returns the previous values.
+    fn touch_parent(&mut self, parent_path: &str, zxid: Zxid) -> (i32, Zxid) {
+        let parent = self
+            .nodes
+            .get_mut(parent_path)
+            .expect("a node's parent exists");
+        let previous = (parent.record.cversion, parent.record.pzxid);
+        parent.record.cversion = parent.record.cversion.wrapping_add(1);
+        parent.record.pzxid = zxid;
+        self.dirty_nodes.insert(parent_path.to_string());
+        previous
+    }
+
+    fn undo(&mut self, undo: Undo) {
+        match undo {
+            Undo::Create {
+                path: node_path,
+                parent_cversion,
+                parent_pzxid,
+            } => {
+                self.remove_node(&node_path);
+                self.restore_parent(&node_path, parent_cversion, parent_pzxid);
+            }
+            Undo::Delete {
+                path: node_path,
+                record,
+                parent_cversion,
+                parent_pzxid,
+            } => {
+                self.insert_node(node_path.clone(), record);
+                self.restore_parent(&node_path, parent_cversion, parent_pzxid);
+            }
+            Undo::SetData {
+                path: node_path,
+                data,
+                version,
+                mzxid,
+                mtime,
+            } => {
+                let node = self.nodes.get_mut(&node_path).expect("undo of a live node");
+                node.record.data = data;
+                node.record.version = version;
+                node.record.mzxid = mzxid;
+                node.record.mtime = mtime;
+            }
+            Undo::SetAcl {
+                path: node_path,
+                acl,
+                aversion,
+            } => {
+                let node = self.nodes.get_mut(&node_path).expect("undo of a live node");
+                node.record.acl = acl;
+                node.record.aversion = aversion;
+            }
+            Undo::Nothing => {}
+        }
+    }
+
+    fn restore_parent(&mut self, node_path: &str, cversion: i32, pzxid: Zxid) {
+        let parent = self
+            .nodes
+            .get_mut(path::parent(node_path))
+            .expect("a node's parent exists");
+        parent.record.cversion = cversion;
+        parent.record.pzxid = pzxid;
+    }
+
+    /// Adds a node under its existing parent and to every index.
+    fn insert_node(&mut self, node_path: String, record: NodeRecord) {
+        let parent = self
+            .nodes
+            .get_mut(path::parent(&node_path))
+            .expect("a node's parent exists");
+        parent.children.insert(path::name(&node_path).to_string());
+        match record.kind {
+            NodeKind::Ephemeral { owner } => {
+                if let Some(session) = self.sessions.get_mut(owner) {
+                    session.ephemerals.insert(node_path.clone());
+                }
+            }
+            NodeKind::Container => {
+                self.containers.insert(node_path.clone());
+            }
+            NodeKind::Ttl { .. } => {
+                self.ttl_nodes.insert(node_path.clone());
+            }
+            NodeKind::Persistent => {}
+        }
+        self.dirty_nodes.insert(node_path.clone());
+        self.nodes.insert(
+            node_path,
+            Znode {
+                record,
+                children: BTreeSet::new(),
+            },
+        );
+    }
+
+    /// Removes a childless node from its parent and every index.
+    fn remove_node(&mut self, node_path: &str) -> NodeRecord {
+        let node = self.nodes.remove(node_path).expect("removing a live node");
+        debug_assert!(node.children.is_empty(), "removing a node with children");
+        if let Some(parent) = self.nodes.get_mut(path::parent(node_path)) {
+            parent.children.remove(path::name(node_path));
+        }
+        match node.record.kind {
+            NodeKind::Ephemeral { owner } => {
+                if let Some(session) = self.sessions.get_mut(owner) {
+                    session.ephemerals.remove(node_path);
+                }
+            }
+            NodeKind::Container => {
+                self.containers.remove(node_path);
+            }
+            NodeKind::Ttl { .. } => {
+                self.ttl_nodes.remove(node_path);
+            }
+            NodeKind::Persistent => {}
+        }
+        self.dirty_nodes.insert(node_path.to_string());
+        node.record
+    }
+
+    fn check_data_len(&self, data: &[u8]) -> Result<(), TreeError> {
+        if data.len() > self.limits.data_len_max {
+            return Err(TreeError::LimitExceeded {
+                limit: "data_len_max",
+                max: self.limits.data_len_max,
+            });
+        }
+        Ok(())
+    }
+
+    /// Returns the shared copy of an ACL list, adding it if new.
+    fn intern_acl(&mut self, acl: &[Acl]) -> AclList {
+        if let Some(shared) = self.acl_lists.get(acl) {
+            return shared.clone();
+        }
+        if self.acl_lists.len() >= Self::ACL_LISTS_PRUNE_AT {
+            self.acl_lists
+                .retain(|shared| std::sync::Arc::strong_count(shared) > 1);
+        }
+        let shared: AclList = acl.into();
+        self.acl_lists.insert(shared.clone());
+        shared
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Reads.
+
+    /// A node's data and stat (ZooKeeper's `getData`); needs READ.
+    pub fn get_data(&self, node_path: &str, caller_ids: &[Id]) -> Result<(&[u8], Stat), TreeError> {
+        let node = self.readable(node_path, caller_ids)?;
+        Ok((&node.record.data, node.stat()))
+    }
+
+    /// A node's stat, or `None` if it does not exist (ZooKeeper's `exists`, which checks no ACL).
+    pub fn exists(&self, node_path: &str) -> Result<Option<Stat>, TreeError> {
+        path::validate(node_path, self.limits.path_len_max)?;
+        Ok(self.nodes.get(node_path).map(Znode::stat))
+    }
+
+    /// A node's children names in ascending order and its stat (`getChildren2`); needs READ.
+    pub fn get_children(
+        &self,
+        node_path: &str,
+        caller_ids: &[Id],
+    ) -> Result<(Vec<String>, Stat), TreeError> {
+        let node = self.readable(node_path, caller_ids)?;
+        Ok((node.children.iter().cloned().collect(), node.stat()))
+    }
+
+    /// A node's ACL and stat (`getACL`).
+    pub fn get_acl(&self, node_path: &str) -> Result<(AclList, Stat), TreeError> {
+        let node = self.existing(node_path)?;
+        Ok((node.record.acl.clone(), node.stat()))
+    }
+
+    /// The number of nodes below a node, at any depth (`getAllChildrenNumber`); needs READ.
+    pub fn count_descendants(
+        &self,
+        node_path: &str,
+        caller_ids: &[Id],
+    ) -> Result<usize, TreeError> {
+        self.readable(node_path, caller_ids)?;
+        if node_path == "/" {
+            return Ok(self.nodes.len() - 1);
+        }
+        // Descendants are exactly the keys in ["{path}/", "{path}0"): '0' follows '/' in ASCII.
+        let start = format!("{node_path}/");
+        let end = format!("{node_path}0");
+        Ok(self.nodes.range(start..end).count())
+    }
+
+    /// The paths of a session's ephemeral nodes at or below `prefix` (`getEphemerals`).
+    pub fn ephemerals(&self, session_id: SessionId, prefix: &str) -> Vec<String> {
+        self.sessions
+            .get(session_id)
+            .map(|session| {
+                session
+                    .ephemerals
+                    .iter()
+                    .filter(|ephemeral| ephemeral.starts_with(prefix))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// A node's stored record and children, for storage and diagnostics.
+    pub fn node(&self, node_path: &str) -> Option<(&NodeRecord, &BTreeSet<String>)> {
+        self.nodes
+            .get(node_path)
+            .map(|node| (&node.record, &node.children))
+    }
+
+    /// Containers that have had children and have none left, and TTL nodes without children not
+    /// modified for longer than their TTL at `now_ms`, in path order. The leader proposes a
+    /// [`TxnKind::RemoveExpiredNode`] for each (ZooKeeper's `ContainerManager`).
+    pub fn expired_nodes(&self, now_ms: i64) -> Vec<String> {
+        let mut expired: Vec<String> = self
+            .containers
+            .iter()
+            .chain(self.ttl_nodes.iter())
+            .filter(|candidate| {
+                self.nodes
+                    .get(candidate.as_str())
+                    .is_some_and(|node| is_expired(node, now_ms))
+            })
+            .cloned()
+            .collect();
+        expired.sort();
+        expired
+    }
+
+    fn existing(&self, node_path: &str) -> Result<&Znode, TreeError> {
+        path::validate(node_path, self.limits.path_len_max)?;
+        self.nodes.get(node_path).ok_or_else(|| TreeError::NoNode {
+            path: node_path.to_string(),
+        })
+    }
+
+    fn readable(&self, node_path: &str, caller_ids: &[Id]) -> Result<&Znode, TreeError> {
+        let node = self.existing(node_path)?;
+        if !allows(&node.record.acl, Perms::READ, caller_ids) {
+            return Err(TreeError::NoAuth {
+                path: node_path.to_string(),
+                perm: Perms::READ.name(),
+            });
+        }
+        Ok(node)
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub fn last_zxid(&self) -> Zxid {
+        self.last_zxid
+    }
+
+    pub fn sessions(&self) -> &SessionTable {
+        &self.sessions
+    }
+
+    pub fn history(&self) -> &ChangeHistory {
+        &self.history
+    }
+
+    /// The number of znodes, root included.
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Persistence.
+
+    /// Everything changed since the last call, for storage to write in one transaction.
+    pub fn take_changes(&mut self) -> ChangeSet {
+        let nodes = std::mem::take(&mut self.dirty_nodes)
+            .into_iter()
+            .map(|node_path| {
+                let record = self.nodes.get(&node_path).map(|node| node.record.clone());
+                (node_path, record)
+            })
+            .collect();
+        let sessions = std::mem::take(&mut self.dirty_sessions)
+            .into_iter()
+            .map(|session_id| (session_id, self.sessions.get(session_id).cloned()))
+            .collect();
+        ChangeSet {
+            nodes,
+            sessions,
+            history_appended: std::mem::take(&mut self.pending_history),
+            history_first_retained_seq: self.history.first_retained_seq(),
+            history_compacted_through: self.history.compacted_through(),
+            last_zxid: self.last_zxid,
+        }
+    }
+
+    /// The whole state as ordered parts.
+    pub fn to_state(&self) -> TreeState {
+        TreeState {
+            last_zxid: self.last_zxid,
+            nodes: self
+                .nodes
+                .iter()
+                .map(|(node_path, node)| (node_path.clone(), node.record.clone()))
+                .collect(),
+            sessions: self
+                .sessions
+                .iter()
+                .map(|(session_id, session)| (session_id, session.clone()))
+                .collect(),
+            history: self.history.entries().cloned().collect(),
+            history_compacted_through: self.history.compacted_through(),
+        }
+    }
+
+    /// Rebuilds a tree from its parts, checking that they form a tree: a root, every node's parent
+    /// present, every ephemeral's owner an open session.
+    pub fn from_state(limits: Limits, state: TreeState) -> Result<DataTree, SnapshotError> {
+        let corrupt = |what: String| SnapshotError::Corrupt(what);
+        let mut tree = DataTree::empty(limits);
+        tree.last_zxid = state.last_zxid;
+        for (session_id, session) in state.sessions {
+            tree.sessions.insert(
+                session_id,
+                Session {
+                    ephemerals: BTreeSet::new(),
+                    ..session
+                },
+            );
+        }
+        let mut nodes = state.nodes.into_iter();
+        match nodes.next() {
+            Some((root_path, mut record)) if root_path == "/" => {
+                record.acl = tree.intern_acl(&record.acl);
+                tree.nodes.insert(
+                    root_path,
+                    Znode {
+                        record,
+                        children: BTreeSet::new(),
+                    },
+                );
+            }
+            _ => return Err(corrupt("the first node is not the root".to_string())),
+        }
+        for (node_path, mut record) in nodes {
+            path::validate(&node_path, tree.limits.path_len_max)
+                .map_err(|error| corrupt(error.to_string()))?;
+            if !tree.nodes.contains_key(path::parent(&node_path)) {
+                return Err(corrupt(format!("{node_path} has no parent")));
+            }
+            if let NodeKind::Ephemeral { owner } = record.kind
+                && !tree.sessions.contains(owner)
+            {
+                return Err(corrupt(format!(
+                    "{node_path} is owned by unknown session {owner}"
+                )));
+            }
+            record.acl = tree.intern_acl(&record.acl);
+            tree.insert_node(node_path, record);
+        }
+        tree.history = ChangeHistory::from_parts(
+            state.history,
+            state.history_compacted_through,
+            tree.limits.history_events_max,
+        );
+        tree.dirty_nodes.clear();
+        Ok(tree)
+    }
+
+    /// Writes the whole state in the snapshot format. Two trees that applied the same
+    /// transactions write the same bytes.
+    pub fn write_snapshot<W: Write>(&self, out: W) -> io::Result<W> {
+        let mut writer =
+            SnapshotWriter::new(out, self.last_zxid, self.history.compacted_through())?;
+        for (node_path, node) in &self.nodes {
+            writer.node(node_path, &node.record)?;
+        }
+        for (session_id, session) in self.sessions.iter() {
+            writer.session(session_id, session)?;
+        }
+        for entry in self.history.entries() {
+            writer.history(entry)?;
+        }
+        writer.finish()
+    }
+
+    /// Reads a tree from a snapshot.
+    pub fn read_snapshot(limits: Limits, input: impl Read) -> Result<DataTree, SnapshotError> {
+        let state = SnapshotReader::read(input, &limits)?;
+        DataTree::from_state(limits, state)
+    }
+}
+
+fn genesis_record(acl: AclList) -> NodeRecord {
+    NodeRecord {
+        data: Vec::new(),
+        acl,
+        kind: NodeKind::Persistent,
+        czxid: 0,
+        mzxid: 0,
+        pzxid: 0,
+        ctime: 0,
+        mtime: 0,
+        version: 0,
+        cversion: 0,
+        aversion: 0,
+    }
+}
+
+fn event(at: At, kind: EventKind, node_path: &str) -> WatchEvent {
+    WatchEvent {
+        zxid: at.zxid,
+        kind,
+        path: node_path.to_string(),
+    }
+}
+
+/// ZooKeeper's versioned compare-and-set: -1 matches any version.
+fn check_version(node_path: &str, expected: i32, actual: i32) -> Result<(), TreeError> {
+    if expected == -1 || expected == actual {
+        Ok(())
+    } else {
+        Err(TreeError::BadVersion {
+            path: node_path.to_string(),
+            expected,
+            actual,
+        })
+    }
+}
+
+fn require(acl: &[Acl], perm: Perms, caller: &Caller, node_path: &str) -> Result<(), TreeError> {
+    if allows(acl, perm, &caller.ids) {
+        Ok(())
+    } else {
+        Err(TreeError::NoAuth {
+            path: node_path.to_string(),
+            perm: perm.name(),
+        })
+    }
+}
+
+/// The container and TTL expiry rule of ZooKeeper's `ContainerManager.getCandidates`.
+fn is_expired(node: &Znode, now_ms: i64) -> bool {
+    if !node.children.is_empty() {
+        return false;
+    }
+    match node.record.kind {
+        NodeKind::Container => node.record.cversion > 0,
+        NodeKind::Ttl { ttl_ms } => now_ms.saturating_sub(node.record.mtime) > ttl_ms,
+        NodeKind::Persistent | NodeKind::Ephemeral { .. } => false,
+    }
+}
