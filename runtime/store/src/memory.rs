@@ -1,0 +1,167 @@
+//! An in-memory store: the same contract as the redb store, with nothing on disk.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+
+use polis_tree::{
+    ChangeSet, DataTree, HistoryEntry, NodeRecord, Session, SessionId, SnapshotWriter, TreeState,
+    Zxid, path,
+};
+
+use crate::{StoreError, TreeStore};
+
+/// Stores the tree state in ordered maps. Nothing survives the process; `sync` does nothing.
+#[derive(Clone, Debug, Default)]
+pub struct MemoryStore {
+    written: bool,
+    last_zxid: Zxid,
+    nodes: BTreeMap<String, NodeRecord>,
+    children: BTreeSet<(String, String)>,
+    sessions: BTreeMap<SessionId, Session>,
+    history: BTreeMap<u64, HistoryEntry>,
+    history_compacted_through: Zxid,
+}
+
+impl MemoryStore {
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+}
+
+impl TreeStore for MemoryStore {
+    fn load_state(&self) -> Result<Option<TreeState>, StoreError> {
+        if !self.written {
+            return Ok(None);
+        }
+        Ok(Some(TreeState {
+            last_zxid: self.last_zxid,
+            nodes: self
+                .nodes
+                .iter()
+                .map(|(node_path, record)| (node_path.clone(), record.clone()))
+                .collect(),
+            sessions: self
+                .sessions
+                .iter()
+                .map(|(session_id, session)| (*session_id, session.clone()))
+                .collect(),
+            history: self.history.values().cloned().collect(),
+            history_compacted_through: self.history_compacted_through,
+        }))
+    }
+
+    fn commit(&mut self, changes: &ChangeSet) -> Result<(), StoreError> {
+        if changes.last_zxid < self.last_zxid {
+            return Err(StoreError::Corrupt(format!(
+                "change set for zxid {} after stored zxid {}",
+                changes.last_zxid, self.last_zxid
+            )));
+        }
+        for (node_path, record) in &changes.nodes {
+            let link = (
+                path::parent(node_path).to_string(),
+                path::name(node_path).to_string(),
+            );
+            match record {
+                Some(record) => {
+                    self.nodes.insert(node_path.clone(), record.clone());
+                    if node_path != "/" {
+                        self.children.insert(link);
+                    }
+                }
+                None => {
+                    self.nodes.remove(node_path);
+                    self.children.remove(&link);
+                }
+            }
+        }
+        for (session_id, session) in &changes.sessions {
+            match session {
+                Some(session) => self.sessions.insert(*session_id, session.clone()),
+                None => self.sessions.remove(session_id),
+            };
+        }
+        for entry in &changes.history_appended {
+            self.history.insert(entry.seq, entry.clone());
+        }
+        self.history = self.history.split_off(&changes.history_first_retained_seq);
+        self.history_compacted_through = changes.history_compacted_through;
+        self.last_zxid = changes.last_zxid;
+        self.written = true;
+        Ok(())
+    }
+
+    fn sync(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn last_zxid(&self) -> Result<Zxid, StoreError> {
+        Ok(self.last_zxid)
+    }
+
+    fn children(&self, node_path: &str) -> Result<Vec<String>, StoreError> {
+        let start = (node_path.to_string(), String::new());
+        Ok(self
+            .children
+            .range(start..)
+            .take_while(|(parent, _)| parent == node_path)
+            .map(|(_, name)| name.clone())
+            .collect())
+    }
+
+    fn export_snapshot(&self, out: &mut dyn Write) -> Result<(), StoreError> {
+        match self.load_state()? {
+            None => {
+                let genesis = DataTree::new(polis_tree::Limits::default());
+                genesis.write_snapshot(out).map_err(snapshot_io)?;
+            }
+            Some(state) => {
+                let mut writer =
+                    SnapshotWriter::new(out, state.last_zxid, state.history_compacted_through)
+                        .map_err(snapshot_io)?;
+                for (node_path, record) in &state.nodes {
+                    writer.node(node_path, record).map_err(snapshot_io)?;
+                }
+                for (session_id, session) in &state.sessions {
+                    writer.session(*session_id, session).map_err(snapshot_io)?;
+                }
+                for entry in &state.history {
+                    writer.history(entry).map_err(snapshot_io)?;
+                }
+                writer.finish().map_err(snapshot_io)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn replace(&mut self, tree: &DataTree) -> Result<(), StoreError> {
+        let state = tree.to_state();
+        let mut replacement = MemoryStore {
+            written: true,
+            last_zxid: state.last_zxid,
+            history_compacted_through: state.history_compacted_through,
+            ..MemoryStore::default()
+        };
+        for (node_path, record) in state.nodes {
+            if node_path != "/" {
+                replacement.children.insert((
+                    path::parent(&node_path).to_string(),
+                    path::name(&node_path).to_string(),
+                ));
+            }
+            replacement.nodes.insert(node_path, record);
+        }
+        replacement.sessions = state.sessions.into_iter().collect();
+        replacement.history = state
+            .history
+            .into_iter()
+            .map(|entry| (entry.seq, entry))
+            .collect();
+        *self = replacement;
+        Ok(())
+    }
+}
+
+pub(crate) fn snapshot_io(error: std::io::Error) -> StoreError {
+    StoreError::Snapshot(polis_tree::SnapshotError::Io(error))
+}

@@ -1,0 +1,379 @@
+//! The redb store: the tree state in one redb file.
+//!
+//! Layout (one table each):
+//! - `nodes`: path → postcard [`NodeRecord`] (data, ACL, kind, zxids, times, versions)
+//! - `children`: (parent path, child name) → (), the children index
+//! - `sessions`: session id → postcard [`Session`]
+//! - `history`: sequence number → postcard [`HistoryEntry`], the resumable-watch window
+//! - `meta`: name → i64: `format_version`, `last_zxid`, `history_compacted_through`
+//!
+//! One change set is one redb write transaction, so a crash leaves the file at some committed
+//! batch, never between two (redb's copy-on-write B-trees with a checksummed commit slot).
+
+use std::io::Write;
+use std::path::Path;
+
+use polis_tree::{
+    ChangeSet, DataTree, HistoryEntry, NodeRecord, Session, SessionId, SnapshotWriter, TreeState,
+    Zxid, path,
+};
+use redb::{
+    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+    WriteTransaction,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::memory::snapshot_io;
+use crate::{StoreError, TreeStore};
+
+const NODES: TableDefinition<&str, &[u8]> = TableDefinition::new("nodes");
+const CHILDREN: TableDefinition<(&str, &str), ()> = TableDefinition::new("children");
+const SESSIONS: TableDefinition<i64, &[u8]> = TableDefinition::new("sessions");
+const HISTORY: TableDefinition<u64, &[u8]> = TableDefinition::new("history");
+const META: TableDefinition<&str, i64> = TableDefinition::new("meta");
+
+const META_FORMAT_VERSION: &str = "format_version";
+const META_LAST_ZXID: &str = "last_zxid";
+const META_HISTORY_COMPACTED_THROUGH: &str = "history_compacted_through";
+
+/// The version of the table layout and value encoding written by this build.
+const FORMAT_VERSION: i64 = 1;
+
+/// When a committed batch reaches the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommitDurability {
+    /// Every commit is fsynced before it returns (redb's `Durability::Immediate`).
+    Immediate,
+    /// Commits are not fsynced (redb's `Durability::None`) until [`TreeStore::sync`]. Once the Raft
+    /// log is the point of durability, a restart replays the log from the last synced zxid, so the
+    /// tree can skip an fsync per batch.
+    Deferred,
+}
+
+/// A [`TreeStore`] in one redb file.
+pub struct RedbStore {
+    database: Database,
+    durability: CommitDurability,
+}
+
+impl std::fmt::Debug for RedbStore {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("RedbStore")
+            .field("durability", &self.durability)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedbStore {
+    /// Opens the store at `file`, creating it if absent.
+    pub fn open(
+        file: impl AsRef<Path>,
+        durability: CommitDurability,
+    ) -> Result<RedbStore, StoreError> {
+        let database = Database::create(file).map_err(StoreError::redb)?;
+        let store = RedbStore {
+            database,
+            durability,
+        };
+        store.check_format()?;
+        Ok(store)
+    }
+
+    /// Creates the tables on first open and refuses files of another format version.
+    fn check_format(&self) -> Result<(), StoreError> {
+        let transaction = self.database.begin_write().map_err(StoreError::redb)?;
+        {
+            let mut meta = transaction.open_table(META).map_err(StoreError::redb)?;
+            let found = meta
+                .get(META_FORMAT_VERSION)
+                .map_err(StoreError::redb)?
+                .map(|value| value.value());
+            match found {
+                None => {
+                    meta.insert(META_FORMAT_VERSION, FORMAT_VERSION)
+                        .map_err(StoreError::redb)?;
+                }
+                Some(found) if found != FORMAT_VERSION => {
+                    return Err(StoreError::UnsupportedFormat {
+                        found,
+                        expected: FORMAT_VERSION,
+                    });
+                }
+                Some(_) => {}
+            }
+            transaction.open_table(NODES).map_err(StoreError::redb)?;
+            transaction.open_table(CHILDREN).map_err(StoreError::redb)?;
+            transaction.open_table(SESSIONS).map_err(StoreError::redb)?;
+            transaction.open_table(HISTORY).map_err(StoreError::redb)?;
+        }
+        transaction.commit().map_err(StoreError::redb)
+    }
+
+    fn begin_write(&self) -> Result<WriteTransaction, StoreError> {
+        let mut transaction = self.database.begin_write().map_err(StoreError::redb)?;
+        let durability = match self.durability {
+            CommitDurability::Immediate => Durability::Immediate,
+            CommitDurability::Deferred => Durability::None,
+        };
+        transaction
+            .set_durability(durability)
+            .map_err(StoreError::redb)?;
+        Ok(transaction)
+    }
+
+    /// Writes a whole state into empty tables of `transaction`.
+    fn write_state(
+        transaction: &WriteTransaction,
+        last_zxid: Zxid,
+        history_compacted_through: Zxid,
+        nodes: impl Iterator<Item = (String, NodeRecord)>,
+        sessions: impl Iterator<Item = (SessionId, Session)>,
+        history: impl Iterator<Item = HistoryEntry>,
+    ) -> Result<(), StoreError> {
+        let mut nodes_table = transaction.open_table(NODES).map_err(StoreError::redb)?;
+        let mut children = transaction.open_table(CHILDREN).map_err(StoreError::redb)?;
+        for (node_path, record) in nodes {
+            nodes_table
+                .insert(node_path.as_str(), encode(&record)?.as_slice())
+                .map_err(StoreError::redb)?;
+            if node_path != "/" {
+                children
+                    .insert((path::parent(&node_path), path::name(&node_path)), ())
+                    .map_err(StoreError::redb)?;
+            }
+        }
+        let mut sessions_table = transaction.open_table(SESSIONS).map_err(StoreError::redb)?;
+        for (session_id, session) in sessions {
+            sessions_table
+                .insert(session_id, encode(&session)?.as_slice())
+                .map_err(StoreError::redb)?;
+        }
+        let mut history_table = transaction.open_table(HISTORY).map_err(StoreError::redb)?;
+        for entry in history {
+            history_table
+                .insert(entry.seq, encode(&entry)?.as_slice())
+                .map_err(StoreError::redb)?;
+        }
+        let mut meta = transaction.open_table(META).map_err(StoreError::redb)?;
+        meta.insert(META_LAST_ZXID, last_zxid)
+            .map_err(StoreError::redb)?;
+        meta.insert(META_HISTORY_COMPACTED_THROUGH, history_compacted_through)
+            .map_err(StoreError::redb)?;
+        Ok(())
+    }
+}
+
+impl TreeStore for RedbStore {
+    fn load_state(&self) -> Result<Option<TreeState>, StoreError> {
+        let transaction = self.database.begin_read().map_err(StoreError::redb)?;
+        let meta = transaction.open_table(META).map_err(StoreError::redb)?;
+        let Some(last_zxid) = meta.get(META_LAST_ZXID).map_err(StoreError::redb)? else {
+            return Ok(None);
+        };
+        let last_zxid = last_zxid.value();
+        let history_compacted_through = meta
+            .get(META_HISTORY_COMPACTED_THROUGH)
+            .map_err(StoreError::redb)?
+            .map_or(0, |value| value.value());
+        let nodes_table = transaction.open_table(NODES).map_err(StoreError::redb)?;
+        let mut nodes = Vec::with_capacity(nodes_table.len().map_err(StoreError::redb)? as usize);
+        for row in nodes_table.iter().map_err(StoreError::redb)? {
+            let (key, value) = row.map_err(StoreError::redb)?;
+            nodes.push((key.value().to_string(), decode(value.value())?));
+        }
+        let mut sessions = Vec::new();
+        let sessions_table = transaction.open_table(SESSIONS).map_err(StoreError::redb)?;
+        for row in sessions_table.iter().map_err(StoreError::redb)? {
+            let (key, value) = row.map_err(StoreError::redb)?;
+            sessions.push((key.value(), decode(value.value())?));
+        }
+        let mut history = Vec::new();
+        let history_table = transaction.open_table(HISTORY).map_err(StoreError::redb)?;
+        for row in history_table.iter().map_err(StoreError::redb)? {
+            let (_, value) = row.map_err(StoreError::redb)?;
+            history.push(decode(value.value())?);
+        }
+        Ok(Some(TreeState {
+            last_zxid,
+            nodes,
+            sessions,
+            history,
+            history_compacted_through,
+        }))
+    }
+
+    fn commit(&mut self, changes: &ChangeSet) -> Result<(), StoreError> {
+        let stored_zxid = self.last_zxid()?;
+        if changes.last_zxid < stored_zxid {
+            return Err(StoreError::Corrupt(format!(
+                "change set for zxid {} after stored zxid {stored_zxid}",
+                changes.last_zxid
+            )));
+        }
+        let transaction = self.begin_write()?;
+        {
+            let mut nodes = transaction.open_table(NODES).map_err(StoreError::redb)?;
+            let mut children = transaction.open_table(CHILDREN).map_err(StoreError::redb)?;
+            for (node_path, record) in &changes.nodes {
+                let link = (path::parent(node_path), path::name(node_path));
+                match record {
+                    Some(record) => {
+                        nodes
+                            .insert(node_path.as_str(), encode(record)?.as_slice())
+                            .map_err(StoreError::redb)?;
+                        if node_path != "/" {
+                            children.insert(link, ()).map_err(StoreError::redb)?;
+                        }
+                    }
+                    None => {
+                        nodes.remove(node_path.as_str()).map_err(StoreError::redb)?;
+                        children.remove(link).map_err(StoreError::redb)?;
+                    }
+                }
+            }
+            let mut sessions = transaction.open_table(SESSIONS).map_err(StoreError::redb)?;
+            for (session_id, session) in &changes.sessions {
+                match session {
+                    Some(session) => {
+                        sessions
+                            .insert(*session_id, encode(session)?.as_slice())
+                            .map_err(StoreError::redb)?;
+                    }
+                    None => {
+                        sessions.remove(*session_id).map_err(StoreError::redb)?;
+                    }
+                }
+            }
+            let mut history = transaction.open_table(HISTORY).map_err(StoreError::redb)?;
+            for entry in &changes.history_appended {
+                history
+                    .insert(entry.seq, encode(entry)?.as_slice())
+                    .map_err(StoreError::redb)?;
+            }
+            history
+                .retain_in(..changes.history_first_retained_seq, |_, _| false)
+                .map_err(StoreError::redb)?;
+            let mut meta = transaction.open_table(META).map_err(StoreError::redb)?;
+            meta.insert(META_LAST_ZXID, changes.last_zxid)
+                .map_err(StoreError::redb)?;
+            meta.insert(
+                META_HISTORY_COMPACTED_THROUGH,
+                changes.history_compacted_through,
+            )
+            .map_err(StoreError::redb)?;
+        }
+        transaction.commit().map_err(StoreError::redb)
+    }
+
+    fn sync(&mut self) -> Result<(), StoreError> {
+        // An empty commit with immediate durability makes every earlier non-durable commit
+        // durable too: redb persists the whole transaction chain up to it.
+        let mut transaction = self.database.begin_write().map_err(StoreError::redb)?;
+        transaction
+            .set_durability(Durability::Immediate)
+            .map_err(StoreError::redb)?;
+        transaction.commit().map_err(StoreError::redb)
+    }
+
+    fn last_zxid(&self) -> Result<Zxid, StoreError> {
+        let transaction = self.database.begin_read().map_err(StoreError::redb)?;
+        let meta = transaction.open_table(META).map_err(StoreError::redb)?;
+        Ok(meta
+            .get(META_LAST_ZXID)
+            .map_err(StoreError::redb)?
+            .map_or(0, |value| value.value()))
+    }
+
+    fn children(&self, node_path: &str) -> Result<Vec<String>, StoreError> {
+        let transaction = self.database.begin_read().map_err(StoreError::redb)?;
+        let children = transaction.open_table(CHILDREN).map_err(StoreError::redb)?;
+        let mut names = Vec::new();
+        for row in children
+            .range((node_path, "")..)
+            .map_err(StoreError::redb)?
+        {
+            let (key, _) = row.map_err(StoreError::redb)?;
+            let (parent, name) = key.value();
+            if parent != node_path {
+                break;
+            }
+            names.push(name.to_string());
+        }
+        Ok(names)
+    }
+
+    fn export_snapshot(&self, out: &mut dyn Write) -> Result<(), StoreError> {
+        // One read transaction: a consistent view even while batches are being committed.
+        let transaction = self.database.begin_read().map_err(StoreError::redb)?;
+        let meta = transaction.open_table(META).map_err(StoreError::redb)?;
+        let Some(last_zxid) = meta.get(META_LAST_ZXID).map_err(StoreError::redb)? else {
+            let genesis = DataTree::new(polis_tree::Limits::default());
+            genesis.write_snapshot(out).map_err(snapshot_io)?;
+            return Ok(());
+        };
+        let history_compacted_through = meta
+            .get(META_HISTORY_COMPACTED_THROUGH)
+            .map_err(StoreError::redb)?
+            .map_or(0, |value| value.value());
+        let mut writer = SnapshotWriter::new(out, last_zxid.value(), history_compacted_through)
+            .map_err(snapshot_io)?;
+        let nodes = transaction.open_table(NODES).map_err(StoreError::redb)?;
+        for row in nodes.iter().map_err(StoreError::redb)? {
+            let (key, value) = row.map_err(StoreError::redb)?;
+            let record: NodeRecord = decode(value.value())?;
+            writer.node(key.value(), &record).map_err(snapshot_io)?;
+        }
+        let sessions = transaction.open_table(SESSIONS).map_err(StoreError::redb)?;
+        for row in sessions.iter().map_err(StoreError::redb)? {
+            let (key, value) = row.map_err(StoreError::redb)?;
+            let session: Session = decode(value.value())?;
+            writer.session(key.value(), &session).map_err(snapshot_io)?;
+        }
+        let history = transaction.open_table(HISTORY).map_err(StoreError::redb)?;
+        for row in history.iter().map_err(StoreError::redb)? {
+            let (_, value) = row.map_err(StoreError::redb)?;
+            let entry: HistoryEntry = decode(value.value())?;
+            writer.history(&entry).map_err(snapshot_io)?;
+        }
+        writer.finish().map_err(snapshot_io)?;
+        Ok(())
+    }
+
+    fn replace(&mut self, tree: &DataTree) -> Result<(), StoreError> {
+        // Installing a snapshot is rare and must survive a crash as a whole: always durable.
+        let mut transaction = self.database.begin_write().map_err(StoreError::redb)?;
+        transaction
+            .set_durability(Durability::Immediate)
+            .map_err(StoreError::redb)?;
+        transaction.delete_table(NODES).map_err(StoreError::redb)?;
+        transaction
+            .delete_table(CHILDREN)
+            .map_err(StoreError::redb)?;
+        transaction
+            .delete_table(SESSIONS)
+            .map_err(StoreError::redb)?;
+        transaction
+            .delete_table(HISTORY)
+            .map_err(StoreError::redb)?;
+        let state = tree.to_state();
+        Self::write_state(
+            &transaction,
+            state.last_zxid,
+            state.history_compacted_through,
+            state.nodes.into_iter(),
+            state.sessions.into_iter(),
+            state.history.into_iter(),
+        )?;
+        transaction.commit().map_err(StoreError::redb)
+    }
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    postcard::to_allocvec(value).map_err(|error| StoreError::Corrupt(format!("encoding: {error}")))
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
+    postcard::from_bytes(bytes).map_err(|error| StoreError::Corrupt(format!("decoding: {error}")))
+}
