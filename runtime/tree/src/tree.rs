@@ -373,11 +373,9 @@ impl DataTree {
             requested_path.to_string()
         };
         path::validate(&probe_path, self.limits.path_len_max)?;
-        if requested_path == "/" {
-            return Err(TreeError::NodeExists {
-                path: "/".to_string(),
-            });
-        }
+        // No special case for "/": its parent is the root itself, so a plain create of "/" fails
+        // with NodeExists after the ACL checks and a sequential one creates "/0000000000", as in
+        // ZooKeeper.
         self.check_data_len(data)?;
         if let Some(ttl_ms) = mode.ttl_ms()
             && !(1..=self.limits.ttl_max_ms).contains(&ttl_ms)
@@ -550,7 +548,7 @@ impl DataTree {
             mzxid: node.record.mzxid,
             mtime: node.record.mtime,
         };
-        node.record.version = node.record.version.wrapping_add(1);
+        node.record.version = next_version(node.record.version);
         node.record.mzxid = at.zxid;
         node.record.mtime = at.time_ms;
         let stat = node.stat();
@@ -567,13 +565,14 @@ impl DataTree {
         version: i32,
     ) -> Result<(OpResult, Undo), TreeError> {
         path::validate(node_path, self.limits.path_len_max)?;
+        // ZooKeeper validates the new ACL before it looks the node up.
+        let acl = acl::fixup(acl, &caller.ids, self.limits.acl_entries_max)?;
         let Some(node) = self.nodes.get(node_path) else {
             return Err(TreeError::NoNode {
                 path: node_path.to_string(),
             });
         };
         require(&node.record.acl, Perms::ADMIN, caller, node_path)?;
-        let acl = acl::fixup(acl, &caller.ids, self.limits.acl_entries_max)?;
         check_version(node_path, version, node.record.aversion)?;
         let acl = self.intern_acl(&acl);
         let Some(node) = self.nodes.get_mut(node_path) else {
@@ -584,7 +583,7 @@ impl DataTree {
             acl: std::mem::replace(&mut node.record.acl, acl),
             aversion: node.record.aversion,
         };
-        node.record.aversion = node.record.aversion.wrapping_add(1);
+        node.record.aversion = next_version(node.record.aversion);
         let stat = node.stat();
         self.dirty_nodes.insert(node_path.to_string());
         // ZooKeeper's setACL fires no watch.
@@ -1051,6 +1050,15 @@ fn check_version(node_path: &str, expected: i32, actual: i32) -> Result<(), Tree
             expected,
             actual,
         })
+    }
+}
+
+/// The version after `version`. Like ZooKeeper (ZOOKEEPER-4743) it wraps from `i32::MAX` and skips
+/// -1, which a client could not ask for since -1 means "any version".
+fn next_version(version: i32) -> i32 {
+    match version.wrapping_add(1) {
+        -1 => 0,
+        next => next,
     }
 }
 
