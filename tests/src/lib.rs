@@ -4,8 +4,17 @@
 //!   replays from the seed it prints.
 //! - [`BatchWorkload`]: an endless, deterministic sequence of transaction batches, the same in a
 //!   writer process and in the test that checks what the writer left on disk.
+//! - [`node::TestNode`]: a real Polis node on 127.0.0.1 with a private CA in a temporary folder.
+//! - [`raw::RawSession`]: a client that speaks the wire protocol frame by frame, for tests of
+//!   the protocol itself (ordering, malformed frames) below the client library.
+//! - [`wait_until`]: polls a condition with a bounded deadline instead of sleeping.
+
+pub mod node;
+pub mod raw;
 
 use std::collections::VecDeque;
+
+use std::time::{Duration, Instant};
 
 use polis_tree::{Acl, Caller, CloseReason, CreateMode, SessionId, Txn, TxnKind, WriteOp, Zxid};
 
@@ -254,6 +263,21 @@ fn create(caller: Caller, path: &str, data: Vec<u8>, mode: CreateMode) -> TxnKin
             acl: Acl::open().to_vec(),
             mode,
         },
+    }
+}
+
+/// Waits until `condition` holds, checking every few milliseconds, for at most `deadline`.
+/// Returns whether it held. Tests use this instead of sleeping a guessed amount.
+pub async fn wait_until(deadline: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let started = Instant::now();
+    loop {
+        if condition() {
+            return true;
+        }
+        if started.elapsed() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 

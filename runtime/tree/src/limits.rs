@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 /// All replicas of one cluster must use the same limits, because a limit decides whether a
 /// committed transaction succeeds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// The largest znode payload in bytes. ZooKeeper's `jute.maxbuffer` defaults to 1 MiB (less a
     /// byte) and bounds node data the same way.

@@ -1,0 +1,158 @@
+//! The admin HTTP endpoint: Prometheus `/metrics` and `/health`.
+//!
+//! It serves two read-only GET resources to monitoring systems on a separate TCP port. Requests
+//! are bounded (size and time) so that a misbehaving scraper cannot hold the server's memory.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::service::CoreStatus;
+
+/// The longest request head accepted, in bytes.
+const REQUEST_LEN_MAX: usize = 8 * 1024;
+/// How long a client may take to send its request.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Installs the process-wide Prometheus recorder once and returns its handle. Servers started
+/// in one process (tests) share it, as they share the process's `metrics` macros.
+pub fn prometheus_handle() -> anyhow::Result<PrometheusHandle> {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    if let Some(handle) = HANDLE.get() {
+        return Ok(handle.clone());
+    }
+    let seconds_buckets = [
+        0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+        0.5, 1.0, 2.5, 5.0,
+    ];
+    let recorder = PrometheusBuilder::new()
+        .set_buckets(&seconds_buckets)
+        .context("histogram buckets")?
+        .build_recorder();
+    let handle = recorder.handle();
+    // Another thread may have won the race; then its recorder is the installed one.
+    if metrics::set_global_recorder(recorder).is_ok() {
+        let _ = HANDLE.set(handle.clone());
+        let upkeep = handle.clone();
+        std::thread::Builder::new()
+            .name("polis-metrics-upkeep".to_string())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(Duration::from_secs(5));
+                    upkeep.run_upkeep();
+                }
+            })
+            .context("starting the metrics upkeep thread")?;
+    }
+    HANDLE
+        .get()
+        .cloned()
+        .context("another metrics recorder is installed in this process")
+}
+
+/// Serves `/metrics` and `/health` on `address` until the task is aborted.
+pub async fn serve(listener: TcpListener, prometheus: PrometheusHandle, status: Arc<CoreStatus>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let prometheus = prometheus.clone();
+        let status = status.clone();
+        tokio::spawn(async move {
+            let _ =
+                tokio::time::timeout(REQUEST_TIMEOUT, answer(stream, &prometheus, &status)).await;
+        });
+    }
+}
+
+/// Binds the admin listener.
+pub async fn bind(address: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(address)
+        .await
+        .with_context(|| format!("binding the admin endpoint on {address}"))
+}
+
+async fn answer(
+    mut stream: TcpStream,
+    prometheus: &PrometheusHandle,
+    status: &CoreStatus,
+) -> std::io::Result<()> {
+    let mut head = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    while !head.windows(4).any(|window| window == b"\r\n\r\n") {
+        let read = stream.read(&mut chunk).await?;
+        if read == 0 {
+            return Ok(());
+        }
+        head.extend_from_slice(&chunk[..read]);
+        if head.len() > REQUEST_LEN_MAX {
+            return respond(
+                &mut stream,
+                "431 Request Header Fields Too Large",
+                "text/plain",
+                "too large\n",
+            )
+            .await;
+        }
+    }
+    let request_line = head.split(|byte| *byte == b'\n').next().unwrap_or_default();
+    let request_line = String::from_utf8_lossy(request_line);
+    let mut parts = request_line.split_whitespace();
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    if method != "GET" {
+        return respond(
+            &mut stream,
+            "405 Method Not Allowed",
+            "text/plain",
+            "GET only\n",
+        )
+        .await;
+    }
+    match target.split('?').next().unwrap_or("") {
+        "/metrics" => {
+            let body = prometheus.render();
+            respond(&mut stream, "200 OK", "text/plain; version=0.0.4", &body).await
+        }
+        "/health" => {
+            let running = status.running.load(Ordering::Relaxed);
+            let body = serde_json::json!({
+                "status": if running { "ok" } else { "stopped" },
+                "last_zxid": status.last_zxid.load(Ordering::Relaxed),
+                "sessions": status.sessions.load(Ordering::Relaxed),
+                "attached_sessions": status.attached_sessions.load(Ordering::Relaxed),
+                "znodes": status.znodes.load(Ordering::Relaxed),
+                "watches": status.watches.load(Ordering::Relaxed),
+            })
+            .to_string()
+                + "\n";
+            let code = if running {
+                "200 OK"
+            } else {
+                "503 Service Unavailable"
+            };
+            respond(&mut stream, code, "application/json", &body).await
+        }
+        _ => respond(&mut stream, "404 Not Found", "text/plain", "not found\n").await,
+    }
+}
+
+async fn respond(
+    stream: &mut TcpStream,
+    status_line: &str,
+    content_type: &str,
+    body: &str,
+) -> std::io::Result<()> {
+    let head = format!(
+        "HTTP/1.1 {status_line}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body.as_bytes()).await?;
+    stream.shutdown().await
+}

@@ -1,0 +1,208 @@
+//! `polis.toml`: the server's configuration, with documented defaults.
+//!
+//! Every field has a default, so an empty file is a valid configuration for a dev node; command
+//! line flags override the file.
+//!
+//! ```toml
+//! listen = "127.0.0.1:7181"          # QUIC (UDP) address for clients
+//! admin_listen = "127.0.0.1:7180"    # HTTP /metrics and /health; omit to disable
+//! data_dir = "polis-data"            # the redb file lives here
+//! admins = ["CN=admin,O=Polis"]      # certificate subjects with administrator rights
+//!
+//! [tls]
+//! ca = "certs/ca.pem"
+//! certificate = "certs/node-node1.pem"
+//! key = "certs/node-node1-key.pem"
+//!
+//! [limits]                           # polis_tree::Limits; any field may be given
+//! data_len_max = 1048575
+//! session_timeout_min_ms = 2000
+//! session_timeout_max_ms = 120000
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use polis_security::TlsFiles;
+use polis_tree::Limits;
+use serde::{Deserialize, Serialize};
+
+/// The configuration of one Polis server.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// The UDP address the QUIC client listener binds.
+    pub listen: SocketAddr,
+    /// The TCP address of the HTTP admin endpoint (`/metrics`, `/health`); `None` disables it.
+    pub admin_listen: Option<SocketAddr>,
+    /// Where the server keeps its state (`tree.redb`).
+    pub data_dir: PathBuf,
+    /// The node's certificate, key, and the CA that client certificates must chain to.
+    pub tls: TlsConfig,
+    /// Subjects of client certificates that get administrator rights (ZooKeeper's super user):
+    /// they pass every ACL and may write under `/polis`.
+    pub admins: Vec<String>,
+    /// The bounds of the tree, checked on every operation.
+    pub limits: Limits,
+    /// The most client connections at once; further ones are refused.
+    pub connections_max: usize,
+    /// The most messages waiting to be written to one client; a client that does not read is
+    /// disconnected when its queue is full (its session survives and may resume).
+    pub outbound_queue_max: usize,
+    /// The most commands the core handles per batch, so per storage commit.
+    pub batch_max: usize,
+    /// The largest frame accepted from a client, in bytes.
+    pub frame_len_max: usize,
+    /// How often the core looks for expired sessions, in milliseconds.
+    pub tick_interval_ms: u64,
+    /// How often certificate files are checked for changes, in milliseconds.
+    pub certificate_reload_interval_ms: u64,
+    /// How long a new connection may take to send its Connect message, in milliseconds.
+    pub handshake_timeout_ms: u64,
+}
+
+/// Paths of the node's TLS material.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    pub ca: PathBuf,
+    pub certificate: PathBuf,
+    pub key: PathBuf,
+}
+
+impl Default for TlsConfig {
+    fn default() -> TlsConfig {
+        TlsConfig {
+            ca: PathBuf::from("certs/ca.pem"),
+            certificate: PathBuf::from("certs/node-node1.pem"),
+            key: PathBuf::from("certs/node-node1-key.pem"),
+        }
+    }
+}
+
+impl TlsConfig {
+    pub fn files(&self) -> TlsFiles {
+        TlsFiles {
+            ca_path: self.ca.clone(),
+            certificate_path: self.certificate.clone(),
+            key_path: self.key.clone(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7181)),
+            admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], 7180))),
+            data_dir: PathBuf::from("polis-data"),
+            tls: TlsConfig::default(),
+            admins: Vec::new(),
+            limits: Limits::default(),
+            connections_max: 10_000,
+            outbound_queue_max: 4_096,
+            batch_max: 1_024,
+            frame_len_max: polis_proto::FRAME_LEN_MAX_DEFAULT,
+            tick_interval_ms: 100,
+            certificate_reload_interval_ms: 2_000,
+            handshake_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Reads a configuration file. Relative paths in it are taken relative to the file's folder,
+    /// so a configuration can be moved together with its certificates and data.
+    pub fn load(file: &Path) -> anyhow::Result<ServerConfig> {
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        let mut config: ServerConfig =
+            toml::from_str(&text).with_context(|| format!("parsing {}", file.display()))?;
+        let base = file.parent().unwrap_or(Path::new("."));
+        config.resolve_relative_to(base);
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn resolve_relative_to(&mut self, base: &Path) {
+        for path in [
+            &mut self.data_dir,
+            &mut self.tls.ca,
+            &mut self.tls.certificate,
+            &mut self.tls.key,
+        ] {
+            if path.is_relative() {
+                *path = base.join(&*path);
+            }
+        }
+    }
+
+    /// Refuses settings that cannot work, with a message naming the field.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let limits = &self.limits;
+        anyhow::ensure!(
+            limits.session_timeout_min_ms > 0
+                && limits.session_timeout_min_ms <= limits.session_timeout_max_ms,
+            "limits.session_timeout_min_ms must be positive and at most session_timeout_max_ms"
+        );
+        anyhow::ensure!(
+            self.frame_len_max > limits.data_len_max,
+            "frame_len_max must exceed limits.data_len_max so that the largest node fits a frame"
+        );
+        anyhow::ensure!(self.batch_max > 0, "batch_max must be positive");
+        anyhow::ensure!(
+            self.outbound_queue_max > 0,
+            "outbound_queue_max must be positive"
+        );
+        anyhow::ensure!(self.connections_max > 0, "connections_max must be positive");
+        anyhow::ensure!(
+            self.tick_interval_ms > 0,
+            "tick_interval_ms must be positive"
+        );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_the_defaults() {
+        let config: ServerConfig = toml::from_str("").unwrap();
+        assert_eq!(config, ServerConfig::default());
+        config.validate().unwrap();
+    }
+
+    #[test]
+    fn partial_limits_keep_other_defaults() {
+        let config: ServerConfig = toml::from_str("[limits]\ndata_len_max = 1000\n").unwrap();
+        assert_eq!(config.limits.data_len_max, 1000);
+        assert_eq!(config.limits.path_len_max, Limits::default().path_len_max);
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        assert!(toml::from_str::<ServerConfig>("lisen = \"127.0.0.1:1\"\n").is_err());
+    }
+
+    #[test]
+    fn relative_paths_follow_the_file() {
+        let directory = tempfile::tempdir().unwrap();
+        let file = directory.path().join("polis.toml");
+        std::fs::write(&file, "data_dir = \"data\"\n[tls]\nca = \"c/ca.pem\"\n").unwrap();
+        let config = ServerConfig::load(&file).unwrap();
+        assert_eq!(config.data_dir, directory.path().join("data"));
+        assert_eq!(config.tls.ca, directory.path().join("c/ca.pem"));
+    }
+
+    #[test]
+    fn impossible_settings_are_refused() {
+        let config = ServerConfig {
+            frame_len_max: 10,
+            ..ServerConfig::default()
+        };
+        assert!(config.validate().is_err());
+    }
+}

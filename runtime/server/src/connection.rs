@@ -1,0 +1,272 @@
+//! One client connection: the QUIC shell between a client and the core.
+//!
+//! A client opens one bidirectional stream. The reader half turns frames into core commands, in
+//! order; the writer half writes what the core queued for the session (responses and watch
+//! events, already in the right order). Anything wrong with the client's bytes — a malformed or
+//! oversize frame, a missing handshake — closes this connection only; the session survives and
+//! may resume on a new connection.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use polis_proto::{FrameError, read_frame, wire, write_frame};
+use polis_security::Identity;
+use polis_tree::{Id, SessionId, TreeError};
+use tokio::io::BufReader;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::service::{Command, ConnectionId};
+
+/// QUIC application close codes, so a client can tell why its connection ended.
+pub mod close_code {
+    pub const NORMAL: u32 = 0;
+    pub const PROTOCOL_ERROR: u32 = 1;
+    pub const SESSION_ENDED: u32 = 2;
+    pub const OVERLOADED: u32 = 3;
+    pub const SERVER_SHUTDOWN: u32 = 4;
+    pub const NOT_AUTHENTICATED: u32 = 5;
+}
+
+/// What every connection shares.
+#[derive(Debug)]
+pub struct ConnectionContext {
+    pub core: mpsc::Sender<Command>,
+    /// Certificate subjects with administrator rights.
+    pub admins: HashSet<String>,
+    pub frame_len_max: usize,
+    pub outbound_queue_max: usize,
+    pub handshake_timeout: Duration,
+    pub next_connection_id: AtomicU64,
+    pub active_connections: AtomicU64,
+}
+
+/// The identity a digest `addAuth` adds, or why it is refused.
+pub fn digest_identity(add_auth: &wire::AddAuth) -> Result<Id, TreeError> {
+    if add_auth.scheme != Id::SCHEME_DIGEST {
+        return Err(TreeError::BadArguments {
+            reason: format!("unsupported auth scheme {:?}; use digest", add_auth.scheme),
+        });
+    }
+    let credentials = std::str::from_utf8(&add_auth.auth).map_err(|_| TreeError::BadArguments {
+        reason: "digest credentials must be UTF-8 user:password".to_string(),
+    })?;
+    if !credentials.contains(':') {
+        return Err(TreeError::BadArguments {
+            reason: "digest credentials have the form user:password".to_string(),
+        });
+    }
+    Ok(Id::new(
+        Id::SCHEME_DIGEST,
+        polis_security::generate_digest(credentials),
+    ))
+}
+
+/// Serves one incoming connection until it ends.
+pub async fn serve(incoming: quinn::Incoming, context: Arc<ConnectionContext>) {
+    context.active_connections.fetch_add(1, Ordering::Relaxed);
+    metrics::gauge!("polis_connections").increment(1.0);
+    let remote = incoming.remote_address();
+    match incoming.await {
+        Ok(connection) => {
+            if let Err(reason) = serve_connection(&connection, &context).await {
+                tracing::debug!(%remote, %reason, "connection ended");
+            }
+        }
+        Err(error) => {
+            // A refused certificate ends here, in the handshake, on the server side.
+            tracing::info!(%remote, %error, "handshake failed");
+            metrics::counter!("polis_handshake_failures_total").increment(1);
+        }
+    }
+    context.active_connections.fetch_sub(1, Ordering::Relaxed);
+    metrics::gauge!("polis_connections").decrement(1.0);
+}
+
+async fn serve_connection(
+    connection: &quinn::Connection,
+    context: &ConnectionContext,
+) -> Result<(), String> {
+    let identity = match Identity::from_connection(connection) {
+        Ok(identity) => identity,
+        Err(error) => {
+            connection.close(
+                close_code::NOT_AUTHENTICATED.into(),
+                b"no usable client certificate",
+            );
+            return Err(error.to_string());
+        }
+    };
+    let mut identities = vec![Id::new(Id::SCHEME_X509, identity.subject())];
+    if context.admins.contains(identity.subject()) {
+        identities.push(Id::new(Id::SCHEME_SUPER, identity.subject()));
+    }
+    let (mut send, receive) =
+        tokio::time::timeout(context.handshake_timeout, connection.accept_bi())
+            .await
+            .map_err(|_| "no stream opened in time".to_string())?
+            .map_err(|error| error.to_string())?;
+    let mut receive = BufReader::new(receive);
+    let first: Option<wire::ClientMessage> = tokio::time::timeout(
+        context.handshake_timeout,
+        read_frame(&mut receive, context.frame_len_max),
+    )
+    .await
+    .map_err(|_| "no Connect in time".to_string())?
+    .map_err(|error| protocol_error(connection, &error))?;
+    let Some(wire::ClientMessage {
+        body: Some(wire::client_message::Body::Connect(connect)),
+    }) = first
+    else {
+        connection.close(
+            close_code::PROTOCOL_ERROR.into(),
+            b"the first message must be Connect",
+        );
+        return Err("the first message was not Connect".to_string());
+    };
+
+    let connection_id: ConnectionId = context.next_connection_id.fetch_add(1, Ordering::Relaxed);
+    let (outbound, mut outbound_queue) = mpsc::channel(context.outbound_queue_max);
+    let (reply, connected) = oneshot::channel();
+    let identities: Arc<[Id]> = identities.into();
+    context
+        .core
+        .send(Command::Connect {
+            connection_id,
+            connect,
+            identities: identities.clone(),
+            outbound,
+            reply,
+        })
+        .await
+        .map_err(|_| "the core has stopped".to_string())?;
+    let connected = connected
+        .await
+        .map_err(|_| "the core has stopped".to_string())?;
+    let session_id: SessionId = connected.session_id;
+    let refused = connected.error_code != 0;
+    let frame = wire::ServerMessage {
+        body: Some(wire::server_message::Body::Connected(connected)),
+    };
+    write_frame(&mut send, &frame, context.frame_len_max)
+        .await
+        .map_err(|error| error.to_string())?;
+    if refused {
+        let _ = send.finish();
+        let _ = send.stopped().await;
+        connection.close(close_code::SESSION_ENDED.into(), b"connect refused");
+        return Ok(());
+    }
+
+    // The writer: everything the core queues for this session, in order.
+    let writer_connection = connection.clone();
+    let frame_len_max = context.frame_len_max;
+    let writer = tokio::spawn(async move {
+        while let Some(message) = outbound_queue.recv().await {
+            let ends_session = ends_session(&message);
+            if write_frame(&mut send, &message, frame_len_max)
+                .await
+                .is_err()
+            {
+                return;
+            }
+            if ends_session {
+                let _ = send.finish();
+                let _ = send.stopped().await;
+                writer_connection.close(close_code::SESSION_ENDED.into(), b"session ended");
+                return;
+            }
+        }
+        // The core dropped this connection (it could not keep up, or the session moved).
+        writer_connection.close(close_code::OVERLOADED.into(), b"disconnected by the server");
+    });
+
+    let outcome = read_requests(
+        connection,
+        context,
+        &mut receive,
+        connection_id,
+        session_id,
+        identities,
+    )
+    .await;
+    let _ = context
+        .core
+        .send(Command::Detach {
+            connection_id,
+            session_id,
+        })
+        .await;
+    writer.abort();
+    outcome
+}
+
+/// Forwards the client's requests to the core until the stream ends or misbehaves.
+async fn read_requests(
+    connection: &quinn::Connection,
+    context: &ConnectionContext,
+    receive: &mut BufReader<quinn::RecvStream>,
+    connection_id: ConnectionId,
+    session_id: SessionId,
+    mut identities: Arc<[Id]>,
+) -> Result<(), String> {
+    loop {
+        let message: Option<wire::ClientMessage> = read_frame(receive, context.frame_len_max)
+            .await
+            .map_err(|error| protocol_error(connection, &error))?;
+        let Some(message) = message else {
+            return Ok(());
+        };
+        let Some(wire::client_message::Body::Request(request)) = message.body else {
+            connection.close(close_code::PROTOCOL_ERROR.into(), b"expected a Request");
+            return Err("a second Connect or an empty message".to_string());
+        };
+        if let Some(wire::request::Op::AddAuth(add_auth)) = &request.op
+            && let Ok(id) = digest_identity(add_auth)
+            && !identities.contains(&id)
+        {
+            // The new identity applies to every request after this one; the core echoes the
+            // list (or the error) in order with the other responses.
+            let mut updated = identities.to_vec();
+            updated.push(id);
+            identities = updated.into();
+        }
+        context
+            .core
+            .send(Command::Request {
+                connection_id,
+                session_id,
+                identities: identities.clone(),
+                request,
+                received_at: Instant::now(),
+            })
+            .await
+            .map_err(|_| "the core has stopped".to_string())?;
+    }
+}
+
+fn ends_session(message: &wire::ServerMessage) -> bool {
+    match &message.body {
+        Some(wire::server_message::Body::SessionEnded(_)) => true,
+        Some(wire::server_message::Body::Response(response)) => {
+            matches!(response.result, Some(wire::response::Result::Close(_)))
+        }
+        _ => false,
+    }
+}
+
+/// Closes the connection over bad bytes and says why, to the client and in the log.
+fn protocol_error(connection: &quinn::Connection, error: &FrameError) -> String {
+    let reason = match error {
+        FrameError::TooLarge { .. } => "frame too large",
+        FrameError::Malformed(_) | FrameError::BadLength => "malformed frame",
+        FrameError::Truncated => "truncated frame",
+        FrameError::Io(_) => "stream error",
+    };
+    if !matches!(error, FrameError::Io(_)) {
+        metrics::counter!("polis_protocol_errors_total", "reason" => reason).increment(1);
+    }
+    connection.close(close_code::PROTOCOL_ERROR.into(), reason.as_bytes());
+    error.to_string()
+}

@@ -1,0 +1,126 @@
+//! `polis dev`: a single node with generated certificates and data under one local folder.
+//!
+//! The folder (default `polis-dev/`) holds everything: `certs/` (a private CA, the node's
+//! certificate, and an `admin` client certificate), `data/` (the redb file), `polis.toml` (the
+//! node's configuration, written once so an operator can edit it) and `profile.toml` (where the
+//! `polis` client commands find the node and their certificate when run from the folder that
+//! contains `polis-dev/`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use polis_security::{CertificateAuthority, TlsFiles};
+
+use crate::config::{ServerConfig, TlsConfig};
+use crate::profile::Profile;
+
+/// The default dev folder, relative to where `polis dev` runs.
+pub const DEV_DIR_DEFAULT: &str = "polis-dev";
+/// The name of the dev node's certificate.
+pub const DEV_NODE_NAME: &str = "node1";
+/// The name of the administrator client certificate `polis dev` issues.
+pub const DEV_ADMIN_NAME: &str = "admin";
+
+/// The files of a dev folder.
+#[derive(Clone, Debug)]
+pub struct DevLayout {
+    pub dir: PathBuf,
+}
+
+impl DevLayout {
+    pub fn new(dir: impl Into<PathBuf>) -> DevLayout {
+        DevLayout { dir: dir.into() }
+    }
+
+    pub fn certs_dir(&self) -> PathBuf {
+        self.dir.join("certs")
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join("polis.toml")
+    }
+
+    pub fn profile_path(&self) -> PathBuf {
+        self.dir.join("profile.toml")
+    }
+
+    /// Creates what is missing (CA, certificates, configuration, profile) and returns the node's
+    /// configuration with `listen` / `admin_listen` overriding the file when given.
+    pub fn prepare(
+        &self,
+        listen: Option<SocketAddr>,
+        admin_listen: Option<SocketAddr>,
+    ) -> anyhow::Result<ServerConfig> {
+        std::fs::create_dir_all(&self.dir)
+            .with_context(|| format!("creating {}", self.dir.display()))?;
+        let certs = self.certs_dir();
+        let authority = if certs.join("ca.pem").exists() {
+            CertificateAuthority::load(&certs).context("loading the dev CA")?
+        } else {
+            CertificateAuthority::init(&certs, "Polis dev CA").context("creating the dev CA")?
+        };
+        let node = TlsFiles::for_node(&certs, DEV_NODE_NAME);
+        if !node.certificate_path.exists() {
+            authority
+                .issue_node(DEV_NODE_NAME, &["localhost".to_string()])
+                .context("issuing the dev node certificate")?;
+        }
+        let admin = TlsFiles::for_client(&certs, DEV_ADMIN_NAME);
+        if !admin.certificate_path.exists() {
+            authority
+                .issue_client(DEV_ADMIN_NAME)
+                .context("issuing the dev admin certificate")?;
+        }
+        let config_path = self.config_path();
+        if !config_path.exists() {
+            let config = ServerConfig {
+                data_dir: PathBuf::from("data"),
+                tls: TlsConfig {
+                    ca: PathBuf::from("certs/ca.pem"),
+                    certificate: relative(&node.certificate_path, &self.dir),
+                    key: relative(&node.key_path, &self.dir),
+                },
+                admins: vec![format!("CN={DEV_ADMIN_NAME},O=Polis")],
+                ..ServerConfig::default()
+            };
+            let text = toml::to_string_pretty(&config).context("encoding polis.toml")?;
+            std::fs::write(
+                &config_path,
+                format!("# Written by `polis dev`; edit freely.\n{text}"),
+            )
+            .with_context(|| format!("writing {}", config_path.display()))?;
+        }
+        let mut config = ServerConfig::load(&config_path)?;
+        if let Some(listen) = listen {
+            config.listen = listen;
+        }
+        if admin_listen.is_some() {
+            config.admin_listen = admin_listen;
+        }
+        Ok(config)
+    }
+
+    /// Writes the client profile for a node listening on `server`.
+    pub fn write_profile(&self, server: SocketAddr) -> anyhow::Result<()> {
+        let certs = self.certs_dir();
+        let admin = TlsFiles::for_client(&certs, DEV_ADMIN_NAME);
+        let profile = Profile {
+            servers: vec![server],
+            server_name: "localhost".to_string(),
+            ca: absolute(&admin.ca_path)?,
+            certificate: absolute(&admin.certificate_path)?,
+            key: absolute(&admin.key_path)?,
+        };
+        profile.save(&self.profile_path())
+    }
+}
+
+fn relative(path: &Path, base: &Path) -> PathBuf {
+    path.strip_prefix(base)
+        .map_or_else(|_| path.to_path_buf(), Path::to_path_buf)
+}
+
+fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
+    std::path::absolute(path).with_context(|| format!("resolving {}", path.display()))
+}

@@ -1,0 +1,18 @@
+//! The Polis server: a node serving the znode tree over QUIC with mutual TLS.
+//!
+//! - [`service`]: the core thread that owns the tree, its storage, sessions and watches.
+//! - [`connection`]: the QUIC shell of one client; [`server`] starts and stops a node.
+//! - [`admin_http`]: Prometheus `/metrics` and `/health`.
+//! - [`config`]: the `polis.toml` settings.
+//! - [`dev`]: a single dev node with generated certificates.
+
+pub mod admin_http;
+pub mod config;
+pub mod connection;
+pub mod dev;
+pub mod profile;
+pub mod server;
+pub mod service;
+
+pub use config::ServerConfig;
+pub use server::RunningServer;

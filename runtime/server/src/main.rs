@@ -1,0 +1,194 @@
+//! `polis`: the Polis server, its dev mode, its certificate authority, and the client commands.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use polis_security::CertificateAuthority;
+use polis_server::dev::{DEV_DIR_DEFAULT, DevLayout};
+use polis_server::{RunningServer, ServerConfig};
+
+mod cli;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "polis",
+    version,
+    about = "Polis: coordination for city systems"
+)]
+struct Arguments {
+    /// Log as JSON lines instead of human-readable text.
+    #[arg(long, global = true)]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a node from a configuration file.
+    Server {
+        /// The configuration file (TOML); every field has a default.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Overrides `listen`.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Overrides `admin_listen`.
+        #[arg(long)]
+        admin_listen: Option<SocketAddr>,
+        /// Overrides `data_dir`.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Run a single dev node with generated certificates and data under one folder.
+    Dev {
+        /// The folder for certificates, data, configuration and the client profile.
+        #[arg(long, default_value = DEV_DIR_DEFAULT)]
+        dir: PathBuf,
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        #[arg(long)]
+        admin_listen: Option<SocketAddr>,
+    },
+    /// Manage the private certificate authority.
+    Ca {
+        #[command(subcommand)]
+        command: CaCommand,
+    },
+    #[command(flatten)]
+    Client(cli::ClientCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum CaCommand {
+    /// Create a CA (ca.pem, ca-key.pem) in a folder.
+    Init {
+        #[arg(long, default_value = "certs")]
+        dir: PathBuf,
+        #[arg(long, default_value = "Polis CA")]
+        name: String,
+    },
+    /// Issue a node certificate (server and peer) or a client certificate.
+    Issue {
+        #[arg(long, default_value = "certs")]
+        dir: PathBuf,
+        /// Issue a node certificate with this name.
+        #[arg(long, conflicts_with = "client", required_unless_present = "client")]
+        node: Option<String>,
+        /// Issue a client certificate with this name (its subject becomes `CN=<name>,O=Polis`).
+        #[arg(long)]
+        client: Option<String>,
+        /// Host names or IP addresses the node certificate is valid for (repeatable).
+        #[arg(long = "host")]
+        hosts: Vec<String>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let arguments = Arguments::parse();
+    init_logging(arguments.log_json);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(run(arguments.command))
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Server {
+            config,
+            listen,
+            admin_listen,
+            data_dir,
+        } => {
+            let mut config = match config {
+                Some(file) => ServerConfig::load(&file)?,
+                None => ServerConfig::default(),
+            };
+            if let Some(listen) = listen {
+                config.listen = listen;
+            }
+            if admin_listen.is_some() {
+                config.admin_listen = admin_listen;
+            }
+            if let Some(data_dir) = data_dir {
+                config.data_dir = data_dir;
+            }
+            serve_until_interrupted(config).await
+        }
+        Command::Dev {
+            dir,
+            listen,
+            admin_listen,
+        } => {
+            let layout = DevLayout::new(&dir);
+            let config = layout.prepare(listen, admin_listen)?;
+            let server = RunningServer::start(config).await?;
+            layout.write_profile(server.client_address)?;
+            println!("Polis dev node");
+            println!("  client (QUIC):   {}", server.client_address);
+            if let Some(admin) = server.admin_address {
+                println!("  metrics, health: http://{admin}/metrics  http://{admin}/health");
+            }
+            println!("  folder:          {}", dir.display());
+            println!("  try:             polis ls /     (from this folder)");
+            wait_for_interrupt().await;
+            server.shutdown().await
+        }
+        Command::Ca { command } => match command {
+            CaCommand::Init { dir, name } => {
+                let authority = CertificateAuthority::init(&dir, &name)?;
+                println!("created CA {}", authority.certificate_path().display());
+                Ok(())
+            }
+            CaCommand::Issue {
+                dir,
+                node,
+                client,
+                hosts,
+            } => {
+                let authority = CertificateAuthority::load(&dir)?;
+                let files = match (node, client) {
+                    (Some(node), _) => authority.issue_node(&node, &hosts)?,
+                    (None, Some(client)) => authority.issue_client(&client)?,
+                    (None, None) => anyhow::bail!("name --node or --client"),
+                };
+                println!(
+                    "issued {} and {}",
+                    files.certificate_path.display(),
+                    files.key_path.display()
+                );
+                Ok(())
+            }
+        },
+        Command::Client(command) => cli::run(command).await,
+    }
+}
+
+async fn serve_until_interrupted(config: ServerConfig) -> anyhow::Result<()> {
+    let server = RunningServer::start(config).await?;
+    println!("polis serving clients on {}", server.client_address);
+    wait_for_interrupt().await;
+    server.shutdown().await
+}
+
+async fn wait_for_interrupt() {
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("interrupted; shutting down");
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

@@ -1,0 +1,115 @@
+//! A real Polis node for tests: its own CA, certificates and data folder in a temp dir, QUIC
+//! and admin HTTP on 127.0.0.1 with ports the OS picks.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use polis_security::{CertificateAuthority, TlsFiles};
+use polis_server::config::TlsConfig;
+use polis_server::{RunningServer, ServerConfig};
+use tempfile::TempDir;
+
+/// The subject of the administrator certificate every test node trusts.
+pub const ADMIN_NAME: &str = "admin";
+
+/// A running node and the folder that holds its state and certificates.
+#[derive(Debug)]
+pub struct TestNode {
+    pub server: RunningServer,
+    pub config: ServerConfig,
+    pub authority: CertificateAuthority,
+    pub dir: TempDir,
+}
+
+impl TestNode {
+    /// A node with the default configuration.
+    pub async fn start() -> TestNode {
+        TestNode::start_with(|_| {}).await
+    }
+
+    /// A node whose configuration `adjust` may change (limits, timeouts) before it starts.
+    pub async fn start_with(adjust: impl FnOnce(&mut ServerConfig)) -> TestNode {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let certs = dir.path().join("certs");
+        let authority = CertificateAuthority::init(&certs, "Polis test CA").expect("CA");
+        let node = authority
+            .issue_node("node1", &["localhost".to_string()])
+            .expect("node certificate");
+        authority
+            .issue_client(ADMIN_NAME)
+            .expect("admin certificate");
+        let mut config = ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            data_dir: dir.path().join("data"),
+            tls: TlsConfig {
+                ca: node.ca_path.clone(),
+                certificate: node.certificate_path.clone(),
+                key: node.key_path.clone(),
+            },
+            admins: vec![format!("CN={ADMIN_NAME},O=Polis")],
+            tick_interval_ms: 10,
+            ..ServerConfig::default()
+        };
+        adjust(&mut config);
+        let server = RunningServer::start(config.clone())
+            .await
+            .expect("server starts");
+        TestNode {
+            server,
+            config,
+            authority,
+            dir,
+        }
+    }
+
+    /// Restarts the node on the same data folder and certificates (a process restart, minus the
+    /// process). The new node listens on a new port.
+    pub async fn restart(self) -> TestNode {
+        let TestNode {
+            server,
+            config,
+            authority,
+            dir,
+        } = self;
+        server.shutdown().await.expect("shutdown");
+        let server = RunningServer::start(config.clone())
+            .await
+            .expect("server restarts");
+        TestNode {
+            server,
+            config,
+            authority,
+            dir,
+        }
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.server.client_address
+    }
+
+    /// A client certificate for `name` (subject `CN=<name>,O=Polis`), issued on first use.
+    pub fn client_files(&self, name: &str) -> TlsFiles {
+        let files = TlsFiles::for_client(self.authority.dir(), name);
+        if files.certificate_path.exists() {
+            return files;
+        }
+        self.authority
+            .issue_client(name)
+            .expect("client certificate")
+    }
+
+    /// The administrator's certificate.
+    pub fn admin_files(&self) -> TlsFiles {
+        self.client_files(ADMIN_NAME)
+    }
+
+    /// The folder of the node's certificates.
+    pub fn certs_dir(&self) -> PathBuf {
+        self.authority.dir().to_path_buf()
+    }
+
+    pub async fn shutdown(self) {
+        self.server.shutdown().await.expect("shutdown");
+    }
+}
