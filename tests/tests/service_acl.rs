@@ -1,0 +1,197 @@
+//! ACLs over the wire: the client certificate is the x509 identity, digest users add theirs,
+//! administrators pass every check and alone may write under /polis.
+
+use polis_proto::wire::{self, CreateMode, request::Op};
+use polis_tests::node::TestNode;
+use polis_tests::raw::{RawSession, op};
+use polis_tree::ErrorCode;
+
+fn connect_request() -> wire::Connect {
+    RawSession::new_session(10_000)
+}
+
+fn acl(perms: u32, scheme: &str, id: &str) -> wire::Acl {
+    wire::Acl {
+        perms,
+        id: Some(wire::Id {
+            scheme: scheme.to_string(),
+            id: id.to_string(),
+        }),
+    }
+}
+
+fn create_with_acl(path: &str, acl: Vec<wire::Acl>) -> Op {
+    Op::Create(wire::Create {
+        path: path.to_string(),
+        data: b"secret".to_vec(),
+        acl,
+        mode: CreateMode::Persistent as i32,
+        ttl_ms: 0,
+    })
+}
+
+#[tokio::test]
+async fn connected_reports_the_certificate_identity() {
+    let node = TestNode::start().await;
+    let alice = RawSession::connect(
+        node.address(),
+        &node.client_files("alice"),
+        connect_request(),
+    )
+    .await
+    .unwrap();
+    let ids: Vec<(String, String)> = alice
+        .connected
+        .identities
+        .iter()
+        .map(|id| (id.scheme.clone(), id.id.clone()))
+        .collect();
+    assert_eq!(
+        ids,
+        vec![("x509".to_string(), "CN=alice,O=Polis".to_string())]
+    );
+    let admin = RawSession::connect(node.address(), &node.admin_files(), connect_request())
+        .await
+        .unwrap();
+    assert!(
+        admin
+            .connected
+            .identities
+            .iter()
+            .any(|id| id.scheme == "super")
+    );
+    node.shutdown().await;
+}
+
+#[tokio::test]
+async fn x509_acl_lets_its_subject_in_and_keeps_others_out() {
+    let node = TestNode::start().await;
+    let mut alice = RawSession::connect(
+        node.address(),
+        &node.client_files("alice"),
+        connect_request(),
+    )
+    .await
+    .unwrap();
+    let mut bob = RawSession::connect(node.address(), &node.client_files("bob"), connect_request())
+        .await
+        .unwrap();
+    let (created, _) = alice
+        .call(create_with_acl(
+            "/traffic",
+            vec![acl(31, "x509", "CN=alice,O=Polis")],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(created.error_code, 0, "{}", created.error_message);
+    let (read, _) = alice.call(op::get_data("/traffic", false)).await.unwrap();
+    assert_eq!(read.error_code, 0);
+    let (denied_read, _) = bob.call(op::get_data("/traffic", false)).await.unwrap();
+    assert_eq!(denied_read.error_code, ErrorCode::NoAuth.as_i32());
+    let (denied_write, _) = bob.call(op::set_data("/traffic", b"x")).await.unwrap();
+    assert_eq!(denied_write.error_code, ErrorCode::NoAuth.as_i32());
+    let (denied_child, _) = bob
+        .call(op::create("/traffic/light", b"", CreateMode::Persistent))
+        .await
+        .unwrap();
+    assert_eq!(denied_child.error_code, ErrorCode::NoAuth.as_i32());
+    // exists checks no ACL, as in ZooKeeper.
+    let (exists, _) = bob.call(op::exists("/traffic", false)).await.unwrap();
+    assert_eq!(exists.error_code, 0);
+    node.shutdown().await;
+}
+
+#[tokio::test]
+async fn auth_scheme_means_the_callers_own_identities() {
+    let node = TestNode::start().await;
+    let mut alice = RawSession::connect(
+        node.address(),
+        &node.client_files("alice"),
+        connect_request(),
+    )
+    .await
+    .unwrap();
+    alice
+        .call(create_with_acl("/mine", vec![acl(31, "auth", "")]))
+        .await
+        .unwrap();
+    let (read, _) = alice
+        .call(Op::GetAcl(wire::GetAcl {
+            path: "/mine".to_string(),
+        }))
+        .await
+        .unwrap();
+    let Some(wire::response::Result::GetAcl(result)) = read.result else {
+        panic!("{read:?}");
+    };
+    assert_eq!(result.acl, vec![acl(31, "x509", "CN=alice,O=Polis")]);
+    node.shutdown().await;
+}
+
+#[tokio::test]
+async fn digest_user_added_with_add_auth_is_checked_like_zookeeper() {
+    let node = TestNode::start().await;
+    let files = node.client_files("clerk");
+    let mut first = RawSession::connect(node.address(), &files, connect_request())
+        .await
+        .unwrap();
+    let digest = polis_security::digest_id("dispatch", "s3cret");
+    first
+        .call(create_with_acl(
+            "/dispatch",
+            vec![acl(31, "digest", &digest)],
+        ))
+        .await
+        .unwrap();
+    let (denied, _) = first.call(op::get_data("/dispatch", false)).await.unwrap();
+    assert_eq!(denied.error_code, ErrorCode::NoAuth.as_i32());
+    let (added, _) = first
+        .call(Op::AddAuth(wire::AddAuth {
+            scheme: "digest".to_string(),
+            auth: b"dispatch:s3cret".to_vec(),
+        }))
+        .await
+        .unwrap();
+    assert_eq!(added.error_code, 0);
+    let (allowed, _) = first.call(op::get_data("/dispatch", false)).await.unwrap();
+    assert_eq!(allowed.error_code, 0, "{}", allowed.error_message);
+    let (wrong_scheme, _) = first
+        .call(Op::AddAuth(wire::AddAuth {
+            scheme: "ip".to_string(),
+            auth: b"127.0.0.1".to_vec(),
+        }))
+        .await
+        .unwrap();
+    assert_ne!(wrong_scheme.error_code, 0);
+    node.shutdown().await;
+}
+
+#[tokio::test]
+async fn only_administrators_write_under_the_system_path() {
+    let node = TestNode::start().await;
+    let mut alice = RawSession::connect(
+        node.address(),
+        &node.client_files("alice"),
+        connect_request(),
+    )
+    .await
+    .unwrap();
+    let (denied, _) = alice
+        .call(op::create("/polis/plugins", b"", CreateMode::Persistent))
+        .await
+        .unwrap();
+    assert_eq!(denied.error_code, ErrorCode::NoAuth.as_i32());
+    let (denied_delete, _) = alice.call(op::delete("/polis")).await.unwrap();
+    assert_eq!(denied_delete.error_code, ErrorCode::NoAuth.as_i32());
+    let (readable, _) = alice.call(op::get_data("/polis", false)).await.unwrap();
+    assert_eq!(readable.error_code, 0);
+    let mut admin = RawSession::connect(node.address(), &node.admin_files(), connect_request())
+        .await
+        .unwrap();
+    let (allowed, _) = admin
+        .call(op::create("/polis/plugins", b"", CreateMode::Persistent))
+        .await
+        .unwrap();
+    assert_eq!(allowed.error_code, 0, "{}", allowed.error_message);
+    node.shutdown().await;
+}

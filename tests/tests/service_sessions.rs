@@ -1,0 +1,171 @@
+//! Sessions of a single node: many at once, connection migration, durability across restarts.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+
+use polis_proto::wire::{self, CreateMode, response::Result as Reply};
+use polis_tests::node::TestNode;
+use polis_tests::raw::{RawSession, op};
+
+fn connect_request() -> wire::Connect {
+    RawSession::new_session(30_000)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_sessions_on_one_node() {
+    const SESSIONS: usize = 1_000;
+    let node = TestNode::start().await;
+    // Handshakes at once are bounded, as a gateway's connection pool would bound them: a
+    // thousand simultaneous TLS handshakes on one UDP socket only measure the socket buffer.
+    const HANDSHAKES_AT_ONCE: usize = 32;
+    let files = node.client_files("crowd");
+    let endpoints: Vec<quinn::Endpoint> = (0..8)
+        .map(|_| polis_tests::raw::client_endpoint(&files))
+        .collect();
+    let address = node.address();
+    let handshakes = std::sync::Arc::new(tokio::sync::Semaphore::new(HANDSHAKES_AT_ONCE));
+    let mut tasks = Vec::with_capacity(SESSIONS);
+    for index in 0..SESSIONS {
+        let endpoint = endpoints[index % endpoints.len()].clone();
+        let handshakes = handshakes.clone();
+        tasks.push(tokio::spawn(async move {
+            let permit = handshakes.acquire_owned().await.expect("semaphore");
+            let mut session = RawSession::connect_with(endpoint, address, connect_request())
+                .await
+                .expect("connect");
+            drop(permit);
+            let path = format!("/member-{index:04}");
+            let (created, _) = session
+                .call(op::create(&path, b"", CreateMode::Ephemeral))
+                .await
+                .expect("create");
+            assert_eq!(created.error_code, 0, "{}", created.error_message);
+            session
+        }));
+    }
+    let mut sessions = Vec::with_capacity(SESSIONS);
+    for task in tasks {
+        sessions.push(task.await.expect("session task"));
+    }
+    assert_eq!(
+        node.server.status.sessions.load(Ordering::Relaxed),
+        SESSIONS as u64
+    );
+    assert_eq!(node.server.active_connections(), SESSIONS as u64);
+    // All sessions are live at once: each one reads and pings concurrently.
+    let mut checks = Vec::with_capacity(SESSIONS);
+    for (index, mut session) in sessions.into_iter().enumerate() {
+        checks.push(tokio::spawn(async move {
+            let (read, _) = session
+                .call(op::get_data(&format!("/member-{index:04}"), false))
+                .await
+                .expect("read");
+            assert_eq!(read.error_code, 0);
+            session
+        }));
+    }
+    let mut sessions = Vec::with_capacity(SESSIONS);
+    for check in checks {
+        sessions.push(check.await.expect("check task"));
+    }
+    let (children, _) = sessions[0]
+        .call(wire::request::Op::CountDescendants(
+            wire::CountDescendants {
+                path: "/".to_string(),
+            },
+        ))
+        .await
+        .unwrap();
+    let Some(Reply::CountDescendants(count)) = children.result else {
+        panic!("{children:?}");
+    };
+    // Every session's ephemeral plus /polis.
+    assert_eq!(count.count, SESSIONS as i64 + 1);
+    node.shutdown().await;
+}
+
+#[tokio::test]
+async fn session_survives_the_client_changing_its_address() {
+    let node = TestNode::start().await;
+    let files = node.client_files("roamer");
+    let mut session = RawSession::connect(node.address(), &files, connect_request())
+        .await
+        .unwrap();
+    session
+        .call(op::create("/roamer", b"here", CreateMode::Ephemeral))
+        .await
+        .unwrap();
+    let before = session.endpoint.local_addr().unwrap();
+    // The client moves to a new UDP socket (a new port: a NAT rebinding or a network change).
+    let socket = std::net::UdpSocket::bind(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+    session.endpoint.rebind(socket).unwrap();
+    let after = session.endpoint.local_addr().unwrap();
+    assert_ne!(before.port(), after.port());
+    // The same connection and session carry on: no reconnect, no new handshake.
+    let (read, _) = session.call(op::get_data("/roamer", false)).await.unwrap();
+    assert_eq!(read.error_code, 0);
+    let (written, _) = session
+        .call(op::set_data("/roamer", b"moved"))
+        .await
+        .unwrap();
+    assert_eq!(written.error_code, 0);
+    assert_eq!(session.connection.remote_address(), node.address());
+    assert_eq!(node.server.status.sessions.load(Ordering::Relaxed), 1);
+    node.shutdown().await;
+}
+
+#[tokio::test]
+async fn acknowledged_writes_and_sessions_survive_a_restart() {
+    let node = TestNode::start().await;
+    let files = node.client_files("alice");
+    let mut session = RawSession::connect(node.address(), &files, connect_request())
+        .await
+        .unwrap();
+    for index in 0..20 {
+        let (created, _) = session
+            .call(op::create(
+                &format!("/durable-{index}"),
+                b"v",
+                CreateMode::Persistent,
+            ))
+            .await
+            .unwrap();
+        assert_eq!(created.error_code, 0);
+    }
+    session
+        .call(op::create("/lease", b"", CreateMode::Ephemeral))
+        .await
+        .unwrap();
+    let (session_id, password) = (session.session_id(), session.connected.password.clone());
+    let node = node.restart().await;
+    // The session was restored with a fresh timeout and can be resumed with its ephemeral.
+    let resume = wire::Connect {
+        session_id,
+        password,
+        ..connect_request()
+    };
+    let mut back = RawSession::connect(node.address(), &files, resume)
+        .await
+        .unwrap();
+    assert_eq!(
+        back.connected.error_code, 0,
+        "{}",
+        back.connected.error_message
+    );
+    for index in 0..20 {
+        let (read, _) = back
+            .call(op::get_data(&format!("/durable-{index}"), false))
+            .await
+            .unwrap();
+        assert_eq!(
+            read.error_code, 0,
+            "/durable-{index} is there after the restart"
+        );
+    }
+    let (lease, _) = back.call(op::exists("/lease", false)).await.unwrap();
+    assert!(matches!(
+        lease.result,
+        Some(Reply::Exists(wire::ExistsResult { stat: Some(_) }))
+    ));
+    node.shutdown().await;
+}
