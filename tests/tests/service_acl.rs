@@ -195,3 +195,51 @@ async fn only_administrators_write_under_the_system_path() {
     assert_eq!(allowed.error_code, 0, "{}", allowed.error_message);
     node.shutdown().await;
 }
+
+#[tokio::test]
+async fn server_picks_up_a_reissued_certificate_without_restarting() {
+    let node = TestNode::start_with(|config| config.certificate_reload_interval_ms = 20).await;
+    let files = node.client_files("alice");
+    let mut before = RawSession::connect(node.address(), &files, connect_request())
+        .await
+        .unwrap();
+    let old_certificate = peer_certificate(&before.connection);
+    // The operator re-issues the node certificate into the same files.
+    let reissued = node
+        .authority
+        .issue_node("node1", &["localhost".to_string()])
+        .unwrap();
+    let new_certificate = {
+        use rustls::pki_types::pem::PemObject;
+        rustls::pki_types::CertificateDer::from_pem_file(&reissued.certificate_path)
+            .unwrap()
+            .to_vec()
+    };
+    assert_ne!(old_certificate, new_certificate);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let probe = RawSession::connect(node.address(), &files, connect_request())
+            .await
+            .unwrap();
+        if peer_certificate(&probe.connection) == new_certificate {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new certificate was never served"
+        );
+        tokio::task::yield_now().await;
+    }
+    // The connection made before the swap keeps working.
+    let (pong, _) = before.call(op::ping()).await.unwrap();
+    assert_eq!(pong.error_code, 0);
+    node.shutdown().await;
+}
+
+fn peer_certificate(connection: &quinn::Connection) -> Vec<u8> {
+    let identity = connection.peer_identity().expect("peer identity");
+    let chain = identity
+        .downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
+        .expect("certificate chain");
+    chain[0].to_vec()
+}
