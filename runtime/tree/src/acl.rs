@@ -134,8 +134,11 @@ pub fn fixup(
     if acl.is_empty() {
         return Err(invalid("an ACL needs at least one entry".into()));
     }
+    // Like ZooKeeper (ZOOKEEPER-1877), drop every repeated entry of the request, keeping the first.
+    let mut seen = std::collections::BTreeSet::new();
+    let unique = acl.iter().filter(|entry| seen.insert(*entry));
     let mut fixed: Vec<Acl> = Vec::with_capacity(acl.len());
-    for entry in acl {
+    for entry in unique {
         if !Perms::ALL.contains(entry.perms) {
             return Err(invalid(format!(
                 "unknown permission bits {:#x}",
@@ -179,7 +182,6 @@ pub fn fixup(
             other => return Err(invalid(format!("unknown scheme {other:?}"))),
         }
     }
-    fixed.dedup();
     if fixed.len() > acl_entries_max {
         return Err(TreeError::LimitExceeded {
             limit: "acl_entries_max",

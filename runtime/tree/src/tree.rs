@@ -135,6 +135,9 @@ impl DataTree {
             },
         );
         tree.insert_node(crate::SYSTEM_PATH.to_string(), genesis_record(read_only));
+        // The first change set carries the whole genesis state, root included, so that a store
+        // that commits it holds a loadable tree.
+        tree.dirty_nodes.insert("/".to_string());
         tree
     }
 
@@ -296,6 +299,9 @@ impl DataTree {
             });
         }
         let events_before = events.len();
+        // The nodes this multi touches are collected apart, so that a rolled-back multi leaves
+        // nothing behind for storage to rewrite.
+        let dirty_before = std::mem::take(&mut self.dirty_nodes);
         let mut results = Vec::with_capacity(ops.len());
         let mut undos = Vec::with_capacity(ops.len());
         for (index, op) in ops.iter().enumerate() {
@@ -308,6 +314,7 @@ impl DataTree {
                     for undo in undos.into_iter().rev() {
                         self.undo(undo);
                     }
+                    self.dirty_nodes = dirty_before;
                     events.truncate(events_before);
                     return Err(TreeError::MultiFailed {
                         index,
@@ -316,6 +323,8 @@ impl DataTree {
                 }
             }
         }
+        let touched = std::mem::replace(&mut self.dirty_nodes, dirty_before);
+        self.dirty_nodes.extend(touched);
         Ok(OpResult::Multi(results))
     }
 

@@ -1,0 +1,538 @@
+//! Snapshots: deterministic bytes, faithful round trips, and refusal of damaged input.
+
+mod common;
+
+use common::*;
+use polis_tree::{
+    Caller, CloseReason, CreateMode, DataTree, Limits, NodeKind, SNAPSHOT_FORMAT_VERSION,
+    SnapshotError, SnapshotReader, SnapshotWriter, Txn, TxnKind, WriteOp,
+};
+
+fn snapshot(tree: &DataTree) -> Vec<u8> {
+    tree.write_snapshot(Vec::new()).expect("writing to memory")
+}
+
+fn read(limits: Limits, bytes: &[u8]) -> Result<DataTree, SnapshotError> {
+    DataTree::read_snapshot(limits, bytes)
+}
+
+/// Limits whose history window keeps several transactions but not all of the workload. A
+/// transaction fires at most four events under them (multis of two, two ephemerals a session).
+fn windowed_limits() -> Limits {
+    Limits {
+        history_events_max: 10,
+        ephemerals_per_session_max: 2,
+        ..Limits::default()
+    }
+}
+
+/// A tiny deterministic generator, so that the workloads below are varied but reproducible.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        // xorshift64*
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, bound: usize) -> usize {
+        (self.next() % bound as u64) as usize
+    }
+
+    fn pick<'a>(&mut self, items: &'a [&'a str]) -> &'a str {
+        items[self.below(items.len())]
+    }
+}
+
+/// A random workload over a small alphabet: sessions, all create modes, deletes, data and ACL
+/// changes, small multis, expiry and noops. Many of its transactions fail, which is fine: failures
+/// are part of what replicas apply. No transaction fires more than four events, so a window of ten
+/// never empties (see `known_bug_history_sequence_is_lost_when_the_window_is_empty`).
+fn random_workload(seed: u64, length: usize) -> Vec<Txn> {
+    const PATHS: &[&str] = &["/a", "/b", "/a/b", "/a/c", "/b/a", "/a/b/c", "/q/", "/a/s-"];
+    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let mut sessions: Vec<i64> = Vec::new();
+    let mut txns = vec![Txn {
+        zxid: 1,
+        time_ms: START_MS,
+        kind: TxnKind::Write {
+            caller: Caller::system(),
+            op: create_op("/q", b"", CreateMode::Persistent),
+        },
+    }];
+    let modes = |rng: &mut Rng| match rng.below(7) {
+        0 => CreateMode::Persistent,
+        1 => CreateMode::Ephemeral,
+        2 => CreateMode::PersistentSequential,
+        3 => CreateMode::EphemeralSequential,
+        4 => CreateMode::Container,
+        5 => CreateMode::PersistentWithTtl { ttl_ms: 1_500 },
+        _ => CreateMode::PersistentSequentialWithTtl { ttl_ms: 500 },
+    };
+    for index in 0..length {
+        let zxid = index as i64 + 2;
+        let session = if sessions.is_empty() {
+            0
+        } else {
+            sessions[rng.below(sessions.len())]
+        };
+        let op = |rng: &mut Rng| -> WriteOp {
+            let path = rng.pick(PATHS);
+            let version = rng.below(3) as i32 - 1;
+            match rng.below(5) {
+                0 | 1 => create_op(path, &[index as u8; 2], modes(rng)),
+                2 => delete_op(path, version),
+                3 => set_data_op(path, &[rng.below(256) as u8], version),
+                _ => set_acl_op(
+                    path,
+                    if rng.below(2) == 0 {
+                        polis_tree::Acl::open().to_vec()
+                    } else {
+                        alice_acl(polis_tree::Perms::ALL)
+                    },
+                    -1,
+                ),
+            }
+        };
+        let kind = match rng.below(12) {
+            0 | 1 => TxnKind::OpenSession {
+                timeout_ms: 5_000,
+                password: [zxid as u8; 16],
+            },
+            2 => TxnKind::CloseSession {
+                session_id: session,
+                reason: CloseReason::Expired,
+            },
+            3 => TxnKind::Multi {
+                caller: Caller::anonymous(session),
+                ops: vec![op(&mut rng), op(&mut rng)],
+            },
+            4 => TxnKind::RemoveExpiredNode {
+                path: rng.pick(PATHS).to_string(),
+            },
+            5 => TxnKind::Noop,
+            _ => TxnKind::Write {
+                caller: Caller::anonymous(session),
+                op: op(&mut rng),
+            },
+        };
+        if matches!(kind, TxnKind::OpenSession { .. }) {
+            sessions.push(zxid);
+        }
+        txns.push(Txn {
+            zxid,
+            time_ms: START_MS + index as i64 * 700,
+            kind,
+        });
+    }
+    txns
+}
+
+fn tree_after(limits: Limits, txns: &[Txn]) -> DataTree {
+    let mut tree = DataTree::new(limits);
+    for txn in txns {
+        tree.apply(txn);
+    }
+    tree
+}
+
+// ------------------------------------------------------------------------------------------------
+// Determinism and round trips.
+
+#[test]
+fn same_transactions_give_byte_identical_snapshots() {
+    let first = sample_tree(Limits::default());
+    let mut second = DataTree::new(Limits::default());
+    for txn in sample_workload() {
+        second.apply(&txn);
+        // How often storage drains the change set does not matter.
+        second.take_changes();
+    }
+    assert_eq!(first, second);
+    assert_eq!(snapshot(&first), snapshot(&second));
+    for seed in 0..20 {
+        let txns = random_workload(seed, 80);
+        let one = tree_after(windowed_limits(), &txns);
+        let other = tree_after(windowed_limits(), &txns);
+        assert_eq!(snapshot(&one), snapshot(&other), "seed {seed}");
+    }
+}
+
+#[test]
+fn different_histories_give_different_snapshots() {
+    let tree = sample_tree(Limits::default());
+    let mut other = tree.clone();
+    other.apply(&Txn {
+        zxid: tree.last_zxid() + 1,
+        time_ms: START_MS,
+        kind: TxnKind::Noop,
+    });
+    // Even a noop changes the snapshot: it carries the last applied zxid.
+    assert_ne!(snapshot(&tree), snapshot(&other));
+}
+
+#[test]
+fn snapshot_read_back_equals_the_tree_and_writes_identical_bytes() {
+    let tree = sample_tree(Limits::default());
+    let bytes = snapshot(&tree);
+    assert_eq!(&bytes[..8], b"POLISNAP");
+    assert_eq!(bytes[8..12], SNAPSHOT_FORMAT_VERSION.to_le_bytes());
+    let mut restored = read(Limits::default(), &bytes).unwrap();
+    assert_eq!(restored, tree);
+    assert_eq!(restored.to_state(), tree.to_state());
+    assert_eq!(snapshot(&restored), bytes);
+    // The derived indexes are rebuilt too: session ephemerals, containers and TTL nodes.
+    for (session_id, session) in tree.sessions().iter() {
+        assert_eq!(
+            restored.sessions().get(session_id).unwrap().ephemerals,
+            session.ephemerals
+        );
+    }
+    for now_ms in [START_MS, START_MS + 100_000, START_MS + 10_000_000] {
+        assert_eq!(restored.expired_nodes(now_ms), tree.expired_nodes(now_ms));
+    }
+    assert!(!tree.expired_nodes(START_MS + 10_000_000).is_empty());
+    assert!(restored.take_changes().is_empty());
+}
+
+#[test]
+fn random_workloads_round_trip_and_continue_identically() {
+    for seed in 0..20 {
+        let txns = random_workload(seed, 120);
+        let (before, after) = txns.split_at(60);
+        let mut tree = tree_after(windowed_limits(), before);
+        let mut restored = read(windowed_limits(), &snapshot(&tree)).unwrap();
+        assert_eq!(restored, tree, "seed {seed}");
+        // A replica that installed the snapshot goes on exactly like one that applied the log.
+        for txn in after {
+            let expected = tree.apply(txn);
+            let actual = restored.apply(txn);
+            assert_eq!(actual, expected, "seed {seed}, {txn:?}");
+        }
+        assert_eq!(restored, tree, "seed {seed}");
+        assert_eq!(snapshot(&restored), snapshot(&tree), "seed {seed}");
+        assert_eq!(
+            restored.expired_nodes(START_MS + 1_000_000),
+            tree.expired_nodes(START_MS + 1_000_000)
+        );
+    }
+}
+
+#[test]
+fn snapshot_keeps_every_node_kind_and_the_history_window() {
+    let tree = sample_tree(windowed_limits());
+    let restored = read(windowed_limits(), &snapshot(&tree)).unwrap();
+    let kinds: Vec<NodeKind> = restored
+        .to_state()
+        .nodes
+        .iter()
+        .map(|(_, record)| record.kind)
+        .collect();
+    assert!(kinds.contains(&NodeKind::Persistent));
+    assert!(
+        kinds
+            .iter()
+            .any(|kind| matches!(kind, NodeKind::Ephemeral { .. }))
+    );
+    assert!(
+        kinds
+            .iter()
+            .any(|kind| matches!(kind, NodeKind::Ttl { .. }))
+    );
+    assert!(tree.history().compacted_through() > 0);
+    assert_eq!(
+        restored.history().compacted_through(),
+        tree.history().compacted_through()
+    );
+    assert_eq!(
+        restored.history().first_retained_seq(),
+        tree.history().first_retained_seq()
+    );
+    let z = tree.history().compacted_through();
+    assert!(restored.history().since(z - 1).is_err());
+    assert!(
+        restored
+            .history()
+            .since(z)
+            .unwrap()
+            .eq(tree.history().since(z).unwrap())
+    );
+}
+
+#[test]
+fn genesis_snapshot_round_trips() {
+    let tree = DataTree::new(Limits::default());
+    let bytes = snapshot(&tree);
+    assert_eq!(read(Limits::default(), &bytes).unwrap(), tree);
+    assert_eq!(bytes, snapshot(&DataTree::new(Limits::default())));
+}
+
+#[test]
+#[ignore = "known bug, reported: TreeState and the snapshot do not carry the history's next \
+            sequence number, so a window that compaction emptied restarts numbering at 0"]
+fn known_bug_history_sequence_is_lost_when_the_window_is_empty() {
+    let limits = Limits {
+        history_events_max: 1,
+        ..Limits::default()
+    };
+    let mut h = Harness::with_limits(limits.clone());
+    // Two events at one zxid: more than the window holds, so both leave it at once.
+    h.create_persistent("/a");
+    assert!(h.tree.history().is_empty());
+    assert_eq!(h.tree.history().first_retained_seq(), 2);
+    let restored = read(limits, &snapshot(&h.tree)).unwrap();
+    assert_eq!(restored.history().first_retained_seq(), 2);
+    assert_eq!(restored, h.tree);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Damaged snapshots.
+
+#[test]
+fn every_flipped_byte_is_refused() {
+    let bytes = snapshot(&sample_tree(Limits::default()));
+    for position in 0..bytes.len() {
+        for mask in [0x01, 0x80, 0xFF] {
+            let mut damaged = bytes.clone();
+            damaged[position] ^= mask;
+            match read(Limits::default(), &damaged) {
+                Ok(_) => panic!("flipping byte {position} with {mask:#x} went unnoticed"),
+                Err(SnapshotError::BadMagic) => assert!(position < 8),
+                Err(SnapshotError::UnsupportedVersion(_)) => {
+                    assert!((8..12).contains(&position))
+                }
+                Err(SnapshotError::Corrupt(_) | SnapshotError::Io(_)) => assert!(position >= 12),
+            }
+        }
+    }
+}
+
+#[test]
+fn every_truncation_is_refused() {
+    let bytes = snapshot(&sample_tree(Limits::default()));
+    for length in 0..bytes.len() {
+        assert!(
+            read(Limits::default(), &bytes[..length]).is_err(),
+            "a snapshot cut to {length} of {} bytes was accepted",
+            bytes.len()
+        );
+    }
+    // Cut exactly before the checksum: the records are whole, the checksum is missing.
+    let error = read(Limits::default(), &bytes[..bytes.len() - 4])
+        .err()
+        .unwrap();
+    assert!(matches!(error, SnapshotError::Io(_)), "{error:?}");
+}
+
+#[test]
+fn trailing_bytes_are_refused() {
+    let mut bytes = snapshot(&sample_tree(Limits::default()));
+    bytes.push(0);
+    let error = read(Limits::default(), &bytes).err().unwrap();
+    assert!(matches!(error, SnapshotError::Corrupt(_)), "{error:?}");
+}
+
+#[test]
+fn wrong_magic_is_refused() {
+    let mut bytes = snapshot(&sample_tree(Limits::default()));
+    bytes[..8].copy_from_slice(b"ZKSNAP01");
+    assert!(matches!(
+        read(Limits::default(), &bytes),
+        Err(SnapshotError::BadMagic)
+    ));
+    assert!(matches!(
+        read(Limits::default(), &b"POLIS"[..]),
+        Err(SnapshotError::Io(_))
+    ));
+}
+
+#[test]
+fn wrong_format_version_is_refused() {
+    let bytes = snapshot(&sample_tree(Limits::default()));
+    for version in [0, SNAPSHOT_FORMAT_VERSION + 1, u32::MAX] {
+        let mut damaged = bytes.clone();
+        damaged[8..12].copy_from_slice(&version.to_le_bytes());
+        match read(Limits::default(), &damaged) {
+            Err(SnapshotError::UnsupportedVersion(found)) => assert_eq!(found, version),
+            other => panic!("version {version}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn snapshot_beyond_the_readers_limits_is_refused() {
+    let tree = sample_tree(Limits::default());
+    let bytes = snapshot(&tree);
+    let few_nodes = Limits {
+        nodes_max: tree.node_count() - 1,
+        ..Limits::default()
+    };
+    assert!(matches!(
+        read(few_nodes, &bytes),
+        Err(SnapshotError::Corrupt(_))
+    ));
+    let few_sessions = Limits {
+        sessions_max: tree.sessions().len() - 1,
+        ..Limits::default()
+    };
+    assert!(matches!(
+        read(few_sessions, &bytes),
+        Err(SnapshotError::Corrupt(_))
+    ));
+    let short_history = Limits {
+        history_events_max: tree.history().len() - 1,
+        ..Limits::default()
+    };
+    assert!(matches!(
+        read(short_history, &bytes),
+        Err(SnapshotError::Corrupt(_))
+    ));
+    // A record longer than any valid node is refused before it is read.
+    let mut huge = Vec::new();
+    huge.extend_from_slice(b"POLISNAP");
+    huge.extend_from_slice(&SNAPSHOT_FORMAT_VERSION.to_le_bytes());
+    huge.extend_from_slice(&u32::MAX.to_le_bytes());
+    assert!(matches!(
+        read(Limits::default(), &huge[..]),
+        Err(SnapshotError::Corrupt(_))
+    ));
+}
+
+#[test]
+fn snapshot_reader_returns_the_trees_state() {
+    let tree = sample_tree(Limits::default());
+    let state = SnapshotReader::read(&snapshot(&tree)[..], &Limits::default()).unwrap();
+    // Which ephemerals a session owns is derived from the nodes: not stored, rebuilt on load.
+    let mut expected = tree.to_state();
+    for (_, session) in &mut expected.sessions {
+        assert!(!session.ephemerals.is_empty());
+        session.ephemerals.clear();
+    }
+    assert_eq!(state, expected);
+}
+
+#[test]
+fn snapshot_writer_refuses_records_out_of_order() {
+    let tree = sample_tree(Limits::default());
+    let state = tree.to_state();
+    let (root, root_record) = &state.nodes[0];
+    let (other, other_record) = &state.nodes[1];
+
+    let mut writer = SnapshotWriter::new(Vec::new(), 1, 0).unwrap();
+    writer.node(other, other_record).unwrap();
+    assert!(writer.node(root, root_record).is_err());
+    assert!(writer.node(other, other_record).is_err());
+
+    let (session_id, session) = &state.sessions[0];
+    let mut writer = SnapshotWriter::new(Vec::new(), 1, 0).unwrap();
+    writer.session(*session_id, session).unwrap();
+    assert!(writer.node(root, root_record).is_err());
+    assert!(writer.session(*session_id, session).is_err());
+
+    let entry = &state.history[0];
+    let mut writer = SnapshotWriter::new(Vec::new(), 1, 0).unwrap();
+    writer.history(entry).unwrap();
+    assert!(writer.session(*session_id, session).is_err());
+    assert!(writer.history(entry).is_err());
+}
+
+// ------------------------------------------------------------------------------------------------
+// Rebuilding from parts.
+
+#[test]
+fn from_state_rebuilds_an_equal_tree() {
+    let tree = sample_tree(Limits::default());
+    assert_eq!(
+        DataTree::from_state(Limits::default(), tree.to_state()).unwrap(),
+        tree
+    );
+}
+
+#[test]
+fn from_state_rejects_a_node_without_a_parent() {
+    let tree = sample_tree(Limits::default());
+    let mut state = tree.to_state();
+    let position = state
+        .nodes
+        .iter()
+        .position(|(path, _)| path == "/app")
+        .unwrap();
+    assert!(state.nodes[position + 1].0.starts_with("/app/"));
+    state.nodes.remove(position);
+    assert!(matches!(
+        DataTree::from_state(Limits::default(), state),
+        Err(SnapshotError::Corrupt(_))
+    ));
+}
+
+#[test]
+fn from_state_rejects_an_ephemeral_with_an_unknown_owner() {
+    let tree = sample_tree(Limits::default());
+    let mut state = tree.to_state();
+    let owner = state
+        .nodes
+        .iter()
+        .find_map(|(_, record)| match record.kind {
+            NodeKind::Ephemeral { owner } => Some(owner),
+            _ => None,
+        })
+        .unwrap();
+    state
+        .sessions
+        .retain(|(session_id, _)| *session_id != owner);
+    assert!(matches!(
+        DataTree::from_state(Limits::default(), state),
+        Err(SnapshotError::Corrupt(_))
+    ));
+}
+
+#[test]
+fn from_state_rejects_a_state_that_does_not_start_at_the_root() {
+    let tree = sample_tree(Limits::default());
+    let mut state = tree.to_state();
+    state.nodes.remove(0);
+    assert!(matches!(
+        DataTree::from_state(Limits::default(), state),
+        Err(SnapshotError::Corrupt(_))
+    ));
+    let mut state = tree.to_state();
+    state.nodes.clear();
+    assert!(matches!(
+        DataTree::from_state(Limits::default(), state),
+        Err(SnapshotError::Corrupt(_))
+    ));
+}
+
+#[test]
+fn from_state_rejects_an_invalid_path() {
+    let tree = sample_tree(Limits::default());
+    let mut state = tree.to_state();
+    let record = state.nodes[1].1.clone();
+    state.nodes.push(("/app/".to_string(), record));
+    assert!(matches!(
+        DataTree::from_state(Limits::default(), state),
+        Err(SnapshotError::Corrupt(_))
+    ));
+}
+
+#[test]
+fn corrupt_snapshot_of_a_well_formed_stream_is_refused_by_from_state() {
+    // A snapshot whose records are intact but describe an impossible tree: written with the
+    // public writer, it passes the checksum and fails the tree checks.
+    let tree = sample_tree(Limits::default());
+    let state = tree.to_state();
+    let mut writer = SnapshotWriter::new(Vec::new(), state.last_zxid, 0).unwrap();
+    for (path, record) in &state.nodes {
+        writer.node(path, record).unwrap();
+    }
+    // No sessions: every ephemeral is orphaned.
+    let bytes = writer.finish().unwrap();
+    assert!(SnapshotReader::read(&bytes[..], &Limits::default()).is_ok());
+    assert!(matches!(
+        read(Limits::default(), &bytes),
+        Err(SnapshotError::Corrupt(_))
+    ));
+}
