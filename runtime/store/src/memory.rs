@@ -20,6 +20,7 @@ pub struct MemoryStore {
     sessions: BTreeMap<SessionId, Session>,
     history: BTreeMap<u64, HistoryEntry>,
     history_compacted_through: Zxid,
+    history_next_seq: u64,
 }
 
 impl MemoryStore {
@@ -47,6 +48,7 @@ impl TreeStore for MemoryStore {
                 .collect(),
             history: self.history.values().cloned().collect(),
             history_compacted_through: self.history_compacted_through,
+            history_next_seq: self.history_next_seq,
         }))
     }
 
@@ -86,6 +88,7 @@ impl TreeStore for MemoryStore {
         }
         self.history = self.history.split_off(&changes.history_first_retained_seq);
         self.history_compacted_through = changes.history_compacted_through;
+        self.history_next_seq = changes.history_next_seq;
         self.last_zxid = changes.last_zxid;
         self.written = true;
         Ok(())
@@ -116,9 +119,13 @@ impl TreeStore for MemoryStore {
                 genesis.write_snapshot(out).map_err(snapshot_io)?;
             }
             Some(state) => {
-                let mut writer =
-                    SnapshotWriter::new(out, state.last_zxid, state.history_compacted_through)
-                        .map_err(snapshot_io)?;
+                let mut writer = SnapshotWriter::new(
+                    out,
+                    state.last_zxid,
+                    state.history_compacted_through,
+                    state.history_next_seq,
+                )
+                .map_err(snapshot_io)?;
                 for (node_path, record) in &state.nodes {
                     writer.node(node_path, record).map_err(snapshot_io)?;
                 }
@@ -140,6 +147,7 @@ impl TreeStore for MemoryStore {
             written: true,
             last_zxid: state.last_zxid,
             history_compacted_through: state.history_compacted_through,
+            history_next_seq: state.history_next_seq,
             ..MemoryStore::default()
         };
         for (node_path, record) in state.nodes {

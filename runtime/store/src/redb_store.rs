@@ -5,7 +5,8 @@
 //! - `children`: (parent path, child name) → (), the children index
 //! - `sessions`: session id → postcard [`Session`]
 //! - `history`: sequence number → postcard [`HistoryEntry`], the resumable-watch window
-//! - `meta`: name → i64: `format_version`, `last_zxid`, `history_compacted_through`
+//! - `meta`: name → i64: `format_version`, `last_zxid`, `history_compacted_through`,
+//!   `history_next_seq`
 //!
 //! One change set is one redb write transaction, so a crash leaves the file at some committed
 //! batch, never between two (redb's copy-on-write B-trees with a checksummed commit slot).
@@ -14,8 +15,7 @@ use std::io::Write;
 use std::path::Path;
 
 use polis_tree::{
-    ChangeSet, DataTree, HistoryEntry, NodeRecord, Session, SessionId, SnapshotWriter, TreeState,
-    Zxid, path,
+    ChangeSet, DataTree, HistoryEntry, NodeRecord, Session, SnapshotWriter, TreeState, Zxid, path,
 };
 use redb::{
     Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
@@ -36,6 +36,7 @@ const META: TableDefinition<&str, i64> = TableDefinition::new("meta");
 const META_FORMAT_VERSION: &str = "format_version";
 const META_LAST_ZXID: &str = "last_zxid";
 const META_HISTORY_COMPACTED_THROUGH: &str = "history_compacted_through";
+const META_HISTORY_NEXT_SEQ: &str = "history_next_seq";
 
 /// The version of the table layout and value encoding written by this build.
 const FORMAT_VERSION: i64 = 1;
@@ -124,59 +125,93 @@ impl RedbStore {
     }
 
     /// Writes a whole state into empty tables of `transaction`.
-    fn write_state(
-        transaction: &WriteTransaction,
-        last_zxid: Zxid,
-        history_compacted_through: Zxid,
-        nodes: impl Iterator<Item = (String, NodeRecord)>,
-        sessions: impl Iterator<Item = (SessionId, Session)>,
-        history: impl Iterator<Item = HistoryEntry>,
-    ) -> Result<(), StoreError> {
+    fn write_state(transaction: &WriteTransaction, state: &TreeState) -> Result<(), StoreError> {
         let mut nodes_table = transaction.open_table(NODES).map_err(StoreError::redb)?;
         let mut children = transaction.open_table(CHILDREN).map_err(StoreError::redb)?;
-        for (node_path, record) in nodes {
+        for (node_path, record) in &state.nodes {
             nodes_table
-                .insert(node_path.as_str(), encode(&record)?.as_slice())
+                .insert(node_path.as_str(), encode(record)?.as_slice())
                 .map_err(StoreError::redb)?;
             if node_path != "/" {
                 children
-                    .insert((path::parent(&node_path), path::name(&node_path)), ())
+                    .insert((path::parent(node_path), path::name(node_path)), ())
                     .map_err(StoreError::redb)?;
             }
         }
         let mut sessions_table = transaction.open_table(SESSIONS).map_err(StoreError::redb)?;
-        for (session_id, session) in sessions {
+        for (session_id, session) in &state.sessions {
             sessions_table
-                .insert(session_id, encode(&session)?.as_slice())
+                .insert(*session_id, encode(session)?.as_slice())
                 .map_err(StoreError::redb)?;
         }
         let mut history_table = transaction.open_table(HISTORY).map_err(StoreError::redb)?;
-        for entry in history {
+        for entry in &state.history {
             history_table
-                .insert(entry.seq, encode(&entry)?.as_slice())
+                .insert(entry.seq, encode(entry)?.as_slice())
                 .map_err(StoreError::redb)?;
         }
         let mut meta = transaction.open_table(META).map_err(StoreError::redb)?;
-        meta.insert(META_LAST_ZXID, last_zxid)
-            .map_err(StoreError::redb)?;
-        meta.insert(META_HISTORY_COMPACTED_THROUGH, history_compacted_through)
-            .map_err(StoreError::redb)?;
-        Ok(())
+        write_meta(
+            &mut meta,
+            state.last_zxid,
+            state.history_compacted_through,
+            state.history_next_seq,
+        )
     }
+}
+
+/// The position of the stored state: last zxid and the history window's bounds.
+struct StoredPosition {
+    last_zxid: Zxid,
+    history_compacted_through: Zxid,
+    history_next_seq: u64,
+}
+
+/// Reads the stored position, or `None` if nothing was ever committed.
+fn read_meta(
+    meta: &impl ReadableTable<&'static str, i64>,
+) -> Result<Option<StoredPosition>, StoreError> {
+    let read = |key: &str| -> Result<Option<i64>, StoreError> {
+        Ok(meta
+            .get(key)
+            .map_err(StoreError::redb)?
+            .map(|value| value.value()))
+    };
+    let Some(last_zxid) = read(META_LAST_ZXID)? else {
+        return Ok(None);
+    };
+    Ok(Some(StoredPosition {
+        last_zxid,
+        history_compacted_through: read(META_HISTORY_COMPACTED_THROUGH)?.unwrap_or(0),
+        history_next_seq: u64::try_from(read(META_HISTORY_NEXT_SEQ)?.unwrap_or(0))
+            .map_err(|_| StoreError::Corrupt("negative history sequence".to_string()))?,
+    }))
+}
+
+fn write_meta(
+    meta: &mut redb::Table<&'static str, i64>,
+    last_zxid: Zxid,
+    history_compacted_through: Zxid,
+    history_next_seq: u64,
+) -> Result<(), StoreError> {
+    let next_seq = i64::try_from(history_next_seq)
+        .map_err(|_| StoreError::Corrupt("history sequence beyond i64".to_string()))?;
+    meta.insert(META_LAST_ZXID, last_zxid)
+        .map_err(StoreError::redb)?;
+    meta.insert(META_HISTORY_COMPACTED_THROUGH, history_compacted_through)
+        .map_err(StoreError::redb)?;
+    meta.insert(META_HISTORY_NEXT_SEQ, next_seq)
+        .map_err(StoreError::redb)?;
+    Ok(())
 }
 
 impl TreeStore for RedbStore {
     fn load_state(&self) -> Result<Option<TreeState>, StoreError> {
         let transaction = self.database.begin_read().map_err(StoreError::redb)?;
         let meta = transaction.open_table(META).map_err(StoreError::redb)?;
-        let Some(last_zxid) = meta.get(META_LAST_ZXID).map_err(StoreError::redb)? else {
+        let Some(position) = read_meta(&meta)? else {
             return Ok(None);
         };
-        let last_zxid = last_zxid.value();
-        let history_compacted_through = meta
-            .get(META_HISTORY_COMPACTED_THROUGH)
-            .map_err(StoreError::redb)?
-            .map_or(0, |value| value.value());
         let nodes_table = transaction.open_table(NODES).map_err(StoreError::redb)?;
         let mut nodes = Vec::with_capacity(nodes_table.len().map_err(StoreError::redb)? as usize);
         for row in nodes_table.iter().map_err(StoreError::redb)? {
@@ -196,11 +231,12 @@ impl TreeStore for RedbStore {
             history.push(decode(value.value())?);
         }
         Ok(Some(TreeState {
-            last_zxid,
+            last_zxid: position.last_zxid,
             nodes,
             sessions,
             history,
-            history_compacted_through,
+            history_compacted_through: position.history_compacted_through,
+            history_next_seq: position.history_next_seq,
         }))
     }
 
@@ -256,13 +292,12 @@ impl TreeStore for RedbStore {
                 .retain_in(..changes.history_first_retained_seq, |_, _| false)
                 .map_err(StoreError::redb)?;
             let mut meta = transaction.open_table(META).map_err(StoreError::redb)?;
-            meta.insert(META_LAST_ZXID, changes.last_zxid)
-                .map_err(StoreError::redb)?;
-            meta.insert(
-                META_HISTORY_COMPACTED_THROUGH,
+            write_meta(
+                &mut meta,
+                changes.last_zxid,
                 changes.history_compacted_through,
-            )
-            .map_err(StoreError::redb)?;
+                changes.history_next_seq,
+            )?;
         }
         transaction.commit().map_err(StoreError::redb)
     }
@@ -308,17 +343,18 @@ impl TreeStore for RedbStore {
         // One read transaction: a consistent view even while batches are being committed.
         let transaction = self.database.begin_read().map_err(StoreError::redb)?;
         let meta = transaction.open_table(META).map_err(StoreError::redb)?;
-        let Some(last_zxid) = meta.get(META_LAST_ZXID).map_err(StoreError::redb)? else {
+        let Some(position) = read_meta(&meta)? else {
             let genesis = DataTree::new(polis_tree::Limits::default());
             genesis.write_snapshot(out).map_err(snapshot_io)?;
             return Ok(());
         };
-        let history_compacted_through = meta
-            .get(META_HISTORY_COMPACTED_THROUGH)
-            .map_err(StoreError::redb)?
-            .map_or(0, |value| value.value());
-        let mut writer = SnapshotWriter::new(out, last_zxid.value(), history_compacted_through)
-            .map_err(snapshot_io)?;
+        let mut writer = SnapshotWriter::new(
+            out,
+            position.last_zxid,
+            position.history_compacted_through,
+            position.history_next_seq,
+        )
+        .map_err(snapshot_io)?;
         let nodes = transaction.open_table(NODES).map_err(StoreError::redb)?;
         for row in nodes.iter().map_err(StoreError::redb)? {
             let (key, value) = row.map_err(StoreError::redb)?;
@@ -357,15 +393,7 @@ impl TreeStore for RedbStore {
         transaction
             .delete_table(HISTORY)
             .map_err(StoreError::redb)?;
-        let state = tree.to_state();
-        Self::write_state(
-            &transaction,
-            state.last_zxid,
-            state.history_compacted_through,
-            state.nodes.into_iter(),
-            state.sessions.into_iter(),
-            state.history.into_iter(),
-        )?;
+        Self::write_state(&transaction, &tree.to_state())?;
         transaction.commit().map_err(StoreError::redb)
     }
 }

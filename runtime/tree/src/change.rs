@@ -21,6 +21,8 @@ pub struct ChangeSet {
     pub history_first_retained_seq: u64,
     /// The highest zxid whose events have left the history window.
     pub history_compacted_through: Zxid,
+    /// The sequence number the next history entry will get (kept even when the window is empty).
+    pub history_next_seq: u64,
     /// The zxid of the last applied transaction.
     pub last_zxid: Zxid,
 }

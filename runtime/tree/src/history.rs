@@ -43,9 +43,13 @@ impl ChangeHistory {
     pub fn from_parts(
         entries: Vec<HistoryEntry>,
         compacted_through: Zxid,
+        next_seq: u64,
         events_max: usize,
     ) -> ChangeHistory {
-        let next_seq = entries.last().map_or(0, |entry| entry.seq + 1);
+        // The stored counter wins; the entries can only confirm it (an empty window says nothing).
+        let next_seq = entries
+            .last()
+            .map_or(next_seq, |entry| next_seq.max(entry.seq + 1));
         let mut history = ChangeHistory {
             entries: entries.into(),
             next_seq,
@@ -115,6 +119,11 @@ impl ChangeHistory {
     /// The highest zxid whose events have been dropped; resuming needs a zxid at least this high.
     pub fn compacted_through(&self) -> Zxid {
         self.compacted_through
+    }
+
+    /// The sequence number the next entry will get.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
     }
 
     /// The sequence number of the oldest retained entry (or the next one, if none is retained).

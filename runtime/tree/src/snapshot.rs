@@ -45,6 +45,7 @@ enum RecordRef<'a> {
     Header {
         last_zxid: Zxid,
         history_compacted_through: Zxid,
+        history_next_seq: u64,
     },
     Node {
         path: &'a str,
@@ -68,6 +69,7 @@ enum Record {
     Header {
         last_zxid: Zxid,
         history_compacted_through: Zxid,
+        history_next_seq: u64,
     },
     Node {
         path: String,
@@ -105,6 +107,7 @@ impl<W: Write> SnapshotWriter<W> {
         out: W,
         last_zxid: Zxid,
         history_compacted_through: Zxid,
+        history_next_seq: u64,
     ) -> io::Result<SnapshotWriter<W>> {
         let mut writer = SnapshotWriter {
             out,
@@ -121,6 +124,7 @@ impl<W: Write> SnapshotWriter<W> {
         writer.write_record(&RecordRef::Header {
             last_zxid,
             history_compacted_through,
+            history_next_seq,
         })?;
         Ok(writer)
     }
@@ -224,9 +228,11 @@ impl SnapshotReader {
             Record::Header {
                 last_zxid,
                 history_compacted_through,
+                history_next_seq,
             } => TreeState {
                 last_zxid,
                 history_compacted_through,
+                history_next_seq,
                 ..TreeState::default()
             },
             _ => return Err(corrupt("the first record is not the header")),

@@ -22,6 +22,8 @@ pub struct TreeState {
     /// The history window, oldest first.
     pub history: Vec<HistoryEntry>,
     pub history_compacted_through: Zxid,
+    /// The sequence number of the next history entry.
+    pub history_next_seq: u64,
 }
 
 /// What applying one transaction did.
@@ -44,6 +46,13 @@ impl Znode {
     fn stat(&self) -> Stat {
         self.record.stat(self.children.len())
     }
+}
+
+/// Which change to its children a parent records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ChildChange {
+    Created,
+    Deleted,
 }
 
 /// The commit point of the transaction being applied.
@@ -466,7 +475,8 @@ impl DataTree {
         };
         let stat = record.stat(0);
         self.insert_node(node_path.clone(), record);
-        let (parent_cversion, parent_pzxid) = self.touch_parent(&parent_path, at.zxid);
+        let (parent_cversion, parent_pzxid) =
+            self.touch_parent(&parent_path, at.zxid, ChildChange::Created);
         events.push(event(at, EventKind::NodeCreated, &node_path));
         events.push(event(at, EventKind::NodeChildrenChanged, &parent_path));
         Ok((
@@ -620,22 +630,26 @@ impl DataTree {
     ) -> (NodeRecord, i32, Zxid) {
         let record = self.remove_node(node_path);
         let parent_path = path::parent(node_path).to_string();
-        let (parent_cversion, parent_pzxid) = self.touch_parent(&parent_path, at.zxid);
+        let (parent_cversion, parent_pzxid) =
+            self.touch_parent(&parent_path, at.zxid, ChildChange::Deleted);
         events.push(event(at, EventKind::NodeDeleted, node_path));
         events.push(event(at, EventKind::NodeChildrenChanged, &parent_path));
         (record, parent_cversion, parent_pzxid)
     }
 
-    /// Records a child change on the parent: cversion counts creates and deletes (ZOOKEEPER-1046
-    /// made deletes count too, so sequential names are never reused), pzxid is the zxid of the
-    /// last one. Returns the previous values.
-    fn touch_parent(&mut self, parent_path: &str, zxid: Zxid) -> (i32, Zxid) {
+    /// Records a child change on the parent, as ZooKeeper 3.9's `DataTree` does: pzxid becomes the
+    /// zxid of the change; cversion counts child creations only (`createNode` bumps it, while
+    /// `deleteNode` touches only pzxid), so it only grows and sequential names, taken from it, are
+    /// never reused. Returns the previous values.
+    fn touch_parent(&mut self, parent_path: &str, zxid: Zxid, change: ChildChange) -> (i32, Zxid) {
         let parent = self
             .nodes
             .get_mut(parent_path)
             .expect("a node's parent exists");
         let previous = (parent.record.cversion, parent.record.pzxid);
-        parent.record.cversion = parent.record.cversion.wrapping_add(1);
+        if change == ChildChange::Created {
+            parent.record.cversion = parent.record.cversion.wrapping_add(1);
+        }
         parent.record.pzxid = zxid;
         self.dirty_nodes.insert(parent_path.to_string());
         previous
@@ -924,6 +938,7 @@ impl DataTree {
             history_appended: std::mem::take(&mut self.pending_history),
             history_first_retained_seq: self.history.first_retained_seq(),
             history_compacted_through: self.history.compacted_through(),
+            history_next_seq: self.history.next_seq(),
             last_zxid: self.last_zxid,
         }
     }
@@ -944,6 +959,7 @@ impl DataTree {
                 .collect(),
             history: self.history.entries().cloned().collect(),
             history_compacted_through: self.history.compacted_through(),
+            history_next_seq: self.history.next_seq(),
         }
     }
 
@@ -995,6 +1011,7 @@ impl DataTree {
         tree.history = ChangeHistory::from_parts(
             state.history,
             state.history_compacted_through,
+            state.history_next_seq,
             tree.limits.history_events_max,
         );
         tree.dirty_nodes.clear();
@@ -1004,8 +1021,12 @@ impl DataTree {
     /// Writes the whole state in the snapshot format. Two trees that applied the same
     /// transactions write the same bytes.
     pub fn write_snapshot<W: Write>(&self, out: W) -> io::Result<W> {
-        let mut writer =
-            SnapshotWriter::new(out, self.last_zxid, self.history.compacted_through())?;
+        let mut writer = SnapshotWriter::new(
+            out,
+            self.last_zxid,
+            self.history.compacted_through(),
+            self.history.next_seq(),
+        )?;
         for (node_path, node) in &self.nodes {
             writer.node(node_path, &node.record)?;
         }

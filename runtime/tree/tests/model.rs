@@ -965,7 +965,7 @@ impl Model {
         self.nodes.remove(path);
         let parent = parent_of(path).to_string();
         let parent_node = self.nodes.get_mut(&parent).unwrap();
-        parent_node.cversion += 1;
+        // ZooKeeper 3.9's deleteNode moves only pzxid; cversion counts creations.
         parent_node.pzxid = zxid;
         effects.events.push(WatchEvent {
             zxid,

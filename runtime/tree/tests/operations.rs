@@ -169,14 +169,18 @@ fn sequential_suffix_comes_from_parent_cversion() {
 }
 
 #[test]
-fn sequential_suffix_counts_child_deletes_too() {
+fn child_deletes_move_pzxid_but_not_cversion_so_sequence_numbers_are_never_reused() {
+    // ZooKeeper 3.9: createNode bumps the parent's cversion, deleteNode only its pzxid.
     let mut h = Harness::new();
     h.create_persistent("/q");
-    h.create_persistent("/q/a");
-    h.write(0, delete_op("/q/a", -1)).result.unwrap();
-    assert_eq!(h.stat("/q").cversion, 2);
+    let first = h.create(0, "/q/n-", b"", CreateMode::PersistentSequential);
+    assert_eq!(first, "/q/n-0000000000");
+    let deleted = h.write(0, delete_op(&first, -1));
+    deleted.result.unwrap();
+    assert_eq!(h.stat("/q").cversion, 1);
+    assert_eq!(h.stat("/q").pzxid, deleted.zxid);
     let name = h.create(0, "/q/n-", b"", CreateMode::PersistentSequential);
-    assert_eq!(name, "/q/n-0000000002");
+    assert_eq!(name, "/q/n-0000000001");
 }
 
 #[test]
@@ -609,7 +613,7 @@ fn delete_with_any_version_removes_the_node_and_updates_the_parent() {
             ctime: time_of(1),
             mtime: time_of(1),
             version: 0,
-            cversion: 2,
+            cversion: 1,
             aversion: 0,
             ephemeral_owner: 0,
             data_length: 0,
@@ -1181,7 +1185,7 @@ fn multi_applies_every_op_at_one_zxid_and_returns_results_in_order() {
     assert_eq!(
         h.stat("/a"),
         Stat {
-            cversion: 2,
+            cversion: 1,
             num_children: 0,
             ..a_after_acl
         }
@@ -1389,7 +1393,7 @@ fn ephemeral_node_is_removed_when_session_closes() {
     assert!(!h.exists("/a") && !h.exists("/b/e1") && !h.exists("/b/e2"));
     assert!(h.exists("/b/kept"));
     let b = h.stat("/b");
-    assert_eq!((b.cversion, b.pzxid, b.num_children), (5, 8, 1));
+    assert_eq!((b.cversion, b.pzxid, b.num_children), (3, 8, 1));
     assert!(!h.tree.sessions().contains(session));
     assert!(h.tree.ephemerals(session, "/").is_empty());
     assert_eq!(h.tree.ephemerals(other, "/"), vec!["/b/kept"]);

@@ -50,7 +50,7 @@ impl Rng {
 /// A random workload over a small alphabet: sessions, all create modes, deletes, data and ACL
 /// changes, small multis, expiry and noops. Many of its transactions fail, which is fine: failures
 /// are part of what replicas apply. No transaction fires more than four events, so a window of ten
-/// never empties (see `known_bug_history_sequence_is_lost_when_the_window_is_empty`).
+/// never empties (`history_sequence_survives_a_snapshot_when_the_window_is_empty` covers that).
 fn random_workload(seed: u64, length: usize) -> Vec<Txn> {
     const PATHS: &[&str] = &["/a", "/b", "/a/b", "/a/c", "/b/a", "/a/b/c", "/q/", "/a/s-"];
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
@@ -271,9 +271,7 @@ fn genesis_snapshot_round_trips() {
 }
 
 #[test]
-#[ignore = "known bug, reported: TreeState and the snapshot do not carry the history's next \
-            sequence number, so a window that compaction emptied restarts numbering at 0"]
-fn known_bug_history_sequence_is_lost_when_the_window_is_empty() {
+fn history_sequence_survives_a_snapshot_when_the_window_is_empty() {
     let limits = Limits {
         history_events_max: 1,
         ..Limits::default()
@@ -421,19 +419,19 @@ fn snapshot_writer_refuses_records_out_of_order() {
     let (root, root_record) = &state.nodes[0];
     let (other, other_record) = &state.nodes[1];
 
-    let mut writer = SnapshotWriter::new(Vec::new(), 1, 0).unwrap();
+    let mut writer = SnapshotWriter::new(Vec::new(), 1, 0, 0).unwrap();
     writer.node(other, other_record).unwrap();
     assert!(writer.node(root, root_record).is_err());
     assert!(writer.node(other, other_record).is_err());
 
     let (session_id, session) = &state.sessions[0];
-    let mut writer = SnapshotWriter::new(Vec::new(), 1, 0).unwrap();
+    let mut writer = SnapshotWriter::new(Vec::new(), 1, 0, 0).unwrap();
     writer.session(*session_id, session).unwrap();
     assert!(writer.node(root, root_record).is_err());
     assert!(writer.session(*session_id, session).is_err());
 
     let entry = &state.history[0];
-    let mut writer = SnapshotWriter::new(Vec::new(), 1, 0).unwrap();
+    let mut writer = SnapshotWriter::new(Vec::new(), 1, 0, 0).unwrap();
     writer.history(entry).unwrap();
     assert!(writer.session(*session_id, session).is_err());
     assert!(writer.history(entry).is_err());
@@ -524,7 +522,7 @@ fn corrupt_snapshot_of_a_well_formed_stream_is_refused_by_from_state() {
     // public writer, it passes the checksum and fails the tree checks.
     let tree = sample_tree(Limits::default());
     let state = tree.to_state();
-    let mut writer = SnapshotWriter::new(Vec::new(), state.last_zxid, 0).unwrap();
+    let mut writer = SnapshotWriter::new(Vec::new(), state.last_zxid, 0, 0).unwrap();
     for (path, record) in &state.nodes {
         writer.node(path, record).unwrap();
     }
