@@ -14,6 +14,9 @@ use crate::config::ServerConfig;
 use crate::connection::{self, ConnectionContext, close_code};
 use crate::service::{Command, Core, CoreConfig, CoreStatus};
 
+/// How long shutdown waits for connections to acknowledge their close.
+const SHUTDOWN_DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// A running node.
 #[derive(Debug)]
 pub struct RunningServer {
@@ -131,8 +134,10 @@ impl RunningServer {
         for task in self.tasks {
             let _ = task.await;
         }
-        // Connections hold senders to the core; they end as their QUIC connections close.
-        self.endpoint.wait_idle().await;
+        // Connections hold senders to the core; they end as their QUIC connections close. A peer
+        // that never acknowledges the close would hold the endpoint for the whole idle timeout,
+        // so the wait is bounded: the core does not need the endpoint to be idle to stop.
+        let _ = tokio::time::timeout(SHUTDOWN_DRAIN_TIMEOUT, self.endpoint.wait_idle()).await;
         drop(self.context);
         let core_thread = self.core_thread;
         tokio::task::spawn_blocking(move || core_thread.join())

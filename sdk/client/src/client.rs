@@ -1,0 +1,675 @@
+//! The client handle: one session, every operation of the protocol.
+
+use std::sync::Arc;
+
+use polis_proto::convert::{
+    acl_list_from_wire, acl_to_wire, error_code_from_wire, id_from_wire, stat_from_wire,
+    watch_kind_to_wire,
+};
+use polis_proto::wire;
+use polis_proto::wire::request::Op as RequestOp;
+use polis_proto::wire::response::Result as ResponseResult;
+use polis_tree::{Acl, CreateMode, ErrorCode, Id, SessionId, Stat, WatchKind, Zxid};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+use crate::backoff::random_u64;
+use crate::connector::{Connector, HandshakeError};
+use crate::driver::Driver;
+use crate::op::create_to_wire;
+use crate::request::{Call, Command, WatchIntent};
+use crate::shared::{AUTHS_LEN_MAX, AuthEntry, Shared, lock};
+use crate::watch_book::PersistentWatch;
+use crate::watch_stream::StreamEnding;
+use crate::{
+    ClientConfig, ClientState, Error, OneShotWatch, Op, OpResult, SessionEvent, WatchMode,
+    WatchStream,
+};
+
+/// A Polis session, ZooKeeper's `ZooKeeper` handle.
+///
+/// Cheap to clone (an `Arc` inside); all clones share one session and one connection, and may be
+/// used from many tasks at once: calls are pipelined on the connection and answered in the order
+/// they were written. The session is closed when [`Client::close`] is called or the last clone is
+/// dropped (then without waiting for the server's answer).
+///
+/// Every call is bounded by the request timeout. A call that fails with
+/// [`Error::ConnectionLoss`] or [`Error::Timeout`] may or may not have taken effect, exactly as in
+/// ZooKeeper; the client meanwhile reconnects to the same session on its own.
+#[derive(Clone, Debug)]
+pub struct Client {
+    inner: Arc<ClientInner>,
+}
+
+#[derive(Debug)]
+struct ClientInner {
+    shared: Arc<Shared>,
+    commands: mpsc::Sender<Command>,
+    shutdown: watch::Sender<bool>,
+    config: ClientConfig,
+}
+
+impl Drop for ClientInner {
+    fn drop(&mut self) {
+        // The driver closes the session; a client nobody holds can never be used again.
+        self.shutdown.send_replace(true);
+    }
+}
+
+impl Client {
+    /// Opens a new session on one of the configured servers (starting from a random one and
+    /// trying each once) and returns once the server has granted it.
+    ///
+    /// Must be called inside a Tokio runtime; the connection is served by a task of that runtime.
+    /// Fails with [`Error::InvalidConfig`] for a bad configuration or unreadable TLS files,
+    /// [`Error::Auth`] if the servers refuse the certificate, and [`Error::Connect`] if no server
+    /// could be reached.
+    pub async fn connect(config: ClientConfig) -> Result<Client, Error> {
+        config.validate()?;
+        let mut connector = Connector::new(&config)?;
+        let shared = Arc::new(Shared::new());
+        let servers = config.servers.clone();
+        let start = usize::try_from(random_u64() % servers.len() as u64).unwrap_or(0);
+        let mut failures = Vec::new();
+        let mut established = None;
+        for offset in 0..servers.len() {
+            let server = servers[(start + offset) % servers.len()];
+            let connect = Driver::connect_request(&shared, &config);
+            match connector.establish(server, connect).await {
+                Ok(connection) => {
+                    established = Some((connection, start + offset + 1));
+                    break;
+                }
+                Err(HandshakeError::Unreachable(reason)) => failures.push(reason),
+                Err(HandshakeError::Auth(reason)) => return Err(Error::Auth(reason)),
+                // A new session cannot have expired; a server saying so is confused.
+                Err(HandshakeError::Expired) => {
+                    failures.push(format!("{server}: refused a new session as expired"));
+                }
+            }
+        }
+        let Some((established, next_server)) = established else {
+            return Err(Error::Connect(failures.join("; ")));
+        };
+        let connected = &established.connected;
+        shared.set_session(
+            connected.session_id,
+            &connected.password,
+            connected.session_timeout_ms,
+        );
+        shared.transition(
+            ClientState::Connected,
+            SessionEvent::Connected {
+                session_id: connected.session_id,
+            },
+        );
+        let (commands, command_receiver) = mpsc::channel(config.request_queue_len_max);
+        let (shutdown, shutdown_receiver) = watch::channel(false);
+        let driver = Driver::new(
+            shared.clone(),
+            config.clone(),
+            connector,
+            command_receiver,
+            shutdown_receiver,
+            next_server,
+        );
+        tokio::spawn(driver.run(established));
+        Ok(Client {
+            inner: Arc::new(ClientInner {
+                shared,
+                commands,
+                shutdown,
+                config,
+            }),
+        })
+    }
+
+    /// The session id the server assigned.
+    pub fn session_id(&self) -> SessionId {
+        self.inner.shared.session_id()
+    }
+
+    /// The session timeout the server granted, in milliseconds.
+    pub fn session_timeout_ms(&self) -> i32 {
+        self.inner.shared.session_timeout_ms()
+    }
+
+    /// The highest zxid seen in any answer or event. A reconnect never accepts a server behind
+    /// it, so the client's view of the tree never goes back in time.
+    pub fn last_zxid_seen(&self) -> Zxid {
+        self.inner.shared.last_zxid_seen()
+    }
+
+    /// Where the session stands now.
+    pub fn state(&self) -> ClientState {
+        self.inner.shared.state()
+    }
+
+    /// Changes of the connection and session from now on (a bounded broadcast: a receiver that
+    /// falls more than 64 events behind gets `Lagged`).
+    pub fn session_events(&self) -> broadcast::Receiver<SessionEvent> {
+        self.inner.shared.subscribe_events()
+    }
+
+    /// Waits until the client is connected, or fails with the terminal error if it never will be.
+    /// Useful before retrying a call that failed with [`Error::ConnectionLoss`].
+    pub async fn wait_connected(&self) -> Result<(), Error> {
+        let mut states = self.inner.shared.subscribe_state();
+        let state = *states
+            .wait_for(|state| *state == ClientState::Connected || state.is_terminal())
+            .await
+            .map_err(|_| Error::Closed)?;
+        match state.terminal_error() {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+
+    /// Closes the session: the server deletes its ephemeral nodes at once (instead of after the
+    /// session timeout) and every watch ends with [`Error::Closed`]. Calls already written are
+    /// answered first; calls made afterwards fail with [`Error::Closed`].
+    pub async fn close(&self) -> Result<(), Error> {
+        let mut states = self.inner.shared.subscribe_state();
+        self.inner.shutdown.send_replace(true);
+        let bound = self.inner.config.request_timeout() * 2;
+        match tokio::time::timeout(bound, states.wait_for(|state| state.is_terminal())).await {
+            Ok(_) => Ok(()),
+            Err(_) => Err(Error::Timeout),
+        }
+    }
+
+    /// Creates a node and returns its actual path (with the sequence suffix for sequential
+    /// modes) and its stat. An empty `acl` means ZooKeeper's `OPEN_ACL_UNSAFE`.
+    pub async fn create(
+        &self,
+        path: &str,
+        data: &[u8],
+        acl: &[Acl],
+        mode: CreateMode,
+    ) -> Result<(String, Stat), Error> {
+        let op = RequestOp::Create(create_to_wire(path, data, acl, mode));
+        match self.request(op, path).await? {
+            ResponseResult::Create(created) => {
+                Ok((created.path.clone(), required_stat(&created.stat)?))
+            }
+            other => Err(unexpected("create", &other)),
+        }
+    }
+
+    /// Deletes a node if its version matches (-1 matches any).
+    pub async fn delete(&self, path: &str, version: i32) -> Result<(), Error> {
+        let op = RequestOp::Delete(wire::Delete {
+            path: path.to_string(),
+            version,
+        });
+        match self.request(op, path).await? {
+            ResponseResult::Delete(_) => Ok(()),
+            other => Err(unexpected("delete", &other)),
+        }
+    }
+
+    /// The node's stat, or `None` if it does not exist.
+    pub async fn exists(&self, path: &str) -> Result<Option<Stat>, Error> {
+        let response = self.call(exists_op(path, false), WatchIntent::None).await?;
+        exists_result(response, path)
+    }
+
+    /// [`Client::exists`], and a one-shot watch that fires when the node is created, deleted or
+    /// its data changes (set also on a missing node, to see its creation).
+    pub async fn exists_watch(&self, path: &str) -> Result<(Option<Stat>, OneShotWatch), Error> {
+        let (intent, watch) = one_shot(WatchKind::Data, path);
+        let response = self.call(exists_op(path, true), intent).await?;
+        Ok((exists_result(response, path)?, watch))
+    }
+
+    /// The node's data and stat.
+    pub async fn get_data(&self, path: &str) -> Result<(Vec<u8>, Stat), Error> {
+        let response = self
+            .call(get_data_op(path, false), WatchIntent::None)
+            .await?;
+        get_data_result(response, path)
+    }
+
+    /// [`Client::get_data`], and a one-shot watch that fires when the data changes or the node
+    /// is deleted.
+    pub async fn get_data_watch(
+        &self,
+        path: &str,
+    ) -> Result<((Vec<u8>, Stat), OneShotWatch), Error> {
+        let (intent, watch) = one_shot(WatchKind::Data, path);
+        let response = self.call(get_data_op(path, true), intent).await?;
+        Ok((get_data_result(response, path)?, watch))
+    }
+
+    /// Replaces the node's data if its version matches (-1 matches any); returns the new stat.
+    pub async fn set_data(&self, path: &str, data: &[u8], version: i32) -> Result<Stat, Error> {
+        let op = RequestOp::SetData(wire::SetData {
+            path: path.to_string(),
+            data: data.to_vec(),
+            version,
+        });
+        match self.request(op, path).await? {
+            ResponseResult::SetData(set) => required_stat(&set.stat),
+            other => Err(unexpected("set_data", &other)),
+        }
+    }
+
+    /// The names (not paths) of the node's children, unordered as in ZooKeeper, and its stat.
+    pub async fn get_children(&self, path: &str) -> Result<(Vec<String>, Stat), Error> {
+        let response = self
+            .call(get_children_op(path, false), WatchIntent::None)
+            .await?;
+        get_children_result(response, path)
+    }
+
+    /// [`Client::get_children`], and a one-shot watch that fires when a child is created or
+    /// deleted, or the node itself is deleted.
+    pub async fn get_children_watch(
+        &self,
+        path: &str,
+    ) -> Result<((Vec<String>, Stat), OneShotWatch), Error> {
+        let (intent, watch) = one_shot(WatchKind::Children, path);
+        let response = self.call(get_children_op(path, true), intent).await?;
+        Ok((get_children_result(response, path)?, watch))
+    }
+
+    /// The node's ACL and stat.
+    pub async fn get_acl(&self, path: &str) -> Result<(Vec<Acl>, Stat), Error> {
+        let op = RequestOp::GetAcl(wire::GetAcl {
+            path: path.to_string(),
+        });
+        match self.request(op, path).await? {
+            ResponseResult::GetAcl(got) => {
+                let acl = acl_list_from_wire(&got.acl)
+                    .map_err(|error| Error::Protocol(format!("an ACL from the server: {error}")))?;
+                Ok((acl, required_stat(&got.stat)?))
+            }
+            other => Err(unexpected("get_acl", &other)),
+        }
+    }
+
+    /// Replaces the node's ACL if its ACL version (`aversion`) matches (-1 matches any).
+    pub async fn set_acl(&self, path: &str, acl: &[Acl], version: i32) -> Result<Stat, Error> {
+        let op = RequestOp::SetAcl(wire::SetAcl {
+            path: path.to_string(),
+            acl: acl.iter().map(acl_to_wire).collect(),
+            version,
+        });
+        match self.request(op, path).await? {
+            ResponseResult::SetAcl(set) => required_stat(&set.stat),
+            other => Err(unexpected("set_acl", &other)),
+        }
+    }
+
+    /// Succeeds if the node exists with this version (-1: any), as a one-operation `multi`;
+    /// fails with [`Error::Api`] (`NoNode`, `BadVersion`) otherwise.
+    pub async fn check(&self, path: &str, version: i32) -> Result<(), Error> {
+        match self.multi(vec![Op::check(path, version)]).await {
+            Ok(_) => Ok(()),
+            Err(Error::Multi { code, .. }) => Err(Error::api(
+                code,
+                format!("check of version {version} failed"),
+                Some(path),
+            )),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Applies every operation or none, atomically (ZooKeeper's `multi`). On failure the error is
+    /// [`Error::Multi`], naming the operation that failed and every operation's code.
+    pub async fn multi(&self, ops: Vec<Op>) -> Result<Vec<OpResult>, Error> {
+        let op = RequestOp::Multi(wire::Multi {
+            ops: ops.iter().map(Op::to_wire).collect(),
+        });
+        let response = self.call(op, WatchIntent::None).await?;
+        multi_result(response, &ops)
+    }
+
+    /// Waits until the server this client is connected to has applied everything committed
+    /// before the sync reached it, so that a following read sees at least that (ZooKeeper's
+    /// `sync`, for readers that must not lag behind another client's write).
+    pub async fn sync(&self, path: &str) -> Result<String, Error> {
+        let op = RequestOp::Sync(wire::Sync {
+            path: path.to_string(),
+        });
+        match self.request(op, path).await? {
+            ResponseResult::Sync(synced) => Ok(synced.path.clone()),
+            other => Err(unexpected("sync", &other)),
+        }
+    }
+
+    /// The number of nodes below `path` (ZooKeeper's `getAllChildrenNumber`).
+    pub async fn count_descendants(&self, path: &str) -> Result<i64, Error> {
+        let op = RequestOp::CountDescendants(wire::CountDescendants {
+            path: path.to_string(),
+        });
+        match self.request(op, path).await? {
+            ResponseResult::CountDescendants(count) => Ok(count.count),
+            other => Err(unexpected("count_descendants", &other)),
+        }
+    }
+
+    /// The paths of this session's ephemeral nodes that start with `prefix` ("/" for all), as
+    /// ZooKeeper's `getEphemerals`.
+    pub async fn ephemerals(&self, prefix: &str) -> Result<Vec<String>, Error> {
+        let op = RequestOp::GetEphemerals(wire::GetEphemerals {
+            prefix: prefix.to_string(),
+        });
+        match self.request(op, prefix).await? {
+            ResponseResult::GetEphemerals(paths) => Ok(paths.paths.clone()),
+            other => Err(unexpected("ephemerals", &other)),
+        }
+    }
+
+    /// Authenticates this session as a `digest` user as well (ZooKeeper's
+    /// `addAuthInfo("digest", "user:password")`); returns every identity the connection now has.
+    ///
+    /// The credentials are kept in memory and sent again after every reconnect, because the
+    /// server attaches them to the connection, as ZooKeeper's client does.
+    pub async fn add_auth_digest(&self, user: &str, password: &str) -> Result<Vec<Id>, Error> {
+        let entry = AuthEntry {
+            scheme: polis_security::digest::ACL_SCHEME.to_string(),
+            auth: format!("{user}:{password}").into_bytes(),
+        };
+        {
+            let auths = lock(&self.inner.shared.auths);
+            if !auths.contains(&entry) && auths.len() >= AUTHS_LEN_MAX {
+                return Err(Error::LimitExceeded {
+                    limit: "digest credentials per client",
+                    max: AUTHS_LEN_MAX,
+                });
+            }
+        }
+        let op = RequestOp::AddAuth(wire::AddAuth {
+            scheme: entry.scheme.clone(),
+            auth: entry.auth.clone(),
+        });
+        let result = self.request(op, "").await.map_err(|error| match error {
+            // An authentication refusal is not a path error; report it as one.
+            Error::Api {
+                code: ErrorCode::AuthFailed,
+                message,
+                ..
+            } => Error::Auth(message),
+            other => other,
+        })?;
+        let ids = match result {
+            ResponseResult::AddAuth(ids) => ids,
+            other => return Err(unexpected("add_auth", &other)),
+        };
+        let mut auths = lock(&self.inner.shared.auths);
+        if !auths.contains(&entry) && auths.len() < AUTHS_LEN_MAX {
+            auths.push(entry);
+        }
+        Ok(ids.identities.iter().map(id_from_wire).collect())
+    }
+
+    /// Follows `path` with a persistent (or persistent-recursive) watch, as ZooKeeper 3.6's
+    /// `addWatch`, delivered as a stream.
+    ///
+    /// With `resume_after_zxid`, the server first replays every matching event after that zxid
+    /// from its history, then continues live, so a consumer that remembers the zxid of the last
+    /// event it processed can restart without missing one. A zxid older than the server's history
+    /// fails with [`Error::Api`] `DataInconsistency`: re-read the state, then watch again.
+    pub async fn watch(
+        &self,
+        path: &str,
+        mode: WatchMode,
+        resume_after_zxid: Option<Zxid>,
+    ) -> Result<WatchStream, Error> {
+        let kind = mode.kind();
+        let (sender, receiver) = mpsc::channel(self.inner.config.watch_buffer_len);
+        let ending = Arc::new(StreamEnding::default());
+        let intent = WatchIntent::Persistent(PersistentWatch {
+            path: path.to_string(),
+            kind,
+            // Without a resume point, anything at or below what this client has already seen can
+            // only be a replay for another stream, which this one must not get.
+            floor: resume_after_zxid.unwrap_or_else(|| self.last_zxid_seen()),
+            sender,
+            ending: ending.clone(),
+        });
+        let op = RequestOp::AddWatch(wire::AddWatch {
+            path: path.to_string(),
+            mode: watch_kind_to_wire(kind) as i32,
+            resume_after_zxid,
+        });
+        let response = self.call(op, intent).await?;
+        match checked(response, path)? {
+            ResponseResult::AddWatch(_) => Ok(WatchStream::new(
+                receiver,
+                ending,
+                path.to_string(),
+                kind,
+                self.inner.commands.clone(),
+            )),
+            other => Err(unexpected("add_watch", &other)),
+        }
+    }
+
+    /// Sends a request without a watch and returns its successful result.
+    async fn request(&self, op: RequestOp, path: &str) -> Result<ResponseResult, Error> {
+        let response = self.call(op, WatchIntent::None).await?;
+        checked(response, path)
+    }
+
+    /// Hands a request to the driver and waits for the raw answer, within the request timeout.
+    async fn call(&self, op: RequestOp, watch: WatchIntent) -> Result<wire::Response, Error> {
+        if let Some(error) = self.state().terminal_error() {
+            return Err(error);
+        }
+        let deadline = tokio::time::Instant::now() + self.inner.config.request_timeout();
+        let (reply, answer) = oneshot::channel();
+        let command = Command::Call(Call { op, reply, watch });
+        match tokio::time::timeout_at(deadline, self.inner.commands.send(command)).await {
+            Err(_) => return Err(Error::Timeout),
+            Ok(Err(_)) => return Err(self.gone()),
+            Ok(Ok(())) => {}
+        }
+        match tokio::time::timeout_at(deadline, answer).await {
+            Err(_) => Err(Error::Timeout),
+            Ok(Err(_)) => Err(self.gone()),
+            Ok(Ok(outcome)) => outcome,
+        }
+    }
+
+    /// The error for a call the driver dropped: the terminal state's, once it is known.
+    fn gone(&self) -> Error {
+        self.state().terminal_error().unwrap_or(Error::Closed)
+    }
+}
+
+/// The result of a successful answer, or the server's error.
+fn checked(response: wire::Response, path: &str) -> Result<ResponseResult, Error> {
+    let code = error_code_from_wire(response.error_code);
+    if code != ErrorCode::Ok {
+        let path = (!path.is_empty()).then_some(path);
+        return Err(Error::api(code, response.error_message, path));
+    }
+    response.result.ok_or_else(|| {
+        Error::Protocol(format!(
+            "an answer to xid {} without a result",
+            response.xid
+        ))
+    })
+}
+
+fn unexpected(operation: &str, result: &ResponseResult) -> Error {
+    Error::Protocol(format!(
+        "the answer to {operation} carries the result of another operation: {result:?}"
+    ))
+}
+
+fn required_stat(stat: &Option<wire::Stat>) -> Result<Stat, Error> {
+    stat.as_ref()
+        .map(stat_from_wire)
+        .ok_or_else(|| Error::Protocol("an answer without the node's stat".into()))
+}
+
+fn one_shot(kind: WatchKind, path: &str) -> (WatchIntent, OneShotWatch) {
+    let (sender, receiver) = oneshot::channel();
+    let intent = WatchIntent::OneShot {
+        kind,
+        path: path.to_string(),
+        sender,
+    };
+    (intent, OneShotWatch::new(receiver))
+}
+
+fn exists_op(path: &str, watch: bool) -> RequestOp {
+    RequestOp::Exists(wire::Exists {
+        path: path.to_string(),
+        watch,
+    })
+}
+
+fn exists_result(response: wire::Response, path: &str) -> Result<Option<Stat>, Error> {
+    match checked(response, path)? {
+        ResponseResult::Exists(exists) => Ok(exists.stat.as_ref().map(stat_from_wire)),
+        other => Err(unexpected("exists", &other)),
+    }
+}
+
+fn get_data_op(path: &str, watch: bool) -> RequestOp {
+    RequestOp::GetData(wire::GetData {
+        path: path.to_string(),
+        watch,
+    })
+}
+
+fn get_data_result(response: wire::Response, path: &str) -> Result<(Vec<u8>, Stat), Error> {
+    match checked(response, path)? {
+        ResponseResult::GetData(got) => Ok((got.data.clone(), required_stat(&got.stat)?)),
+        other => Err(unexpected("get_data", &other)),
+    }
+}
+
+fn get_children_op(path: &str, watch: bool) -> RequestOp {
+    RequestOp::GetChildren(wire::GetChildren {
+        path: path.to_string(),
+        watch,
+    })
+}
+
+fn get_children_result(response: wire::Response, path: &str) -> Result<(Vec<String>, Stat), Error> {
+    match checked(response, path)? {
+        ResponseResult::GetChildren(got) => Ok((got.children.clone(), required_stat(&got.stat)?)),
+        other => Err(unexpected("get_children", &other)),
+    }
+}
+
+/// A multi's answer: the per-operation results, or ZooKeeper's error report.
+fn multi_result(response: wire::Response, ops: &[Op]) -> Result<Vec<OpResult>, Error> {
+    let code = error_code_from_wire(response.error_code);
+    let results = match response.result {
+        Some(ResponseResult::Multi(multi)) => multi.results,
+        Some(other) => return Err(unexpected("multi", &other)),
+        None if code != ErrorCode::Ok => {
+            // No per-operation report: the request as a whole was refused (malformed, too many
+            // operations, not authorised to run it at all).
+            return Err(Error::api(code, response.error_message, None));
+        }
+        None => return Err(Error::Protocol("a multi answer without results".into())),
+    };
+    let codes: Vec<ErrorCode> = results
+        .iter()
+        .map(|result| error_code_from_wire(result.error_code))
+        .collect();
+    if let Some(failed_index) = codes.iter().position(|code| *code != ErrorCode::Ok) {
+        return Err(Error::Multi {
+            failed_index,
+            code: codes[failed_index],
+            results: codes,
+        });
+    }
+    if code != ErrorCode::Ok {
+        let path = ops.first().map(Op::path);
+        return Err(Error::api(code, response.error_message, path));
+    }
+    if results.len() != ops.len() {
+        return Err(Error::Protocol(format!(
+            "{} results for a multi of {} operations",
+            results.len(),
+            ops.len()
+        )));
+    }
+    results.iter().map(OpResult::from_wire).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn multi_response(code: ErrorCode, codes: &[ErrorCode]) -> wire::Response {
+        wire::Response {
+            xid: 1,
+            zxid: 9,
+            error_code: code.as_i32(),
+            error_message: "no".into(),
+            result: Some(ResponseResult::Multi(wire::MultiResult {
+                results: codes
+                    .iter()
+                    .map(|code| wire::MultiOpResult {
+                        error_code: code.as_i32(),
+                        result: (*code == ErrorCode::Ok)
+                            .then_some(wire::multi_op_result::Result::Check(wire::Empty {})),
+                    })
+                    .collect(),
+            })),
+        }
+    }
+
+    #[test]
+    fn failed_multi_reports_the_failing_operation_and_every_code() {
+        let ops = vec![Op::check("/a", 1), Op::check("/b", 2), Op::check("/c", 3)];
+        let codes = [
+            ErrorCode::Ok,
+            ErrorCode::BadVersion,
+            ErrorCode::RuntimeInconsistency,
+        ];
+        let error = multi_result(multi_response(ErrorCode::BadVersion, &codes), &ops).unwrap_err();
+        assert_eq!(
+            error,
+            Error::Multi {
+                failed_index: 1,
+                code: ErrorCode::BadVersion,
+                results: codes.to_vec(),
+            }
+        );
+        let ok = multi_result(multi_response(ErrorCode::Ok, &[ErrorCode::Ok; 3]), &ops).unwrap();
+        assert_eq!(ok, vec![OpResult::Check; 3]);
+        let refused = wire::Response {
+            error_code: ErrorCode::BadArguments.as_i32(),
+            ..Default::default()
+        };
+        assert!(matches!(
+            multi_result(refused, &ops),
+            Err(Error::Api {
+                code: ErrorCode::BadArguments,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn answers_are_checked() {
+        let no_node = wire::Response {
+            error_code: ErrorCode::NoNode.as_i32(),
+            error_message: "no node at /x".into(),
+            ..Default::default()
+        };
+        assert!(checked(no_node, "/x").unwrap_err().is_no_node());
+        let absent = wire::Response {
+            result: Some(ResponseResult::Exists(wire::ExistsResult { stat: None })),
+            ..Default::default()
+        };
+        assert_eq!(exists_result(absent, "/x"), Ok(None));
+        let wrong = wire::Response {
+            result: Some(ResponseResult::Ping(wire::Empty {})),
+            ..Default::default()
+        };
+        assert!(matches!(
+            get_data_result(wrong, "/x"),
+            Err(Error::Protocol(_))
+        ));
+    }
+}
