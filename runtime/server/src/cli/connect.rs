@@ -1,0 +1,91 @@
+//! How a client command finds its server and certificate.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::Args;
+use polis_client::{Client, ClientConfig};
+
+use polis_server::profile::Profile;
+
+#[derive(Debug, Args)]
+pub struct ConnectionArguments {
+    /// The client profile (default: $POLIS_PROFILE, else polis-dev/profile.toml).
+    #[arg(long, global = true)]
+    profile: Option<PathBuf>,
+    /// The server address (overrides the profile; repeat for several).
+    #[arg(long = "server", global = true)]
+    servers: Vec<SocketAddr>,
+    /// The name in the server's certificate.
+    #[arg(long, global = true)]
+    server_name: Option<String>,
+    /// The CA certificate that signed the server's certificate.
+    #[arg(long, global = true)]
+    ca: Option<PathBuf>,
+    /// This client's certificate.
+    #[arg(long, global = true)]
+    cert: Option<PathBuf>,
+    /// This client's private key.
+    #[arg(long, global = true)]
+    key: Option<PathBuf>,
+}
+
+impl ConnectionArguments {
+    /// The profile with the flags applied over it.
+    pub fn resolve(&self) -> anyhow::Result<Profile> {
+        let profile_path = self.profile.clone().unwrap_or_else(Profile::default_path);
+        let mut profile = if profile_path.exists() {
+            Profile::load(&profile_path)?
+        } else {
+            let (Some(ca), Some(certificate), Some(key)) =
+                (self.ca.clone(), self.cert.clone(), self.key.clone())
+            else {
+                anyhow::bail!(
+                    "no profile at {} — run `polis dev` in this folder, or give --profile, or \
+                     --server with --ca, --cert and --key",
+                    profile_path.display()
+                );
+            };
+            Profile {
+                servers: Vec::new(),
+                server_name: "localhost".to_string(),
+                ca,
+                certificate,
+                key,
+            }
+        };
+        if !self.servers.is_empty() {
+            profile.servers = self.servers.clone();
+        }
+        if let Some(server_name) = &self.server_name {
+            profile.server_name = server_name.clone();
+        }
+        if let Some(ca) = &self.ca {
+            profile.ca = ca.clone();
+        }
+        if let Some(cert) = &self.cert {
+            profile.certificate = cert.clone();
+        }
+        if let Some(key) = &self.key {
+            profile.key = key.clone();
+        }
+        anyhow::ensure!(
+            !profile.servers.is_empty(),
+            "no server address: give --server"
+        );
+        Ok(profile)
+    }
+
+    pub async fn connect(&self) -> anyhow::Result<Client> {
+        let profile = self.resolve()?;
+        let config = ClientConfig::new(
+            profile.servers.clone(),
+            profile.server_name.clone(),
+            profile.tls_files(),
+        );
+        Client::connect(config)
+            .await
+            .with_context(|| format!("connecting to {:?}", profile.servers))
+    }
+}
