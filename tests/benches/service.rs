@@ -1,0 +1,283 @@
+//! Request throughput and p50/p99 latency of one node at 1, 16 and 64 concurrent clients, over
+//! real QUIC with mutual TLS, against a same-run baseline: a bare QUIC echo server with the same
+//! TLS configuration, answering frames of the same size. The ratio shows what Polis adds to the
+//! transport (request handling, the tree, and for writes the fsync that makes them durable).
+//!
+//! `cargo bench -p polis-tests --bench service` (or `scripts/bench service`). Set
+//! `POLIS_BENCH_SECONDS` to change the measuring time per case (default 3).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use polis_client::{Acl, Client, ClientConfig, CreateMode};
+use polis_proto::{FRAME_LEN_MAX_DEFAULT, read_frame, wire, write_frame};
+use polis_security::{TlsFiles, TransportTimeouts, quinn_client_config, quinn_server_config};
+use polis_tests::node::TestNode;
+use tokio::io::BufReader;
+
+const CLIENT_COUNTS: [usize; 3] = [1, 16, 64];
+const PAYLOAD_LEN: usize = 256;
+
+#[derive(Debug, Clone, Copy)]
+enum Workload {
+    Read,
+    Write,
+    Echo,
+}
+
+#[derive(Debug)]
+struct Figures {
+    operations_per_second: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(run());
+}
+
+async fn run() {
+    let seconds: u64 = std::env::var("POLIS_BENCH_SECONDS")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(3);
+    let measuring = Duration::from_secs(seconds);
+    let node = TestNode::start().await;
+    let echo = EchoServer::start(&node).await;
+    println!(
+        "{:<8} {:>7} {:>12} {:>10} {:>10} {:>14} {:>12}",
+        "workload", "clients", "ops/s", "p50", "p99", "ops/s vs echo", "p50 vs echo"
+    );
+    for clients in CLIENT_COUNTS {
+        let baseline = measure(&node, &echo, Workload::Echo, clients, measuring).await;
+        print_row("echo", clients, &baseline, &baseline);
+        for workload in [Workload::Read, Workload::Write] {
+            let figures = measure(&node, &echo, workload, clients, measuring).await;
+            let name = match workload {
+                Workload::Read => "read",
+                Workload::Write => "write",
+                Workload::Echo => "echo",
+            };
+            print_row(name, clients, &figures, &baseline);
+        }
+    }
+    node.shutdown().await;
+}
+
+fn print_row(name: &str, clients: usize, figures: &Figures, baseline: &Figures) {
+    println!(
+        "{:<8} {:>7} {:>12.0} {:>10.3?} {:>10.3?} {:>14.3} {:>12.2}",
+        name,
+        clients,
+        figures.operations_per_second,
+        figures.p50,
+        figures.p99,
+        figures.operations_per_second / baseline.operations_per_second,
+        figures.p50.as_secs_f64() / baseline.p50.as_secs_f64(),
+    );
+}
+
+async fn measure(
+    node: &TestNode,
+    echo: &EchoServer,
+    workload: Workload,
+    clients: usize,
+    measuring: Duration,
+) -> Figures {
+    let deadline = Instant::now() + measuring;
+    let mut tasks = Vec::with_capacity(clients);
+    for index in 0..clients {
+        let task = match workload {
+            Workload::Echo => {
+                let connection = echo.connect().await;
+                tokio::spawn(async move { echo_loop(connection, deadline).await })
+            }
+            Workload::Read | Workload::Write => {
+                let client = connect(node).await;
+                let path = format!("/bench-{clients}-{index}");
+                client
+                    .create(
+                        &path,
+                        &[0u8; PAYLOAD_LEN],
+                        &Acl::open(),
+                        CreateMode::Persistent,
+                    )
+                    .await
+                    .or_else(|error| {
+                        if error.is_node_exists() {
+                            Ok((path.clone(), Default::default()))
+                        } else {
+                            Err(error)
+                        }
+                    })
+                    .expect("create");
+                tokio::spawn(async move { client_loop(client, path, workload, deadline).await })
+            }
+        };
+        tasks.push(task);
+    }
+    let started = Instant::now();
+    let mut latencies: Vec<Duration> = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.expect("bench task"));
+    }
+    let elapsed = started.elapsed().max(measuring);
+    latencies.sort_unstable();
+    let percentile = |fraction: f64| {
+        let index = ((latencies.len() as f64 - 1.0) * fraction).round() as usize;
+        latencies.get(index).copied().unwrap_or_default()
+    };
+    Figures {
+        operations_per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
+        p50: percentile(0.50),
+        p99: percentile(0.99),
+    }
+}
+
+async fn connect(node: &TestNode) -> Client {
+    let config = ClientConfig::new(
+        vec![node.address()],
+        "localhost",
+        node.client_files("bench"),
+    );
+    Client::connect(config).await.expect("client connects")
+}
+
+async fn client_loop(
+    client: Client,
+    path: String,
+    workload: Workload,
+    deadline: Instant,
+) -> Vec<Duration> {
+    let mut latencies = Vec::new();
+    let payload = [7u8; PAYLOAD_LEN];
+    while Instant::now() < deadline {
+        let started = Instant::now();
+        match workload {
+            Workload::Read => {
+                client.get_data(&path).await.expect("read");
+            }
+            Workload::Write => {
+                client.set_data(&path, &payload, -1).await.expect("write");
+            }
+            Workload::Echo => unreachable!("echo runs its own loop"),
+        }
+        latencies.push(started.elapsed());
+    }
+    let _ = client.close().await;
+    latencies
+}
+
+/// A bare QUIC server with the node's TLS setup that echoes each frame back: the transport's
+/// own cost, measured in the same run.
+struct EchoServer {
+    address: std::net::SocketAddr,
+    client_config: quinn::ClientConfig,
+    _endpoint: quinn::Endpoint,
+}
+
+impl EchoServer {
+    async fn start(node: &TestNode) -> EchoServer {
+        let alpn = vec![polis_proto::ALPN_CLIENT.to_vec()];
+        let node_files = TlsFiles::for_node(node.certs_dir(), "node1");
+        let server_config = quinn_server_config(&node_files, &alpn, &TransportTimeouts::default())
+            .expect("server TLS");
+        let endpoint =
+            quinn::Endpoint::server(server_config, "127.0.0.1:0".parse().expect("address"))
+                .expect("echo endpoint");
+        let address = endpoint.local_addr().expect("address");
+        let accepting = endpoint.clone();
+        tokio::spawn(async move {
+            while let Some(incoming) = accepting.accept().await {
+                tokio::spawn(async move {
+                    let Ok(connection) = incoming.await else {
+                        return;
+                    };
+                    let Ok((mut send, receive)) = connection.accept_bi().await else {
+                        return;
+                    };
+                    let mut receive = BufReader::new(receive);
+                    while let Ok(Some(frame)) =
+                        read_frame::<wire::ClientMessage, _>(&mut receive, FRAME_LEN_MAX_DEFAULT)
+                            .await
+                    {
+                        if write_frame(&mut send, &frame, FRAME_LEN_MAX_DEFAULT)
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        let client_config = quinn_client_config(
+            &node.client_files("bench"),
+            &alpn,
+            &TransportTimeouts::default(),
+        )
+        .expect("client TLS");
+        EchoServer {
+            address,
+            client_config,
+            _endpoint: endpoint,
+        }
+    }
+
+    async fn connect(
+        &self,
+    ) -> (
+        quinn::SendStream,
+        BufReader<quinn::RecvStream>,
+        Arc<quinn::Endpoint>,
+    ) {
+        let mut endpoint =
+            quinn::Endpoint::client("127.0.0.1:0".parse().expect("address")).expect("endpoint");
+        endpoint.set_default_client_config(self.client_config.clone());
+        let connection = endpoint
+            .connect(self.address, "localhost")
+            .expect("connect")
+            .await
+            .expect("handshake");
+        let (send, receive) = connection.open_bi().await.expect("stream");
+        (send, BufReader::new(receive), Arc::new(endpoint))
+    }
+}
+
+async fn echo_loop(
+    (mut send, mut receive, _endpoint): (
+        quinn::SendStream,
+        BufReader<quinn::RecvStream>,
+        Arc<quinn::Endpoint>,
+    ),
+    deadline: Instant,
+) -> Vec<Duration> {
+    // The same request a write sends: a SetData of PAYLOAD_LEN bytes.
+    let frame = wire::ClientMessage {
+        body: Some(wire::client_message::Body::Request(wire::Request {
+            xid: 1,
+            op: Some(wire::request::Op::SetData(wire::SetData {
+                path: "/bench".to_string(),
+                data: vec![7u8; PAYLOAD_LEN],
+                version: -1,
+            })),
+        })),
+    };
+    let mut latencies = Vec::new();
+    while Instant::now() < deadline {
+        let started = Instant::now();
+        write_frame(&mut send, &frame, FRAME_LEN_MAX_DEFAULT)
+            .await
+            .expect("send");
+        let _: wire::ClientMessage = read_frame(&mut receive, FRAME_LEN_MAX_DEFAULT)
+            .await
+            .expect("echo")
+            .expect("frame");
+        latencies.push(started.elapsed());
+    }
+    latencies
+}
