@@ -76,6 +76,8 @@ pub struct WatchRegistry {
     by_path: [BTreeMap<String, BTreeSet<SessionId>>; 4],
     /// Session → its watches, to enforce the per-session bound and to drop them on close.
     by_session: BTreeMap<SessionId, BTreeSet<(WatchKind, String)>>,
+    /// The number of watches of all sessions, kept so that metrics need not count.
+    watch_count: usize,
     watches_per_session_max: usize,
 }
 
@@ -84,6 +86,7 @@ impl WatchRegistry {
         WatchRegistry {
             by_path: Default::default(),
             by_session: BTreeMap::new(),
+            watch_count: 0,
             watches_per_session_max,
         }
     }
@@ -107,6 +110,7 @@ impl WatchRegistry {
             });
         }
         watches.insert(key);
+        self.watch_count += 1;
         self.by_path[kind.index()]
             .entry(watch_path.to_string())
             .or_default()
@@ -131,6 +135,7 @@ impl WatchRegistry {
                 path: watch_path.to_string(),
             });
         }
+        self.watch_count -= 1;
         if self
             .by_session
             .get(&session_id)
@@ -154,6 +159,7 @@ impl WatchRegistry {
         let Some(watches) = self.by_session.remove(&session_id) else {
             return;
         };
+        self.watch_count -= watches.len();
         for (kind, watch_path) in watches {
             self.unlink(session_id, &watch_path, kind);
         }
@@ -178,7 +184,7 @@ impl WatchRegistry {
 
     /// The number of watches of all sessions.
     pub fn len(&self) -> usize {
-        self.by_session.values().map(BTreeSet::len).sum()
+        self.watch_count
     }
 
     pub fn is_empty(&self) -> bool {
@@ -234,7 +240,9 @@ impl WatchRegistry {
     /// Removes a fired one-shot watch from the session index.
     fn forget(&mut self, session_id: SessionId, watch_path: &str, kind: WatchKind) {
         if let Some(watches) = self.by_session.get_mut(&session_id) {
-            watches.remove(&(kind, watch_path.to_string()));
+            if watches.remove(&(kind, watch_path.to_string())) {
+                self.watch_count -= 1;
+            }
             if watches.is_empty() {
                 self.by_session.remove(&session_id);
             }
@@ -374,8 +382,14 @@ mod tests {
             registry.remove(1, "/a", WatchKind::Data),
             Err(TreeError::NoWatcher { .. })
         ));
+        registry.add(2, "/b", WatchKind::Data).unwrap();
+        assert_eq!(registry.len(), 3);
         registry.remove(1, "/a", WatchKind::Persistent).unwrap();
         assert_eq!(registry.session_watch_count(1), 1);
+        assert_eq!(registry.len(), 2);
+        assert_eq!(registry.trigger(&event(EventKind::NodeDataChanged, "/b")), vec![1, 2]);
+        assert_eq!(registry.len(), 0, "fired one-shot watches are no longer counted");
+        registry.add(1, "/b", WatchKind::Data).unwrap();
         registry.remove_session(1);
         assert!(
             registry
