@@ -1,0 +1,63 @@
+//! The quorum core of Polis: openraft's types, the Raft log on redb, and the znode tree as the
+//! Raft state machine.
+//!
+//! A write becomes a [`Command`] (the transaction kind and the leader's clock), which the leader
+//! proposes through openraft. Once a quorum has it in its log ([`RedbLogStore`], one fsync per
+//! append batch), every node applies it to its [`TreeStateMachine`]: the transaction's zxid is the
+//! entry's log index, so every replica computes the same tree. The state machine tells the
+//! server on every node what it applied ([`ApplyObserver`]) so that each node fires its own
+//! watches and answers the clients waiting on it, and serves local reads ([`TreeReader`]).
+//!
+//! Files of a node, all in its data directory:
+//! - `raft-log.redb` ([`RAFT_LOG_FILE_NAME`]): log entries, vote, committed position, purge point
+//! - `tree.redb` ([`TREE_FILE_NAME`]): the tree, committed without fsync
+//! - `raft-state-machine.redb` ([`APPLIED_CHECKPOINT_FILE_NAME`]): the applied checkpoint
+//! - `raft-snapshot.bin` ([`SNAPSHOT_FILE_NAME`]): the current snapshot
+//!
+//! Main types, one per module: [`TypeConfig`], [`PeerNode`], [`Command`], [`CommandResponse`],
+//! [`RedbLogStore`], [`TreeStateMachine`], [`TreeSnapshotBuilder`], [`TreeReader`],
+//! [`ApplyObserver`], [`SnapshotFile`], [`AppliedCheckpoint`], [`RaftStoreError`]; and in
+//! [`network`], openraft's network over QUIC with mutual TLS ([`network::QuicNetworkFactory`],
+//! [`network::PeerServer`]).
+
+mod applied_checkpoint;
+mod apply_observer;
+mod command;
+mod command_response;
+mod error;
+mod log_store;
+pub mod network;
+mod peer_node;
+mod raft_config;
+mod snapshot_builder;
+mod snapshot_file;
+mod state_machine;
+mod tree_reader;
+mod type_config;
+
+pub use applied_checkpoint::{APPLIED_CHECKPOINT_FILE_NAME, AppliedCheckpoint};
+pub use apply_observer::{
+    APPLY_NOTICES_CAPACITY_DEFAULT, APPLY_OBSERVER_STALL_TIMEOUT, AppliedBatch, AppliedEntry,
+    ApplyNotice, ApplyObserver,
+};
+pub use command::Command;
+pub use command_response::{CommandError, CommandResponse};
+pub use error::RaftStoreError;
+pub use log_store::{LOG_READ_BYTES_MAX, RAFT_LOG_FILE_NAME, RedbLogStore};
+pub use peer_node::PeerNode;
+pub use raft_config::{
+    ELECTION_TIMEOUT_MAX_MS, ELECTION_TIMEOUT_MIN_MS, HEARTBEAT_INTERVAL_MS,
+    INSTALL_SNAPSHOT_TIMEOUT_MS, PURGE_BATCH_ENTRIES, REPLICATION_BATCH_ENTRIES_MAX,
+    REPLICATION_LAG_THRESHOLD_ENTRIES, SNAPSHOT_CHUNK_BYTES_MAX, SNAPSHOT_INTERVAL_ENTRIES,
+    SNAPSHOT_LOG_ENTRIES_KEPT, polis_raft_config,
+};
+pub use snapshot_builder::TreeSnapshotBuilder;
+pub use snapshot_file::{SNAPSHOT_FILE_NAME, SnapshotFile};
+pub use state_machine::{
+    APPLY_CHUNK_ENTRIES_MAX, CHECKPOINT_INTERVAL_ENTRIES, TREE_FILE_NAME, TreeStateMachine,
+};
+pub use tree_reader::TreeReader;
+pub use type_config::{
+    LogEntry, LogId, NodeId, PolisRaft, Snapshot, SnapshotMeta, StorageError, StoredMembership,
+    TypeConfig, Vote,
+};

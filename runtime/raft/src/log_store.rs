@@ -1,0 +1,429 @@
+//! The Raft log on redb: entries, vote, committed position and purge point in one file.
+//!
+//! Layout of `raft-log.redb` (a file of its own, separate from the tree's `tree.redb`, so that
+//! the log's fsync per append never waits on a tree commit and vice versa):
+//! - `entries`: log index → postcard [`LogEntry`] (log id and payload)
+//! - `log_meta`: name → postcard value: `format_version` (u64), `vote` ([`Vote`]), `committed`
+//!   (`Option<LogId>`), `last_purged_log_id` (`Option<LogId>`)
+//!
+//! Every write is one redb write transaction, so the file always holds a whole prefix of the
+//! writes openraft issued, never a torn one. Openraft serialises all log and vote writes (its
+//! `RaftLogStorage` contract requires that a later write is not applied before an earlier one
+//! completes), and each of our methods finishes its transaction before it returns, so the order
+//! on disk is the order openraft asked for.
+
+use std::fmt;
+use std::ops::{Bound, RangeBounds};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use openraft::storage::{LogFlushed, LogState, RaftLogReader, RaftLogStorage};
+use openraft::{ErrorSubject, ErrorVerb, OptionalSend, RaftLogId};
+use redb::{
+    Database, Durability, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::{LogEntry, LogId, RaftStoreError, StorageError, TypeConfig, Vote};
+
+const ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("entries");
+const LOG_META: TableDefinition<&str, &[u8]> = TableDefinition::new("log_meta");
+
+const META_FORMAT_VERSION: &str = "format_version";
+const META_VOTE: &str = "vote";
+const META_COMMITTED: &str = "committed";
+const META_LAST_PURGED_LOG_ID: &str = "last_purged_log_id";
+
+/// The version of the table layout and value encoding written by this build.
+const FORMAT_VERSION: u64 = 1;
+
+/// The file name of the Raft log inside a node's data directory.
+pub const RAFT_LOG_FILE_NAME: &str = "raft-log.redb";
+
+/// The most bytes of encoded entries one [`RaftLogReader::limited_get_log_entries`] call returns
+/// (at least one entry is always returned). Openraft bounds a replication batch by entry count
+/// (`Config::max_payload_entries`); entries carry up to 1 MiB of znode data each, so the count
+/// alone would let one batch reach hundreds of MiB.
+pub const LOG_READ_BYTES_MAX: usize = 16 * 1024 * 1024;
+
+/// The label value of this file's fsync measurements.
+const FSYNC_FILE_LABEL: &str = "raft-log";
+
+/// The Raft log and vote of one node, in a redb file.
+///
+/// Cloning is cheap and gives another handle on the same file; openraft's log reader
+/// ([`RaftLogStorage::get_log_reader`]) is such a clone. redb lets readers run beside the one
+/// writer and shows each reader a committed state, so replication tasks read while appends go on.
+#[derive(Clone)]
+pub struct RedbLogStore {
+    database: Arc<Database>,
+}
+
+impl fmt::Debug for RedbLogStore {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("RedbLogStore")
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedbLogStore {
+    /// Opens the log at `file`, creating it if absent.
+    pub fn open(file: impl AsRef<Path>) -> Result<RedbLogStore, RaftStoreError> {
+        let database = Database::create(file).map_err(RaftStoreError::redb)?;
+        let store = RedbLogStore {
+            database: Arc::new(database),
+        };
+        store.check_format()?;
+        Ok(store)
+    }
+
+    /// Creates the tables on first open and refuses files of another format version.
+    fn check_format(&self) -> Result<(), RaftStoreError> {
+        let transaction = self.begin_write(Durability::Immediate)?;
+        {
+            let mut meta = transaction
+                .open_table(LOG_META)
+                .map_err(RaftStoreError::redb)?;
+            let found: Option<u64> = read_value(&meta, META_FORMAT_VERSION)?;
+            match found {
+                None => write_value(&mut meta, META_FORMAT_VERSION, &FORMAT_VERSION)?,
+                Some(found) if found != FORMAT_VERSION => {
+                    return Err(RaftStoreError::UnsupportedFormat {
+                        file: RAFT_LOG_FILE_NAME,
+                        found,
+                        expected: FORMAT_VERSION,
+                    });
+                }
+                Some(_) => {}
+            }
+            transaction
+                .open_table(ENTRIES)
+                .map_err(RaftStoreError::redb)?;
+        }
+        commit(transaction, Durability::Immediate)
+    }
+
+    fn begin_write(&self, durability: Durability) -> Result<WriteTransaction, RaftStoreError> {
+        let mut transaction = self.database.begin_write().map_err(RaftStoreError::redb)?;
+        transaction
+            .set_durability(durability)
+            .map_err(RaftStoreError::redb)?;
+        Ok(transaction)
+    }
+
+    /// Runs blocking redb work off the async workers: an fsync takes milliseconds, and a tokio
+    /// worker blocked that long would stall every other task scheduled on it.
+    async fn blocking<T, F>(&self, work: F) -> Result<T, RaftStoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&RedbLogStore) -> Result<T, RaftStoreError> + Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || work(&store)).await?
+    }
+
+    fn read_meta<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, RaftStoreError> {
+        let transaction = self.database.begin_read().map_err(RaftStoreError::redb)?;
+        let meta = transaction
+            .open_table(LOG_META)
+            .map_err(RaftStoreError::redb)?;
+        read_value(&meta, key)
+    }
+
+    fn write_meta<T: Serialize>(
+        &self,
+        key: &str,
+        value: &T,
+        durability: Durability,
+    ) -> Result<(), RaftStoreError> {
+        let transaction = self.begin_write(durability)?;
+        {
+            let mut meta = transaction
+                .open_table(LOG_META)
+                .map_err(RaftStoreError::redb)?;
+            write_value(&mut meta, key, value)?;
+        }
+        commit(transaction, durability)
+    }
+
+    /// Writes a whole append batch in one durable transaction: one fsync however many entries
+    /// openraft hands over, which is Raft's group commit.
+    fn write_entries(&self, entries: &[LogEntry]) -> Result<(), RaftStoreError> {
+        let transaction = self.begin_write(Durability::Immediate)?;
+        {
+            let mut table = transaction
+                .open_table(ENTRIES)
+                .map_err(RaftStoreError::redb)?;
+            for entry in entries {
+                let bytes = postcard::to_allocvec(entry)?;
+                table
+                    .insert(entry.get_log_id().index, bytes.as_slice())
+                    .map_err(RaftStoreError::redb)?;
+            }
+        }
+        commit(transaction, Durability::Immediate)
+    }
+
+    /// Deletes the entries from `index` on.
+    fn delete_from(&self, index: u64) -> Result<(), RaftStoreError> {
+        let transaction = self.begin_write(Durability::Immediate)?;
+        {
+            let mut table = transaction
+                .open_table(ENTRIES)
+                .map_err(RaftStoreError::redb)?;
+            table
+                .retain_in(index.., |_, _| false)
+                .map_err(RaftStoreError::redb)?;
+        }
+        commit(transaction, Durability::Immediate)
+    }
+
+    /// Records the purge point and deletes the entries up to it, in one transaction, so the file
+    /// never shows entries missing below a purge point it does not record (a hole).
+    fn purge_through(&self, log_id: LogId) -> Result<(), RaftStoreError> {
+        let transaction = self.begin_write(Durability::Immediate)?;
+        {
+            let mut meta = transaction
+                .open_table(LOG_META)
+                .map_err(RaftStoreError::redb)?;
+            let stored: Option<LogId> =
+                read_value::<Option<LogId>>(&meta, META_LAST_PURGED_LOG_ID)?.flatten();
+            // Purging is monotonic: an older purge point must not bring purged entries back into
+            // the range openraft believes present.
+            if stored.as_ref().is_some_and(|stored| *stored >= log_id) {
+                return Ok(());
+            }
+            write_value(&mut meta, META_LAST_PURGED_LOG_ID, &Some(log_id))?;
+            let mut table = transaction
+                .open_table(ENTRIES)
+                .map_err(RaftStoreError::redb)?;
+            table
+                .retain_in(..=log_id.index, |_, _| false)
+                .map_err(RaftStoreError::redb)?;
+        }
+        commit(transaction, Durability::Immediate)
+    }
+
+    /// The entries in `range`, stopping once `bytes_max` bytes of encoded entries were read
+    /// (always returning the first entry found).
+    fn read_entries(
+        &self,
+        range: (Bound<u64>, Bound<u64>),
+        bytes_max: usize,
+    ) -> Result<Vec<LogEntry>, RaftStoreError> {
+        let transaction = self.database.begin_read().map_err(RaftStoreError::redb)?;
+        let table = transaction
+            .open_table(ENTRIES)
+            .map_err(RaftStoreError::redb)?;
+        let mut entries = Vec::new();
+        let mut bytes_read = 0usize;
+        for row in table.range(range).map_err(RaftStoreError::redb)? {
+            let (_, value) = row.map_err(RaftStoreError::redb)?;
+            let bytes = value.value();
+            if !entries.is_empty() && bytes_read.saturating_add(bytes.len()) > bytes_max {
+                break;
+            }
+            bytes_read = bytes_read.saturating_add(bytes.len());
+            entries.push(postcard::from_bytes(bytes)?);
+        }
+        Ok(entries)
+    }
+
+    /// The entries with indexes `first..=last` that the log holds, in order.
+    pub(crate) fn read_entry_range(
+        &self,
+        first: u64,
+        last: u64,
+    ) -> Result<Vec<LogEntry>, RaftStoreError> {
+        self.read_entries((Bound::Included(first), Bound::Included(last)), usize::MAX)
+    }
+
+    fn log_state(&self) -> Result<LogState<TypeConfig>, RaftStoreError> {
+        let transaction = self.database.begin_read().map_err(RaftStoreError::redb)?;
+        let meta = transaction
+            .open_table(LOG_META)
+            .map_err(RaftStoreError::redb)?;
+        let last_purged_log_id: Option<LogId> =
+            read_value::<Option<LogId>>(&meta, META_LAST_PURGED_LOG_ID)?.flatten();
+        let table = transaction
+            .open_table(ENTRIES)
+            .map_err(RaftStoreError::redb)?;
+        let last_entry_log_id = match table.last().map_err(RaftStoreError::redb)? {
+            Some((_, value)) => {
+                let entry: LogEntry = postcard::from_bytes(value.value())?;
+                Some(*entry.get_log_id())
+            }
+            None => None,
+        };
+        Ok(LogState {
+            last_log_id: last_entry_log_id.or(last_purged_log_id),
+            last_purged_log_id,
+        })
+    }
+}
+
+/// Commits `transaction`, measuring the fsync of a durable commit.
+fn commit(transaction: WriteTransaction, durability: Durability) -> Result<(), RaftStoreError> {
+    let started = Instant::now();
+    transaction.commit().map_err(RaftStoreError::redb)?;
+    if matches!(durability, Durability::Immediate) {
+        metrics::histogram!("polis_raft_fsync_seconds", "file" => FSYNC_FILE_LABEL)
+            .record(started.elapsed().as_secs_f64());
+    }
+    Ok(())
+}
+
+fn read_value<T: DeserializeOwned>(
+    meta: &impl ReadableTable<&'static str, &'static [u8]>,
+    key: &str,
+) -> Result<Option<T>, RaftStoreError> {
+    match meta.get(key).map_err(RaftStoreError::redb)? {
+        Some(value) => Ok(Some(postcard::from_bytes(value.value())?)),
+        None => Ok(None),
+    }
+}
+
+fn write_value<T: Serialize>(
+    meta: &mut redb::Table<&'static str, &'static [u8]>,
+    key: &str,
+    value: &T,
+) -> Result<(), RaftStoreError> {
+    let bytes = postcard::to_allocvec(value)?;
+    meta.insert(key, bytes.as_slice())
+        .map_err(RaftStoreError::redb)?;
+    Ok(())
+}
+
+fn owned_bounds(range: &impl RangeBounds<u64>) -> (Bound<u64>, Bound<u64>) {
+    (range.start_bound().cloned(), range.end_bound().cloned())
+}
+
+fn read_logs_error(error: RaftStoreError) -> StorageError {
+    error.into_storage_error(ErrorSubject::Logs, ErrorVerb::Read)
+}
+
+fn write_logs_error(error: RaftStoreError) -> StorageError {
+    error.into_storage_error(ErrorSubject::Logs, ErrorVerb::Write)
+}
+
+impl RaftLogReader<TypeConfig> for RedbLogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + fmt::Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<LogEntry>, StorageError> {
+        let range = owned_bounds(&range);
+        self.blocking(move |store| store.read_entries(range, usize::MAX))
+            .await
+            .map_err(read_logs_error)
+    }
+
+    /// Bounded by [`LOG_READ_BYTES_MAX`]: openraft sends what this returns as one replication
+    /// message, and asks again from where it stopped.
+    async fn limited_get_log_entries(
+        &mut self,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<LogEntry>, StorageError> {
+        let range = (Bound::Included(start), Bound::Excluded(end));
+        self.blocking(move |store| store.read_entries(range, LOG_READ_BYTES_MAX))
+            .await
+            .map_err(read_logs_error)
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for RedbLogStore {
+    type LogReader = RedbLogStore;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
+        self.blocking(|store| store.log_state())
+            .await
+            .map_err(read_logs_error)
+    }
+
+    async fn get_log_reader(&mut self) -> RedbLogStore {
+        self.clone()
+    }
+
+    /// Durable before it returns: Raft's safety rests on a node never voting twice in a term,
+    /// even across a crash (Raft §5.2, "persistent state on all servers").
+    async fn save_vote(&mut self, vote: &Vote) -> Result<(), StorageError> {
+        let vote = *vote;
+        self.blocking(move |store| store.write_meta(META_VOTE, &vote, Durability::Immediate))
+            .await
+            .map_err(|error| error.into_storage_error(ErrorSubject::Vote, ErrorVerb::Write))
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
+        self.read_meta(META_VOTE)
+            .map_err(|error| error.into_storage_error(ErrorSubject::Vote, ErrorVerb::Read))
+    }
+
+    /// Not fsynced on its own: openraft saves the committed position every time it advances, and
+    /// an fsync each time would double the fsyncs of a busy cluster. A redb commit without
+    /// durability becomes durable with the next durable commit of the file (the next append or
+    /// vote), and a committed position that is lost in a crash only means that, on restart,
+    /// fewer entries are re-applied before the leader tells the node the commit index again
+    /// (openraft's "optionally persisted committed", see `docs::data::log_pointers`).
+    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
+        self.blocking(move |store| store.write_meta(META_COMMITTED, &committed, Durability::None))
+            .await
+            .map_err(write_logs_error)
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
+        self.read_meta::<Option<LogId>>(META_COMMITTED)
+            .map(Option::flatten)
+            .map_err(read_logs_error)
+    }
+
+    /// Writes every entry in one durable redb transaction and reports the flush only after the
+    /// commit returned: openraft counts an entry towards the quorum once the callback fires, so
+    /// firing it earlier could lose a committed entry in a crash (Raft §5.3, Figure 2's "respond
+    /// after entries are stored").
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig>,
+    ) -> Result<(), StorageError>
+    where
+        I: IntoIterator<Item = LogEntry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let entries: Vec<LogEntry> = entries.into_iter().collect();
+        if entries.is_empty() {
+            callback.log_io_completed(Ok(()));
+            return Ok(());
+        }
+        metrics::histogram!("polis_raft_append_entries").record(entries.len() as f64);
+        let written = self
+            .blocking(move |store| store.write_entries(&entries))
+            .await;
+        match written {
+            Ok(()) => {
+                callback.log_io_completed(Ok(()));
+                Ok(())
+            }
+            Err(error) => {
+                let message = error.to_string();
+                callback.log_io_completed(Err(std::io::Error::other(message)));
+                Err(write_logs_error(error))
+            }
+        }
+    }
+
+    /// Durable before it returns, so a crash cannot bring back entries a new leader overwrote.
+    async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        self.blocking(move |store| store.delete_from(log_id.index))
+            .await
+            .map_err(write_logs_error)
+    }
+
+    async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        self.blocking(move |store| store.purge_through(log_id))
+            .await
+            .map_err(write_logs_error)
+    }
+}

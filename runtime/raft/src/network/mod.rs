@@ -1,0 +1,27 @@
+//! Raft between nodes over QUIC with mutual TLS.
+//!
+//! Each node listens for its peers on its own endpoint (`PeerNode::peer_address`) with the ALPN
+//! [`PEER_ALPN`] (`polis-peer/1`), distinct from the client protocol's `polis/1`, so a client
+//! connection can never be mistaken for a peer and a peer port answers no client. Both ends
+//! present node certificates issued by the cluster's CA (`polis_security`), and the server also
+//! checks that the peer's certificate is a node's (`OU=node`), so a client certificate cannot
+//! join the Raft conversation.
+//!
+//! Every RPC is one bidirectional QUIC stream: the request as one postcard message, the stream
+//! finished, then the response as one postcard message. The end of the stream frames the
+//! message, and both sides read at most [`PEER_MESSAGE_BYTES_MAX`] bytes. Snapshots travel in
+//! openraft's chunks (`Config::snapshot_max_chunk_size`), one chunk per RPC.
+
+mod peer_client;
+mod peer_endpoint;
+mod peer_message;
+mod peer_network_error;
+mod peer_server;
+mod quic_network_factory;
+
+pub use peer_client::{PEER_BACKOFF_BASE, PEER_BACKOFF_MAX, PEER_CONNECT_TIMEOUT, QuicPeerClient};
+pub use peer_endpoint::{PEER_CONNECTIONS_MAX, PEER_STREAMS_PER_CONNECTION_MAX, peer_endpoint};
+pub use peer_message::{PEER_ALPN, PEER_MESSAGE_BYTES_MAX, PeerRequest, PeerResponse};
+pub use peer_network_error::PeerNetworkError;
+pub use peer_server::PeerServer;
+pub use quic_network_factory::QuicNetworkFactory;

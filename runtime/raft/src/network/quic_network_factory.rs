@@ -1,0 +1,33 @@
+//! Openraft's network factory over QUIC.
+
+use openraft::RaftNetworkFactory;
+use quinn::Endpoint;
+
+use super::QuicPeerClient;
+use crate::{NodeId, PeerNode, TypeConfig};
+
+/// Creates a [`QuicPeerClient`] for every peer openraft replicates to or asks for votes.
+///
+/// All clients dial from the node's one peer endpoint ([`super::peer_endpoint`]), so they share
+/// its UDP socket and TLS configuration.
+#[derive(Clone, Debug)]
+pub struct QuicNetworkFactory {
+    local_id: NodeId,
+    endpoint: Endpoint,
+}
+
+impl QuicNetworkFactory {
+    pub fn new(local_id: NodeId, endpoint: Endpoint) -> QuicNetworkFactory {
+        QuicNetworkFactory { local_id, endpoint }
+    }
+}
+
+impl RaftNetworkFactory<TypeConfig> for QuicNetworkFactory {
+    type Network = QuicPeerClient;
+
+    /// Connects lazily: openraft creates clients for every member when it becomes leader, and a
+    /// member that is down must not delay the others.
+    async fn new_client(&mut self, target: NodeId, node: &PeerNode) -> QuicPeerClient {
+        QuicPeerClient::new(self.local_id, target, node.clone(), self.endpoint.clone())
+    }
+}

@@ -1,0 +1,427 @@
+//! The znode tree as openraft's state machine.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use openraft::storage::RaftStateMachine;
+use openraft::{EntryPayload, ErrorSubject, ErrorVerb, OptionalSend, RaftLogId};
+use polis_store::{CommitDurability, RedbStore, TreeStore};
+use polis_tree::{DataTree, Limits, Txn, TxnKind, Zxid};
+use tokio::sync::RwLock;
+
+use crate::applied_checkpoint::AppliedCheckpointFile;
+use crate::{
+    APPLIED_CHECKPOINT_FILE_NAME, AppliedBatch, AppliedCheckpoint, AppliedEntry, ApplyNotice,
+    ApplyObserver, CommandResponse, LogEntry, LogId, RaftStoreError, RedbLogStore, Snapshot,
+    SnapshotFile, SnapshotMeta, StorageError, StoredMembership, TreeReader, TreeSnapshotBuilder,
+    TypeConfig,
+};
+
+/// The most entries applied, committed to the tree store and reported to the observer as one
+/// unit. Openraft hands over every newly committed entry at once, which after a partition heals
+/// can be tens of thousands; chunking bounds the time the tree's write lock is held (local reads
+/// wait for it) and the size of one [`AppliedBatch`].
+pub const APPLY_CHUNK_ENTRIES_MAX: usize = 1024;
+
+/// A checkpoint (tree store sync plus a durable [`AppliedCheckpoint`]) is taken at least every
+/// this many applied entries. The tree store commits without fsync because the Raft log is the
+/// point of durability; this bounds how much of the log a restart re-reads and re-applies.
+pub const CHECKPOINT_INTERVAL_ENTRIES: u64 = 4096;
+
+/// How many log entries opening reads at a time while rolling the checkpoint forward (entries
+/// carry up to 1 MiB of data each, so the whole gap at once could be gigabytes).
+const ROLL_FORWARD_READ_ENTRIES: u64 = 256;
+
+/// The file name of the tree store inside a node's data directory.
+pub const TREE_FILE_NAME: &str = "tree.redb";
+
+/// Everything the state machine guards with one lock: the tree, its store and the Raft positions
+/// that describe them. One lock keeps them consistent: a snapshot builder that reads the tree
+/// under it sees exactly the state `last_applied` names.
+pub(crate) struct MachineState {
+    pub(crate) tree: DataTree,
+    store: Box<dyn TreeStore + Send + Sync>,
+    checkpoints: AppliedCheckpointFile,
+    pub(crate) dir: PathBuf,
+    pub(crate) last_applied: Option<LogId>,
+    pub(crate) membership: StoredMembership,
+    entries_since_checkpoint: u64,
+    pub(crate) current_snapshot: Option<SnapshotFile>,
+    limits: Limits,
+}
+
+impl MachineState {
+    /// Makes the tree store durable and records what it holds.
+    pub(crate) fn checkpoint(&mut self) -> Result<(), RaftStoreError> {
+        self.store.sync()?;
+        self.checkpoints.write(&AppliedCheckpoint {
+            last_applied: self.last_applied,
+            membership: self.membership.clone(),
+        })?;
+        self.entries_since_checkpoint = 0;
+        Ok(())
+    }
+
+    /// Applies one chunk and commits the tree's change set once for all of it.
+    fn apply_chunk(
+        &mut self,
+        chunk: Vec<LogEntry>,
+    ) -> Result<(Vec<CommandResponse>, AppliedBatch), RaftStoreError> {
+        let mut responses = Vec::with_capacity(chunk.len());
+        let mut batch = AppliedBatch {
+            entries: Vec::with_capacity(chunk.len()),
+        };
+        for entry in chunk {
+            let log_id = *entry.get_log_id();
+            let zxid = zxid_of(log_id.index)?;
+            let (txn, membership) = match entry.payload {
+                EntryPayload::Normal(command) => (
+                    Txn {
+                        zxid,
+                        time_ms: command.time_ms,
+                        kind: command.kind,
+                    },
+                    None,
+                ),
+                // Blank and membership entries still occupy a log index, so they apply as no-ops:
+                // the tree's zxid then always equals the last applied log index, which is what
+                // lets a restart find its place in the log from the tree's zxid alone.
+                EntryPayload::Blank => (noop(zxid), None),
+                EntryPayload::Membership(membership) => (noop(zxid), Some(membership)),
+            };
+            // An entry the tree has already passed changes nothing and is not reported: that is
+            // only openraft's initial membership entry at index 0 (before the first zxid, 1).
+            let already_applied = zxid <= self.tree.last_zxid();
+            let applied = self.tree.apply(&txn);
+            responses.push(CommandResponse::from(&applied));
+            if let Some(membership) = &membership {
+                self.membership = StoredMembership::new(Some(log_id), membership.clone());
+            }
+            self.last_applied = Some(log_id);
+            if !already_applied {
+                batch.entries.push(AppliedEntry {
+                    log_id,
+                    applied,
+                    membership,
+                });
+            }
+        }
+        let changes = self.tree.take_changes();
+        self.store.commit(&changes)?;
+        self.entries_since_checkpoint = self
+            .entries_since_checkpoint
+            .saturating_add(responses.len() as u64);
+        if self.entries_since_checkpoint >= CHECKPOINT_INTERVAL_ENTRIES {
+            self.checkpoint()?;
+        }
+        Ok((responses, batch))
+    }
+
+    /// Replaces the whole state with a snapshot's.
+    fn install(&mut self, snapshot: SnapshotFile) -> Result<Zxid, RaftStoreError> {
+        let tree = DataTree::read_snapshot(self.limits.clone(), snapshot.data.as_slice())?;
+        let expected = snapshot
+            .meta
+            .last_log_id
+            .map_or(Ok(0), |log_id| zxid_of(log_id.index))?;
+        if tree.last_zxid() != expected {
+            return Err(RaftStoreError::Corrupt(format!(
+                "snapshot {} holds zxid {} but claims log index {expected}",
+                snapshot.meta.snapshot_id,
+                tree.last_zxid()
+            )));
+        }
+        // The snapshot file first: if the node crashes before the tree store is replaced, opening
+        // finds a snapshot newer than the tree and restores the tree from it.
+        snapshot.write(&self.dir)?;
+        self.store.replace(&tree)?;
+        self.tree = tree;
+        self.last_applied = snapshot.meta.last_log_id;
+        self.membership = snapshot.meta.last_membership.clone();
+        self.checkpoint()?;
+        self.current_snapshot = Some(snapshot);
+        Ok(expected)
+    }
+}
+
+fn noop(zxid: Zxid) -> Txn {
+    Txn {
+        zxid,
+        time_ms: 0,
+        kind: TxnKind::Noop,
+    }
+}
+
+/// The zxid of a log index (they are equal; a zxid is signed, as in ZooKeeper).
+fn zxid_of(index: u64) -> Result<Zxid, RaftStoreError> {
+    Zxid::try_from(index).map_err(|_| RaftStoreError::IndexBeyondZxid(index))
+}
+
+/// The znode tree as openraft's state machine.
+///
+/// Applying a normal entry applies its [`crate::Command`] as `Txn { zxid: log index, .. }`;
+/// blank and membership entries apply as `TxnKind::Noop`, so the tree's zxid is always the last
+/// applied log index. Each apply chunk commits the tree's change set once to the tree store,
+/// which commits without fsync (`CommitDurability::Deferred`): the Raft log is the point of
+/// durability, and a restart replays the log after the tree's stored zxid.
+///
+/// Durability across restarts:
+/// - the tree store holds some applied prefix, at least up to the last checkpoint;
+/// - `raft-state-machine.redb` holds the last [`AppliedCheckpoint`] (log id and membership),
+///   written only after the tree store was synced;
+/// - `raft-snapshot.bin` holds the current snapshot with its metadata.
+///
+/// [`TreeStateMachine::open`] restores the tree from the snapshot if the tree store is behind
+/// it, then rolls the checkpoint forward to the tree's zxid through the log, so that
+/// `applied_state` names exactly the entry the tree reflects. Openraft then re-applies the
+/// committed entries after it (`StorageHelper::get_initial_state`).
+pub struct TreeStateMachine {
+    state: Arc<RwLock<MachineState>>,
+    observer: Option<ApplyObserver>,
+}
+
+impl fmt::Debug for TreeStateMachine {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("TreeStateMachine")
+            .field("observer", &self.observer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TreeStateMachine {
+    /// Opens the state machine of the node whose data directory is `dir`, with the tree store
+    /// `store` and the node's Raft log `log` (read to roll the checkpoint forward). `observer`,
+    /// if given, receives every applied entry and every installed snapshot.
+    ///
+    /// Blocking: it reads the tree, the snapshot and part of the log. Call it before starting
+    /// Raft, or from `spawn_blocking`.
+    pub fn open(
+        dir: impl AsRef<Path>,
+        store: Box<dyn TreeStore + Send + Sync>,
+        limits: Limits,
+        log: &RedbLogStore,
+        observer: Option<ApplyObserver>,
+    ) -> Result<TreeStateMachine, RaftStoreError> {
+        let dir = dir.as_ref().to_path_buf();
+        let checkpoints = AppliedCheckpointFile::open(dir.join(APPLIED_CHECKPOINT_FILE_NAME))?;
+        let mut checkpoint = checkpoints.read()?;
+        let mut store = store;
+        let mut tree = store.load(limits.clone())?;
+        let current_snapshot = SnapshotFile::read(&dir)?;
+
+        if let Some(snapshot) = &current_snapshot {
+            let snapshot_zxid = snapshot
+                .meta
+                .last_log_id
+                .map_or(Ok(0), |log_id| zxid_of(log_id.index))?;
+            if tree.last_zxid() < snapshot_zxid {
+                // A crash between writing an installed snapshot and replacing the tree store.
+                tree = DataTree::read_snapshot(limits.clone(), snapshot.data.as_slice())?;
+                store.replace(&tree)?;
+            }
+            if checkpoint.last_applied < snapshot.meta.last_log_id {
+                checkpoint = AppliedCheckpoint {
+                    last_applied: snapshot.meta.last_log_id,
+                    membership: snapshot.meta.last_membership.clone(),
+                };
+            }
+        }
+
+        let rolled = roll_forward(checkpoint.clone(), tree.last_zxid(), log)?;
+        let mut state = MachineState {
+            tree,
+            store,
+            checkpoints,
+            dir,
+            last_applied: rolled.last_applied,
+            membership: rolled.membership.clone(),
+            entries_since_checkpoint: 0,
+            current_snapshot,
+            limits,
+        };
+        if rolled != checkpoint {
+            state.checkpoint()?;
+        }
+        Ok(TreeStateMachine {
+            state: Arc::new(RwLock::new(state)),
+            observer,
+        })
+    }
+
+    /// Opens the state machine with the production tree store: `dir/tree.redb`, committing
+    /// without fsync ([`CommitDurability::Deferred`]) because the Raft log is durable.
+    pub fn open_redb(
+        dir: impl AsRef<Path>,
+        limits: Limits,
+        log: &RedbLogStore,
+        observer: Option<ApplyObserver>,
+    ) -> Result<TreeStateMachine, RaftStoreError> {
+        let store = RedbStore::open(
+            dir.as_ref().join(TREE_FILE_NAME),
+            CommitDurability::Deferred,
+        )?;
+        TreeStateMachine::open(dir, Box::new(store), limits, log, observer)
+    }
+
+    /// A handle for local reads of the tree, on any node.
+    pub fn reader(&self) -> TreeReader {
+        TreeReader::new(self.state.clone())
+    }
+}
+
+/// Moves `checkpoint` forward to the log entry at `tree_zxid`, collecting membership changes on
+/// the way, from the entries the log still holds after the checkpoint.
+fn roll_forward(
+    checkpoint: AppliedCheckpoint,
+    tree_zxid: Zxid,
+    log: &RedbLogStore,
+) -> Result<AppliedCheckpoint, RaftStoreError> {
+    let tree_index = u64::try_from(tree_zxid)
+        .map_err(|_| RaftStoreError::Corrupt(format!("negative tree zxid {tree_zxid}")))?;
+    let first_index = checkpoint.last_applied.map_or(0, |log_id| log_id.index + 1);
+    if let Some(last_applied) = checkpoint.last_applied
+        && last_applied.index > tree_index
+    {
+        return Err(RaftStoreError::Corrupt(format!(
+            "the checkpoint names log index {} but the tree store holds only zxid {tree_zxid}; \
+             the tree file was replaced or lost writes it had synced",
+            last_applied.index
+        )));
+    }
+    if first_index > tree_index {
+        return Ok(checkpoint);
+    }
+    let mut rolled = checkpoint;
+    let mut expected_index = first_index;
+    while expected_index <= tree_index {
+        let chunk_last =
+            tree_index.min(expected_index.saturating_add(ROLL_FORWARD_READ_ENTRIES - 1));
+        let entries = log.read_entry_range(expected_index, chunk_last)?;
+        if entries.is_empty() && tree_index == 0 {
+            // A new node: the tree is at genesis and openraft has not yet applied index 0.
+            return Ok(rolled);
+        }
+        for entry in &entries {
+            let log_id = *entry.get_log_id();
+            if log_id.index != expected_index {
+                break;
+            }
+            if let EntryPayload::Membership(membership) = &entry.payload {
+                rolled.membership = StoredMembership::new(Some(log_id), membership.clone());
+            }
+            rolled.last_applied = Some(log_id);
+            expected_index += 1;
+        }
+        if expected_index <= chunk_last {
+            break;
+        }
+    }
+    if expected_index != tree_index + 1 {
+        return Err(RaftStoreError::Corrupt(format!(
+            "the tree store is at zxid {tree_zxid} but the Raft log lacks entry {expected_index}, \
+             so the log position of the tree cannot be found"
+        )));
+    }
+    Ok(rolled)
+}
+
+fn state_machine_error(error: RaftStoreError, verb: ErrorVerb) -> StorageError {
+    error.into_storage_error(ErrorSubject::StateMachine, verb)
+}
+
+fn snapshot_error(error: RaftStoreError, verb: ErrorVerb) -> StorageError {
+    error.into_storage_error(ErrorSubject::Snapshot(None), verb)
+}
+
+impl RaftStateMachine<TypeConfig> for TreeStateMachine {
+    type SnapshotBuilder = TreeSnapshotBuilder;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
+        let state = self.state.read().await;
+        Ok((state.last_applied, state.membership.clone()))
+    }
+
+    /// Applies in chunks of at most [`APPLY_CHUNK_ENTRIES_MAX`] entries; each chunk holds the
+    /// tree's write lock, commits once to the tree store and is then reported to the observer
+    /// (outside the lock, so readers woken by the notice are not blocked by it).
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<CommandResponse>, StorageError>
+    where
+        I: IntoIterator<Item = LogEntry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut entries = entries.into_iter();
+        let mut responses = Vec::new();
+        loop {
+            let chunk: Vec<LogEntry> = entries.by_ref().take(APPLY_CHUNK_ENTRIES_MAX).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            let mut state = self.state.clone().write_owned().await;
+            let (chunk_responses, batch) =
+                tokio::task::spawn_blocking(move || state.apply_chunk(chunk))
+                    .await
+                    .map_err(RaftStoreError::from)
+                    .and_then(|applied| applied)
+                    .map_err(|error| state_machine_error(error, ErrorVerb::Write))?;
+            responses.extend(chunk_responses);
+            if let Some(observer) = &self.observer
+                && !batch.entries.is_empty()
+            {
+                observer
+                    .notify(ApplyNotice::Applied(batch))
+                    .await
+                    .map_err(|error| state_machine_error(error, ErrorVerb::Write))?;
+            }
+        }
+        Ok(responses)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> TreeSnapshotBuilder {
+        TreeSnapshotBuilder::new(self.state.clone())
+    }
+
+    async fn begin_receiving_snapshot(
+        &mut self,
+    ) -> Result<Box<std::io::Cursor<Vec<u8>>>, StorageError> {
+        Ok(Box::new(std::io::Cursor::new(Vec::new())))
+    }
+
+    /// Verifies the snapshot, stores it as the current one, replaces the tree store atomically
+    /// (`TreeStore::replace`, durable) and the in-memory tree, and takes a checkpoint.
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: Box<std::io::Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError> {
+        let snapshot = SnapshotFile {
+            meta: meta.clone(),
+            data: snapshot.into_inner(),
+        };
+        let mut state = self.state.clone().write_owned().await;
+        let zxid = tokio::task::spawn_blocking(move || state.install(snapshot))
+            .await
+            .map_err(RaftStoreError::from)
+            .and_then(|installed| installed)
+            .map_err(|error| snapshot_error(error, ErrorVerb::Write))?;
+        if let Some(observer) = &self.observer {
+            observer
+                .notify(ApplyNotice::SnapshotInstalled {
+                    last_log_id: meta.last_log_id,
+                    zxid,
+                })
+                .await
+                .map_err(|error| snapshot_error(error, ErrorVerb::Write))?;
+        }
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, StorageError> {
+        let state = self.state.read().await;
+        Ok(state.current_snapshot.as_ref().map(|current| Snapshot {
+            meta: current.meta.clone(),
+            snapshot: Box::new(std::io::Cursor::new(current.data.clone())),
+        }))
+    }
+}
