@@ -265,6 +265,7 @@ async fn echo_loop(
                 data: vec![7u8; PAYLOAD_LEN],
                 version: -1,
             })),
+            allow_stale: false,
         })),
     };
     let mut latencies = Vec::new();

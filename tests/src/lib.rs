@@ -7,8 +7,10 @@
 //! - [`node::TestNode`]: a real Polis node on 127.0.0.1 with a private CA in a temporary folder.
 //! - [`raw::RawSession`]: a client that speaks the wire protocol frame by frame, for tests of
 //!   the protocol itself (ordering, malformed frames) below the client library.
+//! - [`client`]: configurations and small waits for tests that use the Rust client.
 //! - [`wait_until`]: polls a condition with a bounded deadline instead of sleeping.
 
+pub mod client;
 pub mod node;
 pub mod raw;
 

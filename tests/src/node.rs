@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use polis_security::{CertificateAuthority, TlsFiles};
 use polis_server::config::TlsConfig;
@@ -11,6 +12,18 @@ use tempfile::TempDir;
 
 /// The subject of the administrator certificate every test node trusts.
 pub const ADMIN_NAME: &str = "admin";
+
+/// How long [`TestNode::restart_on`] waits for the old port to be free again.
+const RESTART_DEADLINE: Duration = Duration::from_secs(10);
+
+/// True if starting failed because the address is still taken.
+fn is_address_in_use(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::AddrInUse)
+    })
+}
 
 /// A running node and the folder that holds its state and certificates.
 #[derive(Debug)]
@@ -82,6 +95,46 @@ impl TestNode {
             authority,
             dir,
         }
+    }
+
+    /// Restarts the node as [`TestNode::restart`] does, but listening on `listen`: the old
+    /// address to come back where clients look for it, or port 0 to move somewhere clients do
+    /// not know (a node they cannot reach while the test changes the tree behind their back).
+    ///
+    /// The old socket is freed once the old endpoint has drained its connections, so binding the
+    /// same port again is retried for a bounded time.
+    pub async fn restart_on(self, listen: SocketAddr) -> TestNode {
+        let TestNode {
+            server,
+            mut config,
+            authority,
+            dir,
+        } = self;
+        server.shutdown().await.expect("shutdown");
+        config.listen = listen;
+        let deadline = Instant::now() + RESTART_DEADLINE;
+        let server = loop {
+            match RunningServer::start(config.clone()).await {
+                Ok(server) => break server,
+                Err(error) if Instant::now() < deadline && is_address_in_use(&error) => {
+                    // Polling for the port to be released, not waiting for a guessed moment.
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Err(error) => panic!("server restarts on {listen}: {error:#}"),
+            }
+        };
+        TestNode {
+            server,
+            config,
+            authority,
+            dir,
+        }
+    }
+
+    /// Restarts the node on the address it listens on now, so that clients reconnect to it.
+    pub async fn restart_on_same_port(self) -> TestNode {
+        let address = self.address();
+        self.restart_on(address).await
     }
 
     pub fn address(&self) -> SocketAddr {

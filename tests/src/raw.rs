@@ -94,6 +94,7 @@ impl RawSession {
             body: Some(wire::client_message::Body::Request(wire::Request {
                 xid,
                 op: Some(op),
+                allow_stale: false,
             })),
         };
         write_frame(&mut self.send, &message, FRAME_LEN_MAX_DEFAULT).await?;

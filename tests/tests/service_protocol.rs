@@ -352,13 +352,7 @@ async fn client_without_a_certificate_is_refused() {
         is_certificate_rejection(&error),
         "an authentication failure, not a timeout: {error:#}"
     );
-    assert_eq!(
-        node.server
-            .status
-            .sessions
-            .load(std::sync::atomic::Ordering::Relaxed),
-        0
-    );
+    assert_eq!(node.server.sessions(), 0);
     node.shutdown().await;
 }
 

@@ -1,7 +1,6 @@
 //! Sessions of a single node: many at once, connection migration, durability across restarts.
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 
 use polis_proto::wire::{self, CreateMode, response::Result as Reply};
 use polis_tests::node::TestNode;
@@ -47,10 +46,7 @@ async fn a_thousand_concurrent_sessions_on_one_node() {
     for task in tasks {
         sessions.push(task.await.expect("session task"));
     }
-    assert_eq!(
-        node.server.status.sessions.load(Ordering::Relaxed),
-        SESSIONS as u64
-    );
+    assert_eq!(node.server.sessions(), SESSIONS);
     assert_eq!(node.server.active_connections(), SESSIONS as u64);
     // All sessions are live at once: each one reads and pings concurrently.
     let mut checks = Vec::with_capacity(SESSIONS);
@@ -110,7 +106,7 @@ async fn session_survives_the_client_changing_its_address() {
         .unwrap();
     assert_eq!(written.error_code, 0);
     assert_eq!(session.connection.remote_address(), node.address());
-    assert_eq!(node.server.status.sessions.load(Ordering::Relaxed), 1);
+    assert_eq!(node.server.sessions(), 1);
     node.shutdown().await;
 }
 

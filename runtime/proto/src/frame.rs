@@ -111,6 +111,7 @@ mod tests {
         wire::ClientMessage {
             body: Some(wire::client_message::Body::Request(wire::Request {
                 xid,
+                allow_stale: false,
                 op: Some(wire::request::Op::Ping(wire::Ping {})),
             })),
         }

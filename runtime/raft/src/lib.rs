@@ -21,6 +21,7 @@
 //! [`network::PeerServer`]).
 
 mod applied_checkpoint;
+mod apply_hook;
 mod apply_observer;
 mod command;
 mod command_response;
@@ -36,6 +37,7 @@ mod tree_reader;
 mod type_config;
 
 pub use applied_checkpoint::{APPLIED_CHECKPOINT_FILE_NAME, AppliedCheckpoint};
+pub use apply_hook::ApplyHook;
 pub use apply_observer::{
     APPLY_NOTICES_CAPACITY_DEFAULT, APPLY_OBSERVER_STALL_TIMEOUT, AppliedBatch, AppliedEntry,
     ApplyNotice, ApplyObserver,

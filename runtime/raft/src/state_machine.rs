@@ -12,10 +12,10 @@ use tokio::sync::RwLock;
 
 use crate::applied_checkpoint::AppliedCheckpointFile;
 use crate::{
-    APPLIED_CHECKPOINT_FILE_NAME, AppliedBatch, AppliedCheckpoint, AppliedEntry, ApplyNotice,
-    ApplyObserver, CommandResponse, LogEntry, LogId, RaftStoreError, RedbLogStore, Snapshot,
-    SnapshotFile, SnapshotMeta, StorageError, StoredMembership, TreeReader, TreeSnapshotBuilder,
-    TypeConfig,
+    APPLIED_CHECKPOINT_FILE_NAME, AppliedBatch, AppliedCheckpoint, AppliedEntry, ApplyHook,
+    ApplyNotice, ApplyObserver, CommandResponse, LogEntry, LogId, RaftStoreError, RedbLogStore,
+    Snapshot, SnapshotFile, SnapshotMeta, StorageError, StoredMembership, TreeReader,
+    TreeSnapshotBuilder, TypeConfig,
 };
 
 /// The most entries applied, committed to the tree store and reported to the observer as one
@@ -49,6 +49,8 @@ pub(crate) struct MachineState {
     entries_since_checkpoint: u64,
     pub(crate) current_snapshot: Option<SnapshotFile>,
     limits: Limits,
+    /// Called under the write lock after each applied entry and installed snapshot.
+    hook: Option<Arc<dyn ApplyHook>>,
 }
 
 impl MachineState {
@@ -94,6 +96,9 @@ impl MachineState {
             // only openraft's initial membership entry at index 0 (before the first zxid, 1).
             let already_applied = zxid <= self.tree.last_zxid();
             let applied = self.tree.apply(&txn);
+            if !already_applied && let Some(hook) = &self.hook {
+                hook.applied(&log_id, &applied, &self.tree);
+            }
             responses.push(CommandResponse::from(&applied));
             if let Some(membership) = &membership {
                 self.membership = StoredMembership::new(Some(log_id), membership.clone());
@@ -137,6 +142,9 @@ impl MachineState {
         snapshot.write(&self.dir)?;
         self.store.replace(&tree)?;
         self.tree = tree;
+        if let Some(hook) = &self.hook {
+            hook.snapshot_installed(&self.tree);
+        }
         self.last_applied = snapshot.meta.last_log_id;
         self.membership = snapshot.meta.last_membership.clone();
         self.checkpoint()?;
@@ -240,6 +248,7 @@ impl TreeStateMachine {
             entries_since_checkpoint: 0,
             current_snapshot,
             limits,
+            hook: None,
         };
         if rolled != checkpoint {
             state.checkpoint()?;
@@ -263,6 +272,12 @@ impl TreeStateMachine {
             CommitDurability::Deferred,
         )?;
         TreeStateMachine::open(dir, Box::new(store), limits, log, observer)
+    }
+
+    /// Installs the hook called under the write lock for every applied entry (see
+    /// [`ApplyHook`]). Call it before starting Raft: it waits for the state's lock.
+    pub async fn set_apply_hook(&self, hook: Arc<dyn ApplyHook>) {
+        self.state.write().await.hook = Some(hook);
     }
 
     /// A handle for local reads of the tree, on any node.

@@ -4,8 +4,7 @@
 //! are bounded (size and time) so that a misbehaving scraper cannot hold the server's memory.
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, OnceLock};
+use std::sync::{OnceLock, Weak};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -13,7 +12,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::service::CoreStatus;
+use crate::node::Node;
 
 /// The longest request head accepted, in bytes.
 const REQUEST_LEN_MAX: usize = 8 * 1024;
@@ -23,50 +22,53 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// Installs the process-wide Prometheus recorder once and returns its handle. Servers started
 /// in one process (tests) share it, as they share the process's `metrics` macros.
 pub fn prometheus_handle() -> anyhow::Result<PrometheusHandle> {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    if let Some(handle) = HANDLE.get() {
-        return Ok(handle.clone());
-    }
+    // `get_or_init` makes servers starting at the same time wait for the one installing the
+    // recorder, instead of finding it installed but its handle not stored yet.
+    static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
+    HANDLE
+        .get_or_init(install_prometheus)
+        .clone()
+        .map_err(anyhow::Error::msg)
+}
+
+fn install_prometheus() -> Result<PrometheusHandle, String> {
     let seconds_buckets = [
         0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
         0.5, 1.0, 2.5, 5.0,
     ];
     let recorder = PrometheusBuilder::new()
         .set_buckets(&seconds_buckets)
-        .context("histogram buckets")?
+        .map_err(|error| format!("histogram buckets: {error}"))?
         .build_recorder();
     let handle = recorder.handle();
-    // Another thread may have won the race; then its recorder is the installed one.
-    if metrics::set_global_recorder(recorder).is_ok() {
-        let _ = HANDLE.set(handle.clone());
-        let upkeep = handle.clone();
-        std::thread::Builder::new()
-            .name("polis-metrics-upkeep".to_string())
-            .spawn(move || {
-                loop {
-                    std::thread::sleep(Duration::from_secs(5));
-                    upkeep.run_upkeep();
-                }
-            })
-            .context("starting the metrics upkeep thread")?;
+    metrics::set_global_recorder(recorder)
+        .map_err(|_| "another metrics recorder is installed in this process".to_string())?;
+    let upkeep = handle.clone();
+    let started = std::thread::Builder::new()
+        .name("polis-metrics-upkeep".to_string())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(Duration::from_secs(5));
+                upkeep.run_upkeep();
+            }
+        });
+    if let Err(error) = started {
+        // The recorder is installed and serves; only its histograms are not trimmed.
+        tracing::warn!(%error, "could not start the metrics upkeep thread");
     }
-    HANDLE
-        .get()
-        .cloned()
-        .context("another metrics recorder is installed in this process")
+    Ok(handle)
 }
 
 /// Serves `/metrics` and `/health` on `address` until the task is aborted.
-pub async fn serve(listener: TcpListener, prometheus: PrometheusHandle, status: Arc<CoreStatus>) {
+pub async fn serve(listener: TcpListener, prometheus: PrometheusHandle, node: Weak<Node>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
         let prometheus = prometheus.clone();
-        let status = status.clone();
+        let node = node.clone();
         tokio::spawn(async move {
-            let _ =
-                tokio::time::timeout(REQUEST_TIMEOUT, answer(stream, &prometheus, &status)).await;
+            let _ = tokio::time::timeout(REQUEST_TIMEOUT, answer(stream, &prometheus, &node)).await;
         });
     }
 }
@@ -81,7 +83,7 @@ pub async fn bind(address: SocketAddr) -> anyhow::Result<TcpListener> {
 async fn answer(
     mut stream: TcpStream,
     prometheus: &PrometheusHandle,
-    status: &CoreStatus,
+    node: &Weak<Node>,
 ) -> std::io::Result<()> {
     let mut head = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
@@ -120,17 +122,12 @@ async fn answer(
             respond(&mut stream, "200 OK", "text/plain; version=0.0.4", &body).await
         }
         "/health" => {
-            let running = status.running.load(Ordering::Relaxed);
-            let body = serde_json::json!({
-                "status": if running { "ok" } else { "stopped" },
-                "last_zxid": status.last_zxid.load(Ordering::Relaxed),
-                "sessions": status.sessions.load(Ordering::Relaxed),
-                "attached_sessions": status.attached_sessions.load(Ordering::Relaxed),
-                "znodes": status.znodes.load(Ordering::Relaxed),
-                "watches": status.watches.load(Ordering::Relaxed),
-            })
-            .to_string()
-                + "\n";
+            let status = match node.upgrade() {
+                Some(node) => node.status().await,
+                None => serde_json::json!({ "status": "stopped" }),
+            };
+            let running = status["status"] == "ok";
+            let body = status.to_string() + "\n";
             let code = if running {
                 "200 OK"
             } else {

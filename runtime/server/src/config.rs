@@ -60,6 +60,55 @@ pub struct ServerConfig {
     pub certificate_reload_interval_ms: u64,
     /// How long a new connection may take to send its Connect message, in milliseconds.
     pub handshake_timeout_ms: u64,
+    /// This node's place in its Raft cluster. Without members, the node is a cluster of one.
+    pub cluster: ClusterConfig,
+}
+
+/// The Raft cluster a node belongs to.
+///
+/// ```toml
+/// [cluster]
+/// node_id = 2
+/// peer_listen = "10.0.0.2:7182"
+/// [[cluster.members]]
+/// id = 1
+/// peer_address = "10.0.0.1:7182"
+/// client_address = "10.0.0.1:7181"
+/// # … one entry per initial voter, this node included
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// This node's id, unique in the cluster and never reused.
+    pub node_id: u64,
+    /// The cluster's name (openraft's cluster name, in logs).
+    pub name: String,
+    /// The UDP address peers reach this node on; a free loopback port if absent (a single node).
+    pub peer_listen: Option<SocketAddr>,
+    /// The initial voters; the member with the lowest id founds the cluster on first start.
+    pub members: Vec<MemberConfig>,
+}
+
+/// One initial voter.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberConfig {
+    pub id: u64,
+    /// Where peers reach it (`host:port`; the host must be in its node certificate).
+    pub peer_address: String,
+    /// Where clients reach it.
+    pub client_address: String,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> ClusterConfig {
+        ClusterConfig {
+            node_id: 1,
+            name: "polis".to_string(),
+            peer_listen: None,
+            members: Vec::new(),
+        }
+    }
 }
 
 /// Paths of the node's TLS material.
@@ -107,6 +156,7 @@ impl Default for ServerConfig {
             tick_interval_ms: 100,
             certificate_reload_interval_ms: 2_000,
             handshake_timeout_ms: 10_000,
+            cluster: ClusterConfig::default(),
         }
     }
 }

@@ -1,10 +1,10 @@
-//! One client connection: the QUIC shell between a client and the core.
+//! One client connection: the QUIC shell between a client and its session on this node.
 //!
-//! A client opens one bidirectional stream. The reader half turns frames into core commands, in
-//! order; the writer half writes what the core queued for the session (responses and watch
-//! events, already in the right order). Anything wrong with the client's bytes — a malformed or
-//! oversize frame, a missing handshake — closes this connection only; the session survives and
-//! may resume on a new connection.
+//! A client opens one bidirectional stream. The reader half hands its requests, in order, to the
+//! session's [`SessionHandler`]; the writer half writes what is queued for the session (watch
+//! events, queued the moment their change is applied, and responses), in queue order. Anything
+//! wrong with the client's bytes — a malformed or oversize frame, a missing handshake — closes
+//! this connection only; the session survives and may resume on a new connection.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -13,11 +13,11 @@ use std::time::{Duration, Instant};
 
 use polis_proto::{FrameError, read_frame, wire, write_frame};
 use polis_security::Identity;
-use polis_tree::{Id, SessionId, TreeError};
+use polis_tree::{Id, TreeError};
 use tokio::io::BufReader;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
-use crate::service::{Command, ConnectionId};
+use crate::node::{AfterRequest, ConnectionId, Node, SessionHandler};
 
 /// QUIC application close codes, so a client can tell why its connection ended.
 pub mod close_code {
@@ -32,7 +32,7 @@ pub mod close_code {
 /// What every connection shares.
 #[derive(Debug)]
 pub struct ConnectionContext {
-    pub core: mpsc::Sender<Command>,
+    pub node: Arc<Node>,
     /// Certificate subjects with administrator rights.
     pub admins: HashSet<String>,
     pub frame_len_max: usize,
@@ -128,23 +128,12 @@ async fn serve_connection(
 
     let connection_id: ConnectionId = context.next_connection_id.fetch_add(1, Ordering::Relaxed);
     let (outbound, mut outbound_queue) = mpsc::channel(context.outbound_queue_max);
-    let (reply, connected) = oneshot::channel();
     let identities: Arc<[Id]> = identities.into();
-    context
-        .core
-        .send(Command::Connect {
-            connection_id,
-            connect,
-            identities: identities.clone(),
-            outbound,
-            reply,
-        })
-        .await
-        .map_err(|_| "the core has stopped".to_string())?;
-    let connected = connected
-        .await
-        .map_err(|_| "the core has stopped".to_string())?;
-    let session_id: SessionId = connected.session_id;
+    let connected = context
+        .node
+        .connect(connection_id, &connect, &identities, outbound.clone())
+        .await;
+    let session_id = connected.session_id;
     let refused = connected.error_code != 0;
     let frame = wire::ServerMessage {
         body: Some(wire::server_message::Body::Connected(connected)),
@@ -159,7 +148,7 @@ async fn serve_connection(
         return Ok(());
     }
 
-    // The writer: everything the core queues for this session, in order.
+    // The writer: everything queued for this session, in order.
     let writer_connection = connection.clone();
     let frame_len_max = context.frame_len_max;
     let writer = tokio::spawn(async move {
@@ -178,37 +167,33 @@ async fn serve_connection(
                 return;
             }
         }
-        // The core dropped this connection (it could not keep up, or the session moved).
+        // Every sender is gone: the hub cut this connection off (it could not keep up, or the
+        // session moved) and the reader has stopped.
         writer_connection.close(close_code::OVERLOADED.into(), b"disconnected by the server");
     });
 
-    let outcome = read_requests(
-        connection,
-        context,
-        &mut receive,
-        connection_id,
+    let handler = SessionHandler::new(
+        context.node.clone(),
         session_id,
-        identities,
-    )
-    .await;
-    let _ = context
-        .core
-        .send(Command::Detach {
-            connection_id,
-            session_id,
-        })
-        .await;
-    writer.abort();
+        connection_id,
+        identities.clone(),
+        outbound,
+    );
+    let outcome = read_requests(connection, context, &mut receive, handler, identities).await;
+    context.node.hub.detach(session_id, connection_id);
+    if outcome.is_err() {
+        writer.abort();
+    }
     outcome
 }
 
-/// Forwards the client's requests to the core until the stream ends or misbehaves.
+/// Hands the client's requests to its session handler, one after the other, until the stream
+/// ends, the session closes, or the client misbehaves.
 async fn read_requests(
     connection: &quinn::Connection,
     context: &ConnectionContext,
     receive: &mut BufReader<quinn::RecvStream>,
-    connection_id: ConnectionId,
-    session_id: SessionId,
+    mut handler: SessionHandler,
     mut identities: Arc<[Id]>,
 ) -> Result<(), String> {
     loop {
@@ -226,23 +211,15 @@ async fn read_requests(
             && let Ok(id) = digest_identity(add_auth)
             && !identities.contains(&id)
         {
-            // The new identity applies to every request after this one; the core echoes the
-            // list (or the error) in order with the other responses.
+            // The new identity applies to this request's answer and every request after it.
             let mut updated = identities.to_vec();
             updated.push(id);
             identities = updated.into();
+            handler.set_identities(identities.clone());
         }
-        context
-            .core
-            .send(Command::Request {
-                connection_id,
-                session_id,
-                identities: identities.clone(),
-                request,
-                received_at: Instant::now(),
-            })
-            .await
-            .map_err(|_| "the core has stopped".to_string())?;
+        if handler.handle(request, Instant::now()).await == AfterRequest::SessionClosed {
+            return Ok(());
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! The Polis server: a node serving the znode tree over QUIC with mutual TLS.
 //!
-//! - [`service`]: the core thread that owns the tree, its storage, sessions and watches.
+//! - [`node`]: a Raft member whose state machine is the tree; sessions, watches, the leader's
+//!   duties.
 //! - [`connection`]: the QUIC shell of one client; [`server`] starts and stops a node.
 //! - [`admin_http`]: Prometheus `/metrics` and `/health`.
 //! - [`config`]: the `polis.toml` settings.
@@ -10,9 +11,9 @@ pub mod admin_http;
 pub mod config;
 pub mod connection;
 pub mod dev;
+pub mod node;
 pub mod profile;
 pub mod server;
-pub mod service;
 
 pub use config::ServerConfig;
 pub use server::RunningServer;

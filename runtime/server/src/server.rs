@@ -1,21 +1,26 @@
-//! Starting and stopping a Polis node: storage, core, QUIC listener, admin endpoint.
+//! Starting and stopping a Polis node: QUIC client listener, admin endpoint, and the Raft node
+//! with its storage.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use polis_raft::PeerNode;
 use polis_security::{TransportTimeouts, quinn_server_config, spawn_reloader};
-use polis_store::{CommitDurability, RedbStore};
 use tokio::task::JoinHandle;
 
 use crate::config::ServerConfig;
 use crate::connection::{self, ConnectionContext, close_code};
-use crate::service::{Command, Core, CoreConfig, CoreStatus};
+use crate::node::{Node, NodeSettings};
 
 /// How long shutdown waits for connections to acknowledge their close.
 const SHUTDOWN_DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long shutdown waits for the node's tasks to let go of it, so that its files are closed
+/// when `shutdown` returns and a restart can open them.
+const SHUTDOWN_RELEASE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A running node.
 #[derive(Debug)]
@@ -24,34 +29,24 @@ pub struct RunningServer {
     pub client_address: SocketAddr,
     /// The admin HTTP address, if enabled.
     pub admin_address: Option<SocketAddr>,
-    pub status: Arc<CoreStatus>,
+    /// The address peers reach this node on.
+    pub peer_address: SocketAddr,
+    pub node: Arc<Node>,
     endpoint: quinn::Endpoint,
     context: Arc<ConnectionContext>,
     tasks: Vec<JoinHandle<()>>,
-    core_thread: std::thread::JoinHandle<anyhow::Result<()>>,
 }
 
 impl RunningServer {
-    /// Starts a node with `config`. Returns once it accepts connections.
+    /// Starts a node with `config`. Returns once it accepts connections; requests wait for the
+    /// cluster to have a leader.
     pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         config.validate()?;
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating the data dir {}", config.data_dir.display()))?;
-        let store_path = config.data_dir.join("tree.redb");
-        // A single node has no replicated log to replay, so every batch is fsynced before its
-        // responses go out.
-        let store = RedbStore::open(&store_path, CommitDurability::Immediate)
-            .with_context(|| format!("opening {}", store_path.display()))?;
-        let core = Core::open(
-            Box::new(store),
-            CoreConfig {
-                limits: config.limits.clone(),
-                batch_max: config.batch_max,
-                ..CoreConfig::default()
-            },
-        )?;
-        let core = core.spawn()?;
 
+        // Everything that can fail for want of a port or a file comes before the node opens its
+        // storage, so a failed start leaves nothing open behind it.
         let tls_files = config.tls.files();
         let alpn = vec![polis_proto::ALPN_CLIENT.to_vec()];
         let timeouts = TransportTimeouts::default();
@@ -60,9 +55,46 @@ impl RunningServer {
         let endpoint = quinn::Endpoint::server(server_config, config.listen)
             .with_context(|| format!("binding the QUIC listener on {}", config.listen))?;
         let client_address = endpoint.local_addr()?;
+        let admin = match config.admin_listen {
+            Some(address) => {
+                let listener = crate::admin_http::bind(address).await?;
+                let address = listener.local_addr()?;
+                Some((listener, address, crate::admin_http::prometheus_handle()?))
+            }
+            None => None,
+        };
+
+        let members: BTreeMap<u64, PeerNode> = config
+            .cluster
+            .members
+            .iter()
+            .map(|member| {
+                (
+                    member.id,
+                    PeerNode::new(member.peer_address.clone(), member.client_address.clone()),
+                )
+            })
+            .collect();
+        let node = Node::start(
+            NodeSettings {
+                id: config.cluster.node_id,
+                cluster_name: config.cluster.name.clone(),
+                data_dir: config.data_dir.clone(),
+                tls: tls_files.clone(),
+                peer_listen: config
+                    .cluster
+                    .peer_listen
+                    .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
+                members,
+                limits: config.limits.clone(),
+            },
+            client_address,
+        )
+        .await?;
+        let peer_address = node.peer_address;
 
         let context = Arc::new(ConnectionContext {
-            core: core.commands.clone(),
+            node: node.clone(),
             admins: config.admins.iter().cloned().collect(),
             frame_len_max: config.frame_len_max,
             outbound_queue_max: config.outbound_queue_max,
@@ -70,52 +102,45 @@ impl RunningServer {
             next_connection_id: AtomicU64::new(1),
             active_connections: AtomicU64::new(0),
         });
-
-        let mut tasks = Vec::new();
-        tasks.push(spawn_reloader(
-            endpoint.clone(),
-            tls_files,
-            alpn,
-            timeouts,
-            Duration::from_millis(config.certificate_reload_interval_ms),
-        ));
-        tasks.push(tokio::spawn(accept_loop(
-            endpoint.clone(),
-            context.clone(),
-            config.connections_max,
-        )));
-        let ticks = core.commands.clone();
-        let tick_interval = Duration::from_millis(config.tick_interval_ms);
-        tasks.push(tokio::spawn(async move {
-            let mut interval = tokio::time::interval(tick_interval);
-            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                interval.tick().await;
-                if ticks.send(Command::Tick).await.is_err() {
-                    return;
-                }
-            }
-        }));
+        let mut tasks = vec![
+            spawn_reloader(
+                endpoint.clone(),
+                tls_files,
+                alpn,
+                timeouts,
+                Duration::from_millis(config.certificate_reload_interval_ms),
+            ),
+            tokio::spawn(accept_loop(
+                endpoint.clone(),
+                context.clone(),
+                config.connections_max,
+            )),
+        ];
         let mut admin_address = None;
-        if let Some(address) = config.admin_listen {
-            let listener = crate::admin_http::bind(address).await?;
-            admin_address = Some(listener.local_addr()?);
-            let prometheus = crate::admin_http::prometheus_handle()?;
+        if let Some((listener, address, prometheus)) = admin {
+            admin_address = Some(address);
             tasks.push(tokio::spawn(crate::admin_http::serve(
                 listener,
                 prometheus,
-                core.status.clone(),
+                Arc::downgrade(&node),
             )));
         }
-        tracing::info!(%client_address, ?admin_address, data_dir = %config.data_dir.display(), "polis is serving");
+        tracing::info!(
+            %client_address,
+            %peer_address,
+            ?admin_address,
+            node_id = config.cluster.node_id,
+            data_dir = %config.data_dir.display(),
+            "polis is serving"
+        );
         Ok(RunningServer {
             client_address,
             admin_address,
-            status: core.status,
+            peer_address,
+            node,
             endpoint,
             context,
             tasks,
-            core_thread: core.thread,
         })
     }
 
@@ -124,7 +149,17 @@ impl RunningServer {
         self.context.active_connections.load(Ordering::Relaxed)
     }
 
-    /// Stops accepting, closes every connection, lets the core finish its batch and sync storage.
+    /// The number of open sessions, as of the last entry this node applied.
+    pub fn sessions(&self) -> usize {
+        self.node.hub.session_count()
+    }
+
+    /// The number of watches the sessions attached to this node hold.
+    pub fn watches(&self) -> usize {
+        self.node.hub.lock().watches.len()
+    }
+
+    /// Stops accepting, closes every connection, leaves the cluster and closes the files.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         self.endpoint
             .close(close_code::SERVER_SHUTDOWN.into(), b"server shutting down");
@@ -134,16 +169,20 @@ impl RunningServer {
         for task in self.tasks {
             let _ = task.await;
         }
-        // Connections hold senders to the core; they end as their QUIC connections close. A peer
-        // that never acknowledges the close would hold the endpoint for the whole idle timeout,
-        // so the wait is bounded: the core does not need the endpoint to be idle to stop.
+        // A peer that never acknowledges the close would hold the endpoint for the whole idle
+        // timeout, so the wait is bounded.
         let _ = tokio::time::timeout(SHUTDOWN_DRAIN_TIMEOUT, self.endpoint.wait_idle()).await;
         drop(self.context);
-        let core_thread = self.core_thread;
-        tokio::task::spawn_blocking(move || core_thread.join())
-            .await
-            .context("joining the core thread")?
-            .map_err(|_| anyhow::anyhow!("the core thread panicked"))?
+        let node = self.node;
+        let stopped = node.shutdown().await;
+        // Connection and proposal tasks finish and let go of the node; its storage closes with
+        // the last reference.
+        let started = Instant::now();
+        while Arc::strong_count(&node) > 1 && started.elapsed() < SHUTDOWN_RELEASE_TIMEOUT {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        drop(node);
+        stopped
     }
 }
 

@@ -441,7 +441,11 @@ impl Driver {
         let xid = self.next_xid;
         self.next_xid += 1;
         let message = wire::ClientMessage {
-            body: Some(ClientBody::Request(wire::Request { xid, op: Some(op) })),
+            body: Some(ClientBody::Request(wire::Request {
+                xid,
+                op: Some(op),
+                allow_stale: false,
+            })),
         };
         let bytes = match polis_proto::frame::encode_frame(&message, self.config.frame_len_max) {
             Ok(bytes) => bytes,

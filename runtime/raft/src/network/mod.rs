@@ -21,7 +21,10 @@ mod quic_network_factory;
 
 pub use peer_client::{PEER_BACKOFF_BASE, PEER_BACKOFF_MAX, PEER_CONNECT_TIMEOUT, QuicPeerClient};
 pub use peer_endpoint::{PEER_CONNECTIONS_MAX, PEER_STREAMS_PER_CONNECTION_MAX, peer_endpoint};
-pub use peer_message::{PEER_ALPN, PEER_MESSAGE_BYTES_MAX, PeerRequest, PeerResponse};
+pub use peer_message::{
+    ForwardError, ForwardRequest, ForwardResponse, PEER_ALPN, PEER_MESSAGE_BYTES_MAX, PeerRequest,
+    PeerResponse,
+};
 pub use peer_network_error::PeerNetworkError;
 pub use peer_server::PeerServer;
 pub use quic_network_factory::QuicNetworkFactory;

@@ -16,7 +16,9 @@ use openraft::{RPCTypes, RaftNetwork};
 use quinn::{Connection, Endpoint};
 
 use super::peer_message::{read_message, write_message};
-use super::{PeerNetworkError, PeerRequest, PeerResponse};
+use super::{
+    ForwardError, ForwardRequest, ForwardResponse, PeerNetworkError, PeerRequest, PeerResponse,
+};
 use crate::{NodeId, PeerNode, TypeConfig};
 
 /// How long establishing a connection to a peer may take.
@@ -42,7 +44,9 @@ enum CallFailure {
 }
 
 /// Sends Raft RPCs to one peer, one QUIC stream per RPC, over one connection that it re-dials
-/// after a failure.
+/// after a failure. A clone shares the open connection (QUIC multiplexes the streams), so callers
+/// can send RPCs concurrently, each from its own clone.
+#[derive(Clone)]
 pub struct QuicPeerClient {
     local_id: NodeId,
     target: NodeId,
@@ -122,6 +126,39 @@ impl QuicPeerClient {
         let (mut send, mut recv) = connection.open_bi().await?;
         write_message(&mut send, request).await?;
         read_message(&mut recv).await
+    }
+
+    /// Asks this peer (the leader, as far as the caller knows) to act for a client, waiting at
+    /// most `deadline`. A failure to reach it is [`ForwardError::Unreachable`], so the caller can
+    /// look for the leader again.
+    pub async fn forward(
+        &mut self,
+        request: ForwardRequest,
+        deadline: std::time::Duration,
+    ) -> Result<ForwardResponse, ForwardError> {
+        let request = PeerRequest::Forward(request);
+        let attempt = async {
+            let connection = self.connection().await?;
+            match QuicPeerClient::exchange(&connection, &request).await {
+                Ok(response) => Ok(response),
+                Err(error) => {
+                    connection.close(0u32.into(), b"rpc failed");
+                    self.connection = None;
+                    Err(error)
+                }
+            }
+        };
+        match tokio::time::timeout(deadline, attempt).await {
+            Ok(Ok(PeerResponse::Forward(answer))) => answer,
+            Ok(Ok(other)) => Err(ForwardError::Failed(format!(
+                "the peer answered a forward with {other:?}"
+            ))),
+            Ok(Err(error)) => Err(ForwardError::Unreachable(error.to_string())),
+            Err(_) => Err(ForwardError::Unreachable(format!(
+                "no answer within {} ms",
+                deadline.as_millis()
+            ))),
+        }
     }
 
     /// Sends `request` and waits for the answer, within `option`'s hard deadline.

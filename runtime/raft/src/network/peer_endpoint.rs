@@ -17,9 +17,11 @@ use super::{PEER_ALPN, PeerNetworkError};
 pub const PEER_CONNECTIONS_MAX: usize = 64;
 
 /// The most concurrent RPC streams one peer may open. Openraft sends one RPC at a time per
-/// replication stream, plus votes, so a few suffice; each may hold up to
-/// [`super::PEER_MESSAGE_BYTES_MAX`] bytes in memory.
-pub const PEER_STREAMS_PER_CONNECTION_MAX: u32 = 4;
+/// replication stream, plus votes; the rest carry client requests a follower forwards to the
+/// leader, one stream each, so that a follower's clients are not queued behind one another.
+/// A stream may in principle hold up to [`super::PEER_MESSAGE_BYTES_MAX`] bytes, but only
+/// replication and snapshot messages are large.
+pub const PEER_STREAMS_PER_CONNECTION_MAX: u32 = 64;
 
 /// A QUIC endpoint bound to `bind_address` that accepts peers (mutual TLS, [`PEER_ALPN`]) and
 /// dials them with the node certificate in `files`.

@@ -28,6 +28,42 @@ pub enum PeerRequest {
     /// One chunk of a snapshot.
     InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
     Vote(VoteRequest<NodeId>),
+    /// A node's request that the leader act for one of its clients.
+    Forward(ForwardRequest),
+}
+
+/// What a follower asks of the leader on behalf of its clients. A client may connect to any
+/// node; writes and linearizable reads still go through the leader.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum ForwardRequest {
+    /// Propose this command; the answer is its [`crate::CommandResponse`].
+    ClientWrite(crate::Command),
+    /// Confirm leadership with a quorum and answer the commit index to wait for (Raft's
+    /// ReadIndex), so the follower can then serve a linearizable read locally.
+    ReadIndex,
+    /// These sessions were heard from: renew them in the leader's session tracker (ZooKeeper's
+    /// learners send the same in their pings to the leader).
+    TouchSessions(Vec<polis_tree::SessionId>),
+}
+
+/// The leader's answer to a [`ForwardRequest`].
+#[derive(Debug, Serialize, Deserialize)]
+pub enum ForwardResponse {
+    ClientWrite(crate::CommandResponse),
+    ReadIndex(u64),
+    TouchSessions,
+}
+
+/// Why the leader could not act: it is not the leader (with the one it knows, if any), or
+/// something else failed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum ForwardError {
+    #[error("not the leader (the leader is {leader:?})")]
+    NotLeader { leader: Option<NodeId> },
+    #[error("the peer could not be reached: {0}")]
+    Unreachable(String),
+    #[error("{0}")]
+    Failed(String),
 }
 
 /// The answer to a [`PeerRequest`], of the same variant.
@@ -38,6 +74,7 @@ pub enum PeerResponse {
         Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>,
     ),
     Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
+    Forward(Result<ForwardResponse, ForwardError>),
 }
 
 /// Writes `message` as the whole remaining content of `send` and finishes the stream.

@@ -2,14 +2,19 @@
 
 use std::sync::Arc;
 
+use openraft::TryAsRef;
 use polis_security::Identity;
+use polis_tree::SessionId;
 use quinn::{Connection, Endpoint, Incoming};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 
 use super::peer_message::{read_message, write_message};
-use super::{PEER_CONNECTIONS_MAX, PeerNetworkError, PeerRequest, PeerResponse};
-use crate::PolisRaft;
+use super::{
+    ForwardError, ForwardRequest, ForwardResponse, PEER_CONNECTIONS_MAX, PeerNetworkError,
+    PeerRequest, PeerResponse,
+};
+use crate::{NodeId, PolisRaft};
 
 /// The organizational unit the CA puts in node certificates (`polis_security::ca`).
 const NODE_SUBJECT_COMPONENT: &str = "OU=node";
@@ -24,9 +29,23 @@ pub struct PeerServer {
 }
 
 impl PeerServer {
-    /// Starts serving `endpoint` (see [`super::peer_endpoint`]) for `raft`.
+    /// Starts serving `endpoint` (see [`super::peer_endpoint`]) for `raft`. Forwarded session
+    /// renewals are dropped; use [`PeerServer::spawn_with_touches`] on a server.
     pub fn spawn(endpoint: Endpoint, raft: PolisRaft) -> PeerServer {
-        let accept_task = tokio::spawn(accept_loop(endpoint.clone(), raft));
+        let (touches, _) = mpsc::channel(1);
+        PeerServer::spawn_with_touches(endpoint, raft, touches)
+    }
+
+    /// Starts serving `endpoint` for `raft`, handing the session renewals peers forward to
+    /// `touches` (the leader's session tracker). A full channel drops a renewal: the next one,
+    /// a third of a session timeout later, carries it again.
+    pub fn spawn_with_touches(
+        endpoint: Endpoint,
+        raft: PolisRaft,
+        touches: mpsc::Sender<Vec<SessionId>>,
+    ) -> PeerServer {
+        let context = Arc::new(Context { raft, touches });
+        let accept_task = tokio::spawn(accept_loop(endpoint.clone(), context));
         PeerServer {
             endpoint,
             accept_task,
@@ -46,7 +65,13 @@ impl Drop for PeerServer {
     }
 }
 
-async fn accept_loop(endpoint: Endpoint, raft: PolisRaft) {
+/// What every peer RPC handler needs.
+struct Context {
+    raft: PolisRaft,
+    touches: mpsc::Sender<Vec<SessionId>>,
+}
+
+async fn accept_loop(endpoint: Endpoint, context: Arc<Context>) {
     let connections = Arc::new(Semaphore::new(PEER_CONNECTIONS_MAX));
     while let Some(incoming) = endpoint.accept().await {
         let Ok(permit) = connections.clone().try_acquire_owned() else {
@@ -57,9 +82,9 @@ async fn accept_loop(endpoint: Endpoint, raft: PolisRaft) {
             incoming.refuse();
             continue;
         };
-        let raft = raft.clone();
+        let context = context.clone();
         tokio::spawn(async move {
-            if let Err(error) = serve_connection(incoming, raft).await {
+            if let Err(error) = serve_connection(incoming, context).await {
                 tracing::debug!(%error, "peer connection ended");
             }
             drop(permit);
@@ -67,17 +92,20 @@ async fn accept_loop(endpoint: Endpoint, raft: PolisRaft) {
     }
 }
 
-async fn serve_connection(incoming: Incoming, raft: PolisRaft) -> Result<(), PeerNetworkError> {
+async fn serve_connection(
+    incoming: Incoming,
+    context: Arc<Context>,
+) -> Result<(), PeerNetworkError> {
     let connection = incoming.await?;
     check_node(&connection)?;
     loop {
         // The transport bounds how many streams a peer may have open at once.
         let (mut send, mut recv) = connection.accept_bi().await?;
-        let raft = raft.clone();
+        let context = context.clone();
         tokio::spawn(async move {
             let served = async {
                 let request: PeerRequest = read_message(&mut recv).await?;
-                let response = dispatch(&raft, request).await;
+                let response = dispatch(&context, request).await;
                 write_message(&mut send, &response).await
             };
             if let Err(error) = served.await {
@@ -104,7 +132,8 @@ fn check_node(connection: &Connection) -> Result<(), PeerNetworkError> {
     }
 }
 
-async fn dispatch(raft: &PolisRaft, request: PeerRequest) -> PeerResponse {
+async fn dispatch(context: &Context, request: PeerRequest) -> PeerResponse {
+    let raft = &context.raft;
     match request {
         PeerRequest::AppendEntries(rpc) => {
             PeerResponse::AppendEntries(raft.append_entries(rpc).await)
@@ -113,5 +142,43 @@ async fn dispatch(raft: &PolisRaft, request: PeerRequest) -> PeerResponse {
             PeerResponse::InstallSnapshot(raft.install_snapshot(rpc).await)
         }
         PeerRequest::Vote(rpc) => PeerResponse::Vote(raft.vote(rpc).await),
+        PeerRequest::Forward(forward) => {
+            PeerResponse::Forward(serve_forward(context, forward).await)
+        }
     }
+}
+
+async fn serve_forward(
+    context: &Context,
+    request: ForwardRequest,
+) -> Result<ForwardResponse, ForwardError> {
+    match request {
+        ForwardRequest::ClientWrite(command) => match context.raft.client_write(command).await {
+            Ok(written) => Ok(ForwardResponse::ClientWrite(written.data)),
+            Err(error) => Err(forward_error(error)),
+        },
+        ForwardRequest::ReadIndex => match context.raft.ensure_linearizable().await {
+            Ok(read_log_id) => Ok(ForwardResponse::ReadIndex(
+                read_log_id.map_or(0, |log_id| log_id.index),
+            )),
+            Err(error) => Err(forward_error(error)),
+        },
+        ForwardRequest::TouchSessions(sessions) => {
+            let _ = context.touches.try_send(sessions);
+            Ok(ForwardResponse::TouchSessions)
+        }
+    }
+}
+
+/// Maps openraft's client errors: "not the leader" tells the follower where to go next.
+pub fn forward_error<E>(error: openraft::error::RaftError<NodeId, E>) -> ForwardError
+where
+    E: std::error::Error + TryAsRef<openraft::error::ForwardToLeader<NodeId, crate::PeerNode>>,
+{
+    if let Some(forward) = error.forward_to_leader() {
+        return ForwardError::NotLeader {
+            leader: forward.leader_id,
+        };
+    }
+    ForwardError::Failed(error.to_string())
 }

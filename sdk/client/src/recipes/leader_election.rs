@@ -69,8 +69,13 @@ impl LeaderElection {
     pub async fn leader(&self) -> Result<Option<LeaderInfo>, Error> {
         let client = &self.client;
         for _ in 0..LOOKUPS_MAX {
-            let (children, _) =
-                retrying(client, || client.get_children(&self.election_path)).await?;
+            let children = match retrying(client, || client.get_children(&self.election_path)).await
+            {
+                Ok((children, _)) => children,
+                // No candidate ever created the election's folder: nobody campaigns.
+                Err(error) if error.is_no_node() => return Ok(None),
+                Err(error) => return Err(error),
+            };
             let Some(first) = ranked(&children, CANDIDATE_PREFIX).into_iter().next() else {
                 return Ok(None);
             };

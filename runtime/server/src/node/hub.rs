@@ -1,0 +1,236 @@
+//! The watch hub: which sessions are attached to this node, what they watch, and the moment each
+//! applied change reaches them.
+//!
+//! The Raft state machine calls [`Hub`] as its [`ApplyHook`] while it holds the tree's write lock
+//! (see `polis_raft::ApplyHook`): the watch events of an entry are queued to the attached
+//! sessions before any reader can see the entry in the tree. A request handler that reads the
+//! tree (holding the read lock) and registers a watch in the same breath can therefore neither
+//! miss the next change nor see a change whose event has not been queued yet — ZooKeeper's
+//! ordering guarantee, with no single thread to enforce it.
+//!
+//! Lock order, everywhere: the tree's lock first, then the hub's.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use polis_proto::wire;
+use polis_raft::{ApplyHook, LogId};
+use polis_tree::{
+    Applied, DataTree, ErrorCode, OpResult, SessionId, WatchEvent, WatchRegistry, Zxid,
+};
+use tokio::sync::watch;
+
+use super::{ConnectionId, Outbound};
+
+/// One connection's attachment to a session.
+#[derive(Debug)]
+pub struct Attachment {
+    pub connection_id: ConnectionId,
+    pub outbound: Outbound,
+}
+
+/// The hub's state, behind its mutex.
+#[derive(Debug)]
+pub struct HubState {
+    pub watches: WatchRegistry,
+    pub attachments: HashMap<SessionId, Attachment>,
+}
+
+/// Watches and attachments of the sessions connected to this node.
+#[derive(Debug)]
+pub struct Hub {
+    state: Mutex<HubState>,
+    /// The zxid of the last entry whose events were queued: responses to writes wait for it.
+    applied_zxid: watch::Sender<Zxid>,
+    /// The number of open sessions in the tree, as of the last applied entry.
+    session_count: AtomicUsize,
+}
+
+impl Hub {
+    pub fn new(watches_per_session_max: usize, applied_zxid: Zxid) -> Hub {
+        Hub {
+            state: Mutex::new(HubState {
+                watches: WatchRegistry::new(watches_per_session_max),
+                attachments: HashMap::new(),
+            }),
+            applied_zxid: watch::Sender::new(applied_zxid),
+            session_count: AtomicUsize::new(0),
+        }
+    }
+
+    /// The hub's state. Callers that also read the tree must take the tree's lock first.
+    pub fn lock(&self) -> MutexGuard<'_, HubState> {
+        // A panic while holding the lock leaves consistent data (every update is a single map
+        // operation), so a poisoned lock is still usable.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Waits until the events of `zxid` (and all before it) have been queued.
+    pub async fn applied_through(&self, zxid: Zxid) {
+        let mut applied = self.applied_zxid.subscribe();
+        // The sender lives as long as the hub, which outlives every caller.
+        let _ = applied.wait_for(|applied| *applied >= zxid).await;
+    }
+
+    /// The zxid of the last entry whose events were queued.
+    pub fn applied_zxid(&self) -> Zxid {
+        *self.applied_zxid.borrow()
+    }
+
+    /// Attaches a session to a connection. A previous connection of the session is told the
+    /// session moved and loses it (its queue is dropped, which closes it).
+    pub fn attach(&self, session_id: SessionId, connection_id: ConnectionId, outbound: Outbound) {
+        let mut state = self.lock();
+        if let Some(previous) = state.attachments.remove(&session_id) {
+            let _ = previous.outbound.try_send(session_ended(
+                session_id,
+                ErrorCode::SessionMoved,
+                "the session moved to another connection",
+            ));
+        }
+        state.watches.remove_session(session_id);
+        state.attachments.insert(
+            session_id,
+            Attachment {
+                connection_id,
+                outbound,
+            },
+        );
+    }
+
+    /// Detaches a session from a connection that is gone; the session lives on until it expires
+    /// or is resumed. Its watches go: the client sets them again when it reconnects.
+    pub fn detach(&self, session_id: SessionId, connection_id: ConnectionId) {
+        let mut state = self.lock();
+        let attached_here = state
+            .attachments
+            .get(&session_id)
+            .is_some_and(|attachment| attachment.connection_id == connection_id);
+        if attached_here {
+            state.attachments.remove(&session_id);
+            state.watches.remove_session(session_id);
+        }
+    }
+
+    /// True if the session is attached to this connection.
+    pub fn is_attached(&self, session_id: SessionId, connection_id: ConnectionId) -> bool {
+        self.lock()
+            .attachments
+            .get(&session_id)
+            .is_some_and(|attachment| attachment.connection_id == connection_id)
+    }
+
+    /// The number of open sessions, as of the last applied entry.
+    pub fn session_count(&self) -> usize {
+        self.session_count.load(Ordering::Relaxed)
+    }
+
+    /// The sessions attached to this node.
+    pub fn attached_sessions(&self) -> Vec<SessionId> {
+        self.lock().attachments.keys().copied().collect()
+    }
+}
+
+impl HubState {
+    /// Queues `event` to a session; a session whose queue is full is cut off.
+    pub fn send_event(&mut self, session_id: SessionId, event: &WatchEvent) {
+        let message = event_message(event);
+        self.send(session_id, message);
+    }
+
+    /// Queues a message to a session if it is attached here. A full queue means the client does
+    /// not read: it is cut off (its queue dropped, which closes the connection) rather than let
+    /// its backlog grow or its messages arrive with gaps. Its session survives.
+    pub fn send(&mut self, session_id: SessionId, message: wire::ServerMessage) {
+        let Some(attachment) = self.attachments.get(&session_id) else {
+            return;
+        };
+        if attachment.outbound.try_send(message).is_err() {
+            tracing::warn!(
+                session_id,
+                "client does not read its events; disconnecting it"
+            );
+            metrics::counter!("polis_connections_cut_off_total").increment(1);
+            self.attachments.remove(&session_id);
+            self.watches.remove_session(session_id);
+        }
+    }
+
+    /// Ends an attached session that the tree no longer has (closed or expired).
+    fn end_session(&mut self, session_id: SessionId, code: ErrorCode, reason: &str) {
+        self.watches.remove_session(session_id);
+        if let Some(attachment) = self.attachments.remove(&session_id) {
+            let _ = attachment
+                .outbound
+                .try_send(session_ended(session_id, code, reason));
+        }
+    }
+}
+
+impl ApplyHook for Hub {
+    fn applied(&self, _log_id: &LogId, applied: &Applied, tree: &DataTree) {
+        let mut state = self.lock();
+        for event in &applied.events {
+            for session_id in state.watches.trigger(event) {
+                state.send_event(session_id, event);
+            }
+        }
+        if let Ok(OpResult::SessionClosed { .. }) = applied.result {
+            let gone: Vec<SessionId> = state
+                .attachments
+                .keys()
+                .copied()
+                .filter(|session_id| !tree.sessions().contains(*session_id))
+                .collect();
+            for session_id in gone {
+                state.end_session(session_id, ErrorCode::SessionExpired, "the session ended");
+            }
+        }
+        drop(state);
+        self.session_count
+            .store(tree.sessions().len(), Ordering::Relaxed);
+        self.applied_zxid.send_replace(applied.zxid);
+    }
+
+    fn snapshot_installed(&self, tree: &DataTree) {
+        // The node fell behind the leader's log and took a whole new tree: it cannot tell which
+        // watched nodes changed. Its clients are disconnected; they reconnect, set their watches
+        // again with the last zxid they saw, and the history the snapshot carries replays what
+        // they missed (or tells them it was compacted).
+        let mut state = self.lock();
+        let sessions: Vec<SessionId> = state.attachments.keys().copied().collect();
+        for session_id in sessions {
+            state.watches.remove_session(session_id);
+            state.attachments.remove(&session_id);
+        }
+        drop(state);
+        self.applied_zxid.send_replace(tree.last_zxid());
+    }
+}
+
+/// A watch event as a wire message.
+pub fn event_message(event: &WatchEvent) -> wire::ServerMessage {
+    wire::ServerMessage {
+        body: Some(wire::server_message::Body::Event(wire::WatchEvent {
+            zxid: event.zxid,
+            r#type: polis_proto::convert::event_kind_to_wire(event.kind) as i32,
+            path: event.path.clone(),
+        })),
+    }
+}
+
+/// The message that tells a client its session is over.
+pub fn session_ended(session_id: SessionId, code: ErrorCode, reason: &str) -> wire::ServerMessage {
+    wire::ServerMessage {
+        body: Some(wire::server_message::Body::SessionEnded(
+            wire::SessionEnded {
+                session_id,
+                error_code: code.as_i32(),
+                reason: reason.to_string(),
+            },
+        )),
+    }
+}

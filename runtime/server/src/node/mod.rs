@@ -1,0 +1,411 @@
+//! A Polis node: a Raft member whose state machine is the znode tree, serving client sessions.
+//!
+//! Every write goes through Raft: the node proposes it (or forwards it to the leader, see
+//! [`LeaderLink`]), a majority stores it in its log, and every node applies it to its tree, where
+//! [`Hub`] — called by the state machine under the tree's write lock — queues the watch events
+//! to the sessions attached here. Reads are linearizable by default (Raft's ReadIndex, then a
+//! local read once this node has caught up); a request may opt into a local, possibly stale read.
+//! The [`supervisor`] carries out the leader's duties toward sessions (expiry with the leader's
+//! clock and a fresh timeout after a leader change) and expiring nodes.
+//!
+//! A single node is a cluster of one: the same code path, a quorum of one.
+
+mod clock;
+mod hub;
+mod leader_link;
+mod session;
+pub mod supervisor;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use polis_proto::wire;
+use polis_raft::network::{PeerServer, QuicNetworkFactory, peer_endpoint};
+use polis_raft::{
+    NodeId, PeerNode, PolisRaft, RAFT_LOG_FILE_NAME, RedbLogStore, TreeReader, TreeStateMachine,
+    polis_raft_config,
+};
+use polis_security::{TlsFiles, TransportTimeouts};
+use polis_tree::{ErrorCode, Id, Limits, OpResult, SessionId, TxnKind};
+use tokio::sync::mpsc;
+
+pub use self::clock::Clock;
+pub use self::hub::{Hub, event_message, session_ended};
+pub use self::leader_link::{LeaderError, LeaderLink};
+pub use self::session::{AfterRequest, SessionHandler};
+
+/// Identifies one client connection, so that a message from a connection that has since lost its
+/// session (to a newer connection) is recognised and ignored.
+pub type ConnectionId = u64;
+
+/// The queue of frames written to one client connection. Bounded: a client that does not read
+/// is disconnected rather than allowed to grow the server's memory.
+pub type Outbound = mpsc::Sender<wire::ServerMessage>;
+
+/// How many session renewals may wait for the supervisor.
+const LOCAL_TOUCHES_QUEUE_MAX: usize = 65_536;
+/// How many batches of renewals forwarded by other nodes may wait for the supervisor.
+const FORWARDED_TOUCHES_QUEUE_MAX: usize = 1_024;
+
+/// Where and how a node runs.
+#[derive(Clone, Debug)]
+pub struct NodeSettings {
+    pub id: NodeId,
+    pub cluster_name: String,
+    pub data_dir: PathBuf,
+    /// The node's certificate (issued with `polis ca issue --node`), used for peers and clients.
+    pub tls: TlsFiles,
+    /// The UDP address peers reach this node on (bind address).
+    pub peer_listen: SocketAddr,
+    /// The initial voters (id → addresses). Empty means a cluster of this node alone.
+    pub members: BTreeMap<NodeId, PeerNode>,
+    pub limits: Limits,
+}
+
+/// A running node, shared by its connections and tasks.
+pub struct Node {
+    pub id: NodeId,
+    pub raft: PolisRaft,
+    pub reader: TreeReader,
+    pub hub: Arc<Hub>,
+    pub leader: LeaderLink,
+    pub clock: Clock,
+    pub limits: Limits,
+    touches: mpsc::Sender<SessionId>,
+    /// Set when the node stops, so that its background tasks end and release the node.
+    stopping: tokio::sync::watch::Sender<bool>,
+    /// The address peers reach this node on.
+    pub peer_address: SocketAddr,
+    peer_server: PeerServer,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Node")
+            .field("id", &self.id)
+            .field("peer_address", &self.peer_address)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Node {
+    /// Opens the node's log and tree, joins (or founds) the cluster and starts its tasks.
+    pub async fn start(
+        settings: NodeSettings,
+        client_address: SocketAddr,
+    ) -> anyhow::Result<Arc<Node>> {
+        std::fs::create_dir_all(&settings.data_dir)
+            .with_context(|| format!("creating {}", settings.data_dir.display()))?;
+        let log = RedbLogStore::open(settings.data_dir.join(RAFT_LOG_FILE_NAME))
+            .context("opening the Raft log")?;
+        let (state_machine, log) = {
+            let data_dir = settings.data_dir.clone();
+            let limits = settings.limits.clone();
+            tokio::task::spawn_blocking(move || {
+                TreeStateMachine::open_redb(&data_dir, limits, &log, None)
+                    .map(|machine| (machine, log))
+            })
+            .await
+            .context("opening the state machine")?
+            .context("opening the state machine")?
+        };
+        let reader = state_machine.reader();
+        let applied = reader.read().await.last_zxid();
+        let hub = Arc::new(Hub::new(settings.limits.watches_per_session_max, applied));
+        state_machine.set_apply_hook(hub.clone()).await;
+
+        let endpoint = peer_endpoint(
+            &settings.tls,
+            settings.peer_listen,
+            &TransportTimeouts::default(),
+        )
+        .with_context(|| format!("binding the peer endpoint on {}", settings.peer_listen))?;
+        let peer_address = endpoint.local_addr()?;
+        let config = polis_raft_config(&settings.cluster_name)
+            .map_err(|error| anyhow::anyhow!("Raft configuration: {error}"))?;
+        let raft = PolisRaft::new(
+            settings.id,
+            Arc::new(config),
+            QuicNetworkFactory::new(settings.id, endpoint.clone()),
+            log,
+            state_machine,
+        )
+        .await
+        .context("starting Raft")?;
+        let (forwarded_sender, forwarded_touches) = mpsc::channel(FORWARDED_TOUCHES_QUEUE_MAX);
+        let peer_server =
+            PeerServer::spawn_with_touches(endpoint.clone(), raft.clone(), forwarded_sender);
+
+        if !raft
+            .is_initialized()
+            .await
+            .context("reading the Raft state")?
+        {
+            let mut members = settings.members.clone();
+            if members.is_empty() {
+                members.insert(
+                    settings.id,
+                    PeerNode::new(peer_address.to_string(), client_address.to_string()),
+                );
+            }
+            // The member with the lowest id founds the cluster; the others wait to be contacted.
+            if members.keys().next() == Some(&settings.id) {
+                raft.initialize(members)
+                    .await
+                    .context("initialising the cluster")?;
+            }
+        }
+
+        let clock = Clock::new();
+        let (touches, local_touches) = mpsc::channel(LOCAL_TOUCHES_QUEUE_MAX);
+        let node = Arc::new(Node {
+            id: settings.id,
+            leader: LeaderLink::new(settings.id, raft.clone(), endpoint, clock),
+            raft,
+            reader,
+            hub,
+            clock,
+            limits: settings.limits,
+            touches,
+            stopping: tokio::sync::watch::Sender::new(false),
+            peer_address,
+            peer_server,
+        });
+        tokio::spawn(supervisor::run(
+            node.clone(),
+            node.stopping.subscribe(),
+            local_touches,
+            forwarded_touches,
+        ));
+        tokio::spawn(publish_metrics(Arc::downgrade(&node)));
+        Ok(node)
+    }
+
+    /// Notes that a session was heard from (its deadline moves on the leader).
+    pub fn touch(&self, session_id: SessionId) {
+        let _ = self.touches.try_send(session_id);
+    }
+
+    /// Opens or resumes a session for a connection. On success the session is attached to the
+    /// connection's queue.
+    pub async fn connect(
+        &self,
+        connection_id: ConnectionId,
+        connect: &wire::Connect,
+        identities: &[Id],
+        outbound: Outbound,
+    ) -> wire::Connected {
+        let mut connected = wire::Connected {
+            protocol_version: polis_proto::PROTOCOL_VERSION,
+            identities: identities
+                .iter()
+                .map(polis_proto::convert::id_to_wire)
+                .collect(),
+            ..wire::Connected::default()
+        };
+        match self.open_or_resume(connection_id, connect, outbound).await {
+            Ok((session_id, timeout_ms, password)) => {
+                connected.session_id = session_id;
+                connected.session_timeout_ms = timeout_ms;
+                connected.password = password.to_vec();
+            }
+            Err((code, message)) => {
+                connected.error_code = code.as_i32();
+                connected.error_message = message;
+            }
+        }
+        connected.last_zxid = self.hub.applied_zxid();
+        connected
+    }
+
+    async fn open_or_resume(
+        &self,
+        connection_id: ConnectionId,
+        connect: &wire::Connect,
+        outbound: Outbound,
+    ) -> Result<(SessionId, i32, [u8; 16]), (ErrorCode, String)> {
+        if connect.protocol_version != polis_proto::PROTOCOL_VERSION {
+            return Err((
+                ErrorCode::BadArguments,
+                format!(
+                    "protocol version {} is not supported; this server speaks {}",
+                    connect.protocol_version,
+                    polis_proto::PROTOCOL_VERSION
+                ),
+            ));
+        }
+        let unavailable = |error: LeaderError| (ErrorCode::ConnectionLoss, error.to_string());
+        if connect.session_id == 0 {
+            let mut password = [0u8; 16];
+            getrandom::fill(&mut password).map_err(|error| {
+                (
+                    ErrorCode::SystemError,
+                    format!("no randomness for a session password: {error}"),
+                )
+            })?;
+            let response = self
+                .leader
+                .propose(TxnKind::OpenSession {
+                    timeout_ms: connect.session_timeout_ms,
+                    password,
+                })
+                .await
+                .map_err(unavailable)?;
+            self.hub.applied_through(response.zxid).await;
+            let (session_id, timeout_ms) = match response.result {
+                Ok(OpResult::SessionOpened {
+                    session_id,
+                    timeout_ms,
+                }) => (session_id, timeout_ms),
+                Ok(other) => {
+                    return Err((
+                        ErrorCode::SystemError,
+                        format!("unexpected result {other:?}"),
+                    ));
+                }
+                Err(error) => {
+                    let code = error.error_code().unwrap_or(ErrorCode::SystemError);
+                    return Err((code, error.message));
+                }
+            };
+            self.hub.attach(session_id, connection_id, outbound);
+            self.touch(session_id);
+            metrics::counter!("polis_sessions_opened_total").increment(1);
+            return Ok((session_id, timeout_ms, password));
+        }
+        // The session may have been opened through another node a moment ago: read it as of
+        // the leader's commit point, not this node's.
+        let index = self.leader.read_index().await.map_err(unavailable)?;
+        self.hub.applied_through(index).await;
+        let tree = self.reader.read().await;
+        if connect.last_zxid_seen > tree.last_zxid() {
+            // ZooKeeper refuses a client that has seen a newer state than the server has: the
+            // client would go back in time. It should try another server.
+            return Err((
+                ErrorCode::ConnectionLoss,
+                format!(
+                    "the client has seen zxid {} but this server is at {}; try another server",
+                    connect.last_zxid_seen,
+                    tree.last_zxid()
+                ),
+            ));
+        }
+        let session_id = connect.session_id;
+        let Some(session) = tree.sessions().get(session_id) else {
+            return Err((
+                ErrorCode::SessionExpired,
+                format!("session {session_id:#x} has expired"),
+            ));
+        };
+        if !constant_time_equal(&session.password, &connect.password) {
+            return Err((
+                ErrorCode::AuthFailed,
+                format!("wrong password for session {session_id:#x}"),
+            ));
+        }
+        let (timeout_ms, password) = (session.timeout_ms, session.password);
+        // Attach under the tree's read lock, so that no close of this session slips between the
+        // check above and the attachment.
+        self.hub.attach(session_id, connection_id, outbound);
+        drop(tree);
+        self.touch(session_id);
+        metrics::counter!("polis_sessions_resumed_total").increment(1);
+        Ok((session_id, timeout_ms, password))
+    }
+
+    /// Stops taking part in the cluster and ends the node's background tasks.
+    pub async fn shutdown(&self) -> anyhow::Result<()> {
+        self.stopping.send_replace(true);
+        self.raft
+            .shutdown()
+            .await
+            .map_err(|error| anyhow::anyhow!("stopping Raft: {error}"))
+    }
+
+    /// The peer server (for its address in tests and status).
+    pub fn peer_server(&self) -> &PeerServer {
+        &self.peer_server
+    }
+}
+
+async fn publish_metrics(node: std::sync::Weak<Node>) {
+    let mut ticks = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        ticks.tick().await;
+        let Some(node) = node.upgrade() else { return };
+        let metrics_snapshot = node.raft.metrics().borrow().clone();
+        metrics::gauge!("polis_raft_term").set(metrics_snapshot.current_term as f64);
+        metrics::gauge!("polis_raft_is_leader").set(
+            if metrics_snapshot.current_leader == Some(node.id) {
+                1.0
+            } else {
+                0.0
+            },
+        );
+        metrics::gauge!("polis_raft_leader")
+            .set(metrics_snapshot.current_leader.unwrap_or(0) as f64);
+        metrics::gauge!("polis_raft_last_log_index")
+            .set(metrics_snapshot.last_log_index.unwrap_or(0) as f64);
+        metrics::gauge!("polis_raft_applied_index").set(
+            metrics_snapshot
+                .last_applied
+                .map_or(0, |log_id| log_id.index) as f64,
+        );
+        if let Some(replication) = &metrics_snapshot.replication {
+            let last = metrics_snapshot.last_log_index.unwrap_or(0);
+            for (follower, matched) in replication {
+                let lag = last.saturating_sub(matched.map_or(0, |log_id| log_id.index));
+                metrics::gauge!("polis_raft_replication_lag_entries", "follower" => follower.to_string())
+                    .set(lag as f64);
+            }
+        }
+        let tree = node.reader.read().await;
+        metrics::gauge!("polis_last_zxid").set(tree.last_zxid() as f64);
+        metrics::gauge!("polis_sessions").set(tree.sessions().len() as f64);
+        metrics::gauge!("polis_znodes").set(tree.node_count() as f64);
+        drop(tree);
+        let hub = node.hub.lock();
+        metrics::gauge!("polis_attached_sessions").set(hub.attachments.len() as f64);
+        metrics::gauge!("polis_watches").set(hub.watches.len() as f64);
+    }
+}
+
+impl Node {
+    /// Current figures for `/health`.
+    pub async fn status(&self) -> serde_json::Value {
+        let raft = self.raft.metrics().borrow().clone();
+        let tree = self.reader.read().await;
+        let (sessions, znodes, last_zxid) =
+            (tree.sessions().len(), tree.node_count(), tree.last_zxid());
+        drop(tree);
+        let hub = self.hub.lock();
+        serde_json::json!({
+            "status": if raft.running_state.is_ok() { "ok" } else { "stopped" },
+            "node_id": self.id,
+            "leader": raft.current_leader,
+            "term": raft.current_term,
+            "last_zxid": last_zxid,
+            "sessions": sessions,
+            "attached_sessions": hub.attachments.len(),
+            "znodes": znodes,
+            "watches": hub.watches.len(),
+        })
+    }
+}
+
+/// Compares secrets without leaking, through timing, how many leading bytes matched.
+fn constant_time_equal(expected: &[u8], given: &[u8]) -> bool {
+    if expected.len() != given.len() {
+        return false;
+    }
+    expected
+        .iter()
+        .zip(given)
+        .fold(0u8, |difference, (a, b)| difference | (a ^ b))
+        == 0
+}
