@@ -11,6 +11,7 @@
 //! - [`wait_until`]: polls a condition with a bounded deadline instead of sleeping.
 
 pub mod client;
+pub mod cluster;
 pub mod node;
 pub mod raw;
 

@@ -60,6 +60,9 @@ pub struct ServerConfig {
     pub certificate_reload_interval_ms: u64,
     /// How long a new connection may take to send its Connect message, in milliseconds.
     pub handshake_timeout_ms: u64,
+    /// How long a request may wait for the cluster to have a leader (an election, a healing
+    /// partition) before it fails with ConnectionLoss, in milliseconds.
+    pub request_timeout_ms: u64,
     /// This node's place in its Raft cluster. Without members, the node is a cluster of one.
     pub cluster: ClusterConfig,
 }
@@ -156,6 +159,7 @@ impl Default for ServerConfig {
             tick_interval_ms: 100,
             certificate_reload_interval_ms: 2_000,
             handshake_timeout_ms: 10_000,
+            request_timeout_ms: 10_000,
             cluster: ClusterConfig::default(),
         }
     }

@@ -87,6 +87,7 @@ impl RunningServer {
                     .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
                 members,
                 limits: config.limits.clone(),
+                leader_wait_max: Duration::from_millis(config.request_timeout_ms),
             },
             client_address,
         )

@@ -11,9 +11,9 @@ use tokio::sync::Mutex;
 
 use super::Clock;
 
-/// How long a request may wait for a leader (an election, a partition healing) before the client
-/// is told the outcome is unknown.
-pub const LEADER_WAIT_MAX: Duration = Duration::from_secs(10);
+/// How long a request may wait for a leader (an election, a partition healing) by default, before
+/// the client is told it failed (`ServerConfig::request_timeout_ms` overrides it).
+pub const LEADER_WAIT_MAX_DEFAULT: Duration = Duration::from_secs(10);
 /// How long one forwarded call may take.
 pub const FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -36,6 +36,7 @@ pub struct LeaderLink {
     raft: PolisRaft,
     endpoint: quinn::Endpoint,
     clock: Clock,
+    leader_wait_max: Duration,
     peers: Mutex<HashMap<NodeId, QuicPeerClient>>,
 }
 
@@ -55,12 +56,19 @@ enum Route {
 }
 
 impl LeaderLink {
-    pub fn new(id: NodeId, raft: PolisRaft, endpoint: quinn::Endpoint, clock: Clock) -> LeaderLink {
+    pub fn new(
+        id: NodeId,
+        raft: PolisRaft,
+        endpoint: quinn::Endpoint,
+        clock: Clock,
+        leader_wait_max: Duration,
+    ) -> LeaderLink {
         LeaderLink {
             id,
             raft,
             endpoint,
             clock,
+            leader_wait_max,
             peers: Mutex::new(HashMap::new()),
         }
     }
@@ -146,9 +154,9 @@ impl LeaderLink {
             .await;
     }
 
-    /// The leader, waiting for one within [`LEADER_WAIT_MAX`] of `started`.
+    /// The leader, waiting for one until `leader_wait_max` after `started`.
     async fn route(&self, started: Instant) -> Result<Route, LeaderError> {
-        let remaining = LEADER_WAIT_MAX.saturating_sub(started.elapsed());
+        let remaining = self.leader_wait_max.saturating_sub(started.elapsed());
         let leader = self
             .raft
             .wait(Some(remaining))
@@ -169,7 +177,7 @@ impl LeaderLink {
         stale: NodeId,
         started: Instant,
     ) -> Result<(), LeaderError> {
-        let remaining = LEADER_WAIT_MAX.saturating_sub(started.elapsed());
+        let remaining = self.leader_wait_max.saturating_sub(started.elapsed());
         if remaining.is_zero() {
             return Err(LeaderError::NoLeader(format!(
                 "node {stale} does not lead and no other does"
@@ -201,7 +209,11 @@ impl LeaderLink {
             .nodes()
             .find(|(id, _)| **id == leader)
             .map(|(_, node)| node.clone())
-            .ok_or_else(|| ForwardError::Unreachable(format!("node {leader} is not a member")))?;
+            // Right after an election a follower may know who leads before it has the entry
+            // with the leader's address: nothing was sent, so the caller may simply try again.
+            .ok_or(ForwardError::NotLeader {
+                leader: Some(leader),
+            })?;
         // A clone per call shares the connection, so forwarded requests run concurrently; the
         // clone goes back afterwards so that a connection it dialled is reused.
         let mut peer = self

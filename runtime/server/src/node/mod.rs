@@ -35,7 +35,7 @@ use tokio::sync::mpsc;
 
 pub use self::clock::Clock;
 pub use self::hub::{Hub, event_message, session_ended};
-pub use self::leader_link::{LeaderError, LeaderLink};
+pub use self::leader_link::{LEADER_WAIT_MAX_DEFAULT, LeaderError, LeaderLink};
 pub use self::session::{AfterRequest, SessionHandler};
 
 /// Identifies one client connection, so that a message from a connection that has since lost its
@@ -64,6 +64,8 @@ pub struct NodeSettings {
     /// The initial voters (id → addresses). Empty means a cluster of this node alone.
     pub members: BTreeMap<NodeId, PeerNode>,
     pub limits: Limits,
+    /// How long a request waits for a leader before it fails.
+    pub leader_wait_max: Duration,
 }
 
 /// A running node, shared by its connections and tasks.
@@ -165,7 +167,13 @@ impl Node {
         let (touches, local_touches) = mpsc::channel(LOCAL_TOUCHES_QUEUE_MAX);
         let node = Arc::new(Node {
             id: settings.id,
-            leader: LeaderLink::new(settings.id, raft.clone(), endpoint, clock),
+            leader: LeaderLink::new(
+                settings.id,
+                raft.clone(),
+                endpoint,
+                clock,
+                settings.leader_wait_max,
+            ),
             raft,
             reader,
             hub,

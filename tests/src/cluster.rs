@@ -1,0 +1,212 @@
+//! A real Polis cluster for tests: several nodes in this process, each with its own data folder,
+//! node certificate, client listener and Raft peer endpoint on 127.0.0.1, talking over real QUIC.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Duration;
+
+use polis_client::{Client, ClientConfig};
+use polis_security::{CertificateAuthority, TlsFiles};
+use polis_server::config::{ClusterConfig, MemberConfig, TlsConfig};
+use polis_server::{RunningServer, ServerConfig};
+use tempfile::TempDir;
+
+use crate::node::ADMIN_NAME;
+
+/// How long a test waits for the cluster to do something (elect, replicate, fail over).
+pub const CLUSTER_DEADLINE: Duration = Duration::from_secs(20);
+
+/// One member of a [`TestCluster`]: running, or stopped (its folder kept for a restart).
+#[derive(Debug)]
+pub struct Member {
+    pub id: u64,
+    pub config: ServerConfig,
+    pub server: Option<RunningServer>,
+}
+
+/// A cluster of nodes sharing one CA.
+#[derive(Debug)]
+pub struct TestCluster {
+    pub members: Vec<Member>,
+    pub authority: CertificateAuthority,
+    pub dir: TempDir,
+}
+
+/// A free UDP port on 127.0.0.1 (the OS picks it; the socket is closed again at once, so a rare
+/// race with another process is possible, and would fail the start loudly).
+fn free_udp_address() -> SocketAddr {
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("a free port");
+    socket.local_addr().expect("its address")
+}
+
+impl TestCluster {
+    /// Starts `size` voters and waits for a leader.
+    pub async fn start(size: u64) -> TestCluster {
+        TestCluster::start_with(size, |_| {}).await
+    }
+
+    /// Starts `size` voters whose configurations `adjust` may change, and waits for a leader.
+    pub async fn start_with(size: u64, adjust: impl Fn(&mut ServerConfig)) -> TestCluster {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let authority =
+            CertificateAuthority::init(&dir.path().join("certs"), "Polis test CA").expect("CA");
+        authority
+            .issue_client(ADMIN_NAME)
+            .expect("admin certificate");
+        let addresses: Vec<(u64, SocketAddr, SocketAddr)> = (1..=size)
+            .map(|id| (id, free_udp_address(), free_udp_address()))
+            .collect();
+        let members_config: Vec<MemberConfig> = addresses
+            .iter()
+            .map(|(id, client, peer)| MemberConfig {
+                id: *id,
+                peer_address: peer.to_string(),
+                client_address: client.to_string(),
+            })
+            .collect();
+        let mut members = Vec::new();
+        for (id, client, peer) in &addresses {
+            let node = authority
+                .issue_node(&format!("n{id}"), &["127.0.0.1".to_string()])
+                .expect("node certificate");
+            let mut config = ServerConfig {
+                listen: *client,
+                admin_listen: None,
+                data_dir: dir.path().join(format!("n{id}")),
+                tls: TlsConfig {
+                    ca: node.ca_path.clone(),
+                    certificate: node.certificate_path.clone(),
+                    key: node.key_path.clone(),
+                },
+                admins: vec![format!("CN={ADMIN_NAME},O=Polis")],
+                request_timeout_ms: 5_000,
+                cluster: ClusterConfig {
+                    node_id: *id,
+                    name: "polis-test".to_string(),
+                    peer_listen: Some(*peer),
+                    members: members_config.clone(),
+                },
+                ..ServerConfig::default()
+            };
+            adjust(&mut config);
+            members.push(Member {
+                id: *id,
+                config,
+                server: None,
+            });
+        }
+        // Start them together: the founder's first election needs the others up.
+        let servers = futures::future::join_all(
+            members
+                .iter()
+                .map(|member| RunningServer::start(member.config.clone())),
+        )
+        .await;
+        for (member, server) in members.iter_mut().zip(servers) {
+            member.server = Some(server.expect("node starts"));
+        }
+        let cluster = TestCluster {
+            members,
+            authority,
+            dir,
+        };
+        cluster.leader().await;
+        cluster
+    }
+
+    /// The current leader's id, waiting for one.
+    pub async fn leader(&self) -> u64 {
+        let deadline = std::time::Instant::now() + CLUSTER_DEADLINE;
+        loop {
+            for member in &self.members {
+                if let Some(server) = &member.server {
+                    let leader = server.node.raft.metrics().borrow().current_leader;
+                    if leader == Some(member.id) {
+                        return member.id;
+                    }
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no leader elected in time"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    pub fn member(&self, id: u64) -> &Member {
+        self.members
+            .iter()
+            .find(|member| member.id == id)
+            .expect("a member with that id")
+    }
+
+    /// The client address of a member.
+    pub fn address(&self, id: u64) -> SocketAddr {
+        self.member(id).config.listen
+    }
+
+    /// Stops a member (its folder stays).
+    pub async fn stop(&mut self, id: u64) {
+        let member = self
+            .members
+            .iter_mut()
+            .find(|member| member.id == id)
+            .expect("a member with that id");
+        if let Some(server) = member.server.take() {
+            server.shutdown().await.expect("shutdown");
+        }
+    }
+
+    /// Starts a stopped member again on its folder.
+    pub async fn restart(&mut self, id: u64) {
+        let member = self
+            .members
+            .iter_mut()
+            .find(|member| member.id == id)
+            .expect("a member with that id");
+        let deadline = std::time::Instant::now() + CLUSTER_DEADLINE;
+        loop {
+            match RunningServer::start(member.config.clone()).await {
+                Ok(server) => {
+                    member.server = Some(server);
+                    return;
+                }
+                // The old process's sockets may take a moment to be released.
+                Err(error) if std::time::Instant::now() < deadline => {
+                    tracing_free_wait(&error).await;
+                }
+                Err(error) => panic!("restart failed: {error:#}"),
+            }
+        }
+    }
+
+    /// A client certificate for `name`.
+    pub fn client_files(&self, name: &str) -> TlsFiles {
+        let files = TlsFiles::for_client(self.authority.dir(), name);
+        if files.certificate_path.exists() {
+            return files;
+        }
+        self.authority
+            .issue_client(name)
+            .expect("client certificate")
+    }
+
+    /// A client of the given members, in that order of preference.
+    pub async fn client(&self, name: &str, ids: &[u64]) -> Client {
+        let servers = ids.iter().map(|id| self.address(*id)).collect();
+        let mut config = ClientConfig::new(servers, "localhost", self.client_files(name));
+        config.session_timeout_ms = 4_000;
+        Client::connect(config).await.expect("client connects")
+    }
+
+    pub async fn shutdown(mut self) {
+        let ids: Vec<u64> = self.members.iter().map(|member| member.id).collect();
+        for id in ids {
+            self.stop(id).await;
+        }
+    }
+}
+
+async fn tracing_free_wait(_error: &anyhow::Error) {
+    tokio::time::sleep(Duration::from_millis(50)).await;
+}

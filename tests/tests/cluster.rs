@@ -1,0 +1,184 @@
+//! A three-node cluster over real QUIC and redb: replication, forwarding, failover, sessions.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use polis_client::{Acl, CreateMode, WatchMode};
+use polis_tests::cluster::{CLUSTER_DEADLINE, TestCluster};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_on_any_node_is_read_on_every_node() {
+    let cluster = TestCluster::start(3).await;
+    let leader = cluster.leader().await;
+    let follower = (1..=3).find(|id| *id != leader).expect("a follower");
+    // Written through a follower: forwarded to the leader, committed by a majority.
+    let writer = cluster.client("alice", &[follower]).await;
+    let (path, _) = writer
+        .create("/district", b"north", &Acl::open(), CreateMode::Persistent)
+        .await
+        .unwrap();
+    for id in 1..=3 {
+        let reader = cluster.client("bob", &[id]).await;
+        // Linearizable by default: no node may answer with a state older than the write.
+        let (data, stat) = reader.get_data(&path).await.unwrap();
+        assert_eq!(data, b"north", "node {id}");
+        assert_eq!(stat.version, 0);
+        reader.close().await.unwrap();
+    }
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_on_one_node_sees_a_write_made_on_another() {
+    let cluster = TestCluster::start(3).await;
+    let watcher = cluster.client("alice", &[1]).await;
+    let writer = cluster.client("bob", &[3]).await;
+    let mut stream = watcher
+        .watch("/alerts", WatchMode::PersistentRecursive, None)
+        .await
+        .unwrap();
+    writer
+        .create("/alerts", b"", &Acl::open(), CreateMode::Persistent)
+        .await
+        .unwrap();
+    writer
+        .create(
+            "/alerts/flood",
+            b"river",
+            &Acl::open(),
+            CreateMode::Persistent,
+        )
+        .await
+        .unwrap();
+    for expected in ["/alerts", "/alerts/flood"] {
+        let event = tokio::time::timeout(CLUSTER_DEADLINE, stream.next())
+            .await
+            .expect("an event in time")
+            .expect("the stream is open")
+            .unwrap();
+        assert_eq!(event.path, expected);
+    }
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_leader_dies_a_new_leader_commits_and_nothing_acknowledged_is_lost() {
+    let mut cluster = TestCluster::start(3).await;
+    let old_leader = cluster.leader().await;
+    let survivors: Vec<u64> = (1..=3).filter(|id| *id != old_leader).collect();
+    let client = cluster.client("alice", &survivors).await;
+    let mut acknowledged = Vec::new();
+    for index in 0..20 {
+        let (path, _) = client
+            .create(
+                &format!("/before-{index}"),
+                b"x",
+                &Acl::open(),
+                CreateMode::Persistent,
+            )
+            .await
+            .unwrap();
+        acknowledged.push(path);
+    }
+    cluster.stop(old_leader).await;
+    let new_leader = cluster.leader().await;
+    assert_ne!(new_leader, old_leader);
+    // The survivors form a majority: writes go on.
+    let (path, _) = client
+        .create("/after", b"y", &Acl::open(), CreateMode::Persistent)
+        .await
+        .unwrap();
+    acknowledged.push(path);
+    // The old leader comes back, catches up from the log, and holds every acknowledged write.
+    cluster.restart(old_leader).await;
+    let returning = cluster.client("bob", &[old_leader]).await;
+    for path in &acknowledged {
+        assert!(
+            returning.exists(path).await.unwrap().is_some(),
+            "{path} is on the restarted node"
+        );
+    }
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_isolated_node_cannot_commit_and_its_clients_get_errors() {
+    let mut cluster = TestCluster::start_with(3, |config| config.request_timeout_ms = 1_500).await;
+    let leader = cluster.leader().await;
+    let lonely = (1..=3).find(|id| *id != leader).expect("a follower");
+    let client = cluster.client("alice", &[lonely]).await;
+    client
+        .create("/ok", b"", &Acl::open(), CreateMode::Persistent)
+        .await
+        .unwrap();
+    // The two other nodes go away: the remaining one is a minority.
+    for id in (1..=3).filter(|id| *id != lonely) {
+        cluster.stop(id).await;
+    }
+    let write = client
+        .create("/lost", b"", &Acl::open(), CreateMode::Persistent)
+        .await;
+    assert!(write.is_err(), "a minority must not acknowledge a write");
+    let read = client.get_data("/ok").await;
+    assert!(read.is_err(), "a linearizable read needs a quorum");
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ephemerals_of_a_live_session_survive_a_leader_failover() {
+    let mut cluster = TestCluster::start(3).await;
+    let leader = cluster.leader().await;
+    let home = (1..=3).find(|id| *id != leader).expect("a follower");
+    let owner = cluster.client("alice", &[home]).await;
+    owner
+        .create("/lease", b"", &Acl::open(), CreateMode::Ephemeral)
+        .await
+        .unwrap();
+    cluster.stop(leader).await;
+    cluster.leader().await;
+    // Longer than the session timeout (4 s): the new leader gave the session a fresh timeout
+    // and the owner's pings, through its node, keep renewing it.
+    let observer = cluster.client("bob", &[home]).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(6);
+    while std::time::Instant::now() < deadline {
+        assert!(
+            observer.exists("/lease").await.unwrap().is_some(),
+            "the live session's ephemeral is still there"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_whose_node_dies_resumes_its_session_on_another() {
+    let mut cluster = TestCluster::start(3).await;
+    let leader = cluster.leader().await;
+    let first = (1..=3).find(|id| *id != leader).expect("a follower");
+    let second = (1..=3)
+        .find(|id| *id != leader && *id != first)
+        .expect("another");
+    let client = cluster.client("alice", &[first, second]).await;
+    let session_id = client.session_id();
+    client
+        .create("/lease", b"", &Acl::open(), CreateMode::Ephemeral)
+        .await
+        .unwrap();
+    cluster.stop(first).await;
+    // The client reconnects to the other node with its session id and password.
+    let deadline = std::time::Instant::now() + CLUSTER_DEADLINE;
+    loop {
+        match client.exists("/lease").await {
+            Ok(stat) => {
+                assert!(stat.is_some());
+                break;
+            }
+            Err(error) if error.is_retryable() && std::time::Instant::now() < deadline => {
+                client.wait_connected().await.ok();
+            }
+            Err(error) => panic!("the session did not come back: {error}"),
+        }
+    }
+    assert_eq!(client.session_id(), session_id, "the same session");
+    cluster.shutdown().await;
+}
