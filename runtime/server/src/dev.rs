@@ -101,12 +101,65 @@ impl DevLayout {
         Ok(config)
     }
 
-    /// Writes the client profile for a node listening on `server`.
-    pub fn write_profile(&self, server: SocketAddr) -> anyhow::Result<()> {
+    /// Prepares a local cluster of `nodes` voters on loopback, node `i` (from 1) using ports
+    /// `base_port + 100 * (i - 1)` for clients, `+ 1` for peers and `+ 2` for the admin
+    /// endpoint, with its data and configuration under `node<i>/`. Every node gets its own
+    /// certificate from the dev CA.
+    pub fn prepare_cluster(&self, nodes: u64, base_port: u16) -> anyhow::Result<Vec<ServerConfig>> {
+        anyhow::ensure!((1..=9).contains(&nodes), "--nodes takes 1 to 9");
+        self.prepare(None, None)?;
+        let authority =
+            CertificateAuthority::load(&self.certs_dir()).context("loading the dev CA")?;
+        let port = |node: u64, offset: u16| -> anyhow::Result<SocketAddr> {
+            let port = u16::try_from(u64::from(base_port) + 100 * (node - 1) + u64::from(offset))
+                .context("the ports run past 65535; choose a lower --base-port")?;
+            Ok(SocketAddr::from(([127, 0, 0, 1], port)))
+        };
+        let mut members = Vec::new();
+        for node in 1..=nodes {
+            members.push(crate::config::MemberConfig {
+                id: node,
+                peer_address: port(node, 1)?.to_string(),
+                client_address: port(node, 0)?.to_string(),
+            });
+        }
+        let mut configs = Vec::new();
+        for node in 1..=nodes {
+            let name = format!("node{node}");
+            let files = TlsFiles::for_node(self.certs_dir(), &name);
+            if !files.certificate_path.exists() {
+                authority
+                    .issue_node(&name, &["localhost".to_string(), "127.0.0.1".to_string()])
+                    .with_context(|| format!("issuing the certificate of {name}"))?;
+            }
+            configs.push(ServerConfig {
+                listen: port(node, 0)?,
+                admin_listen: Some(port(node, 2)?),
+                data_dir: self.dir.join(&name).join("data"),
+                tls: TlsConfig {
+                    ca: files.ca_path.clone(),
+                    certificate: files.certificate_path.clone(),
+                    key: files.key_path.clone(),
+                },
+                admins: vec![format!("CN={DEV_ADMIN_NAME},O=Polis")],
+                cluster: crate::config::ClusterConfig {
+                    node_id: node,
+                    name: "polis-dev".to_string(),
+                    peer_listen: Some(port(node, 1)?),
+                    members: members.clone(),
+                },
+                ..ServerConfig::default()
+            });
+        }
+        Ok(configs)
+    }
+
+    /// Writes the client profile for nodes listening on `servers`.
+    pub fn write_profile(&self, servers: &[SocketAddr]) -> anyhow::Result<()> {
         let certs = self.certs_dir();
         let admin = TlsFiles::for_client(&certs, DEV_ADMIN_NAME);
         let profile = Profile {
-            servers: vec![server],
+            servers: servers.to_vec(),
             server_name: "localhost".to_string(),
             ca: absolute(&admin.ca_path)?,
             certificate: absolute(&admin.certificate_path)?,

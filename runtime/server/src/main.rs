@@ -51,6 +51,13 @@ enum Command {
         listen: Option<SocketAddr>,
         #[arg(long)]
         admin_listen: Option<SocketAddr>,
+        /// Run a local cluster of this many nodes (three processes' worth of nodes in this one,
+        /// over real QUIC and redb) instead of a single node.
+        #[arg(long, default_value_t = 1)]
+        nodes: u64,
+        /// With --nodes: node i uses ports base + 100·(i−1) (clients), + 1 (peers), + 2 (admin).
+        #[arg(long, default_value_t = 7181)]
+        base_port: u16,
     },
     /// Manage the private certificate authority.
     Ca {
@@ -131,20 +138,41 @@ async fn run(command: Command) -> anyhow::Result<()> {
             dir,
             listen,
             admin_listen,
+            nodes,
+            base_port,
         } => {
             let layout = DevLayout::new(&dir);
-            let config = layout.prepare(listen, admin_listen)?;
-            let server = RunningServer::start(config).await?;
-            layout.write_profile(server.client_address)?;
-            println!("Polis dev node");
-            println!("  client (QUIC):   {}", server.client_address);
-            if let Some(admin) = server.admin_address {
-                println!("  metrics, health: http://{admin}/metrics  http://{admin}/health");
+            let configs = if nodes > 1 {
+                layout.prepare_cluster(nodes, base_port)?
+            } else {
+                vec![layout.prepare(listen, admin_listen)?]
+            };
+            // The nodes start together: the founder's first election needs the others up.
+            let started =
+                futures::future::join_all(configs.into_iter().map(RunningServer::start)).await;
+            let servers = started.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
+            let addresses: Vec<SocketAddr> =
+                servers.iter().map(|server| server.client_address).collect();
+            layout.write_profile(&addresses)?;
+            println!(
+                "Polis dev {}",
+                if servers.len() > 1 { "cluster" } else { "node" }
+            );
+            for (index, server) in servers.iter().enumerate() {
+                println!("  node {}", index + 1);
+                println!("    client (QUIC):   {}", server.client_address);
+                println!("    peers (QUIC):    {}", server.peer_address);
+                if let Some(admin) = server.admin_address {
+                    println!("    metrics, health: http://{admin}/metrics  http://{admin}/health");
+                }
             }
-            println!("  folder:          {}", dir.display());
-            println!("  try:             polis ls /     (from this folder)");
+            println!("  folder:            {}", dir.display());
+            println!("  try:               polis ls /     (from this folder)");
             wait_for_interrupt().await;
-            server.shutdown().await
+            for server in servers {
+                server.shutdown().await?;
+            }
+            Ok(())
         }
         Command::Ca { command } => match command {
             CaCommand::Init { dir, name } => {
@@ -190,7 +218,7 @@ async fn wait_for_interrupt() {
 
 fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
