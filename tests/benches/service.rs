@@ -3,6 +3,10 @@
 //! TLS configuration, answering frames of the same size. The ratio shows what Polis adds to the
 //! transport (request handling, the tree, and for writes the fsync that makes them durable).
 //!
+//! The same reads and writes then run against a 3-node cluster on loopback (clients spread over
+//! the nodes: reads are linearizable, so each one confirms leadership with a quorum first, and
+//! writes from followers are forwarded to the leader), against the same echo baseline.
+//!
 //! `cargo bench -p polis-tests --bench service` (or `scripts/bench service`). Set
 //! `POLIS_BENCH_SECONDS` to change the measuring time per case (default 3).
 
@@ -12,6 +16,7 @@ use std::time::{Duration, Instant};
 use polis_client::{Acl, Client, ClientConfig, CreateMode};
 use polis_proto::{FRAME_LEN_MAX_DEFAULT, read_frame, wire, write_frame};
 use polis_security::{TlsFiles, TransportTimeouts, quinn_client_config, quinn_server_config};
+use polis_tests::cluster::TestCluster;
 use polis_tests::node::TestNode;
 use tokio::io::BufReader;
 
@@ -48,29 +53,47 @@ async fn run() {
     let measuring = Duration::from_secs(seconds);
     let node = TestNode::start().await;
     let echo = EchoServer::start(&node).await;
+    let single = Target {
+        servers: vec![node.address()],
+        files: node.client_files("bench"),
+    };
+    let cluster = TestCluster::start(3).await;
+    let three = Target {
+        servers: (1..=3).map(|id| cluster.address(id)).collect(),
+        files: cluster.client_files("bench"),
+    };
     println!(
-        "{:<8} {:>7} {:>12} {:>10} {:>10} {:>14} {:>12}",
+        "{:<16} {:>7} {:>12} {:>10} {:>10} {:>14} {:>12}",
         "workload", "clients", "ops/s", "p50", "p99", "ops/s vs echo", "p50 vs echo"
     );
     for clients in CLIENT_COUNTS {
-        let baseline = measure(&node, &echo, Workload::Echo, clients, measuring).await;
+        let baseline = measure(&single, &echo, Workload::Echo, clients, measuring).await;
         print_row("echo", clients, &baseline, &baseline);
-        for workload in [Workload::Read, Workload::Write] {
-            let figures = measure(&node, &echo, workload, clients, measuring).await;
-            let name = match workload {
-                Workload::Read => "read",
-                Workload::Write => "write",
-                Workload::Echo => "echo",
-            };
-            print_row(name, clients, &figures, &baseline);
+        for (target, prefix) in [(&single, "1 node"), (&three, "3 nodes")] {
+            for workload in [Workload::Read, Workload::Write] {
+                let figures = measure(target, &echo, workload, clients, measuring).await;
+                let name = match workload {
+                    Workload::Read => "read",
+                    Workload::Write => "write",
+                    Workload::Echo => "echo",
+                };
+                print_row(&format!("{prefix} {name}"), clients, &figures, &baseline);
+            }
         }
     }
+    cluster.shutdown().await;
     node.shutdown().await;
+}
+
+/// Where the clients of a case connect: one node, or several (spread round-robin).
+struct Target {
+    servers: Vec<std::net::SocketAddr>,
+    files: TlsFiles,
 }
 
 fn print_row(name: &str, clients: usize, figures: &Figures, baseline: &Figures) {
     println!(
-        "{:<8} {:>7} {:>12.0} {:>10.3?} {:>10.3?} {:>14.3} {:>12.2}",
+        "{:<16} {:>7} {:>12.0} {:>10.3?} {:>10.3?} {:>14.3} {:>12.2}",
         name,
         clients,
         figures.operations_per_second,
@@ -82,7 +105,7 @@ fn print_row(name: &str, clients: usize, figures: &Figures, baseline: &Figures) 
 }
 
 async fn measure(
-    node: &TestNode,
+    target: &Target,
     echo: &EchoServer,
     workload: Workload,
     clients: usize,
@@ -97,7 +120,7 @@ async fn measure(
                 tokio::spawn(async move { echo_loop(connection, deadline).await })
             }
             Workload::Read | Workload::Write => {
-                let client = connect(node).await;
+                let client = connect(target, index).await;
                 let path = format!("/bench-{clients}-{index}");
                 client
                     .create(
@@ -138,12 +161,9 @@ async fn measure(
     }
 }
 
-async fn connect(node: &TestNode) -> Client {
-    let config = ClientConfig::new(
-        vec![node.address()],
-        "localhost",
-        node.client_files("bench"),
-    );
+async fn connect(target: &Target, index: usize) -> Client {
+    let server = target.servers[index % target.servers.len()];
+    let config = ClientConfig::new(vec![server], "localhost", target.files.clone());
     Client::connect(config).await.expect("client connects")
 }
 
