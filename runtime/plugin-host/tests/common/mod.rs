@@ -1,0 +1,57 @@
+//! Test guests, compiled from source.
+//!
+//! The first call in a process runs `scripts/build-guests` (incremental: about a second when
+//! nothing changed), which builds plugins/testing/* for wasm32 into target/guests/ with its own
+//! cargo and target directory — never this workspace's, whose lock `cargo test` holds. Set
+//! `POLIS_GUESTS_DIR` to a folder of prebuilt `<crate>.wasm` files to skip the build.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use polis_plugin_host::{EngineConfig, PluginEngine};
+
+fn repository() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn guests_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        if let Some(dir) = std::env::var_os("POLIS_GUESTS_DIR") {
+            return PathBuf::from(dir);
+        }
+        let root = repository();
+        let output = Command::new(root.join("scripts/build-guests"))
+            .current_dir(&root)
+            .output()
+            .expect("run scripts/build-guests");
+        assert!(
+            output.status.success(),
+            "scripts/build-guests failed ({}):\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        root.join("target/guests/wasm32-unknown-unknown/release")
+    })
+}
+
+/// The core module of the test guest `crate_name` (as built: a core module with the component
+/// type embedded).
+pub fn core_module(crate_name: &str) -> Vec<u8> {
+    let file = guests_dir().join(format!("{}.wasm", crate_name.replace('-', "_")));
+    std::fs::read(&file).unwrap_or_else(|error| panic!("read {}: {error}", file.display()))
+}
+
+/// The test guest `crate_name` as a component.
+pub fn component(crate_name: &str) -> Vec<u8> {
+    polis_plugin_host::componentize(&core_module(crate_name)).expect("componentize")
+}
+
+/// An engine shared by the tests of one binary, as a server shares one between its plugins.
+pub fn shared_engine() -> &'static PluginEngine {
+    static ENGINE: OnceLock<PluginEngine> = OnceLock::new();
+    ENGINE.get_or_init(|| PluginEngine::new(EngineConfig::default()).expect("engine"))
+}
