@@ -35,6 +35,9 @@ struct Figures {
     operations_per_second: f64,
     p50: Duration,
     p99: Duration,
+    /// Requests that failed (e.g. ConnectionLoss when an overloaded leader could not confirm
+    /// its leadership in time); they count in no other figure.
+    errors: usize,
 }
 
 fn main() {
@@ -63,8 +66,8 @@ async fn run() {
         files: cluster.client_files("bench"),
     };
     println!(
-        "{:<16} {:>7} {:>12} {:>10} {:>10} {:>14} {:>12}",
-        "workload", "clients", "ops/s", "p50", "p99", "ops/s vs echo", "p50 vs echo"
+        "{:<16} {:>7} {:>12} {:>10} {:>10} {:>14} {:>12} {:>7}",
+        "workload", "clients", "ops/s", "p50", "p99", "ops/s vs echo", "p50 vs echo", "errors"
     );
     for clients in CLIENT_COUNTS {
         let baseline = measure(&single, &echo, Workload::Echo, clients, measuring).await;
@@ -93,7 +96,7 @@ struct Target {
 
 fn print_row(name: &str, clients: usize, figures: &Figures, baseline: &Figures) {
     println!(
-        "{:<16} {:>7} {:>12.0} {:>10.3?} {:>10.3?} {:>14.3} {:>12.2}",
+        "{:<16} {:>7} {:>12.0} {:>10.3?} {:>10.3?} {:>14.3} {:>12.2} {:>7}",
         name,
         clients,
         figures.operations_per_second,
@@ -101,6 +104,7 @@ fn print_row(name: &str, clients: usize, figures: &Figures, baseline: &Figures) 
         figures.p99,
         figures.operations_per_second / baseline.operations_per_second,
         figures.p50.as_secs_f64() / baseline.p50.as_secs_f64(),
+        figures.errors,
     );
 }
 
@@ -145,8 +149,11 @@ async fn measure(
     }
     let started = Instant::now();
     let mut latencies: Vec<Duration> = Vec::new();
+    let mut errors = 0;
     for task in tasks {
-        latencies.extend(task.await.expect("bench task"));
+        let (task_latencies, task_errors) = task.await.expect("bench task");
+        latencies.extend(task_latencies);
+        errors += task_errors;
     }
     let elapsed = started.elapsed().max(measuring);
     latencies.sort_unstable();
@@ -158,6 +165,7 @@ async fn measure(
         operations_per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
         p50: percentile(0.50),
         p99: percentile(0.99),
+        errors,
     }
 }
 
@@ -172,24 +180,24 @@ async fn client_loop(
     path: String,
     workload: Workload,
     deadline: Instant,
-) -> Vec<Duration> {
+) -> (Vec<Duration>, usize) {
     let mut latencies = Vec::new();
+    let mut errors = 0;
     let payload = [7u8; PAYLOAD_LEN];
     while Instant::now() < deadline {
         let started = Instant::now();
-        match workload {
-            Workload::Read => {
-                client.get_data(&path).await.expect("read");
-            }
-            Workload::Write => {
-                client.set_data(&path, &payload, -1).await.expect("write");
-            }
+        let outcome = match workload {
+            Workload::Read => client.get_data(&path).await.map(|_| ()),
+            Workload::Write => client.set_data(&path, &payload, -1).await.map(|_| ()),
             Workload::Echo => unreachable!("echo runs its own loop"),
+        };
+        match outcome {
+            Ok(()) => latencies.push(started.elapsed()),
+            Err(_) => errors += 1,
         }
-        latencies.push(started.elapsed());
     }
     let _ = client.close().await;
-    latencies
+    (latencies, errors)
 }
 
 /// A bare QUIC server with the node's TLS setup that echoes each frame back: the transport's
@@ -275,7 +283,7 @@ async fn echo_loop(
         Arc<quinn::Endpoint>,
     ),
     deadline: Instant,
-) -> Vec<Duration> {
+) -> (Vec<Duration>, usize) {
     // The same request a write sends: a SetData of PAYLOAD_LEN bytes.
     let frame = wire::ClientMessage {
         body: Some(wire::client_message::Body::Request(wire::Request {
@@ -300,5 +308,5 @@ async fn echo_loop(
             .expect("frame");
         latencies.push(started.elapsed());
     }
-    latencies
+    (latencies, 0)
 }
