@@ -1,12 +1,15 @@
 //! A real Polis cluster for tests: several nodes in this process, each with its own data folder,
 //! node certificate, client listener and Raft peer endpoint on 127.0.0.1, talking over real QUIC.
+//! More nodes may join later as learners ([`TestCluster::start_joining`]).
 
 use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
 use std::time::Duration;
 
 use polis_client::{Client, ClientConfig};
 use polis_security::{CertificateAuthority, TlsFiles};
 use polis_server::config::{ClusterConfig, MemberConfig, TlsConfig};
+use polis_server::node::Node;
 use polis_server::{RunningServer, ServerConfig};
 use tempfile::TempDir;
 
@@ -14,6 +17,11 @@ use crate::node::ADMIN_NAME;
 
 /// How long a test waits for the cluster to do something (elect, replicate, fail over).
 pub const CLUSTER_DEADLINE: Duration = Duration::from_secs(20);
+
+/// How long a restart may wait for the stopped node's ports to be free again. A QUIC connection
+/// whose peer vanished can keep its endpoint's socket until quinn's idle timeout (30 s) ends it,
+/// so this is longer than that.
+pub const RESTART_DEADLINE: Duration = Duration::from_secs(60);
 
 /// One member of a [`TestCluster`]: running, or stopped (its folder kept for a restart).
 #[derive(Debug)]
@@ -65,28 +73,14 @@ impl TestCluster {
             .collect();
         let mut members = Vec::new();
         for (id, client, peer) in &addresses {
-            let node = authority
-                .issue_node(&format!("n{id}"), &["127.0.0.1".to_string()])
-                .expect("node certificate");
-            let mut config = ServerConfig {
-                listen: *client,
-                admin_listen: None,
-                data_dir: dir.path().join(format!("n{id}")),
-                tls: TlsConfig {
-                    ca: node.ca_path.clone(),
-                    certificate: node.certificate_path.clone(),
-                    key: node.key_path.clone(),
-                },
-                admins: vec![format!("CN={ADMIN_NAME},O=Polis")],
-                request_timeout_ms: 5_000,
-                cluster: ClusterConfig {
-                    node_id: *id,
-                    name: "polis-test".to_string(),
-                    peer_listen: Some(*peer),
-                    members: members_config.clone(),
-                },
-                ..ServerConfig::default()
-            };
+            let mut config = node_config(
+                &authority,
+                dir.path(),
+                *id,
+                *client,
+                *peer,
+                members_config.clone(),
+            );
             adjust(&mut config);
             members.push(Member {
                 id: *id,
@@ -133,6 +127,64 @@ impl TestCluster {
         }
     }
 
+    /// Starts node `id` on a fresh folder with its own certificate, configured to join this
+    /// cluster (`join_cluster = true`, absent from `cluster.members`, which list the initial
+    /// voters): it waits until an administrator adds it as a learner. Returns its peer and client
+    /// addresses.
+    pub async fn start_joining(&mut self, id: u64) -> (SocketAddr, SocketAddr) {
+        assert!(
+            self.members.iter().all(|member| member.id != id),
+            "node {id} exists already"
+        );
+        let voters = self.members[0].config.cluster.members.clone();
+        let (client, peer) = (free_udp_address(), free_udp_address());
+        let mut config = node_config(&self.authority, self.dir.path(), id, client, peer, voters);
+        config.join_cluster = true;
+        config.request_timeout_ms = self.members[0].config.request_timeout_ms;
+        let server = RunningServer::start(config.clone())
+            .await
+            .expect("the joining node starts");
+        self.members.push(Member {
+            id,
+            config,
+            server: Some(server),
+        });
+        (peer, client)
+    }
+
+    /// The running node `id`.
+    pub fn node(&self, id: u64) -> &Arc<Node> {
+        &self
+            .member(id)
+            .server
+            .as_ref()
+            .expect("the member is running")
+            .node
+    }
+
+    /// The peer address of a member.
+    pub fn peer_address(&self, id: u64) -> SocketAddr {
+        self.member(id)
+            .config
+            .cluster
+            .peer_listen
+            .expect("a peer address")
+    }
+
+    /// The ids of the running members.
+    pub fn running(&self) -> Vec<u64> {
+        self.members
+            .iter()
+            .filter(|member| member.server.is_some())
+            .map(|member| member.id)
+            .collect()
+    }
+
+    /// An administrator's client of the given members.
+    pub async fn admin(&self, ids: &[u64]) -> Client {
+        self.client(ADMIN_NAME, ids).await
+    }
+
     pub fn member(&self, id: u64) -> &Member {
         self.members
             .iter()
@@ -164,7 +216,7 @@ impl TestCluster {
             .iter_mut()
             .find(|member| member.id == id)
             .expect("a member with that id");
-        let deadline = std::time::Instant::now() + CLUSTER_DEADLINE;
+        let deadline = std::time::Instant::now() + RESTART_DEADLINE;
         loop {
             match RunningServer::start(member.config.clone()).await {
                 Ok(server) => {
@@ -204,6 +256,39 @@ impl TestCluster {
         for id in ids {
             self.stop(id).await;
         }
+    }
+}
+
+/// The configuration of test node `id` in `dir`, with a node certificate for 127.0.0.1.
+fn node_config(
+    authority: &CertificateAuthority,
+    dir: &std::path::Path,
+    id: u64,
+    client: SocketAddr,
+    peer: SocketAddr,
+    members: Vec<MemberConfig>,
+) -> ServerConfig {
+    let node = authority
+        .issue_node(&format!("n{id}"), &["127.0.0.1".to_string()])
+        .expect("node certificate");
+    ServerConfig {
+        listen: client,
+        admin_listen: None,
+        data_dir: dir.join(format!("n{id}")),
+        tls: TlsConfig {
+            ca: node.ca_path.clone(),
+            certificate: node.certificate_path.clone(),
+            key: node.key_path.clone(),
+        },
+        admins: vec![format!("CN={ADMIN_NAME},O=Polis")],
+        request_timeout_ms: 5_000,
+        cluster: ClusterConfig {
+            node_id: id,
+            name: "polis-test".to_string(),
+            peer_listen: Some(peer),
+            members,
+        },
+        ..ServerConfig::default()
     }
 }
 

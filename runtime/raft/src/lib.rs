@@ -18,7 +18,8 @@
 //! [`RedbLogStore`], [`TreeStateMachine`], [`TreeSnapshotBuilder`], [`TreeReader`],
 //! [`ApplyObserver`], [`SnapshotFile`], [`AppliedCheckpoint`], [`RaftStoreError`]; and in
 //! [`network`], openraft's network over QUIC with mutual TLS ([`network::QuicNetworkFactory`],
-//! [`network::PeerServer`]).
+//! [`network::PeerServer`]); and in [`membership`], runtime membership change on the leader
+//! (learners, joint consensus) and the cluster's state ([`ClusterView`]).
 
 mod applied_checkpoint;
 mod apply_hook;
@@ -27,6 +28,7 @@ mod command;
 mod command_response;
 mod error;
 mod log_store;
+pub mod membership;
 pub mod network;
 mod peer_node;
 mod raft_config;
@@ -46,6 +48,7 @@ pub use command::Command;
 pub use command_response::{CommandError, CommandResponse};
 pub use error::RaftStoreError;
 pub use log_store::{LOG_READ_BYTES_MAX, RAFT_LOG_FILE_NAME, RedbLogStore};
+pub use membership::{ClusterView, LearnerAdded, MemberView, MembershipChange, NodeRole};
 pub use peer_node::PeerNode;
 pub use raft_config::{
     ELECTION_TIMEOUT_MAX_MS, ELECTION_TIMEOUT_MIN_MS, HEARTBEAT_INTERVAL_MS,

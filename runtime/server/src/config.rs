@@ -8,6 +8,7 @@
 //! admin_listen = "127.0.0.1:7180"    # HTTP /metrics and /health; omit to disable
 //! data_dir = "polis-data"            # the redb file lives here
 //! admins = ["CN=admin,O=Polis"]      # certificate subjects with administrator rights
+//! join_cluster = false               # true: wait to be added to a running cluster as a learner
 //!
 //! [tls]
 //! ca = "certs/ca.pem"
@@ -65,6 +66,12 @@ pub struct ServerConfig {
     pub request_timeout_ms: u64,
     /// This node's place in its Raft cluster. Without members, the node is a cluster of one.
     pub cluster: ClusterConfig,
+    /// Start as a node that joins a running cluster: it never founds one, is not among
+    /// `cluster.members` (which list the initial voters only), and waits until an administrator
+    /// adds it as a learner (`polis cluster add-learner`) — it may then be promoted to a voter
+    /// (`polis cluster promote`). Needs `cluster.peer_listen`, the address the leader is told.
+    /// A top-level key, so it goes before the `[cluster]` table in the file.
+    pub join_cluster: bool,
 }
 
 /// The Raft cluster a node belongs to.
@@ -77,7 +84,8 @@ pub struct ServerConfig {
 /// id = 1
 /// peer_address = "10.0.0.1:7182"
 /// client_address = "10.0.0.1:7181"
-/// # … one entry per initial voter, this node included
+/// # … one entry per initial voter, this node included — unless this node joins later as a
+/// # learner (top-level `join_cluster = true`): then it is absent from the list
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -161,6 +169,7 @@ impl Default for ServerConfig {
             handshake_timeout_ms: 10_000,
             request_timeout_ms: 10_000,
             cluster: ClusterConfig::default(),
+            join_cluster: false,
         }
     }
 }
@@ -214,6 +223,42 @@ impl ServerConfig {
             self.tick_interval_ms > 0,
             "tick_interval_ms must be positive"
         );
+        self.validate_cluster()
+    }
+
+    /// The cluster's settings: unique member ids, and this node among the initial voters unless
+    /// it joins later as a learner.
+    fn validate_cluster(&self) -> anyhow::Result<()> {
+        let cluster = &self.cluster;
+        let mut ids = std::collections::BTreeSet::new();
+        for member in &cluster.members {
+            anyhow::ensure!(
+                ids.insert(member.id),
+                "cluster.members lists node {} twice",
+                member.id
+            );
+        }
+        let listed = ids.contains(&cluster.node_id);
+        if self.join_cluster {
+            anyhow::ensure!(
+                !listed,
+                "join_cluster = true is for a node added at runtime, but cluster.members lists \
+                 this node (cluster.node_id = {}) as an initial voter",
+                cluster.node_id
+            );
+            anyhow::ensure!(
+                cluster.peer_listen.is_some(),
+                "join_cluster = true needs cluster.peer_listen: the leader must be told where to \
+                 reach this node"
+            );
+        } else {
+            anyhow::ensure!(
+                ids.is_empty() || listed,
+                "cluster.members does not list this node (cluster.node_id = {}); list it, or set \
+                 join_cluster = true to start as a node that waits to be added as a learner",
+                cluster.node_id
+            );
+        }
         Ok(())
     }
 }
@@ -249,6 +294,49 @@ mod tests {
         let config = ServerConfig::load(&file).unwrap();
         assert_eq!(config.data_dir, directory.path().join("data"));
         assert_eq!(config.tls.ca, directory.path().join("c/ca.pem"));
+    }
+
+    fn member(id: u64) -> MemberConfig {
+        MemberConfig {
+            id,
+            peer_address: format!("127.0.0.1:{}", 7000 + id),
+            client_address: format!("127.0.0.1:{}", 8000 + id),
+        }
+    }
+
+    #[test]
+    fn a_voter_must_be_a_member_unless_it_joins() {
+        let mut config = ServerConfig::default();
+        config.cluster.node_id = 4;
+        config.cluster.members = vec![member(1), member(2), member(3)];
+        let refused = config.validate().unwrap_err().to_string();
+        assert!(refused.contains("join_cluster"), "{refused}");
+        config.join_cluster = true;
+        assert!(
+            config.validate().is_err(),
+            "a joining node needs a peer address"
+        );
+        config.cluster.peer_listen = Some(SocketAddr::from(([127, 0, 0, 1], 7004)));
+        config.validate().unwrap();
+        config.cluster.node_id = 2;
+        assert!(
+            config.validate().is_err(),
+            "a listed voter cannot also join as a learner"
+        );
+        config.join_cluster = false;
+        config.validate().unwrap();
+        config.cluster.members.push(member(2));
+        assert!(config.validate().is_err(), "duplicate ids");
+    }
+
+    #[test]
+    fn join_cluster_reads_from_the_file() {
+        let text = "join_cluster = true\n[cluster]\nnode_id = 4\npeer_listen = \"127.0.0.1:7004\"\n\
+                    [[cluster.members]]\nid = 1\npeer_address = \"127.0.0.1:7001\"\n\
+                    client_address = \"127.0.0.1:8001\"\n";
+        let config: ServerConfig = toml::from_str(text).unwrap();
+        assert!(config.join_cluster);
+        config.validate().unwrap();
     }
 
     #[test]

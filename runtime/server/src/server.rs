@@ -86,6 +86,7 @@ impl RunningServer {
                     .peer_listen
                     .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
                 members,
+                join: config.join_cluster,
                 limits: config.limits.clone(),
                 leader_wait_max: Duration::from_millis(config.request_timeout_ms),
             },

@@ -387,8 +387,15 @@ mod tests {
         registry.remove(1, "/a", WatchKind::Persistent).unwrap();
         assert_eq!(registry.session_watch_count(1), 1);
         assert_eq!(registry.len(), 2);
-        assert_eq!(registry.trigger(&event(EventKind::NodeDataChanged, "/b")), vec![1, 2]);
-        assert_eq!(registry.len(), 0, "fired one-shot watches are no longer counted");
+        assert_eq!(
+            registry.trigger(&event(EventKind::NodeDataChanged, "/b")),
+            vec![1, 2]
+        );
+        assert_eq!(
+            registry.len(),
+            0,
+            "fired one-shot watches are no longer counted"
+        );
         registry.add(1, "/b", WatchKind::Data).unwrap();
         registry.remove_session(1);
         assert!(

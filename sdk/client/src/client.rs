@@ -1,6 +1,7 @@
 //! The client handle: one session, every operation of the protocol.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use polis_proto::convert::{
     acl_list_from_wire, acl_to_wire, error_code_from_wire, id_from_wire, stat_from_wire,
@@ -13,6 +14,7 @@ use polis_tree::{Acl, CreateMode, ErrorCode, Id, SessionId, Stat, WatchKind, Zxi
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::backoff::random_u64;
+use crate::cluster::{ClusterStatus, LearnerAdded};
 use crate::connector::{Connector, HandshakeError};
 use crate::driver::Driver;
 use crate::op::create_to_wire;
@@ -444,6 +446,100 @@ impl Client {
             )),
             other => Err(unexpected("add_watch", &other)),
         }
+    }
+
+    /// The cluster's state: the answering node's role and log position, the leader and term,
+    /// and every member (voter or learner) with, when the leader could be asked, how far its
+    /// log is. For administrators only (a certificate subject in the servers' `admins`); others
+    /// get [`Error::Api`] `NoAuth`.
+    pub async fn cluster_status(&self) -> Result<ClusterStatus, Error> {
+        let op = RequestOp::ClusterStatus(wire::ClusterStatus {});
+        match self.request(op, "").await? {
+            ResponseResult::ClusterStatus(status) => Ok(ClusterStatus::from_wire(&status)),
+            other => Err(unexpected("cluster_status", &other)),
+        }
+    }
+
+    /// Adds node `id`, reachable by peers at `peer_address` and by clients at
+    /// `client_address` (both `host:port`), as a learner: it receives the log and serves reads
+    /// but does not vote. The node should be running, started with `join_cluster = true`. The
+    /// server waits up to `catch_up_timeout` (its default, 2 s, if `None`; at most a third of
+    /// the session timeout) for the learner to hold the log up to its admission. Administrators
+    /// only; a voter, or a learner with other addresses, is refused with `BadArguments`.
+    pub async fn add_learner(
+        &self,
+        id: u64,
+        peer_address: &str,
+        client_address: &str,
+        catch_up_timeout: Option<Duration>,
+    ) -> Result<LearnerAdded, Error> {
+        let op = RequestOp::AddLearner(wire::AddLearner {
+            id,
+            peer_address: peer_address.to_string(),
+            client_address: client_address.to_string(),
+            catch_up_timeout_ms: catch_up_timeout.map_or(0, |timeout| {
+                u32::try_from(timeout.as_millis())
+                    .unwrap_or(u32::MAX)
+                    .max(1)
+            }),
+        });
+        match self.request(op, "").await? {
+            ResponseResult::AddLearner(added) => LearnerAdded::from_wire(&added),
+            other => Err(unexpected("add_learner", &other)),
+        }
+    }
+
+    /// Changes the voters to exactly `voters` through joint consensus, and drops the members in
+    /// `remove` (learners, or voters left out of `voters`; a voter left out and not in `remove`
+    /// stays on as a learner). Every voter must already be a member (add it as a learner
+    /// first). With `if_membership_index` (a [`ClusterStatus::membership_log_index`]) the change
+    /// happens only if no other change came in between, else `BadVersion`. Returns the cluster
+    /// once the change is committed. Administrators only.
+    pub async fn change_membership(
+        &self,
+        voters: &[u64],
+        remove: &[u64],
+        if_membership_index: Option<u64>,
+    ) -> Result<ClusterStatus, Error> {
+        let op = RequestOp::ChangeMembership(wire::ChangeMembership {
+            voters: voters.to_vec(),
+            remove: remove.to_vec(),
+            if_membership_index,
+        });
+        match self.request(op, "").await? {
+            ResponseResult::ChangeMembership(status) => Ok(ClusterStatus::from_wire(&status)),
+            other => Err(unexpected("change_membership", &other)),
+        }
+    }
+
+    /// Makes learner `id` a voter: the current voters plus `id`, conditional on the membership
+    /// read just before (so a concurrent change fails with `BadVersion` instead of being
+    /// undone). Administrators only.
+    pub async fn promote(&self, id: u64) -> Result<ClusterStatus, Error> {
+        let status = self.cluster_status().await?;
+        if status.member(id).is_none() {
+            return Err(Error::api(
+                ErrorCode::BadArguments,
+                format!("node {id} is not a member; add it as a learner first"),
+                None,
+            ));
+        }
+        let mut voters = status.voters();
+        voters.insert(id);
+        let voters: Vec<u64> = voters.into_iter().collect();
+        self.change_membership(&voters, &[], Some(status.membership_log_index))
+            .await
+    }
+
+    /// Removes member `id` (a voter, through joint consensus, or a learner) from the cluster,
+    /// conditional on the membership read just before. Administrators only.
+    pub async fn remove_member(&self, id: u64) -> Result<ClusterStatus, Error> {
+        let status = self.cluster_status().await?;
+        let mut voters = status.voters();
+        voters.remove(&id);
+        let voters: Vec<u64> = voters.into_iter().collect();
+        self.change_membership(&voters, &[id], Some(status.membership_log_index))
+            .await
     }
 
     /// Sends a request without a watch and returns its successful result.

@@ -19,6 +19,9 @@
 //!   whichever server answers, re-registering every watch with the last zxid it saw so that the
 //!   server replays missed events. If the session expired meanwhile, everything ends with
 //!   [`Error::SessionExpired`]; [`Client::state`] and [`Client::session_events`] report it.
+//! - **Cluster administration** — [`Client::cluster_status`], [`Client::add_learner`],
+//!   [`Client::change_membership`] (with [`Client::promote`] and [`Client::remove_member`]):
+//!   membership change through joint consensus and non-voting learners, for administrators.
 //! - **Recipes** — [`recipes::Lock`], [`recipes::LeaderElection`] and [`recipes::Barrier`],
 //!   each granting a fencing token (see the [`recipes`] module for why that matters).
 //!
@@ -30,6 +33,7 @@
 mod backoff;
 mod client;
 mod client_state;
+mod cluster;
 mod config;
 mod connector;
 mod driver;
@@ -48,6 +52,7 @@ mod watch_stream;
 
 pub use client::Client;
 pub use client_state::ClientState;
+pub use cluster::{ClusterMember, ClusterStatus, LearnerAdded, MemberKind, NodeRole};
 pub use config::ClientConfig;
 pub use error::Error;
 pub use one_shot_watch::OneShotWatch;

@@ -44,6 +44,18 @@ pub enum ForwardRequest {
     /// These sessions were heard from: renew them in the leader's session tracker (ZooKeeper's
     /// learners send the same in their pings to the leader).
     TouchSessions(Vec<polis_tree::SessionId>),
+    /// Describe the cluster as the leader sees it, with each member's replication progress.
+    ClusterStatus,
+    /// Add a learner (`crate::membership::add_learner`) and wait up to `catch_up_timeout_ms`
+    /// for it to catch up.
+    AddLearner {
+        id: NodeId,
+        node: crate::PeerNode,
+        catch_up_timeout_ms: u64,
+    },
+    /// Change the voters through joint consensus and drop members
+    /// (`crate::membership::change_membership`).
+    ChangeMembership(crate::MembershipChange),
 }
 
 /// The leader's answer to a [`ForwardRequest`].
@@ -52,6 +64,9 @@ pub enum ForwardResponse {
     ClientWrite(crate::CommandResponse),
     ReadIndex(u64),
     TouchSessions,
+    ClusterStatus(crate::ClusterView),
+    AddLearner(crate::LearnerAdded),
+    ChangeMembership(crate::ClusterView),
 }
 
 /// Why the leader could not act: it is not the leader (with the one it knows, if any), or
@@ -64,6 +79,13 @@ pub enum ForwardError {
     Unreachable(String),
     #[error("{0}")]
     Failed(String),
+    /// The leader refused a membership change as invalid; nothing was proposed.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// A conditional membership change found another membership in effect; nothing was
+    /// proposed.
+    #[error("the membership changed: expected the one of log index {expected}, found {actual}")]
+    MembershipChanged { expected: u64, actual: u64 },
 }
 
 /// The answer to a [`PeerRequest`], of the same variant.

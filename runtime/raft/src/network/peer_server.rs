@@ -52,6 +52,11 @@ impl PeerServer {
         }
     }
 
+    /// Closes the endpoint's connections at once (the accept loop ends with them).
+    pub fn close(&self) {
+        self.endpoint.close(0u32.into(), b"node stopping");
+    }
+
     /// The endpoint's local address.
     pub fn local_address(&self) -> Result<std::net::SocketAddr, PeerNetworkError> {
         Ok(self.endpoint.local_addr()?)
@@ -166,6 +171,26 @@ async fn serve_forward(
         ForwardRequest::TouchSessions(sessions) => {
             let _ = context.touches.try_send(sessions);
             Ok(ForwardResponse::TouchSessions)
+        }
+        ForwardRequest::ClusterStatus => {
+            crate::membership::cluster_status(&context.raft).map(ForwardResponse::ClusterStatus)
+        }
+        ForwardRequest::AddLearner {
+            id,
+            node,
+            catch_up_timeout_ms,
+        } => crate::membership::add_learner(
+            &context.raft,
+            id,
+            node,
+            std::time::Duration::from_millis(catch_up_timeout_ms),
+        )
+        .await
+        .map(ForwardResponse::AddLearner),
+        ForwardRequest::ChangeMembership(change) => {
+            crate::membership::change_membership(&context.raft, &change)
+                .await
+                .map(ForwardResponse::ChangeMembership)
         }
     }
 }

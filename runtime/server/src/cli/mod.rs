@@ -1,5 +1,5 @@
 //! The client commands of `polis`: `ls`, `get`, `set`, `create`, `rm`, `stat`, `watch`,
-//! `acl get|set`, `multi`.
+//! `acl get|set`, `multi`, and for administrators `cluster status|add-learner|promote|remove`.
 //!
 //! Run from the folder where `polis dev` runs, they find the dev node and its admin certificate
 //! through `polis-dev/profile.toml` with no flags; elsewhere `--profile`, `POLIS_PROFILE`, or
@@ -7,6 +7,7 @@
 //! by default and JSON with `--json`.
 
 mod acl_text;
+mod cluster;
 mod connect;
 mod multi_file;
 mod output;
@@ -113,6 +114,12 @@ pub enum ClientCommand {
         file: PathBuf,
         #[command(flatten)]
         common: CommonArguments,
+    },
+    /// The cluster's membership: status, and (for administrators) adding learners, promoting
+    /// them to voters, removing members.
+    Cluster {
+        #[command(subcommand)]
+        command: cluster::ClusterCommand,
     },
 }
 
@@ -272,6 +279,7 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
             output.multi(&results);
             finish(client).await
         }
+        ClientCommand::Cluster { command } => cluster::run(command).await,
     }
 }
 

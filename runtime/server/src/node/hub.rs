@@ -45,6 +45,8 @@ pub struct Hub {
     applied_zxid: watch::Sender<Zxid>,
     /// The number of open sessions in the tree, as of the last applied entry.
     session_count: AtomicUsize,
+    /// Set when the node stops: nothing will be applied any more.
+    stopped: watch::Sender<bool>,
 }
 
 impl Hub {
@@ -56,6 +58,7 @@ impl Hub {
             }),
             applied_zxid: watch::Sender::new(applied_zxid),
             session_count: AtomicUsize::new(0),
+            stopped: watch::Sender::new(false),
         }
     }
 
@@ -68,11 +71,23 @@ impl Hub {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Waits until the events of `zxid` (and all before it) have been queued.
+    /// Waits until the events of `zxid` (and all before it) have been queued, or the node
+    /// stops. A stopping node has closed its client connections first, so whatever a request
+    /// answers after that reaches nobody; what matters is that the request lets go of the node,
+    /// whose files (and peer port) close with its last reference.
     pub async fn applied_through(&self, zxid: Zxid) {
         let mut applied = self.applied_zxid.subscribe();
-        // The sender lives as long as the hub, which outlives every caller.
-        let _ = applied.wait_for(|applied| *applied >= zxid).await;
+        let mut stopped = self.stopped.subscribe();
+        // The senders live as long as the hub, which outlives every caller.
+        tokio::select! {
+            _ = applied.wait_for(|applied| *applied >= zxid) => {}
+            _ = stopped.wait_for(|stopped| *stopped) => {}
+        }
+    }
+
+    /// The node stops: nothing will be applied any more, so nobody should wait for it.
+    pub fn stop(&self) {
+        self.stopped.send_replace(true);
     }
 
     /// The zxid of the last entry whose events were queued.

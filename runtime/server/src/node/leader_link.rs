@@ -1,11 +1,15 @@
-//! Reaching the leader: proposing writes, Raft's ReadIndex for linearizable reads, and forwarding
-//! session renewals. A client may be connected to any node; whoever leads does the work.
+//! Reaching the leader: proposing writes, Raft's ReadIndex for linearizable reads, forwarding
+//! session renewals, and the administrators' membership changes. A client may be connected to
+//! any node (a learner too); whoever leads does the work.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use polis_raft::network::{ForwardError, ForwardRequest, ForwardResponse, QuicPeerClient};
-use polis_raft::{Command, CommandResponse, NodeId, PolisRaft};
+use polis_raft::{
+    ClusterView, Command, CommandResponse, LearnerAdded, MembershipChange, NodeId, PeerNode,
+    PolisRaft, membership,
+};
 use polis_tree::{SessionId, TxnKind, Zxid};
 use tokio::sync::Mutex;
 
@@ -16,6 +20,9 @@ use super::Clock;
 pub const LEADER_WAIT_MAX_DEFAULT: Duration = Duration::from_secs(10);
 /// How long one forwarded call may take.
 pub const FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long asking the leader for its view of the cluster may take before a node answers with
+/// its own (a status request must answer even when the leader is unreachable).
+pub const CLUSTER_STATUS_FORWARD_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Why a proposal or a read barrier did not complete.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -28,6 +35,27 @@ pub enum LeaderError {
     /// was being committed), as ZooKeeper's ConnectionLoss: the client must check.
     #[error("outcome unknown: {0}")]
     Unknown(String),
+    /// The leader refused a membership change as invalid; nothing was proposed.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// A conditional membership change found another membership in effect; nothing was
+    /// proposed.
+    #[error("the membership changed: expected the one of log index {expected}, found {actual}")]
+    MembershipChanged { expected: u64, actual: u64 },
+}
+
+impl LeaderError {
+    /// A membership operation's failure, from the leader's answer: refusals are final, "not the
+    /// leader" was handled by the caller, anything else leaves the outcome unknown.
+    fn of_membership(error: ForwardError) -> LeaderError {
+        match error {
+            ForwardError::Refused(reason) => LeaderError::Refused(reason),
+            ForwardError::MembershipChanged { expected, actual } => {
+                LeaderError::MembershipChanged { expected, actual }
+            }
+            other => LeaderError::Unknown(other.to_string()),
+        }
+    }
 }
 
 /// A node's way to the leader.
@@ -154,6 +182,107 @@ impl LeaderLink {
             .await;
     }
 
+    /// The leader's view of the cluster (members, replication progress), or `None` if no leader
+    /// is known or it did not answer within [`CLUSTER_STATUS_FORWARD_TIMEOUT`]. Does not wait
+    /// for an election: a status is most wanted when something is wrong.
+    pub async fn leader_cluster_view(&self) -> Option<ClusterView> {
+        let leader = self.raft.metrics().borrow().current_leader?;
+        if leader == self.id {
+            return membership::cluster_status(&self.raft).ok();
+        }
+        match self
+            .forward_within(
+                leader,
+                ForwardRequest::ClusterStatus,
+                CLUSTER_STATUS_FORWARD_TIMEOUT,
+            )
+            .await
+        {
+            Ok(ForwardResponse::ClusterStatus(view)) => Some(view),
+            _ => None,
+        }
+    }
+
+    /// Has the leader add `id` as a learner and wait up to `catch_up` for it to catch up.
+    pub async fn add_learner(
+        &self,
+        id: NodeId,
+        node: PeerNode,
+        catch_up: Duration,
+    ) -> Result<LearnerAdded, LeaderError> {
+        let started = Instant::now();
+        loop {
+            let (asked, outcome) = match self.route(started).await? {
+                Route::Local => (
+                    self.id,
+                    membership::add_learner(&self.raft, id, node.clone(), catch_up).await,
+                ),
+                Route::Remote(leader) => {
+                    let request = ForwardRequest::AddLearner {
+                        id,
+                        node: node.clone(),
+                        catch_up_timeout_ms: u64::try_from(catch_up.as_millis())
+                            .unwrap_or(u64::MAX),
+                    };
+                    let answer = match self
+                        .forward_within(leader, request, FORWARD_TIMEOUT + catch_up)
+                        .await
+                    {
+                        Ok(ForwardResponse::AddLearner(added)) => Ok(added),
+                        Ok(other) => {
+                            Err(ForwardError::Failed(format!("unexpected answer {other:?}")))
+                        }
+                        Err(error) => Err(error),
+                    };
+                    (leader, answer)
+                }
+            };
+            match outcome {
+                Ok(added) => return Ok(added),
+                // Refused before anything was proposed: ask the new leader.
+                Err(ForwardError::NotLeader { .. }) => {
+                    self.wait_for_leader_change(asked, started).await?;
+                }
+                Err(error) => return Err(LeaderError::of_membership(error)),
+            }
+        }
+    }
+
+    /// Has the leader change the voters through joint consensus and drop members; answers the
+    /// leader's view once the change is committed.
+    pub async fn change_membership(
+        &self,
+        change: MembershipChange,
+    ) -> Result<ClusterView, LeaderError> {
+        let started = Instant::now();
+        loop {
+            let (asked, outcome) = match self.route(started).await? {
+                Route::Local => (
+                    self.id,
+                    membership::change_membership(&self.raft, &change).await,
+                ),
+                Route::Remote(leader) => {
+                    let request = ForwardRequest::ChangeMembership(change.clone());
+                    let answer = match self.forward_within(leader, request, FORWARD_TIMEOUT).await {
+                        Ok(ForwardResponse::ChangeMembership(view)) => Ok(view),
+                        Ok(other) => {
+                            Err(ForwardError::Failed(format!("unexpected answer {other:?}")))
+                        }
+                        Err(error) => Err(error),
+                    };
+                    (leader, answer)
+                }
+            };
+            match outcome {
+                Ok(view) => return Ok(view),
+                Err(ForwardError::NotLeader { .. }) => {
+                    self.wait_for_leader_change(asked, started).await?;
+                }
+                Err(error) => return Err(LeaderError::of_membership(error)),
+            }
+        }
+    }
+
     /// The leader, waiting for one until `leader_wait_max` after `started`.
     async fn route(&self, started: Instant) -> Result<Route, LeaderError> {
         let remaining = self.leader_wait_max.saturating_sub(started.elapsed());
@@ -201,6 +330,16 @@ impl LeaderLink {
         leader: NodeId,
         request: ForwardRequest,
     ) -> Result<ForwardResponse, ForwardError> {
+        self.forward_within(leader, request, FORWARD_TIMEOUT).await
+    }
+
+    /// Sends `request` to `leader`, bounded by `timeout`.
+    async fn forward_within(
+        &self,
+        leader: NodeId,
+        request: ForwardRequest,
+        timeout: Duration,
+    ) -> Result<ForwardResponse, ForwardError> {
         let node = self
             .raft
             .metrics()
@@ -223,7 +362,7 @@ impl LeaderLink {
             .entry(leader)
             .or_insert_with(|| QuicPeerClient::new(self.id, leader, node, self.endpoint.clone()))
             .clone();
-        let answer = peer.forward(request, FORWARD_TIMEOUT).await;
+        let answer = peer.forward(request, timeout).await;
         self.peers.lock().await.insert(leader, peer);
         answer
     }

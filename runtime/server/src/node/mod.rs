@@ -9,10 +9,17 @@
 //! clock and a fresh timeout after a leader change) and expiring nodes.
 //!
 //! A single node is a cluster of one: the same code path, a quorum of one.
+//!
+//! A node started to join (`ServerConfig::join_cluster`) founds nothing: it waits until an
+//! administrator has the leader add it as a learner, which receives the log and serves reads
+//! like any node (writes and linearizable reads through the leader) but never votes — the
+//! districts' observers. Promoting it to a voter, or removing members, is a joint-consensus
+//! membership change (`polis_raft::membership`), asked of any node by an administrator.
 
 mod clock;
 mod hub;
 mod leader_link;
+mod read_rounds;
 mod session;
 pub mod supervisor;
 
@@ -63,6 +70,9 @@ pub struct NodeSettings {
     pub peer_listen: SocketAddr,
     /// The initial voters (id → addresses). Empty means a cluster of this node alone.
     pub members: BTreeMap<NodeId, PeerNode>,
+    /// This node joins a running cluster: it never initialises one and waits until the leader
+    /// adds it as a learner.
+    pub join: bool,
     pub limits: Limits,
     /// How long a request waits for a leader before it fails.
     pub leader_wait_max: Duration,
@@ -78,6 +88,8 @@ pub struct Node {
     pub clock: Clock,
     pub limits: Limits,
     touches: mpsc::Sender<SessionId>,
+    /// Concurrent linearizable reads share ReadIndex rounds.
+    read_rounds: std::sync::OnceLock<read_rounds::ReadRounds>,
     /// Set when the node stops, so that its background tasks end and release the node.
     stopping: tokio::sync::watch::Sender<bool>,
     /// The address peers reach this node on.
@@ -143,11 +155,17 @@ impl Node {
         let peer_server =
             PeerServer::spawn_with_touches(endpoint.clone(), raft.clone(), forwarded_sender);
 
-        if !raft
+        let initialized = raft
             .is_initialized()
             .await
-            .context("reading the Raft state")?
-        {
+            .context("reading the Raft state")?;
+        if !initialized && settings.join {
+            tracing::info!(
+                node_id = settings.id,
+                %peer_address,
+                "waiting to be added to the cluster as a learner"
+            );
+        } else if !initialized {
             let mut members = settings.members.clone();
             if members.is_empty() {
                 members.insert(
@@ -181,9 +199,13 @@ impl Node {
             limits: settings.limits,
             touches,
             stopping: tokio::sync::watch::Sender::new(false),
+            read_rounds: std::sync::OnceLock::new(),
             peer_address,
             peer_server,
         });
+        let _ = node
+            .read_rounds
+            .set(read_rounds::ReadRounds::spawn(Arc::downgrade(&node)));
         tokio::spawn(supervisor::run(
             node.clone(),
             node.stopping.subscribe(),
@@ -192,6 +214,15 @@ impl Node {
         ));
         tokio::spawn(publish_metrics(Arc::downgrade(&node)));
         Ok(node)
+    }
+
+    /// The commit index a linearizable read arriving now must wait for (Raft's ReadIndex,
+    /// shared with the other reads waiting at the same time).
+    pub async fn read_index(&self) -> Result<polis_tree::Zxid, LeaderError> {
+        match self.read_rounds.get() {
+            Some(rounds) => rounds.read_index().await,
+            None => self.leader.read_index().await,
+        }
     }
 
     /// Notes that a session was heard from (its deadline moves on the leader).
@@ -288,7 +319,7 @@ impl Node {
         }
         // The session may have been opened through another node a moment ago: read it as of
         // the leader's commit point, not this node's.
-        let index = self.leader.read_index().await.map_err(unavailable)?;
+        let index = self.read_index().await.map_err(unavailable)?;
         self.hub.applied_through(index).await;
         let tree = self.reader.read().await;
         if connect.last_zxid_seen > tree.last_zxid() {
@@ -329,10 +360,17 @@ impl Node {
     /// Stops taking part in the cluster and ends the node's background tasks.
     pub async fn shutdown(&self) -> anyhow::Result<()> {
         self.stopping.send_replace(true);
-        self.raft
+        // Close the peer endpoint's connections now rather than when the last handle goes, so
+        // its port is free for a restart as soon as possible.
+        self.peer_server.close();
+        let stopped = self
+            .raft
             .shutdown()
             .await
-            .map_err(|error| anyhow::anyhow!("stopping Raft: {error}"))
+            .map_err(|error| anyhow::anyhow!("stopping Raft: {error}"));
+        // Requests waiting for an entry this node will now never apply let go of the node.
+        self.hub.stop();
+        stopped
     }
 
     /// The peer server (for its address in tests and status).
@@ -387,6 +425,13 @@ impl Node {
     /// Current figures for `/health`.
     pub async fn status(&self) -> serde_json::Value {
         let raft = self.raft.metrics().borrow().clone();
+        let view = polis_raft::ClusterView::from_metrics(&raft);
+        let learners: Vec<NodeId> = view
+            .members
+            .iter()
+            .filter(|member| !member.voter)
+            .map(|member| member.id)
+            .collect();
         let tree = self.reader.read().await;
         let (sessions, znodes, last_zxid) =
             (tree.sessions().len(), tree.node_count(), tree.last_zxid());
@@ -395,6 +440,9 @@ impl Node {
         serde_json::json!({
             "status": if raft.running_state.is_ok() { "ok" } else { "stopped" },
             "node_id": self.id,
+            "role": format!("{:?}", view.role).to_lowercase(),
+            "voters": view.voter_ids(),
+            "learners": learners,
             "leader": raft.current_leader,
             "term": raft.current_term,
             "last_zxid": last_zxid,

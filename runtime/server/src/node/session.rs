@@ -4,17 +4,20 @@
 //!
 //! A connection handles its session's requests one at a time, in order, as ZooKeeper does for a
 //! session; different sessions proceed in parallel.
+//!
+//! Administrators (a `super` identity) may also ask for the cluster's status and change its
+//! membership; the leader carries the changes out (see `polis_raft::membership`).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use polis_proto::convert::{
     acl_list_from_wire, acl_to_wire, create_mode_from_wire, id_to_wire, stat_to_wire,
     watch_kind_from_wire,
 };
 use polis_proto::wire::{self, request::Op, response::Result as Reply};
-use polis_raft::CommandResponse;
+use polis_raft::{ClusterView, CommandResponse, MembershipChange, NodeRole, PeerNode};
 use polis_tree::{
     Caller, CloseReason, DataTree, ErrorCode, Id, OpResult, SessionId, TreeError, TxnKind,
     WatchKind, WriteOp, Zxid, path,
@@ -51,16 +54,35 @@ impl From<TreeError> for Failure {
 
 impl From<LeaderError> for Failure {
     fn from(error: LeaderError) -> Failure {
-        // ZooKeeper reports both as ConnectionLoss: the client cannot know whether a write that
-        // timed out took effect, and retries reads elsewhere.
+        let code = match error {
+            // ZooKeeper reports both as ConnectionLoss: the client cannot know whether a write
+            // that timed out took effect, and retries reads elsewhere.
+            LeaderError::NoLeader(_) | LeaderError::Unknown(_) => ErrorCode::ConnectionLoss,
+            LeaderError::Refused(_) => ErrorCode::BadArguments,
+            LeaderError::MembershipChanged { .. } => ErrorCode::BadVersion,
+        };
         Failure {
-            code: ErrorCode::ConnectionLoss.as_i32(),
+            code: code.as_i32(),
             message: error.to_string(),
             multi_index: None,
             multi_len: None,
         }
     }
 }
+
+impl Failure {
+    fn of_code(code: ErrorCode, message: impl Into<String>) -> Failure {
+        Failure {
+            code: code.as_i32(),
+            message: message.into(),
+            multi_index: None,
+            multi_len: None,
+        }
+    }
+}
+
+/// How long an AddLearner waits for the learner to catch up when the request does not say.
+pub const ADD_LEARNER_CATCH_UP_DEFAULT: Duration = Duration::from_secs(2);
 
 type Answer = Result<Reply, Failure>;
 
@@ -205,6 +227,9 @@ impl SessionHandler {
                 ),
                 Err(failure) => (0, Err(failure)),
             },
+            Op::ClusterStatus(_) => self.admin(self.cluster_status().await),
+            Op::AddLearner(add) => self.admin(self.add_learner(add).await),
+            Op::ChangeMembership(change) => self.admin(self.change_membership(change).await),
             read => self.read(read, allow_stale).await,
         };
         self.respond(xid, op_name, received_at, zxid, answer).await;
@@ -300,7 +325,7 @@ impl SessionHandler {
         if allow_stale {
             return Ok(());
         }
-        let index = self.node.leader.read_index().await?;
+        let index = self.node.read_index().await?;
         self.node.hub.applied_through(index).await;
         Ok(())
     }
@@ -526,6 +551,83 @@ impl SessionHandler {
         (replayed, fired)
     }
 
+    /// An administrative answer, with the zxid this node has applied.
+    fn admin(&self, answer: Answer) -> (Zxid, Answer) {
+        (self.node.hub.applied_zxid(), answer)
+    }
+
+    /// Cluster administration is for administrators: a `super` identity, which the connection
+    /// has when its certificate's subject is in the server's `admins`.
+    fn require_admin(&self) -> Result<(), Failure> {
+        if self.identities.iter().any(Id::is_super) {
+            Ok(())
+        } else {
+            Err(Failure::of_code(
+                ErrorCode::NoAuth,
+                "cluster administration is for administrators (a certificate subject in the \
+                 server's admins)",
+            ))
+        }
+    }
+
+    /// This node's own view of the cluster, now.
+    fn local_view(&self) -> ClusterView {
+        ClusterView::from_metrics(&self.node.raft.metrics().borrow())
+    }
+
+    async fn cluster_status(&self) -> Answer {
+        self.require_admin()?;
+        let leader_view = self.node.leader.leader_cluster_view().await;
+        Ok(Reply::ClusterStatus(status_to_wire(
+            &self.local_view(),
+            leader_view.as_ref(),
+        )))
+    }
+
+    async fn add_learner(&self, add: wire::AddLearner) -> Answer {
+        self.require_admin()?;
+        // The connection answers nothing else meanwhile, so the wait stays well inside the
+        // session timeout (the client pings every third of it).
+        let session_timeout_ms = self
+            .node
+            .reader
+            .read()
+            .await
+            .sessions()
+            .get(self.session_id)
+            .map_or(0, |session| session.timeout_ms);
+        let bound = Duration::from_millis(u64::try_from(session_timeout_ms / 3).unwrap_or(0));
+        let requested = match add.catch_up_timeout_ms {
+            0 => ADD_LEARNER_CATCH_UP_DEFAULT,
+            milliseconds => Duration::from_millis(u64::from(milliseconds)),
+        };
+        let node = PeerNode::new(add.peer_address, add.client_address);
+        let added = self
+            .node
+            .leader
+            .add_learner(add.id, node, requested.min(bound))
+            .await?;
+        Ok(Reply::AddLearner(wire::AddLearnerResult {
+            membership_log_index: added.membership_log_index,
+            caught_up: added.caught_up,
+            status: Some(status_to_wire(&self.local_view(), Some(&added.view))),
+        }))
+    }
+
+    async fn change_membership(&self, change: wire::ChangeMembership) -> Answer {
+        self.require_admin()?;
+        let change = MembershipChange {
+            voters: change.voters.into_iter().collect(),
+            remove: change.remove.into_iter().collect(),
+            if_membership_index: change.if_membership_index,
+        };
+        let view = self.node.leader.change_membership(change).await?;
+        Ok(Reply::ChangeMembership(status_to_wire(
+            &self.local_view(),
+            Some(&view),
+        )))
+    }
+
     fn caller(&self) -> Caller {
         Caller {
             session_id: self.session_id,
@@ -683,6 +785,58 @@ fn multi_reply_of(result: OpResult) -> Option<wire::multi_op_result::Result> {
     }
 }
 
+/// The cluster's status for a client: this node's own position (`local`), and the members as the
+/// leader sees them (`leader`, with replication progress) if it could be asked, else as this
+/// node knows them.
+fn status_to_wire(local: &ClusterView, leader: Option<&ClusterView>) -> wire::ClusterStatusResult {
+    let shared = leader.unwrap_or(local);
+    let from_leader = leader.is_some_and(|view| view.has_replication);
+    let leader_last = if from_leader {
+        shared.last_log_index
+    } else {
+        0
+    };
+    let members = shared
+        .members
+        .iter()
+        .map(|member| {
+            let matched_index = member.matched_index.filter(|_| from_leader);
+            wire::ClusterMember {
+                id: member.id,
+                peer_address: member.node.peer_address.clone(),
+                client_address: member.node.client_address.clone(),
+                kind: if member.voter {
+                    wire::MemberKind::Voter
+                } else {
+                    wire::MemberKind::Learner
+                } as i32,
+                matched_index,
+                lag: from_leader.then(|| leader_last.saturating_sub(matched_index.unwrap_or(0))),
+            }
+        })
+        .collect();
+    let role = match local.role {
+        NodeRole::Leader => wire::NodeRole::Leader,
+        NodeRole::Follower => wire::NodeRole::Follower,
+        NodeRole::Candidate => wire::NodeRole::Candidate,
+        NodeRole::Learner => wire::NodeRole::Learner,
+        NodeRole::Shutdown => wire::NodeRole::Shutdown,
+    };
+    wire::ClusterStatusResult {
+        node_id: local.node_id,
+        role: role as i32,
+        last_log_index: local.last_log_index,
+        applied_index: local.applied_index,
+        leader_id: local.leader.or(shared.leader),
+        term: local.term.max(shared.term),
+        members,
+        membership_log_index: shared.membership_log_index,
+        joint: shared.joint,
+        from_leader,
+        leader_last_log_index: leader_last,
+    }
+}
+
 /// The operation's name, as metrics label it.
 fn op_name(op: &Op) -> &'static str {
     match op {
@@ -705,5 +859,8 @@ fn op_name(op: &Op) -> &'static str {
         Op::Close(_) => "close",
         Op::SetWatches(_) => "set_watches",
         Op::Check(_) => "check",
+        Op::ClusterStatus(_) => "cluster_status",
+        Op::AddLearner(_) => "add_learner",
+        Op::ChangeMembership(_) => "change_membership",
     }
 }
