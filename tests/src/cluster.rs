@@ -223,9 +223,13 @@ impl TestCluster {
                     member.server = Some(server);
                     return;
                 }
-                // The old process's sockets may take a moment to be released.
-                Err(error) if std::time::Instant::now() < deadline => {
-                    tracing_free_wait(&error).await;
+                // The stopped node's sockets may take a moment to be released; any other error
+                // is a real failure.
+                Err(error)
+                    if crate::node::is_address_in_use(&error)
+                        && std::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                 }
                 Err(error) => panic!("restart failed: {error:#}"),
             }
@@ -290,8 +294,4 @@ fn node_config(
         },
         ..ServerConfig::default()
     }
-}
-
-async fn tracing_free_wait(_error: &anyhow::Error) {
-    tokio::time::sleep(Duration::from_millis(50)).await;
 }

@@ -17,7 +17,7 @@ pub const ADMIN_NAME: &str = "admin";
 const RESTART_DEADLINE: Duration = Duration::from_secs(10);
 
 /// True if starting failed because the address is still taken.
-fn is_address_in_use(error: &anyhow::Error) -> bool {
+pub(crate) fn is_address_in_use(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {
         cause
             .downcast_ref::<std::io::Error>()
