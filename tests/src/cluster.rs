@@ -2,11 +2,12 @@
 //! node certificate, client listener and Raft peer endpoint on 127.0.0.1, talking over real QUIC.
 //! More nodes may join later as learners ([`TestCluster::start_joining`]).
 
+use std::collections::BTreeMap;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::time::Duration;
 
-use polis_client::{Client, ClientConfig};
+use polis_client::{Client, ClientConfig, ReadConsistency, Stat};
 use polis_security::{CertificateAuthority, TlsFiles};
 use polis_server::config::{ClusterConfig, MemberConfig, TlsConfig};
 use polis_server::node::Node;
@@ -18,10 +19,10 @@ use crate::node::ADMIN_NAME;
 /// How long a test waits for the cluster to do something (elect, replicate, fail over).
 pub const CLUSTER_DEADLINE: Duration = Duration::from_secs(20);
 
-/// How long a restart may wait for the stopped node's ports to be free again. A QUIC connection
-/// whose peer vanished can keep its endpoint's socket until quinn's idle timeout (30 s) ends it,
-/// so this is longer than that.
-pub const RESTART_DEADLINE: Duration = Duration::from_secs(60);
+/// How long a restart may wait for the stopped node's ports to be free again. A node's shutdown
+/// frees its peer port before it returns (`PeerServer::release`); the client port's endpoint may
+/// still be letting go of its last connections for a moment.
+pub const RESTART_DEADLINE: Duration = Duration::from_secs(5);
 
 /// One member of a [`TestCluster`]: running, or stopped (its folder kept for a restart).
 #[derive(Debug)]
@@ -124,6 +125,56 @@ impl TestCluster {
                 "no leader elected in time"
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// The leader as the members in `ids` see it, waiting until one of them leads. Unlike
+    /// [`TestCluster::leader`], it ignores a partitioned old leader that still believes it leads.
+    pub async fn leader_among(&self, ids: &[u64]) -> u64 {
+        let deadline = std::time::Instant::now() + CLUSTER_DEADLINE;
+        loop {
+            for id in ids {
+                if let Some(server) = &self.member(*id).server
+                    && server.node.raft.metrics().borrow().current_leader == Some(*id)
+                {
+                    return *id;
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "none of {ids:?} was elected in time"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Cuts the network between the members in `minority` and all the others, both ways, with
+    /// every node left running and serving its clients (`polis_raft::network::NetworkFaults`
+    /// on each running node). The links inside each side stay up. A node started later does
+    /// not inherit the cut.
+    pub fn partition(&self, minority: &[u64]) {
+        for member in &self.members {
+            let Some(server) = &member.server else {
+                continue;
+            };
+            let inside = minority.contains(&member.id);
+            for other in &self.members {
+                if minority.contains(&other.id) != inside {
+                    server
+                        .node
+                        .network_faults()
+                        .block(self.peer_address(other.id));
+                }
+            }
+        }
+    }
+
+    /// Restores every link cut by [`TestCluster::partition`].
+    pub fn heal(&self) {
+        for member in &self.members {
+            if let Some(server) = &member.server {
+                server.node.network_faults().heal();
+            }
         }
     }
 
@@ -249,10 +300,52 @@ impl TestCluster {
 
     /// A client of the given members, in that order of preference.
     pub async fn client(&self, name: &str, ids: &[u64]) -> Client {
+        Client::connect(self.client_config(name, ids))
+            .await
+            .expect("client connects")
+    }
+
+    /// The configuration [`TestCluster::client`] uses: the given members, the certificate of
+    /// `name`, a session timeout of 4 s.
+    pub fn client_config(&self, name: &str, ids: &[u64]) -> ClientConfig {
         let servers = ids.iter().map(|id| self.address(*id)).collect();
         let mut config = ClientConfig::new(servers, "localhost", self.client_files(name));
         config.session_timeout_ms = 4_000;
-        Client::connect(config).await.expect("client connects")
+        config
+    }
+
+    /// Every znode on node `id` as it has applied them, after a `sync` there so that it holds
+    /// at least everything committed before: path → (data, stat). Read with local reads, so
+    /// what is compared is the node's own copy, not the leader's.
+    ///
+    /// Retried (within [`CLUSTER_DEADLINE`]) while the node cannot reach a leader yet, as right
+    /// after a partition heals and the cluster settles on one.
+    pub async fn tree_of(&self, id: u64) -> BTreeMap<String, (Vec<u8>, Stat)> {
+        let deadline = std::time::Instant::now() + CLUSTER_DEADLINE;
+        loop {
+            match self.try_tree_of(id).await {
+                Ok(tree) => return tree,
+                Err(_) if std::time::Instant::now() < deadline => {
+                    // Polling for the cluster to settle, bounded by the deadline above.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(error) => panic!("the tree of node {id}: {error}"),
+            }
+        }
+    }
+
+    async fn try_tree_of(
+        &self,
+        id: u64,
+    ) -> Result<BTreeMap<String, (Vec<u8>, Stat)>, polis_client::Error> {
+        let client = Client::connect(self.client_config(ADMIN_NAME, &[id])).await?;
+        let tree = async {
+            client.sync("/").await?;
+            local_tree(&client).await
+        }
+        .await;
+        let _ = client.close().await;
+        tree
     }
 
     pub async fn shutdown(mut self) {
@@ -261,6 +354,25 @@ impl TestCluster {
             self.stop(id).await;
         }
     }
+}
+
+/// Every znode the connected server holds, read from its local copy
+/// ([`ReadConsistency::Local`]): path → (data, stat).
+pub async fn local_tree(
+    client: &Client,
+) -> Result<BTreeMap<String, (Vec<u8>, Stat)>, polis_client::Error> {
+    let local = client.with_read_consistency(ReadConsistency::Local);
+    let mut tree = BTreeMap::new();
+    let mut pending = vec!["/".to_string()];
+    while let Some(path) = pending.pop() {
+        let (data, stat) = local.get_data(&path).await?;
+        let (children, _) = local.get_children(&path).await?;
+        for child in children {
+            pending.push(polis_tree::path::join(&path, &child));
+        }
+        tree.insert(path, (data, stat));
+    }
+    Ok(tree)
 }
 
 /// The configuration of test node `id` in `dir`, with a node certificate for 127.0.0.1.
@@ -291,6 +403,7 @@ fn node_config(
             name: "polis-test".to_string(),
             peer_listen: Some(peer),
             members,
+            ..ClusterConfig::default()
         },
         ..ServerConfig::default()
     }

@@ -8,10 +8,12 @@
 //! - [`raw::RawSession`]: a client that speaks the wire protocol frame by frame, for tests of
 //!   the protocol itself (ordering, malformed frames) below the client library.
 //! - [`client`]: configurations and small waits for tests that use the Rust client.
+//! - [`guests`]: plugin guests built from source, packaged for deployment.
 //! - [`wait_until`]: polls a condition with a bounded deadline instead of sleeping.
 
 pub mod client;
 pub mod cluster;
+pub mod guests;
 pub mod node;
 pub mod raw;
 

@@ -15,8 +15,8 @@
 //! - `raft-snapshot.bin` ([`SNAPSHOT_FILE_NAME`]): the current snapshot
 //!
 //! Main types, one per module: [`TypeConfig`], [`PeerNode`], [`Command`], [`CommandResponse`],
-//! [`RedbLogStore`], [`TreeStateMachine`], [`TreeSnapshotBuilder`], [`TreeReader`],
-//! [`ApplyObserver`], [`SnapshotFile`], [`AppliedCheckpoint`], [`RaftStoreError`]; and in
+//! [`RedbLogStore`], [`LogCompaction`], [`TreeStateMachine`], [`TreeSnapshotBuilder`],
+//! [`TreeReader`], [`ApplyObserver`], [`SnapshotFile`], [`AppliedCheckpoint`], [`RaftStoreError`]; and in
 //! [`network`], openraft's network over QUIC with mutual TLS ([`network::QuicNetworkFactory`],
 //! [`network::PeerServer`]); and in [`membership`], runtime membership change on the leader
 //! (learners, joint consensus) and the cluster's state ([`ClusterView`]).
@@ -27,6 +27,7 @@ mod apply_observer;
 mod command;
 mod command_response;
 mod error;
+mod log_compaction;
 mod log_store;
 pub mod membership;
 pub mod network;
@@ -47,6 +48,7 @@ pub use apply_observer::{
 pub use command::Command;
 pub use command_response::{CommandError, CommandResponse};
 pub use error::RaftStoreError;
+pub use log_compaction::LogCompaction;
 pub use log_store::{LOG_READ_BYTES_MAX, RAFT_LOG_FILE_NAME, RedbLogStore};
 pub use membership::{ClusterView, LearnerAdded, MemberView, MembershipChange, NodeRole};
 pub use peer_node::PeerNode;
@@ -54,7 +56,7 @@ pub use raft_config::{
     ELECTION_TIMEOUT_MAX_MS, ELECTION_TIMEOUT_MIN_MS, HEARTBEAT_INTERVAL_MS,
     INSTALL_SNAPSHOT_TIMEOUT_MS, PURGE_BATCH_ENTRIES, REPLICATION_BATCH_ENTRIES_MAX,
     REPLICATION_LAG_THRESHOLD_ENTRIES, SNAPSHOT_CHUNK_BYTES_MAX, SNAPSHOT_INTERVAL_ENTRIES,
-    SNAPSHOT_LOG_ENTRIES_KEPT, polis_raft_config,
+    SNAPSHOT_LOG_ENTRIES_KEPT, polis_raft_config, polis_raft_config_with,
 };
 pub use snapshot_builder::TreeSnapshotBuilder;
 pub use snapshot_file::{SNAPSHOT_FILE_NAME, SnapshotFile};

@@ -2,6 +2,8 @@
 
 use openraft::{Config, ConfigError, SnapshotPolicy};
 
+use crate::LogCompaction;
+
 /// A snapshot is built once this many entries were applied since the last one. The tree's
 /// snapshot of a large tree takes about a second to write and blocks applying meanwhile, so
 /// snapshots should be rare; 10,000 entries are a few seconds of peak write load.
@@ -39,7 +41,7 @@ pub const SNAPSHOT_CHUNK_BYTES_MAX: u64 = 1024 * 1024;
 pub const INSTALL_SNAPSHOT_TIMEOUT_MS: u64 = 10_000;
 
 /// The openraft configuration of a Polis cluster named `cluster_name`, validated (openraft's
-/// `ConfigError` is large, hence boxed).
+/// `ConfigError` is large, hence boxed), with the default [`LogCompaction`].
 ///
 /// Log purging follows snapshots: once a snapshot covers entries, openraft purges the log up to
 /// `SNAPSHOT_LOG_ENTRIES_KEPT` entries before the snapshot's last entry, in batches of at least
@@ -47,6 +49,14 @@ pub const INSTALL_SNAPSHOT_TIMEOUT_MS: u64 = 10_000;
 /// builds or installs is also a durable checkpoint, so a restart always finds the entries after
 /// its checkpoint in the log.
 pub fn polis_raft_config(cluster_name: &str) -> Result<Config, Box<ConfigError>> {
+    polis_raft_config_with(cluster_name, &LogCompaction::default())
+}
+
+/// [`polis_raft_config`] with other snapshot and purge thresholds.
+pub fn polis_raft_config_with(
+    cluster_name: &str,
+    compaction: &LogCompaction,
+) -> Result<Config, Box<ConfigError>> {
     Config {
         cluster_name: cluster_name.to_string(),
         heartbeat_interval: HEARTBEAT_INTERVAL_MS,
@@ -54,11 +64,11 @@ pub fn polis_raft_config(cluster_name: &str) -> Result<Config, Box<ConfigError>>
         election_timeout_max: ELECTION_TIMEOUT_MAX_MS,
         install_snapshot_timeout: INSTALL_SNAPSHOT_TIMEOUT_MS,
         max_payload_entries: REPLICATION_BATCH_ENTRIES_MAX,
-        replication_lag_threshold: REPLICATION_LAG_THRESHOLD_ENTRIES,
-        snapshot_policy: SnapshotPolicy::LogsSinceLast(SNAPSHOT_INTERVAL_ENTRIES),
+        replication_lag_threshold: compaction.replication_lag_threshold_entries(),
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(compaction.snapshot_interval_entries),
         snapshot_max_chunk_size: SNAPSHOT_CHUNK_BYTES_MAX,
-        max_in_snapshot_log_to_keep: SNAPSHOT_LOG_ENTRIES_KEPT,
-        purge_batch_size: PURGE_BATCH_ENTRIES,
+        max_in_snapshot_log_to_keep: compaction.snapshot_log_entries_kept,
+        purge_batch_size: compaction.purge_batch_entries,
         ..Config::default()
     }
     .validate()

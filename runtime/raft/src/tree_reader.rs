@@ -37,6 +37,13 @@ impl TreeReader {
         RwLockReadGuard::map(self.state.read().await, |state| &state.tree)
     }
 
+    /// Read access from a thread outside the async runtime, such as a plugin invocation running
+    /// on a blocking thread. Hold the guard briefly, as with [`TreeReader::read`]; calling it
+    /// from an async task panics (tokio's rule), so only blocking threads may.
+    pub fn blocking_read(&self) -> RwLockReadGuard<'_, DataTree> {
+        RwLockReadGuard::map(self.state.blocking_read(), |state| &state.tree)
+    }
+
     /// The log id of the last applied entry (the tree's zxid is its index).
     pub async fn last_applied(&self) -> Option<LogId> {
         self.state.read().await.last_applied

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::create;
-use polis_raft::network::{PeerServer, QuicNetworkFactory, peer_endpoint};
+use polis_raft::network::{NetworkFaults, PeerServer, QuicNetworkFactory, peer_endpoint};
 use polis_raft::{
     ApplyNotice, ApplyObserver, Command, PeerNode, PolisRaft, RAFT_LOG_FILE_NAME, RedbLogStore,
     TreeReader, TreeStateMachine, polis_raft_config,
@@ -63,7 +63,7 @@ async fn start_cluster(
         let raft = PolisRaft::new(
             id,
             config.clone(),
-            QuicNetworkFactory::new(id, endpoint.clone()),
+            QuicNetworkFactory::new(id, endpoint.clone(), NetworkFaults::new()),
             log,
             state_machine,
         )

@@ -23,8 +23,8 @@ use crate::shared::{AUTHS_LEN_MAX, AuthEntry, Shared, lock};
 use crate::watch_book::PersistentWatch;
 use crate::watch_stream::StreamEnding;
 use crate::{
-    ClientConfig, ClientState, Error, OneShotWatch, Op, OpResult, SessionEvent, WatchMode,
-    WatchStream,
+    ClientConfig, ClientState, Error, OneShotWatch, Op, OpResult, ReadConsistency, SessionEvent,
+    WatchMode, WatchStream,
 };
 
 /// A Polis session, ZooKeeper's `ZooKeeper` handle.
@@ -37,9 +37,15 @@ use crate::{
 /// Every call is bounded by the request timeout. A call that fails with
 /// [`Error::ConnectionLoss`] or [`Error::Timeout`] may or may not have taken effect, exactly as in
 /// ZooKeeper; the client meanwhile reconnects to the same session on its own.
+///
+/// Reads are linearizable unless the handle was made with
+/// [`Client::with_read_consistency`]`(`[`ReadConsistency::Local`]`)`.
 #[derive(Clone, Debug)]
 pub struct Client {
     inner: Arc<ClientInner>,
+    /// How fresh this handle's reads must be; clones made by `with_read_consistency` share the
+    /// session but not this.
+    read_consistency: ReadConsistency,
 }
 
 #[derive(Debug)]
@@ -122,7 +128,37 @@ impl Client {
                 shutdown,
                 config,
             }),
+            read_consistency: ReadConsistency::default(),
         })
+    }
+
+    /// A handle on the same session (and connection) whose reads — `exists`, `get_data`,
+    /// `get_children`, `get_acl`, `count_descendants`, `ephemerals`, and the registration of
+    /// watches — have the given consistency. Writes, `multi`, `sync` and the session itself are
+    /// unaffected.
+    ///
+    /// With [`ReadConsistency::Local`] the connected server answers from its own copy of the
+    /// tree without asking the leader, so reads keep working on a node cut off from the leader
+    /// (a learner in a partitioned district), at the price of possibly missing recent writes.
+    /// `sync` followed by a local read gives ZooKeeper's "read after sync" freshness.
+    ///
+    /// ```no_run
+    /// # async fn example(client: polis_client::Client) -> Result<(), polis_client::Error> {
+    /// use polis_client::ReadConsistency;
+    /// let local = client.with_read_consistency(ReadConsistency::Local);
+    /// let (data, _stat) = local.get_data("/city/status").await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn with_read_consistency(&self, read_consistency: ReadConsistency) -> Client {
+        Client {
+            inner: self.inner.clone(),
+            read_consistency,
+        }
+    }
+
+    /// The consistency of this handle's reads.
+    pub fn read_consistency(&self) -> ReadConsistency {
+        self.read_consistency
     }
 
     /// The session id the server assigned.
@@ -555,7 +591,13 @@ impl Client {
         }
         let deadline = tokio::time::Instant::now() + self.inner.config.request_timeout();
         let (reply, answer) = oneshot::channel();
-        let command = Command::Call(Call { op, reply, watch });
+        let allow_stale = self.read_consistency.allows_stale() && is_read(&op);
+        let command = Command::Call(Call {
+            op,
+            reply,
+            watch,
+            allow_stale,
+        });
         match tokio::time::timeout_at(deadline, self.inner.commands.send(command)).await {
             Err(_) => return Err(Error::Timeout),
             Ok(Err(_)) => return Err(self.gone()),
@@ -572,6 +614,21 @@ impl Client {
     fn gone(&self) -> Error {
         self.state().terminal_error().unwrap_or(Error::Closed)
     }
+}
+
+/// True for the operations that only read the tree (and may register a watch), the ones a
+/// [`ReadConsistency::Local`] handle lets the server answer locally.
+fn is_read(op: &RequestOp) -> bool {
+    matches!(
+        op,
+        RequestOp::Exists(_)
+            | RequestOp::GetData(_)
+            | RequestOp::GetChildren(_)
+            | RequestOp::GetAcl(_)
+            | RequestOp::CountDescendants(_)
+            | RequestOp::GetEphemerals(_)
+            | RequestOp::AddWatch(_)
+    )
 }
 
 /// The result of a successful answer, or the server's error.
@@ -744,6 +801,24 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn only_reads_may_be_answered_locally() {
+        assert!(is_read(&get_data_op("/a", false)));
+        assert!(is_read(&get_children_op("/a", true)));
+        assert!(is_read(&exists_op("/a", false)));
+        let write = RequestOp::SetData(wire::SetData {
+            path: "/a".into(),
+            data: Vec::new(),
+            version: -1,
+        });
+        assert!(!is_read(&write));
+        let sync = RequestOp::Sync(wire::Sync { path: "/".into() });
+        assert!(
+            !is_read(&sync),
+            "sync is the barrier a local read may follow"
+        );
     }
 
     #[test]

@@ -330,7 +330,7 @@ impl Driver {
             return Ok(());
         }
         match self
-            .write_request(live, RequestOp::Ping(wire::Ping {}), Purpose::Ping)
+            .write_request(live, RequestOp::Ping(wire::Ping {}), Purpose::Ping, false)
             .await
         {
             Ok(()) => Ok(()),
@@ -370,7 +370,12 @@ impl Driver {
 
     async fn handle_command(&mut self, live: &mut Live, command: Command) -> Result<(), String> {
         match command {
-            Command::Call(Call { op, reply, watch }) => {
+            Command::Call(Call {
+                op,
+                reply,
+                watch,
+                allow_stale,
+            }) => {
                 if reply.is_closed() {
                     // The caller gave up (timed out or was cancelled) before we got to it; do
                     // not apply a request nobody waits for.
@@ -386,7 +391,7 @@ impl Driver {
                     },
                 };
                 match self
-                    .write_request(live, op, Purpose::Call { reply, watch })
+                    .write_request(live, op, Purpose::Call { reply, watch }, allow_stale)
                     .await
                 {
                     Ok(()) => Ok(()),
@@ -417,7 +422,7 @@ impl Driver {
         op: RequestOp,
         purpose: Purpose,
     ) -> Result<(), String> {
-        match self.write_request(live, op, purpose).await {
+        match self.write_request(live, op, purpose, false).await {
             Ok(()) => Ok(()),
             Err(WriteFailure::TooLarge { len, max, .. }) => {
                 tracing::warn!(
@@ -431,12 +436,14 @@ impl Driver {
         }
     }
 
-    /// Assigns the next xid, queues the request as pending, then writes it.
+    /// Assigns the next xid, queues the request as pending, then writes it. `allow_stale` lets
+    /// the server answer a read from its local copy.
     async fn write_request(
         &mut self,
         live: &mut Live,
         op: RequestOp,
         purpose: Purpose,
+        allow_stale: bool,
     ) -> Result<(), WriteFailure> {
         let xid = self.next_xid;
         self.next_xid += 1;
@@ -444,7 +451,7 @@ impl Driver {
             body: Some(ClientBody::Request(wire::Request {
                 xid,
                 op: Some(op),
-                allow_stale: false,
+                allow_stale,
             })),
         };
         let bytes = match polis_proto::frame::encode_frame(&message, self.config.frame_len_max) {
@@ -481,6 +488,7 @@ impl Driver {
                 &mut live,
                 RequestOp::Close(wire::Close {}),
                 Purpose::Close { done },
+                false,
             )
             .await;
         if written.is_ok() {

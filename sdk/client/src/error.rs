@@ -111,9 +111,11 @@ impl Error {
         self.has_code(ErrorCode::NoAuth)
     }
 
-    /// The connection was lost before the answer arrived.
+    /// The connection was lost before the answer arrived, or the server answered with
+    /// ZooKeeper's `ConnectionLoss` because it could not reach a leader or a quorum in time
+    /// (a node in a minority partition): either way the outcome is unknown.
     pub fn is_connection_loss(&self) -> bool {
-        matches!(self, Error::ConnectionLoss)
+        self.has_code(ErrorCode::ConnectionLoss)
     }
 
     /// The session has expired.
@@ -124,7 +126,7 @@ impl Error {
     /// The outcome is unknown but the session lives on, so the caller may retry once the client
     /// is connected again (ZooKeeper's "recoverable" errors).
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Error::ConnectionLoss | Error::Timeout)
+        self.is_connection_loss() || matches!(self, Error::Timeout)
     }
 
     /// This client can never succeed again: expired, closed, or refused.
@@ -163,6 +165,12 @@ mod tests {
         };
         assert!(multi.is_bad_version());
         assert!(Error::ConnectionLoss.is_retryable());
+        let no_quorum = Error::api(ErrorCode::ConnectionLoss, "no leader reachable", None);
+        assert!(
+            no_quorum.is_connection_loss(),
+            "the server's ConnectionLoss too"
+        );
+        assert!(no_quorum.is_retryable());
         assert!(Error::Timeout.is_retryable());
         assert!(!Error::SessionExpired.is_retryable());
         assert!(Error::SessionExpired.is_terminal());

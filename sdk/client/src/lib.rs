@@ -9,6 +9,10 @@
 //!   `get_acl`, `set_acl`, `check`, `multi`, `sync`, `count_descendants`, `ephemerals`,
 //!   `add_auth_digest`, `close` — are pipelined: many tasks may call one client (it is cheap to
 //!   clone), and answers come back in the order the requests were written.
+//! - **Reads** are linearizable by default; [`Client::with_read_consistency`] gives a handle on
+//!   the same session whose reads are answered from the server's local copy
+//!   ([`ReadConsistency::Local`]): faster, possibly stale, and available on a node cut off from
+//!   the leader.
 //! - **Watches** — one-shot watches are futures ([`OneShotWatch`]) from `get_data_watch`,
 //!   `exists_watch` and `get_children_watch`; persistent and recursive watches are streams
 //!   ([`WatchStream`]) from [`Client::watch`], optionally resuming after a zxid. An event is
@@ -41,6 +45,7 @@ mod error;
 mod one_shot_watch;
 mod op;
 mod op_result;
+mod read_consistency;
 mod reader;
 pub mod recipes;
 mod request;
@@ -58,6 +63,7 @@ pub use error::Error;
 pub use one_shot_watch::OneShotWatch;
 pub use op::Op;
 pub use op_result::OpResult;
+pub use read_consistency::ReadConsistency;
 pub use session_event::SessionEvent;
 pub use watch_mode::WatchMode;
 pub use watch_stream::WatchStream;

@@ -31,6 +31,9 @@ pub(crate) struct Call {
     pub(crate) op: wire::request::Op,
     pub(crate) reply: ReplySender,
     pub(crate) watch: WatchIntent,
+    /// The server may answer from its local copy without asking the leader (a read of a
+    /// [`crate::ReadConsistency::Local`] handle).
+    pub(crate) allow_stale: bool,
 }
 
 /// The watch a call sets, if any.

@@ -11,7 +11,11 @@
 //! finished, then the response as one postcard message. The end of the stream frames the
 //! message, and both sides read at most [`PEER_MESSAGE_BYTES_MAX`] bytes. Snapshots travel in
 //! openraft's chunks (`Config::snapshot_max_chunk_size`), one chunk per RPC.
+//!
+//! [`NetworkFaults`] cuts chosen links for tests and failure drills: a real partition, with both
+//! sides running, rather than a stopped node.
 
+mod network_faults;
 mod peer_client;
 mod peer_endpoint;
 mod peer_message;
@@ -19,6 +23,7 @@ mod peer_network_error;
 mod peer_server;
 mod quic_network_factory;
 
+pub use network_faults::NetworkFaults;
 pub use peer_client::{PEER_BACKOFF_BASE, PEER_BACKOFF_MAX, PEER_CONNECT_TIMEOUT, QuicPeerClient};
 pub use peer_endpoint::{PEER_CONNECTIONS_MAX, PEER_STREAMS_PER_CONNECTION_MAX, peer_endpoint};
 pub use peer_message::{
@@ -26,5 +31,5 @@ pub use peer_message::{
     PeerResponse,
 };
 pub use peer_network_error::PeerNetworkError;
-pub use peer_server::PeerServer;
+pub use peer_server::{PEER_DRAIN_TIMEOUT, PeerServer};
 pub use quic_network_factory::QuicNetworkFactory;

@@ -17,7 +17,8 @@ use quinn::{Connection, Endpoint};
 
 use super::peer_message::{read_message, write_message};
 use super::{
-    ForwardError, ForwardRequest, ForwardResponse, PeerNetworkError, PeerRequest, PeerResponse,
+    ForwardError, ForwardRequest, ForwardResponse, NetworkFaults, PeerNetworkError, PeerRequest,
+    PeerResponse,
 };
 use crate::{NodeId, PeerNode, TypeConfig};
 
@@ -52,6 +53,8 @@ pub struct QuicPeerClient {
     target: NodeId,
     node: PeerNode,
     endpoint: Endpoint,
+    /// Links cut by fault injection: a call to a blocked peer fails as unreachable.
+    faults: NetworkFaults,
     connection: Option<Connection>,
 }
 
@@ -67,21 +70,33 @@ impl fmt::Debug for QuicPeerClient {
 }
 
 impl QuicPeerClient {
-    pub fn new(local_id: NodeId, target: NodeId, node: PeerNode, endpoint: Endpoint) -> Self {
+    pub fn new(
+        local_id: NodeId,
+        target: NodeId,
+        node: PeerNode,
+        endpoint: Endpoint,
+        faults: NetworkFaults,
+    ) -> Self {
         QuicPeerClient {
             local_id,
             target,
             node,
             endpoint,
+            faults,
             connection: None,
         }
     }
 
-    /// The open connection, dialing a new one if there is none or it closed.
+    /// The open connection, dialing a new one if there is none or it closed. Fails as
+    /// unreachable while fault injection cuts the link to the peer.
     async fn connection(&mut self) -> Result<Connection, PeerNetworkError> {
         if let Some(connection) = &self.connection
             && connection.close_reason().is_none()
         {
+            let address = connection.remote_address();
+            if self.faults.is_blocked(address) {
+                return Err(PeerNetworkError::Blocked { address });
+            }
             return Ok(connection.clone());
         }
         self.connection = None;
@@ -108,6 +123,11 @@ impl QuicPeerClient {
                 address: address.clone(),
                 reason: "resolves to no address".to_string(),
             })?;
+        if self.faults.is_blocked(socket_address) {
+            return Err(PeerNetworkError::Blocked {
+                address: socket_address,
+            });
+        }
         let connecting = self.endpoint.connect(socket_address, &server_name)?;
         let connection = tokio::time::timeout(PEER_CONNECT_TIMEOUT, connecting)
             .await

@@ -32,6 +32,9 @@ pub enum PeerNetworkError {
     NotANode(String),
     #[error("TLS configuration: {0}")]
     Tls(#[from] polis_security::TlsConfigError),
+    /// Fault injection ([`super::NetworkFaults`]) cuts the link to this peer.
+    #[error("the link to {address} is cut (fault injection)")]
+    Blocked { address: std::net::SocketAddr },
     #[error("socket: {0}")]
     Io(#[from] std::io::Error),
 }

@@ -1,6 +1,8 @@
 //! Serving the Raft RPCs of peers.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use openraft::TryAsRef;
 use polis_security::Identity;
@@ -11,13 +13,19 @@ use tokio::task::JoinHandle;
 
 use super::peer_message::{read_message, write_message};
 use super::{
-    ForwardError, ForwardRequest, ForwardResponse, PEER_CONNECTIONS_MAX, PeerNetworkError,
-    PeerRequest, PeerResponse,
+    ForwardError, ForwardRequest, ForwardResponse, NetworkFaults, PEER_CONNECTIONS_MAX,
+    PeerNetworkError, PeerRequest, PeerResponse,
 };
 use crate::{NodeId, PolisRaft};
 
 /// The organizational unit the CA puts in node certificates (`polis_security::ca`).
 const NODE_SUBJECT_COMPONENT: &str = "OU=node";
+
+/// How long [`PeerServer::release`] waits for the endpoint's closed connections to drain, so
+/// that peers hear of the close. An established connection drains in three probe timeouts
+/// (RFC 9000 §10.2), milliseconds on a LAN; one still in its handshake would take about 3 s
+/// (initial RTT 333 ms) and is not waited for.
+pub const PEER_DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Accepts peers on a node's peer endpoint and hands their RPCs to the local Raft node.
 ///
@@ -26,6 +34,8 @@ const NODE_SUBJECT_COMPONENT: &str = "OU=node";
 pub struct PeerServer {
     endpoint: Endpoint,
     accept_task: JoinHandle<()>,
+    /// Set when the server closes, so that no connection is accepted afterwards.
+    closing: Arc<AtomicBool>,
 }
 
 impl PeerServer {
@@ -33,28 +43,69 @@ impl PeerServer {
     /// renewals are dropped; use [`PeerServer::spawn_with_touches`] on a server.
     pub fn spawn(endpoint: Endpoint, raft: PolisRaft) -> PeerServer {
         let (touches, _) = mpsc::channel(1);
-        PeerServer::spawn_with_touches(endpoint, raft, touches)
+        PeerServer::spawn_with_touches(endpoint, raft, touches, NetworkFaults::new())
     }
 
     /// Starts serving `endpoint` for `raft`, handing the session renewals peers forward to
     /// `touches` (the leader's session tracker). A full channel drops a renewal: the next one,
-    /// a third of a session timeout later, carries it again.
+    /// a third of a session timeout later, carries it again. Peers that `faults` blocks are not
+    /// served.
     pub fn spawn_with_touches(
         endpoint: Endpoint,
         raft: PolisRaft,
         touches: mpsc::Sender<Vec<SessionId>>,
+        faults: NetworkFaults,
     ) -> PeerServer {
-        let context = Arc::new(Context { raft, touches });
+        let closing = Arc::new(AtomicBool::new(false));
+        let context = Arc::new(Context {
+            raft,
+            touches,
+            faults,
+            closing: closing.clone(),
+        });
         let accept_task = tokio::spawn(accept_loop(endpoint.clone(), context));
         PeerServer {
             endpoint,
             accept_task,
+            closing,
         }
     }
 
-    /// Closes the endpoint's connections at once (the accept loop ends with them).
+    /// Stops accepting and closes the endpoint's connections at once.
+    ///
+    /// Quinn keeps the UDP socket until every connection of the endpoint has drained, and
+    /// `Endpoint::close` only closes the connections that exist when it is called: one accepted
+    /// later (a peer's connection still queued, or in the middle of its handshake) would keep
+    /// the port bound until its idle timeout, 30 s. So nothing is accepted once closing starts.
     pub fn close(&self) {
+        self.closing.store(true, Ordering::Release);
+        self.accept_task.abort();
         self.endpoint.close(0u32.into(), b"node stopping");
+    }
+
+    /// After [`PeerServer::close`]: waits, at most [`PEER_DRAIN_TIMEOUT`], for the closed
+    /// connections to drain, then frees the peer port at once, so that a restarted node can
+    /// bind it again.
+    ///
+    /// Quinn 0.11 keeps the UDP socket while any connection is still draining or any handle of
+    /// the endpoint is alive (a replication task finishing its backoff, say), which has kept a
+    /// stopped node's port bound for up to its idle timeout (30 s). So the endpoint moves to a
+    /// throwaway socket: twice, because `Endpoint::rebind` keeps the previous socket until
+    /// traffic arrives on the new one, and only the second move drops the original.
+    pub async fn release(&self) {
+        let _ = tokio::time::timeout(PEER_DRAIN_TIMEOUT, self.endpoint.wait_idle()).await;
+        let Ok(address) = self.endpoint.local_addr() else {
+            return;
+        };
+        let throwaway = std::net::SocketAddr::new(address.ip(), 0);
+        for _ in 0..2 {
+            let rebound = std::net::UdpSocket::bind(throwaway)
+                .and_then(|socket| self.endpoint.rebind(socket));
+            if let Err(error) = rebound {
+                tracing::debug!(%error, "the peer endpoint keeps its port until it drains");
+                return;
+            }
+        }
     }
 
     /// The endpoint's local address.
@@ -65,8 +116,7 @@ impl PeerServer {
 
 impl Drop for PeerServer {
     fn drop(&mut self) {
-        self.accept_task.abort();
-        self.endpoint.close(0u32.into(), b"node stopping");
+        self.close();
     }
 }
 
@@ -74,11 +124,29 @@ impl Drop for PeerServer {
 struct Context {
     raft: PolisRaft,
     touches: mpsc::Sender<Vec<SessionId>>,
+    faults: NetworkFaults,
+    /// The server is closing: accept nothing more.
+    closing: Arc<AtomicBool>,
+}
+
+impl Context {
+    fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
+    }
 }
 
 async fn accept_loop(endpoint: Endpoint, context: Arc<Context>) {
     let connections = Arc::new(Semaphore::new(PEER_CONNECTIONS_MAX));
     while let Some(incoming) = endpoint.accept().await {
+        if context.is_closing() {
+            incoming.refuse();
+            continue;
+        }
+        if context.faults.is_blocked(incoming.remote_address()) {
+            // Dropped unanswered, as a cut link drops packets: the dialer times out.
+            incoming.ignore();
+            continue;
+        }
         let Ok(permit) = connections.clone().try_acquire_owned() else {
             tracing::warn!(
                 remote = %incoming.remote_address(),
@@ -101,11 +169,26 @@ async fn serve_connection(
     incoming: Incoming,
     context: Arc<Context>,
 ) -> Result<(), PeerNetworkError> {
+    if context.is_closing() {
+        incoming.refuse();
+        return Ok(());
+    }
     let connection = incoming.await?;
+    if context.is_closing() {
+        // Accepted while the endpoint was closing, so `Endpoint::close` did not reach it.
+        connection.close(0u32.into(), b"node stopping");
+        return Ok(());
+    }
     check_node(&connection)?;
     loop {
         // The transport bounds how many streams a peer may have open at once.
         let (mut send, mut recv) = connection.accept_bi().await?;
+        let address = connection.remote_address();
+        if context.faults.is_blocked(address) {
+            // A connection opened before the link was cut carries nothing more.
+            connection.close(0u32.into(), b"link cut");
+            return Err(PeerNetworkError::Blocked { address });
+        }
         let context = context.clone();
         tokio::spawn(async move {
             let served = async {

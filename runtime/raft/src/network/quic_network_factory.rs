@@ -3,22 +3,27 @@
 use openraft::RaftNetworkFactory;
 use quinn::Endpoint;
 
-use super::QuicPeerClient;
+use super::{NetworkFaults, QuicPeerClient};
 use crate::{NodeId, PeerNode, TypeConfig};
 
 /// Creates a [`QuicPeerClient`] for every peer openraft replicates to or asks for votes.
 ///
 /// All clients dial from the node's one peer endpoint ([`super::peer_endpoint`]), so they share
-/// its UDP socket and TLS configuration.
+/// its UDP socket and TLS configuration, and the node's [`NetworkFaults`].
 #[derive(Clone, Debug)]
 pub struct QuicNetworkFactory {
     local_id: NodeId,
     endpoint: Endpoint,
+    faults: NetworkFaults,
 }
 
 impl QuicNetworkFactory {
-    pub fn new(local_id: NodeId, endpoint: Endpoint) -> QuicNetworkFactory {
-        QuicNetworkFactory { local_id, endpoint }
+    pub fn new(local_id: NodeId, endpoint: Endpoint, faults: NetworkFaults) -> QuicNetworkFactory {
+        QuicNetworkFactory {
+            local_id,
+            endpoint,
+            faults,
+        }
     }
 }
 
@@ -28,6 +33,12 @@ impl RaftNetworkFactory<TypeConfig> for QuicNetworkFactory {
     /// Connects lazily: openraft creates clients for every member when it becomes leader, and a
     /// member that is down must not delay the others.
     async fn new_client(&mut self, target: NodeId, node: &PeerNode) -> QuicPeerClient {
-        QuicPeerClient::new(self.local_id, target, node.clone(), self.endpoint.clone())
+        QuicPeerClient::new(
+            self.local_id,
+            target,
+            node.clone(),
+            self.endpoint.clone(),
+            self.faults.clone(),
+        )
     }
 }

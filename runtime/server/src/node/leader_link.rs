@@ -5,7 +5,9 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use polis_raft::network::{ForwardError, ForwardRequest, ForwardResponse, QuicPeerClient};
+use polis_raft::network::{
+    ForwardError, ForwardRequest, ForwardResponse, NetworkFaults, QuicPeerClient,
+};
 use polis_raft::{
     ClusterView, Command, CommandResponse, LearnerAdded, MembershipChange, NodeId, PeerNode,
     PolisRaft, membership,
@@ -20,6 +22,10 @@ use super::Clock;
 pub const LEADER_WAIT_MAX_DEFAULT: Duration = Duration::from_secs(10);
 /// How long one forwarded call may take.
 pub const FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
+/// The least time a proposal on this node, as leader, gets to commit (or a read to have its
+/// leadership confirmed), even when waiting for the leader used up most of `leader_wait_max`: a
+/// healthy quorum answers within a few heartbeats.
+pub const COMMIT_WAIT_MIN: Duration = Duration::from_secs(1);
 /// How long asking the leader for its view of the cluster may take before a node answers with
 /// its own (a status request must answer even when the leader is unreachable).
 pub const CLUSTER_STATUS_FORWARD_TIMEOUT: Duration = Duration::from_secs(2);
@@ -63,6 +69,8 @@ pub struct LeaderLink {
     id: NodeId,
     raft: PolisRaft,
     endpoint: quinn::Endpoint,
+    /// The node's fault injection: a forward over a cut link fails as unreachable.
+    faults: NetworkFaults,
     clock: Clock,
     leader_wait_max: Duration,
     peers: Mutex<HashMap<NodeId, QuicPeerClient>>,
@@ -88,6 +96,7 @@ impl LeaderLink {
         id: NodeId,
         raft: PolisRaft,
         endpoint: quinn::Endpoint,
+        faults: NetworkFaults,
         clock: Clock,
         leader_wait_max: Duration,
     ) -> LeaderLink {
@@ -95,6 +104,7 @@ impl LeaderLink {
             id,
             raft,
             endpoint,
+            faults,
             clock,
             leader_wait_max,
             peers: Mutex::new(HashMap::new()),
@@ -109,7 +119,29 @@ impl LeaderLink {
             match self.route(started).await? {
                 Route::Local => {
                     let command = Command::new(self.clock.wall_ms(), kind.clone());
-                    match self.raft.client_write(command).await {
+                    // Openraft 0.9's leader does not step down when it loses its quorum (no
+                    // check-quorum, Raft thesis §6.2), so a leader cut off from the majority
+                    // would wait for the commit until the partition heals. Its client gets
+                    // ConnectionLoss instead, as ZooKeeper's clients do when their leader loses
+                    // its followers; the entry may still commit later, so the outcome is unknown.
+                    let commit_wait = self
+                        .leader_wait_max
+                        .saturating_sub(started.elapsed())
+                        .max(COMMIT_WAIT_MIN);
+                    let written =
+                        match tokio::time::timeout(commit_wait, self.raft.client_write(command))
+                            .await
+                        {
+                            Ok(written) => written,
+                            Err(_) => {
+                                return Err(LeaderError::Unknown(format!(
+                                    "not committed within {} ms: this leader may have lost \
+                                     its quorum",
+                                    commit_wait.as_millis()
+                                )));
+                            }
+                        };
+                    match written {
                         Ok(written) => return Ok(written.data),
                         Err(error) => {
                             // Not appended: another node leads now; try again there.
@@ -149,13 +181,29 @@ impl LeaderLink {
         let started = Instant::now();
         loop {
             match self.route(started).await? {
-                Route::Local => match self.raft.ensure_linearizable().await {
-                    Ok(read_log_id) => {
-                        return Ok(read_log_id.map_or(0, |log_id| log_id.index as Zxid));
+                Route::Local => {
+                    // Bounded like a proposal: a leader cut off from its followers may wait for
+                    // their heartbeat answers through its replication backoff.
+                    let confirm_wait = self
+                        .leader_wait_max
+                        .saturating_sub(started.elapsed())
+                        .max(COMMIT_WAIT_MIN);
+                    let confirmed =
+                        tokio::time::timeout(confirm_wait, self.raft.ensure_linearizable()).await;
+                    match confirmed {
+                        Ok(Ok(read_log_id)) => {
+                            return Ok(read_log_id.map_or(0, |log_id| log_id.index as Zxid));
+                        }
+                        Ok(Err(error)) if error.forward_to_leader().is_some() => continue,
+                        Ok(Err(error)) => return Err(LeaderError::NoLeader(error.to_string())),
+                        Err(_) => {
+                            return Err(LeaderError::NoLeader(format!(
+                                "no quorum confirmed the leadership within {} ms",
+                                confirm_wait.as_millis()
+                            )));
+                        }
                     }
-                    Err(error) if error.forward_to_leader().is_some() => continue,
-                    Err(error) => return Err(LeaderError::NoLeader(error.to_string())),
-                },
+                }
                 Route::Remote(leader) => {
                     match self.forward(leader, ForwardRequest::ReadIndex).await {
                         Ok(ForwardResponse::ReadIndex(index)) => return Ok(index as Zxid),
@@ -360,7 +408,15 @@ impl LeaderLink {
             .lock()
             .await
             .entry(leader)
-            .or_insert_with(|| QuicPeerClient::new(self.id, leader, node, self.endpoint.clone()))
+            .or_insert_with(|| {
+                QuicPeerClient::new(
+                    self.id,
+                    leader,
+                    node,
+                    self.endpoint.clone(),
+                    self.faults.clone(),
+                )
+            })
             .clone();
         let answer = peer.forward(request, timeout).await;
         self.peers.lock().await.insert(leader, peer);
