@@ -401,6 +401,13 @@ impl SessionHandler {
                 hub.watches.remove(session_id, &remove.path, kind)?;
                 Ok(Reply::RemoveWatch(wire::Empty {}))
             }
+            Op::CheckWatch(check) => {
+                let kind = watch_kind_from_wire(check.mode)?;
+                if !hub.watches.contains(session_id, &check.path, kind) {
+                    return Err(TreeError::NoWatcher { path: check.path }.into());
+                }
+                Ok(Reply::CheckWatch(wire::Empty {}))
+            }
             Op::SetWatches(set) => Ok(self.set_watches(tree, hub, set)),
             other => Err(Failure::from(TreeError::BadArguments {
                 reason: format!("{} is not a read", op_name(&other)),
@@ -854,6 +861,7 @@ fn op_name(op: &Op) -> &'static str {
         Op::GetEphemerals(_) => "get_ephemerals",
         Op::AddWatch(_) => "add_watch",
         Op::RemoveWatch(_) => "remove_watch",
+        Op::CheckWatch(_) => "check_watch",
         Op::Ping(_) => "ping",
         Op::AddAuth(_) => "add_auth",
         Op::Close(_) => "close",

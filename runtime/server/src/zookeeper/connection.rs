@@ -1,0 +1,347 @@
+//! One ZooKeeper connection: the TCP shell between a ZooKeeper client and its Polis session.
+//!
+//! The reader decodes the client's frames, one at a time, and hands their Polis requests to the
+//! session's [`SessionHandler`], which answers in order through the session's queue; watch events
+//! enter the same queue the moment their change is applied, so they reach the client before any
+//! reply that reflects the change (ZooKeeper's ordering guarantee). The writer turns what comes
+//! out of the queue into jute frames. Anything wrong with the client's bytes closes this
+//! connection only; its session survives and may resume on a new connection, as in ZooKeeper.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use polis_proto::wire;
+use polis_tree::Id;
+use polis_zookeeper::{
+    DecodeError, FRAME_PREFIX_LEN, FramePrefix, JuteLimits, classify_prefix, decode_connect,
+    decode_request, encode_reply,
+};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::mpsc;
+
+use super::context::ConnectionRecord;
+use super::translator::{self, AfterReply, ConnectOutcome, Pending, ReplyAssembler};
+use super::{ZooKeeperContext, four_letter_words};
+use crate::connection::digest_identity;
+use crate::node::{AfterRequest, SessionHandler};
+
+/// How long a closing connection waits for its last replies (a close, an AuthFailed) to be
+/// written before it lets go.
+const WRITER_DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Serves one accepted connection until it ends.
+pub async fn serve(stream: TcpStream, remote: SocketAddr, context: Arc<ZooKeeperContext>) {
+    let (connection_id, record) = context.register(remote);
+    metrics::gauge!("polis_zookeeper_connections").increment(1.0);
+    if let Err(reason) = serve_connection(stream, connection_id, &record, &context).await {
+        tracing::debug!(%remote, %reason, "ZooKeeper connection ended");
+    }
+    context.unregister(connection_id);
+    metrics::gauge!("polis_zookeeper_connections").decrement(1.0);
+}
+
+/// Reads one frame prefix; `None` at a clean end of stream.
+async fn read_prefix<R: AsyncRead + Unpin>(
+    reader: &mut R,
+) -> std::io::Result<Option<[u8; FRAME_PREFIX_LEN]>> {
+    let mut prefix = [0u8; FRAME_PREFIX_LEN];
+    let mut filled = 0;
+    while filled < FRAME_PREFIX_LEN {
+        let read = reader.read(&mut prefix[filled..]).await?;
+        if read == 0 {
+            if filled == 0 {
+                return Ok(None);
+            }
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        filled += read;
+    }
+    Ok(Some(prefix))
+}
+
+/// Why a connection is closed over the client's bytes.
+#[derive(Debug, thiserror::Error)]
+enum ReadError {
+    #[error("bad frame: {0}")]
+    Decode(#[from] DecodeError),
+    #[error("stream error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl ReadError {
+    /// Counts a protocol error (not a mere disconnect) in the metrics.
+    fn counted(self) -> String {
+        if let ReadError::Decode(error) = &self {
+            let reason = match error {
+                DecodeError::FrameLength { .. } => "frame length",
+                DecodeError::TooLong { .. } | DecodeError::TooMany { .. } => "over a limit",
+                _ => "malformed frame",
+            };
+            metrics::counter!("polis_zookeeper_protocol_errors_total", "reason" => reason)
+                .increment(1);
+        }
+        self.to_string()
+    }
+}
+
+/// Reads the frame a prefix announced, of at most `frame_len_max` bytes (already checked).
+async fn read_frame_body<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    len: usize,
+) -> std::io::Result<Vec<u8>> {
+    let mut frame = vec![0u8; len];
+    reader.read_exact(&mut frame).await?;
+    Ok(frame)
+}
+
+/// The next request frame, or `None` when the client closed the stream.
+async fn read_frame<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    limits: &JuteLimits,
+) -> Result<Option<Vec<u8>>, ReadError> {
+    let Some(prefix) = read_prefix(reader).await? else {
+        return Ok(None);
+    };
+    match classify_prefix(prefix, false, limits)? {
+        FramePrefix::Frame { len } => Ok(Some(read_frame_body(reader, len).await?)),
+        // Not recognised after the handshake.
+        FramePrefix::FourLetterWord(_) => Err(ReadError::Decode(DecodeError::FrameLength {
+            len: i64::from(i32::from_be_bytes(prefix)),
+            max: limits.frame_len_max,
+        })),
+    }
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    connection_id: u64,
+    record: &ConnectionRecord,
+    context: &ZooKeeperContext,
+) -> Result<(), String> {
+    // ZooKeeper clients expect small frames to go out at once (ZooKeeper sets TCP_NODELAY).
+    let _ = stream.set_nodelay(true);
+    let (read_half, mut write_half) = stream.into_split();
+    let mut reader = BufReader::new(read_half);
+    let limits = &context.limits;
+
+    // The handshake: a four-letter word, or a connect request, within the handshake timeout.
+    let first = tokio::time::timeout(context.handshake_timeout, async {
+        let Some(prefix) = read_prefix(&mut reader).await? else {
+            return Ok(None);
+        };
+        match classify_prefix(prefix, true, limits)? {
+            FramePrefix::FourLetterWord(word) => Ok(Some(Err(word))),
+            FramePrefix::Frame { len } => Ok(Some(Ok(read_frame_body(&mut reader, len).await?))),
+        }
+    })
+    .await
+    .map_err(|_| "no connect request in time".to_string())?
+    .map_err(ReadError::counted)?;
+    let frame = match first {
+        None => return Ok(()),
+        Some(Err(word)) => {
+            metrics::counter!("polis_zookeeper_four_letter_words_total", "word" => word.name())
+                .increment(1);
+            let answer = four_letter_words::answer(word, context).await;
+            let _ = write_half.write_all(answer.as_bytes()).await;
+            let _ = write_half.shutdown().await;
+            return Ok(());
+        }
+        Some(Ok(frame)) => frame,
+    };
+    let connect =
+        decode_connect(&frame, limits).map_err(|error| ReadError::from(error).counted())?;
+    context.packets_received.fetch_add(1, Ordering::Relaxed);
+
+    let (outbound, outbound_queue) = mpsc::channel(context.outbound_queue_max);
+    // No certificate: the connection starts as world:anyone, and gains digest identities with
+    // addAuth, as a ZooKeeper connection does.
+    let identities: Arc<[Id]> = Arc::from(Vec::new());
+    let connected = context
+        .node
+        .connect(
+            connection_id,
+            &translator::connect_to_wire(&connect),
+            &identities,
+            outbound.clone(),
+        )
+        .await;
+    let response = match translator::connect_outcome(&connect, &connected) {
+        ConnectOutcome::Accepted(response) => response,
+        ConnectOutcome::Expired(response) => {
+            metrics::counter!("polis_zookeeper_connects_total", "outcome" => "expired")
+                .increment(1);
+            let _ = write_half.write_all(&response.encode()).await;
+            let _ = write_half.shutdown().await;
+            return Ok(());
+        }
+        ConnectOutcome::Refused => {
+            metrics::counter!("polis_zookeeper_connects_total", "outcome" => "refused")
+                .increment(1);
+            return Err(format!(
+                "connect refused: {} ({})",
+                connected.error_message, connected.error_code
+            ));
+        }
+    };
+    metrics::counter!("polis_zookeeper_connects_total", "outcome" => "accepted").increment(1);
+    let session_id = connected.session_id;
+    record
+        .session_id
+        .store(session_id as u64, Ordering::Relaxed);
+    write_half
+        .write_all(&response.encode())
+        .await
+        .map_err(|error| error.to_string())?;
+    context.packets_sent.fetch_add(1, Ordering::Relaxed);
+
+    // The reader hands the writer each request's Pending before the session answers it: the
+    // queue is bounded like the session's own, which bounds the requests in flight. Reader and
+    // writer run in this task, so that ending the task (the listener stopping) ends both.
+    let (pending_sender, pending_receiver) = mpsc::channel(context.outbound_queue_max);
+    let mut writer = std::pin::pin!(write_replies(
+        write_half,
+        outbound_queue,
+        pending_receiver,
+        record,
+        context,
+    ));
+    let handler = SessionHandler::new(
+        context.node.clone(),
+        session_id,
+        connection_id,
+        identities.clone(),
+        outbound.clone(),
+    );
+    let reader_session = ReaderSession {
+        handler,
+        outbound,
+        pending: pending_sender,
+        identities,
+    };
+    let outcome = tokio::select! {
+        outcome = read_requests(&mut reader, reader_session, record, context) => Some(outcome),
+        // The writer ended: the session closed or expired, or the hub cut the client off.
+        () = &mut writer => None,
+    };
+    context.node.hub.detach(session_id, connection_id);
+    match outcome {
+        // The reader's senders are gone with it: the writer drains what is queued (a close
+        // reply, say) and ends.
+        Some(outcome) => {
+            let _ = tokio::time::timeout(WRITER_DRAIN_TIMEOUT, writer).await;
+            outcome
+        }
+        None => Ok(()),
+    }
+}
+
+/// What the reader owns: the session's handler and the senders toward the writer.
+struct ReaderSession {
+    handler: SessionHandler,
+    outbound: crate::node::Outbound,
+    pending: mpsc::Sender<Pending>,
+    identities: Arc<[Id]>,
+}
+
+/// Decodes the client's requests and hands them to the session, one after the other, until the
+/// stream ends, the session closes, or the client misbehaves.
+async fn read_requests(
+    reader: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
+    mut session: ReaderSession,
+    record: &ConnectionRecord,
+    context: &ZooKeeperContext,
+) -> Result<(), String> {
+    let limits = &context.limits;
+    loop {
+        let frame = match read_frame(reader, limits).await {
+            Ok(Some(frame)) => frame,
+            Ok(None) => return Ok(()),
+            Err(error) => return Err(error.counted()),
+        };
+        let request =
+            decode_request(&frame, limits).map_err(|error| ReadError::from(error).counted())?;
+        record.received.fetch_add(1, Ordering::Relaxed);
+        context.packets_received.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("polis_zookeeper_requests_total", "op" => request.body.name())
+            .increment(1);
+        let plan = translator::plan(request, &session.identities);
+        let local = plan.requests.is_empty();
+        if session.pending.send(plan.pending).await.is_err() {
+            return Ok(());
+        }
+        if local {
+            // A placeholder response keeps the local reply's place behind earlier responses.
+            let placeholder = wire::ServerMessage {
+                body: Some(wire::server_message::Body::Response(wire::Response {
+                    zxid: context.node.hub.applied_zxid(),
+                    ..wire::Response::default()
+                })),
+            };
+            if session.outbound.send(placeholder).await.is_err() {
+                return Ok(());
+            }
+            continue;
+        }
+        for request in plan.requests {
+            if let Some(wire::request::Op::AddAuth(add_auth)) = &request.op
+                && let Ok(id) = digest_identity(add_auth)
+                && !session.identities.contains(&id)
+            {
+                // As on the QUIC face: the identity applies from this request on.
+                let mut updated = session.identities.to_vec();
+                updated.push(id);
+                session.identities = updated.into();
+                session.handler.set_identities(session.identities.clone());
+            }
+            if session.handler.handle(request, Instant::now()).await == AfterRequest::SessionClosed
+            {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Writes what the session's queue delivers, as jute frames, until the connection should close.
+async fn write_replies(
+    mut write_half: OwnedWriteHalf,
+    mut outbound_queue: mpsc::Receiver<wire::ServerMessage>,
+    mut pending: mpsc::Receiver<Pending>,
+    record: &ConnectionRecord,
+    context: &ZooKeeperContext,
+) {
+    let mut assembler = ReplyAssembler::default();
+    while let Some(message) = outbound_queue.recv().await {
+        let (frame, after) = match message.body {
+            Some(wire::server_message::Body::Event(event)) => {
+                (translator::notification(&event), AfterReply::Continue)
+            }
+            Some(wire::server_message::Body::Response(response)) => {
+                // The reader sent the Pending before the request that produced this response.
+                let Some((reply, after)) =
+                    assembler.on_response(response, || pending.try_recv().ok())
+                else {
+                    continue;
+                };
+                (encode_reply(&reply), after)
+            }
+            // ZooKeeper closes the connection of an expired session; the client reconnects and
+            // learns of the expiry from the connect answer. A moved session is simply closed.
+            Some(wire::server_message::Body::SessionEnded(_)) => break,
+            Some(wire::server_message::Body::Connected(_)) | None => continue,
+        };
+        if write_half.write_all(&frame).await.is_err() {
+            return;
+        }
+        record.sent.fetch_add(1, Ordering::Relaxed);
+        context.packets_sent.fetch_add(1, Ordering::Relaxed);
+        if after == AfterReply::Close {
+            break;
+        }
+    }
+    let _ = write_half.shutdown().await;
+}

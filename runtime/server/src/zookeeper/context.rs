@@ -1,0 +1,108 @@
+//! What every ZooKeeper connection of a node shares.
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use polis_zookeeper::{FourLetterWord, JuteLimits};
+
+use crate::node::{ConnectionId, Node};
+
+/// Connection ids of ZooKeeper connections start here, so that they never equal the id of a QUIC
+/// connection (counted from 1): the hub tells a session's connections apart by id, and a session
+/// may move from one face to the other.
+pub const CONNECTION_ID_FIRST: ConnectionId = 1 << 63;
+
+/// One live connection, for `cons` and `stat`.
+#[derive(Debug)]
+pub struct ConnectionRecord {
+    pub remote: SocketAddr,
+    /// 0 until the session is established.
+    pub session_id: AtomicU64,
+    pub received: AtomicU64,
+    pub sent: AtomicU64,
+    pub established_at: Instant,
+}
+
+/// Shared by the listener and its connections.
+#[derive(Debug)]
+pub struct ZooKeeperContext {
+    pub node: Arc<Node>,
+    pub limits: JuteLimits,
+    pub outbound_queue_max: usize,
+    pub handshake_timeout: Duration,
+    pub connections_max: usize,
+    /// The four-letter words this node answers.
+    pub four_letter_words: HashSet<FourLetterWord>,
+    /// For `conf`.
+    pub listen_address: SocketAddr,
+    pub data_dir: PathBuf,
+    pub started_at: Instant,
+    pub next_connection_id: AtomicU64,
+    pub packets_received: AtomicU64,
+    pub packets_sent: AtomicU64,
+    connections: Mutex<BTreeMap<ConnectionId, Arc<ConnectionRecord>>>,
+}
+
+impl ZooKeeperContext {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        node: Arc<Node>,
+        limits: JuteLimits,
+        outbound_queue_max: usize,
+        handshake_timeout: Duration,
+        connections_max: usize,
+        four_letter_words: HashSet<FourLetterWord>,
+        listen_address: SocketAddr,
+        data_dir: PathBuf,
+    ) -> ZooKeeperContext {
+        ZooKeeperContext {
+            node,
+            limits,
+            outbound_queue_max,
+            handshake_timeout,
+            connections_max,
+            four_letter_words,
+            listen_address,
+            data_dir,
+            started_at: Instant::now(),
+            next_connection_id: AtomicU64::new(CONNECTION_ID_FIRST),
+            packets_received: AtomicU64::new(0),
+            packets_sent: AtomicU64::new(0),
+            connections: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// The live connections. Every update is one map operation, so a poisoned lock still holds
+    /// consistent data.
+    pub fn connections(&self) -> MutexGuard<'_, BTreeMap<ConnectionId, Arc<ConnectionRecord>>> {
+        self.connections
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Registers a new connection and returns its id and record.
+    pub fn register(&self, remote: SocketAddr) -> (ConnectionId, Arc<ConnectionRecord>) {
+        let connection_id = self.next_connection_id.fetch_add(1, Ordering::Relaxed);
+        let record = Arc::new(ConnectionRecord {
+            remote,
+            session_id: AtomicU64::new(0),
+            received: AtomicU64::new(0),
+            sent: AtomicU64::new(0),
+            established_at: Instant::now(),
+        });
+        self.connections().insert(connection_id, record.clone());
+        (connection_id, record)
+    }
+
+    pub fn unregister(&self, connection_id: ConnectionId) {
+        self.connections().remove(&connection_id);
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.connections().len()
+    }
+}

@@ -1,0 +1,207 @@
+//! ZooKeeper's four-letter words, answered as ZooKeeper 3.9 words them so that monitoring
+//! scripts that parse them keep working (`Mode:`, `Zxid:`, `zk_server_state`, …).
+//!
+//! Only the words in the configured whitelist are answered, as with ZooKeeper's
+//! `4lw.commands.whitelist`; any other known word gets ZooKeeper's refusal text.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+use polis_raft::{ClusterView, NodeRole};
+use polis_zookeeper::FourLetterWord;
+
+use super::ZooKeeperContext;
+
+/// The words Polis implements, the ones a whitelist may name.
+pub const IMPLEMENTED: [FourLetterWord; 7] = [
+    FourLetterWord::Ruok,
+    FourLetterWord::Srvr,
+    FourLetterWord::Stat,
+    FourLetterWord::Mntr,
+    FourLetterWord::Conf,
+    FourLetterWord::Cons,
+    FourLetterWord::Wchs,
+];
+
+/// The version string the words report: ZooKeeper's format, naming Polis.
+fn version() -> String {
+    format!("3.9.0-polis-{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// What the node looks like now, for the words that report it.
+struct Figures {
+    mode: &'static str,
+    zxid: i64,
+    node_count: usize,
+    watch_count: usize,
+    watched_paths: usize,
+    watching_sessions: usize,
+    ephemerals: usize,
+}
+
+async fn figures(context: &ZooKeeperContext) -> Figures {
+    let node = &context.node;
+    let view = ClusterView::from_metrics(&node.raft.metrics().borrow());
+    let alone = view.members.len() <= 1;
+    // ZooKeeper's names: a single server is standalone, a learner is an observer.
+    let mode = match view.role {
+        _ if alone => "standalone",
+        NodeRole::Leader => "leader",
+        NodeRole::Follower => "follower",
+        NodeRole::Learner => "observer",
+        NodeRole::Candidate => "candidate",
+        NodeRole::Shutdown => "shutdown",
+    };
+    let tree = node.reader.read().await;
+    let (zxid, node_count) = (tree.last_zxid(), tree.node_count());
+    let hub = node.hub.lock();
+    let sessions: Vec<_> = hub.attachments.keys().copied().collect();
+    let ephemerals = sessions
+        .iter()
+        .map(|session_id| tree.ephemerals(*session_id, "/").len())
+        .sum();
+    let mut paths = BTreeSet::new();
+    for session_id in &sessions {
+        for (_, path) in hub.watches.session_watches(*session_id) {
+            paths.insert(path.to_string());
+        }
+    }
+    let watching_sessions = sessions
+        .iter()
+        .filter(|session_id| hub.watches.session_watch_count(**session_id) > 0)
+        .count();
+    Figures {
+        mode,
+        zxid,
+        node_count,
+        watch_count: hub.watches.len(),
+        watched_paths: paths.len(),
+        watching_sessions,
+        ephemerals,
+    }
+}
+
+/// The answer to `word`, closed by the connection after writing it.
+pub async fn answer(word: FourLetterWord, context: &ZooKeeperContext) -> String {
+    if !context.four_letter_words.contains(&word) {
+        return format!(
+            "{} is not executed because it is not in the whitelist.\n",
+            word.name()
+        );
+    }
+    match word {
+        FourLetterWord::Ruok => "imok".to_string(),
+        FourLetterWord::Srvr => {
+            let figures = figures(context).await;
+            server_summary(context, &figures)
+        }
+        FourLetterWord::Stat => {
+            let figures = figures(context).await;
+            let mut text = format!("Zookeeper version: {}\nClients:\n", version());
+            text.push_str(&connections(context));
+            text.push('\n');
+            let summary = server_summary(context, &figures);
+            // `stat` repeats srvr's lines after the client list, version line excepted.
+            text.push_str(summary.split_once('\n').map_or("", |(_, rest)| rest));
+            text
+        }
+        FourLetterWord::Mntr => {
+            let figures = figures(context).await;
+            let mut text = String::new();
+            let lines: [(&str, String); 14] = [
+                ("zk_version", version()),
+                ("zk_server_state", figures.mode.to_string()),
+                ("zk_avg_latency", "0".to_string()),
+                ("zk_max_latency", "0".to_string()),
+                ("zk_min_latency", "0".to_string()),
+                (
+                    "zk_packets_received",
+                    context.packets_received.load(Ordering::Relaxed).to_string(),
+                ),
+                (
+                    "zk_packets_sent",
+                    context.packets_sent.load(Ordering::Relaxed).to_string(),
+                ),
+                (
+                    "zk_num_alive_connections",
+                    context.connection_count().to_string(),
+                ),
+                ("zk_outstanding_requests", "0".to_string()),
+                ("zk_znode_count", figures.node_count.to_string()),
+                ("zk_watch_count", figures.watch_count.to_string()),
+                ("zk_ephemerals_count", figures.ephemerals.to_string()),
+                ("zk_last_zxid", format!("{:#x}", figures.zxid)),
+                (
+                    "zk_uptime",
+                    context.started_at.elapsed().as_millis().to_string(),
+                ),
+            ];
+            for (key, value) in lines {
+                let _ = writeln!(text, "{key}\t{value}");
+            }
+            text
+        }
+        FourLetterWord::Conf => {
+            let limits = &context.node.limits;
+            let mut text = String::new();
+            let _ = writeln!(text, "clientPort={}", context.listen_address.port());
+            let _ = writeln!(text, "clientPortAddress={}", context.listen_address.ip());
+            let _ = writeln!(text, "dataDir={}", context.data_dir.display());
+            let _ = writeln!(text, "maxClientCnxns={}", context.connections_max);
+            let _ = writeln!(text, "minSessionTimeout={}", limits.session_timeout_min_ms);
+            let _ = writeln!(text, "maxSessionTimeout={}", limits.session_timeout_max_ms);
+            let _ = writeln!(text, "serverId={}", context.node.id);
+            text
+        }
+        FourLetterWord::Cons => {
+            let mut text = connections(context);
+            text.push('\n');
+            text
+        }
+        FourLetterWord::Wchs => {
+            let figures = figures(context).await;
+            format!(
+                "{} connections watching {} paths\nTotal watches:{}\n",
+                figures.watching_sessions, figures.watched_paths, figures.watch_count
+            )
+        }
+        // Not implemented, so never whitelisted (the configuration refuses them).
+        other => format!(
+            "{} is not executed because it is not in the whitelist.\n",
+            other.name()
+        ),
+    }
+}
+
+/// `srvr`'s lines.
+fn server_summary(context: &ZooKeeperContext, figures: &Figures) -> String {
+    format!(
+        "Zookeeper version: {}\nLatency min/avg/max: 0/0.0/0\nReceived: {}\nSent: {}\n\
+         Connections: {}\nOutstanding: 0\nZxid: {:#x}\nMode: {}\nNode count: {}\n",
+        version(),
+        context.packets_received.load(Ordering::Relaxed),
+        context.packets_sent.load(Ordering::Relaxed),
+        context.connection_count(),
+        figures.zxid,
+        figures.mode,
+        figures.node_count,
+    )
+}
+
+/// One line per connection, as ZooKeeper's `cons`.
+fn connections(context: &ZooKeeperContext) -> String {
+    let mut text = String::new();
+    for record in context.connections().values() {
+        let _ = writeln!(
+            text,
+            " /{}[1](queued=0,recved={},sent={},sid={:#x},est={})",
+            record.remote,
+            record.received.load(Ordering::Relaxed),
+            record.sent.load(Ordering::Relaxed),
+            record.session_id.load(Ordering::Relaxed),
+            record.established_at.elapsed().as_millis(),
+        );
+    }
+    text
+}

@@ -1,0 +1,716 @@
+//! ZooKeeper clients work against Polis unchanged: an independent ZooKeeper client from crates.io
+//! (`zookeeper-client`, which knows nothing of Polis) drives a real node's ZooKeeper face through
+//! every operation, every kind of watch, multi, ACLs, session expiry and a reconnect that
+//! re-registers watches; raw frames check that bad bytes close only their own connection; and a
+//! three-node cluster shows that writes through the face are replicated.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use polis_server::ServerConfig;
+use polis_tests::cluster::TestCluster;
+use polis_tests::node::TestNode;
+use polis_tests::wait_until;
+use polis_zookeeper::{ConnectRequest, JuteLimits, Request, RequestBody};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use zookeeper_client as zk;
+
+/// How long a test waits for something the server should do promptly.
+const DEADLINE: Duration = Duration::from_secs(10);
+
+fn enable_zookeeper(config: &mut ServerConfig) {
+    config.zookeeper.enabled = true;
+    config.zookeeper.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.zookeeper.four_letter_words = vec!["ruok".into(), "srvr".into(), "mntr".into()];
+    // Short sessions, so that expiry is quick to observe.
+    config.limits.session_timeout_min_ms = 400;
+}
+
+async fn start_node() -> (TestNode, String) {
+    let node = TestNode::start_with(enable_zookeeper).await;
+    let address = node
+        .server
+        .zookeeper_address
+        .expect("the ZooKeeper face is enabled");
+    (node, address.to_string())
+}
+
+async fn connect(address: &str) -> zk::Client {
+    zk::Client::connector()
+        .session_timeout(Duration::from_secs(6))
+        .connect(address)
+        .await
+        .expect("a ZooKeeper client connects")
+}
+
+fn open() -> zk::CreateOptions<'static> {
+    zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all())
+}
+
+/// Waits for a watcher's event, for at most [`DEADLINE`].
+async fn event<F: std::future::Future<Output = zk::WatchedEvent>>(changed: F) -> zk::WatchedEvent {
+    tokio::time::timeout(DEADLINE, changed)
+        .await
+        .expect("the watch fires in time")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_operation_answers_as_zookeeper_does() {
+    let (node, address) = start_node().await;
+    let client = connect(&address).await;
+
+    // create (create2 on the wire), with every mode.
+    let (stat, _) = client.create("/city", b"hello", &open()).await.unwrap();
+    assert_eq!(stat.version, 0);
+    assert_eq!(stat.data_length, 5);
+    assert_eq!(
+        client.create("/city", b"again", &open()).await.unwrap_err(),
+        zk::Error::NodeExists
+    );
+    let sequential = zk::CreateMode::PersistentSequential.with_acls(zk::Acls::anyone_all());
+    let (_, first) = client.create("/city/d-", b"", &sequential).await.unwrap();
+    let (_, second) = client.create("/city/d-", b"", &sequential).await.unwrap();
+    assert!(second.into_i64() > first.into_i64());
+    let ephemeral = zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
+    let (stat, _) = client.create("/city/e", b"", &ephemeral).await.unwrap();
+    assert_eq!(stat.ephemeral_owner, client.session_id().0);
+    let container = zk::CreateMode::Container.with_acls(zk::Acls::anyone_all());
+    client.create("/box", b"", &container).await.unwrap();
+    let ttl = open().with_ttl(Duration::from_secs(3600));
+    let (stat, _) = client.create("/ttl", b"", &ttl).await.unwrap();
+    assert_eq!(
+        stat.ephemeral_owner >> 56,
+        -1,
+        "a TTL node's owner is 0xFF.."
+    );
+    assert_eq!(
+        client.create("/no/parent", b"", &open()).await.unwrap_err(),
+        zk::Error::NoNode
+    );
+
+    // getData, setData with versions, exists.
+    let (data, stat) = client.get_data("/city").await.unwrap();
+    assert_eq!(data, b"hello");
+    let stat = client
+        .set_data("/city", b"bye", Some(stat.version))
+        .await
+        .unwrap();
+    assert_eq!(stat.version, 1);
+    assert_eq!(
+        client.set_data("/city", b"x", Some(0)).await.unwrap_err(),
+        zk::Error::BadVersion
+    );
+    assert_eq!(
+        client.check_stat("/city").await.unwrap().unwrap().version,
+        1
+    );
+    assert_eq!(client.check_stat("/missing").await.unwrap(), None);
+    assert_eq!(
+        client.get_data("/missing").await.unwrap_err(),
+        zk::Error::NoNode
+    );
+
+    // getChildren, getChildren2, getAllChildrenNumber, getEphemerals.
+    let mut children = client.list_children("/city").await.unwrap();
+    children.sort();
+    assert_eq!(children.len(), 3);
+    assert_eq!(children[2], "e");
+    let (children, stat) = client.get_children("/city").await.unwrap();
+    assert_eq!(stat.num_children, 3);
+    assert_eq!(children.len(), 3);
+    assert_eq!(client.count_descendants_number("/city").await.unwrap(), 3);
+    assert_eq!(
+        client.list_ephemerals("/").await.unwrap(),
+        vec!["/city/e".to_string()]
+    );
+
+    // getACL, setACL with the ACL version.
+    let (acl, stat) = client.get_acl("/city").await.unwrap();
+    assert_eq!(acl, zk::Acls::anyone_all().to_vec());
+    let read_only = zk::Acls::anyone_read().to_vec();
+    assert_eq!(
+        client
+            .set_acl("/city", &read_only, Some(5))
+            .await
+            .unwrap_err(),
+        zk::Error::BadVersion
+    );
+    let stat = client
+        .set_acl("/city", &read_only, Some(stat.aversion))
+        .await
+        .unwrap();
+    assert_eq!(stat.aversion, 1);
+    assert_eq!(
+        client.set_data("/city", b"no", None).await.unwrap_err(),
+        zk::Error::NoAuth
+    );
+
+    // sync, delete, NotEmpty.
+    client.sync("/city").await.unwrap();
+    assert_eq!(
+        client.delete("/city", None).await.unwrap_err(),
+        zk::Error::NotEmpty
+    );
+    client.delete("/ttl", Some(0)).await.unwrap();
+    assert_eq!(
+        client.delete("/ttl", None).await.unwrap_err(),
+        zk::Error::NoNode
+    );
+
+    // multi: all or nothing, with ZooKeeper's per-operation results.
+    let mut writer = client.new_multi_writer();
+    writer.add_create("/m", b"1", &open()).unwrap();
+    writer.add_set_data("/m", b"2", Some(0)).unwrap();
+    writer.add_check_version("/m", 1).unwrap();
+    let results = writer.commit().await.unwrap();
+    assert_eq!(results.len(), 3);
+    assert!(matches!(&results[0], zk::MultiWriteResult::Create { path, .. } if path == "/m"));
+    assert!(matches!(&results[1], zk::MultiWriteResult::SetData { stat } if stat.version == 1));
+    let mut writer = client.new_multi_writer();
+    writer.add_create("/m2", b"", &open()).unwrap();
+    writer.add_delete("/missing", None).unwrap();
+    let failed = writer.commit().await.unwrap_err();
+    assert_eq!(
+        failed,
+        zk::MultiWriteError::OperationFailed {
+            index: 1,
+            source: zk::Error::NoNode
+        }
+    );
+    assert_eq!(client.check_stat("/m2").await.unwrap(), None, "rolled back");
+
+    // multiRead: each read on its own.
+    let mut reader = client.new_multi_reader();
+    reader.add_get_data("/m").unwrap();
+    reader.add_get_children("/city").unwrap();
+    reader.add_get_data("/missing").unwrap();
+    let results = reader.commit().await.unwrap();
+    assert!(matches!(&results[0], zk::MultiReadResult::Data { data, .. } if data == b"2"));
+    assert!(
+        matches!(&results[1], zk::MultiReadResult::Children { children } if children.len() == 3)
+    );
+    assert!(matches!(
+        &results[2],
+        zk::MultiReadResult::Error {
+            err: zk::Error::NoNode
+        }
+    ));
+
+    // whoAmI before and after a digest addAuth.
+    client
+        .auth("digest".to_string(), b"alice:secret".to_vec())
+        .await
+        .unwrap();
+    let users = client.list_auth_users().await.unwrap();
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0].scheme(), "digest");
+    assert!(users[0].user().starts_with("alice:"));
+
+    // close: the session ends and its ephemerals go.
+    let sessions_before = node.server.sessions();
+    drop(client);
+    assert!(
+        wait_until(DEADLINE, || node.server.sessions() < sessions_before).await,
+        "closing the client closes its session"
+    );
+    let observer = connect(&address).await;
+    assert_eq!(observer.check_stat("/city/e").await.unwrap(), None);
+    drop(observer);
+
+    // The session timeout is negotiated within the server's bounds.
+    let greedy = zk::Client::connector()
+        .session_timeout(Duration::from_secs(3600))
+        .connect(&address)
+        .await
+        .unwrap();
+    assert_eq!(
+        greedy.session_timeout(),
+        Duration::from_millis(node.config.limits.session_timeout_max_ms as u64)
+    );
+    drop(greedy);
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_shot_persistent_and_recursive_watches_fire() {
+    let (node, address) = start_node().await;
+    let client = connect(&address).await;
+    let writer = connect(&address).await;
+
+    // An exists watch on a missing node sees its creation; a data watch its change.
+    let (stat, created) = client.check_and_watch_stat("/w").await.unwrap();
+    assert_eq!(stat, None);
+    writer.create("/w", b"1", &open()).await.unwrap();
+    let seen = event(created.changed()).await;
+    assert_eq!(seen.event_type, zk::EventType::NodeCreated);
+    assert_eq!(seen.path, "/w");
+    let (_, _, changed) = client.get_and_watch_data("/w").await.unwrap();
+    writer.set_data("/w", b"2", None).await.unwrap();
+    assert_eq!(
+        event(changed.changed()).await.event_type,
+        zk::EventType::NodeDataChanged
+    );
+
+    // A child watch sees a new child once.
+    let (_, _, children) = client.get_and_watch_children("/w").await.unwrap();
+    writer.create("/w/a", b"", &open()).await.unwrap();
+    assert_eq!(
+        event(children.changed()).await.event_type,
+        zk::EventType::NodeChildrenChanged
+    );
+
+    // A persistent watch keeps firing; a recursive one sees grandchildren.
+    let mut persistent = client
+        .watch("/w", zk::AddWatchMode::Persistent)
+        .await
+        .unwrap();
+    let mut recursive = client
+        .watch("/w", zk::AddWatchMode::PersistentRecursive)
+        .await
+        .unwrap();
+    writer.set_data("/w", b"3", None).await.unwrap();
+    writer.set_data("/w", b"4", None).await.unwrap();
+    for _ in 0..2 {
+        assert_eq!(
+            event(persistent.changed()).await.event_type,
+            zk::EventType::NodeDataChanged
+        );
+        assert_eq!(
+            event(recursive.changed()).await.event_type,
+            zk::EventType::NodeDataChanged
+        );
+    }
+    writer.create("/w/a/deep", b"", &open()).await.unwrap();
+    let deep = event(recursive.changed()).await;
+    assert_eq!(deep.event_type, zk::EventType::NodeCreated);
+    assert_eq!(deep.path, "/w/a/deep");
+
+    // removeWatches: a removed watch stays silent, and the server holds no watch for it.
+    let watches_before = node.server.watches();
+    let (_, _, removed) = client.get_and_watch_data("/w/a").await.unwrap();
+    assert_eq!(node.server.watches(), watches_before + 1);
+    removed.remove().await.unwrap();
+    assert_eq!(node.server.watches(), watches_before);
+    persistent.remove().await.unwrap();
+    recursive.remove().await.unwrap();
+    assert_eq!(node.server.watches(), watches_before - 2);
+
+    drop(client);
+    drop(writer);
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn digest_acls_keep_out_those_without_the_password() {
+    let (node, address) = start_node().await;
+    let owner = zk::Client::connector()
+        .auth("digest".to_string(), b"alice:secret".to_vec())
+        .connect(&address)
+        .await
+        .unwrap();
+    let private = zk::CreateMode::Persistent.with_acls(zk::Acls::creator_all());
+    owner.create("/private", b"secret", &private).await.unwrap();
+    let (acl, _) = owner.get_acl("/private").await.unwrap();
+    assert_eq!(acl.len(), 1);
+    assert_eq!(acl[0].scheme(), "digest");
+    assert_eq!(
+        acl[0].id(),
+        polis_security::generate_digest("alice:secret"),
+        "the auth scheme expands to the caller's digest, as ZooKeeper computes it"
+    );
+
+    let stranger = connect(&address).await;
+    assert_eq!(
+        stranger.get_data("/private").await.unwrap_err(),
+        zk::Error::NoAuth
+    );
+    let wrong = zk::Client::connector()
+        .auth("digest".to_string(), b"alice:guess".to_vec())
+        .connect(&address)
+        .await
+        .unwrap();
+    assert_eq!(
+        wrong.get_data("/private").await.unwrap_err(),
+        zk::Error::NoAuth
+    );
+    stranger
+        .auth("digest".to_string(), b"alice:secret".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(stranger.get_data("/private").await.unwrap().0, b"secret");
+
+    // A scheme Polis does not offer fails the authentication, as in ZooKeeper.
+    let failing = connect(&address).await;
+    let mut state = failing.state_watcher();
+    assert!(
+        failing
+            .auth("ip".to_string(), b"127.0.0.1".to_vec())
+            .await
+            .is_err()
+    );
+    let terminal = tokio::time::timeout(DEADLINE, async {
+        loop {
+            let now = state.changed().await;
+            if now.is_terminated() {
+                return now;
+            }
+        }
+    })
+    .await
+    .expect("the session ends");
+    assert_eq!(terminal, zk::SessionState::AuthFailed);
+
+    drop((owner, stranger, wrong, failing));
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_session_cannot_be_resumed_and_loses_its_ephemerals() {
+    let (node, address) = start_node().await;
+    let sessions_before = node.server.sessions();
+    let client = zk::Client::connector()
+        .session_timeout(Duration::from_millis(500))
+        .detached()
+        .connect(&address)
+        .await
+        .unwrap();
+    let ephemeral = zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
+    client.create("/mine", b"", &ephemeral).await.unwrap();
+    let session = client.session().clone();
+    // A detached client leaves its session open; without pings the server expires it.
+    drop(client);
+    assert!(
+        wait_until(DEADLINE, || node.server.sessions() == sessions_before).await,
+        "the silent session expires"
+    );
+    let resumed = zk::Client::connector()
+        .session(session)
+        .connect(&address)
+        .await;
+    assert_eq!(resumed.unwrap_err(), zk::Error::SessionExpired);
+    let observer = connect(&address).await;
+    assert_eq!(observer.check_stat("/mine").await.unwrap(), None);
+    drop(observer);
+    node.shutdown().await;
+}
+
+/// A TCP relay between a client and the server that a test can cut, to break a client's
+/// connection without touching its session.
+struct Relay {
+    address: SocketAddr,
+    cut: Arc<AtomicBool>,
+    connections: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Relay {
+    async fn start(target: SocketAddr) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let cut = Arc::new(AtomicBool::new(false));
+        let connections: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
+        let (refusing, tasks) = (cut.clone(), connections.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if refusing.load(Ordering::SeqCst) {
+                    continue;
+                }
+                let task = tokio::spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                tasks.lock().unwrap().push(task);
+            }
+        });
+        Relay {
+            address,
+            cut,
+            connections,
+        }
+    }
+
+    /// Drops every relayed connection and refuses new ones until [`Relay::mend`].
+    fn cut(&self) {
+        self.cut.store(true, Ordering::SeqCst);
+        for task in self.connections.lock().unwrap().drain(..) {
+            task.abort();
+        }
+    }
+
+    fn mend(&self) {
+        self.cut.store(false, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnecting_client_gets_the_events_it_missed_through_set_watches() {
+    let (node, address) = start_node().await;
+    let writer = connect(&address).await;
+    writer.create("/watched", b"0", &open()).await.unwrap();
+    let relay = Relay::start(address.parse().unwrap()).await;
+    let client = connect(&relay.address.to_string()).await;
+    let session_id = client.session_id();
+    let (_, _, data_watch) = client.get_and_watch_data("/watched").await.unwrap();
+    let (_, _, child_watch) = client.get_and_watch_children("/watched").await.unwrap();
+    writer.create("/other", b"", &open()).await.unwrap();
+    let (_, gone) = client.check_and_watch_stat("/other").await.unwrap();
+    let mut state = client.state_watcher();
+
+    relay.cut();
+    tokio::time::timeout(DEADLINE, async {
+        while state.changed().await != zk::SessionState::Disconnected {}
+    })
+    .await
+    .expect("the client notices the cut");
+    // While the client is away, its watched nodes change.
+    writer.set_data("/watched", b"1", None).await.unwrap();
+    writer.create("/watched/child", b"", &open()).await.unwrap();
+    relay.mend();
+
+    // It reconnects to the same session and re-registers its watches with the last zxid it saw
+    // (setWatches): the server replays what it missed. (zookeeper-client 0.9.3 leaves persistent
+    // watches out of its setWatches, a bug of the client's `resend_watches`; setWatches2 with
+    // persistent watches is shown frame by frame below.)
+    assert_eq!(
+        event(data_watch.changed()).await.event_type,
+        zk::EventType::NodeDataChanged
+    );
+    assert_eq!(
+        event(child_watch.changed()).await.event_type,
+        zk::EventType::NodeChildrenChanged
+    );
+    assert_eq!(client.session_id(), session_id, "the same session");
+    // The exists watch was re-registered too, and still waits.
+    writer.delete("/other", None).await.unwrap();
+    assert_eq!(
+        event(gone.changed()).await.event_type,
+        zk::EventType::NodeDeleted
+    );
+
+    drop((client, writer));
+    node.shutdown().await;
+}
+
+/// Reads a socket to its end (or its reset), for at most [`DEADLINE`].
+async fn read_to_end(stream: &mut TcpStream) -> Vec<u8> {
+    let mut received = Vec::new();
+    let _ = tokio::time::timeout(DEADLINE, stream.read_to_end(&mut received))
+        .await
+        .expect("the server closes the connection");
+    received
+}
+
+/// A raw connection that has opened a session.
+async fn raw_session(address: &str) -> TcpStream {
+    raw_connect(address, 0, vec![0; 16], 0).await.0
+}
+
+/// A raw connection that opened (`session_id` 0) or resumed a session.
+async fn raw_connect(
+    address: &str,
+    session_id: i64,
+    password: Vec<u8>,
+    last_zxid_seen: i64,
+) -> (TcpStream, polis_zookeeper::ConnectResponse) {
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    let connect = ConnectRequest {
+        timeout_ms: 6_000,
+        session_id,
+        password,
+        last_zxid_seen,
+        read_only: Some(false),
+        ..ConnectRequest::default()
+    };
+    stream.write_all(&connect.encode()).await.unwrap();
+    let mut len = [0u8; 4];
+    stream.read_exact(&mut len).await.unwrap();
+    let mut response = vec![0u8; i32::from_be_bytes(len) as usize];
+    stream.read_exact(&mut response).await.unwrap();
+    let response = polis_zookeeper::ConnectResponse::decode(&response, &JuteLimits::default())
+        .expect("a connect response");
+    assert!(response.timeout_ms > 0);
+    assert_eq!(response.password.len(), 16);
+    assert_eq!(response.read_only, Some(false));
+    (stream, response)
+}
+
+/// One frame from the server: its reply header (xid, zxid, err) and the rest.
+async fn read_reply(stream: &mut TcpStream) -> (i32, i64, i32, Vec<u8>) {
+    let mut len = [0u8; 4];
+    tokio::time::timeout(DEADLINE, stream.read_exact(&mut len))
+        .await
+        .expect("a frame in time")
+        .unwrap();
+    let mut frame = vec![0u8; i32::from_be_bytes(len) as usize];
+    stream.read_exact(&mut frame).await.unwrap();
+    let mut reader = polis_zookeeper::JuteReader::new(&frame);
+    let xid = reader.read_int("xid").unwrap();
+    let zxid = reader.read_long("zxid").unwrap();
+    let err = reader.read_int("err").unwrap();
+    let rest = frame[16..].to_vec();
+    (xid, zxid, err, rest)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_watches2_restores_persistent_watches_and_replays_what_they_missed() {
+    let (node, address) = start_node().await;
+    let writer = connect(&address).await;
+    writer.create("/p", b"", &open()).await.unwrap();
+    let (stream, session) = raw_connect(&address, 0, vec![0; 16], 0).await;
+    let seen_zxid = writer.check_stat("/p").await.unwrap().unwrap().mzxid;
+    // The connection drops; the session lives on, and meanwhile the tree changes.
+    drop(stream);
+    writer.create("/p/a", b"", &open()).await.unwrap();
+    writer.set_data("/p", b"1", None).await.unwrap();
+
+    let (mut stream, resumed) =
+        raw_connect(&address, session.session_id, session.password, seen_zxid).await;
+    assert_eq!(resumed.session_id, session.session_id);
+    let set_watches = Request {
+        xid: polis_zookeeper::xid::SET_WATCHES,
+        body: RequestBody::SetWatches2(polis_zookeeper::SetWatchesRequest {
+            relative_zxid: seen_zxid,
+            persistent_recursive_watches: vec!["/p".to_string()],
+            ..polis_zookeeper::SetWatchesRequest::default()
+        }),
+    };
+    stream.write_all(&set_watches.encode()).await.unwrap();
+    // The missed events come first (notifications, xid -1), then setWatches' own reply (-8).
+    let mut events = Vec::new();
+    loop {
+        let (xid, _, err, rest) = read_reply(&mut stream).await;
+        assert_eq!(err, 0);
+        if xid == polis_zookeeper::xid::SET_WATCHES {
+            break;
+        }
+        assert_eq!(xid, polis_zookeeper::xid::NOTIFICATION);
+        let mut reader = polis_zookeeper::JuteReader::new(&rest);
+        let (event_type, state, path) =
+            polis_zookeeper::WatcherEvent::decode_raw(&mut reader, &JuteLimits::default()).unwrap();
+        assert_eq!(state, 3, "SyncConnected");
+        events.push((event_type, path));
+    }
+    assert_eq!(
+        events,
+        vec![(1, "/p/a".to_string()), (3, "/p".to_string())],
+        "NodeCreated /p/a, then NodeDataChanged /p"
+    );
+    // The watch is registered again: a live change arrives too.
+    writer.delete("/p/a", None).await.unwrap();
+    let (xid, _, _, rest) = read_reply(&mut stream).await;
+    assert_eq!(xid, polis_zookeeper::xid::NOTIFICATION);
+    let mut reader = polis_zookeeper::JuteReader::new(&rest);
+    let (event_type, _, path) =
+        polis_zookeeper::WatcherEvent::decode_raw(&mut reader, &JuteLimits::default()).unwrap();
+    assert_eq!((event_type, path.as_str()), (2, "/p/a"));
+    drop((stream, writer));
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_and_oversize_frames_close_only_their_connection() {
+    let (node, address) = start_node().await;
+    let bystander = connect(&address).await;
+    bystander.create("/alive", b"", &open()).await.unwrap();
+
+    // A length prefix over the frame limit.
+    let mut oversize = raw_session(&address).await;
+    let too_long = i32::try_from(node.config.frame_len_max + 1).unwrap();
+    oversize.write_all(&too_long.to_be_bytes()).await.unwrap();
+    read_to_end(&mut oversize).await;
+
+    // A negative length.
+    let mut negative = raw_session(&address).await;
+    negative.write_all(&(-5i32).to_be_bytes()).await.unwrap();
+    read_to_end(&mut negative).await;
+
+    // A well-framed request whose path claims more bytes than the frame holds.
+    let mut lying = raw_session(&address).await;
+    let mut frame = Request {
+        xid: 1,
+        body: RequestBody::GetData {
+            path: "/alive".to_string(),
+            watch: false,
+        },
+    }
+    .encode();
+    frame[12..16].copy_from_slice(&1_000i32.to_be_bytes());
+    lying.write_all(&frame).await.unwrap();
+    read_to_end(&mut lying).await;
+
+    // A frame too short for its header, and garbage before any connect request.
+    let mut short = raw_session(&address).await;
+    short.write_all(&[0, 0, 0, 2, 0xff, 0xff]).await.unwrap();
+    read_to_end(&mut short).await;
+    let mut garbage = TcpStream::connect(&address).await.unwrap();
+    garbage.write_all(&[0x7f, 0xff, 0xff, 0xff]).await.unwrap();
+    assert!(read_to_end(&mut garbage).await.is_empty());
+
+    // The well-behaved client never noticed.
+    assert!(bystander.check_stat("/alive").await.unwrap().is_some());
+    bystander.set_data("/alive", b"still", None).await.unwrap();
+    drop(bystander);
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_letter_words_answer_when_whitelisted() {
+    let (node, address) = start_node().await;
+    let ask = |word: &'static str| {
+        let address = address.clone();
+        async move {
+            let mut stream = TcpStream::connect(&address).await.unwrap();
+            stream.write_all(word.as_bytes()).await.unwrap();
+            String::from_utf8(read_to_end(&mut stream).await).unwrap()
+        }
+    };
+    assert_eq!(ask("ruok").await, "imok");
+    let srvr = ask("srvr").await;
+    assert!(srvr.contains("Mode: standalone"), "{srvr}");
+    assert!(srvr.contains("Zxid: 0x"), "{srvr}");
+    let mntr = ask("mntr").await;
+    assert!(mntr.contains("zk_server_state\tstandalone"), "{mntr}");
+    assert_eq!(
+        ask("cons").await,
+        "cons is not executed because it is not in the whitelist.\n"
+    );
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_through_the_zookeeper_face_are_replicated() {
+    let cluster = TestCluster::start_with(3, enable_zookeeper).await;
+    let address = |id: u64| {
+        cluster
+            .member(id)
+            .server
+            .as_ref()
+            .and_then(|server| server.zookeeper_address)
+            .expect("the ZooKeeper face is enabled")
+            .to_string()
+    };
+    let first = connect(&address(1)).await;
+    let third = connect(&address(3)).await;
+    let (_, created) = third.check_and_watch_stat("/replicated").await.unwrap();
+    first
+        .create("/replicated", b"through node 1", &open())
+        .await
+        .unwrap();
+    assert_eq!(
+        event(created.changed()).await.event_type,
+        zk::EventType::NodeCreated,
+        "a watch on another node sees the write"
+    );
+    // Reads are linearizable: node 3 answers with node 1's write.
+    assert_eq!(
+        third.get_data("/replicated").await.unwrap().0,
+        b"through node 1"
+    );
+    let tree = cluster.tree_of(2).await;
+    assert_eq!(tree["/replicated"].0, b"through node 1");
+    drop((first, third));
+    cluster.shutdown().await;
+}
