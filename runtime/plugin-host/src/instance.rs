@@ -30,9 +30,9 @@ use crate::{
     PluginManifest, StagedWrites, TreeView, metrics,
 };
 
-/// Operations the commit adds to a plugin's staged writes (the cursor's check and update), so a
-/// plugin may stage at most the tree's `multi_ops_max` less this.
-pub const RESERVED_MULTI_OPS: usize = 2;
+/// Operations the commit adds to a plugin's staged writes (the cursor update, the status and the
+/// log), so a plugin may stage at most the tree's `multi_ops_max` less this.
+pub const RESERVED_MULTI_OPS: usize = 3;
 /// Log lines longer than this many bytes are cut.
 pub const LOG_LINE_BYTES_MAX: usize = 4096;
 /// The most elements a plugin's tables may grow to.

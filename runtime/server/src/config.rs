@@ -72,6 +72,113 @@ pub struct ServerConfig {
     /// (`polis cluster promote`). Needs `cluster.peer_listen`, the address the leader is told.
     /// A top-level key, so it goes before the `[cluster]` table in the file.
     pub join_cluster: bool,
+    /// The wasm plugin host.
+    pub plugins: PluginsConfig,
+    /// The ZooKeeper-compatible TCP listener, for existing ZooKeeper clients.
+    pub zookeeper: ZooKeeperConfig,
+}
+
+/// ZooKeeper's face of the node (`crate::zookeeper`): a TCP listener speaking ZooKeeper's jute
+/// protocol to the same tree, sessions, watches and ACLs. Off by default: it has neither TLS nor
+/// client certificates, so its connections are anonymous (`world:anyone`) until they `addAuth`
+/// a digest; `polis dev` turns it on.
+///
+/// ```toml
+/// [zookeeper]
+/// enabled = true
+/// listen = "127.0.0.1:2181"
+/// four_letter_words = ["ruok", "srvr", "stat", "mntr", "conf", "cons", "wchs"]  # or ["*"]
+/// connections_max = 10000
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ZooKeeperConfig {
+    /// Serve ZooKeeper clients.
+    pub enabled: bool,
+    /// The TCP address to listen on (ZooKeeper's `clientPortAddress:clientPort`).
+    pub listen: SocketAddr,
+    /// The four-letter words answered (ZooKeeper's `4lw.commands.whitelist`, whose default is
+    /// `srvr` alone); `*` means all that Polis implements.
+    pub four_letter_words: Vec<String>,
+    /// The most ZooKeeper connections at once (ZooKeeper's `maxClientCnxns`, for all clients).
+    pub connections_max: usize,
+}
+
+impl Default for ZooKeeperConfig {
+    fn default() -> ZooKeeperConfig {
+        ZooKeeperConfig {
+            enabled: false,
+            listen: SocketAddr::from(([127, 0, 0, 1], 2181)),
+            four_letter_words: vec!["srvr".to_string()],
+            connections_max: 10_000,
+        }
+    }
+}
+
+impl ZooKeeperConfig {
+    /// The whitelisted words; an unknown or unimplemented one is an error naming it.
+    pub fn four_letter_words(
+        &self,
+    ) -> anyhow::Result<std::collections::HashSet<polis_zookeeper::FourLetterWord>> {
+        let implemented = crate::zookeeper::four_letter_words::IMPLEMENTED;
+        let mut words = std::collections::HashSet::new();
+        for name in &self.four_letter_words {
+            if name == "*" {
+                words.extend(implemented);
+                continue;
+            }
+            let word = polis_zookeeper::FourLetterWord::from_name(name)
+                .filter(|word| implemented.contains(word))
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "zookeeper.four_letter_words: {name:?} is not one of ruok, srvr, stat, \
+                         mntr, conf, cons, wchs (or *)"
+                    )
+                })?;
+            words.insert(word);
+        }
+        Ok(words)
+    }
+}
+
+/// The wasm plugin host of a node (plugins run on the leader; every node is ready to).
+///
+/// ```toml
+/// [plugins]
+/// enabled = true
+/// invocations_max = 16             # invocations at once (wasmtime pooling slots)
+/// memory_bytes_max = 268435456     # the most linear memory any plugin may ask for
+/// clock_interval_ms = 1000         # /polis/clock ticks for plugins that trigger on it; 0: off
+/// # cache_dir = "polis-data/plugin-cache"   # compiled components; default: in the data dir
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PluginsConfig {
+    /// Run deployed plugins when this node leads.
+    pub enabled: bool,
+    /// How many plugin invocations may run at once.
+    pub invocations_max: u32,
+    /// The largest linear memory a manifest may ask for, in bytes.
+    pub memory_bytes_max: u64,
+    /// Where compiled components are cached across restarts; `plugin-cache` in the data dir if
+    /// absent.
+    pub cache_dir: Option<PathBuf>,
+    /// How often the leader ticks `/polis/clock` for plugins that trigger on it, in
+    /// milliseconds; 0 turns the clock off.
+    pub clock_interval_ms: u64,
+}
+
+impl Default for PluginsConfig {
+    fn default() -> PluginsConfig {
+        let engine = polis_plugin_host::EngineConfig::default();
+        PluginsConfig {
+            enabled: true,
+            invocations_max: engine.max_concurrent_invocations,
+            memory_bytes_max: engine.memory_bytes_max,
+            cache_dir: None,
+            clock_interval_ms: 1_000,
+        }
+    }
 }
 
 /// The Raft cluster a node belongs to.
@@ -86,6 +193,8 @@ pub struct ServerConfig {
 /// client_address = "10.0.0.1:7181"
 /// # … one entry per initial voter, this node included — unless this node joins later as a
 /// # learner (top-level `join_cluster = true`): then it is absent from the list
+/// [cluster.log_compaction]             # optional; polis_raft::LogCompaction
+/// snapshot_interval_entries = 10000
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -98,6 +207,8 @@ pub struct ClusterConfig {
     pub peer_listen: Option<SocketAddr>,
     /// The initial voters; the member with the lowest id founds the cluster on first start.
     pub members: Vec<MemberConfig>,
+    /// When to snapshot the tree and purge the Raft log behind the snapshot.
+    pub log_compaction: polis_raft::LogCompaction,
 }
 
 /// One initial voter.
@@ -118,6 +229,7 @@ impl Default for ClusterConfig {
             name: "polis".to_string(),
             peer_listen: None,
             members: Vec::new(),
+            log_compaction: polis_raft::LogCompaction::default(),
         }
     }
 }
@@ -170,6 +282,8 @@ impl Default for ServerConfig {
             request_timeout_ms: 10_000,
             cluster: ClusterConfig::default(),
             join_cluster: false,
+            plugins: PluginsConfig::default(),
+            zookeeper: ZooKeeperConfig::default(),
         }
     }
 }
@@ -199,6 +313,11 @@ impl ServerConfig {
                 *path = base.join(&*path);
             }
         }
+        if let Some(cache_dir) = &mut self.plugins.cache_dir
+            && cache_dir.is_relative()
+        {
+            *cache_dir = base.join(&*cache_dir);
+        }
     }
 
     /// Refuses settings that cannot work, with a message naming the field.
@@ -223,6 +342,11 @@ impl ServerConfig {
             self.tick_interval_ms > 0,
             "tick_interval_ms must be positive"
         );
+        self.zookeeper.four_letter_words()?;
+        anyhow::ensure!(
+            self.zookeeper.connections_max > 0,
+            "zookeeper.connections_max must be positive"
+        );
         self.validate_cluster()
     }
 
@@ -238,6 +362,10 @@ impl ServerConfig {
                 member.id
             );
         }
+        cluster
+            .log_compaction
+            .validate()
+            .map_err(|reason| anyhow::anyhow!("cluster.log_compaction: {reason}"))?;
         let listed = ids.contains(&cluster.node_id);
         if self.join_cluster {
             anyhow::ensure!(
@@ -337,6 +465,47 @@ mod tests {
         let config: ServerConfig = toml::from_str(text).unwrap();
         assert!(config.join_cluster);
         config.validate().unwrap();
+    }
+
+    #[test]
+    fn the_zookeeper_face_reads_from_the_file_and_checks_its_words() {
+        let text = "[zookeeper]\nenabled = true\nlisten = \"127.0.0.1:2182\"\n\
+                    four_letter_words = [\"ruok\", \"mntr\"]\n";
+        let config: ServerConfig = toml::from_str(text).unwrap();
+        assert!(config.zookeeper.enabled);
+        assert_eq!(config.zookeeper.listen.port(), 2182);
+        assert_eq!(config.zookeeper.four_letter_words().unwrap().len(), 2);
+        config.validate().unwrap();
+        assert!(
+            !ServerConfig::default().zookeeper.enabled,
+            "off unless asked for"
+        );
+        let every: ServerConfig =
+            toml::from_str("[zookeeper]\nfour_letter_words = [\"*\"]\n").unwrap();
+        assert_eq!(every.zookeeper.four_letter_words().unwrap().len(), 7);
+        for refused in ["nope", "dump"] {
+            let mut config = ServerConfig::default();
+            config.zookeeper.four_letter_words = vec![refused.to_string()];
+            let error = config.validate().unwrap_err().to_string();
+            assert!(error.contains(refused), "{error}");
+        }
+    }
+
+    #[test]
+    fn log_compaction_reads_from_the_file_and_keeps_other_defaults() {
+        let text = "[cluster.log_compaction]\nsnapshot_interval_entries = 50\n";
+        let config: ServerConfig = toml::from_str(text).unwrap();
+        let compaction = &config.cluster.log_compaction;
+        assert_eq!(compaction.snapshot_interval_entries, 50);
+        assert_eq!(
+            compaction.purge_batch_entries,
+            polis_raft::LogCompaction::default().purge_batch_entries
+        );
+        config.validate().unwrap();
+        let never: ServerConfig =
+            toml::from_str("[cluster.log_compaction]\nsnapshot_interval_entries = 0\n").unwrap();
+        let refused = never.validate().unwrap_err().to_string();
+        assert!(refused.contains("snapshot_interval_entries"), "{refused}");
     }
 
     #[test]

@@ -21,6 +21,9 @@ pub const DEV_DIR_DEFAULT: &str = "polis-dev";
 pub const DEV_NODE_NAME: &str = "node1";
 /// The name of the administrator client certificate `polis dev` issues.
 pub const DEV_ADMIN_NAME: &str = "admin";
+/// ZooKeeper's own default client port, where `polis dev` serves ZooKeeper clients (node `i` of a
+/// dev cluster at this port + `i` - 1).
+pub const ZOOKEEPER_DEV_PORT_FIRST: u64 = 2181;
 
 /// The files of a dev folder.
 #[derive(Clone, Debug)]
@@ -46,7 +49,8 @@ impl DevLayout {
     }
 
     /// Creates what is missing (CA, certificates, configuration, profile) and returns the node's
-    /// configuration with `listen` / `admin_listen` overriding the file when given.
+    /// configuration with `listen` / `admin_listen` overriding the file when given (a `listen` on
+    /// port 0 puts the ZooKeeper face on a free port too).
     pub fn prepare(
         &self,
         listen: Option<SocketAddr>,
@@ -82,6 +86,7 @@ impl DevLayout {
                     key: relative(&node.key_path, &self.dir),
                 },
                 admins: vec![format!("CN={DEV_ADMIN_NAME},O=Polis")],
+                zookeeper: dev_zookeeper(1)?,
                 ..ServerConfig::default()
             };
             let text = toml::to_string_pretty(&config).context("encoding polis.toml")?;
@@ -94,6 +99,11 @@ impl DevLayout {
         let mut config = ServerConfig::load(&config_path)?;
         if let Some(listen) = listen {
             config.listen = listen;
+            if listen.port() == 0 {
+                // Dev nodes on ports the OS picks (tests) run side by side: their ZooKeeper faces
+                // must not all want 2181.
+                config.zookeeper.listen = SocketAddr::new(listen.ip(), 0);
+            }
         }
         if admin_listen.is_some() {
             config.admin_listen = admin_listen;
@@ -147,7 +157,9 @@ impl DevLayout {
                     name: "polis-dev".to_string(),
                     peer_listen: Some(port(node, 1)?),
                     members: members.clone(),
+                    ..crate::config::ClusterConfig::default()
                 },
+                zookeeper: dev_zookeeper(node)?,
                 ..ServerConfig::default()
             });
         }
@@ -167,6 +179,19 @@ impl DevLayout {
         };
         profile.save(&self.profile_path())
     }
+}
+
+/// The dev node's ZooKeeper face: on, at 127.0.0.1:2181 for node 1, 2182 for node 2, and so on,
+/// answering every four-letter word Polis implements.
+fn dev_zookeeper(node: u64) -> anyhow::Result<crate::config::ZooKeeperConfig> {
+    let port = u16::try_from(ZOOKEEPER_DEV_PORT_FIRST + node - 1)
+        .context("the ZooKeeper dev port runs past 65535")?;
+    Ok(crate::config::ZooKeeperConfig {
+        enabled: true,
+        listen: SocketAddr::from(([127, 0, 0, 1], port)),
+        four_letter_words: vec!["*".to_string()],
+        ..crate::config::ZooKeeperConfig::default()
+    })
 }
 
 fn relative(path: &Path, base: &Path) -> PathBuf {

@@ -5,15 +5,20 @@
 //! - [`connection`]: the QUIC shell of one client; [`server`] starts and stops a node.
 //! - [`admin_http`]: Prometheus `/metrics` and `/health`.
 //! - [`config`]: the `polis.toml` settings.
+//! - [`plugins`]: plugin deployments in the tree and the runner that executes them on the
+//!   leader.
 //! - [`dev`]: a single dev node with generated certificates.
+//! - [`zookeeper`]: the ZooKeeper-compatible TCP face (jute protocol) of the same sessions.
 
 pub mod admin_http;
 pub mod config;
 pub mod connection;
 pub mod dev;
 pub mod node;
+pub mod plugins;
 pub mod profile;
 pub mod server;
+pub mod zookeeper;
 
 pub use config::ServerConfig;
 pub use server::RunningServer;

@@ -165,6 +165,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 if let Some(admin) = server.admin_address {
                     println!("    metrics, health: http://{admin}/metrics  http://{admin}/health");
                 }
+                if let Some(zookeeper) = server.zookeeper_address {
+                    println!("    ZooKeeper (TCP): {zookeeper}");
+                }
             }
             println!("  folder:            {}", dir.display());
             println!("  try:               polis ls /     (from this folder)");

@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use crate::config::ServerConfig;
 use crate::connection::{self, ConnectionContext, close_code};
 use crate::node::{Node, NodeSettings};
+use crate::zookeeper::{ZooKeeperContext, ZooKeeperListener};
 
 /// How long shutdown waits for connections to acknowledge their close.
 const SHUTDOWN_DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
@@ -31,10 +32,15 @@ pub struct RunningServer {
     pub admin_address: Option<SocketAddr>,
     /// The address peers reach this node on.
     pub peer_address: SocketAddr,
+    /// The ZooKeeper-compatible TCP address, if enabled (the bound one, for port 0).
+    pub zookeeper_address: Option<SocketAddr>,
     pub node: Arc<Node>,
+    zookeeper: Option<ZooKeeperListener>,
     endpoint: quinn::Endpoint,
     context: Arc<ConnectionContext>,
     tasks: Vec<JoinHandle<()>>,
+    /// Runs the deployed plugins while this node leads (absent if plugins are disabled).
+    plugin_runner: Option<crate::plugins::PluginRunner>,
 }
 
 impl RunningServer {
@@ -63,6 +69,11 @@ impl RunningServer {
             }
             None => None,
         };
+        let zookeeper_listener = if config.zookeeper.enabled {
+            Some(ZooKeeperListener::bind(config.zookeeper.listen).await?)
+        } else {
+            None
+        };
 
         let members: BTreeMap<u64, PeerNode> = config
             .cluster
@@ -89,6 +100,7 @@ impl RunningServer {
                 join: config.join_cluster,
                 limits: config.limits.clone(),
                 leader_wait_max: Duration::from_millis(config.request_timeout_ms),
+                log_compaction: config.cluster.log_compaction.clone(),
             },
             client_address,
         )
@@ -118,6 +130,27 @@ impl RunningServer {
                 config.connections_max,
             )),
         ];
+        let mut plugin_runner = None;
+        if config.plugins.enabled {
+            let engine = polis_plugin_host::PluginEngine::new(polis_plugin_host::EngineConfig {
+                cache_dir: Some(
+                    config
+                        .plugins
+                        .cache_dir
+                        .clone()
+                        .unwrap_or_else(|| config.data_dir.join("plugin-cache")),
+                ),
+                max_concurrent_invocations: config.plugins.invocations_max,
+                memory_bytes_max: config.plugins.memory_bytes_max,
+                ..polis_plugin_host::EngineConfig::default()
+            })
+            .context("starting the plugin host")?;
+            plugin_runner = Some(crate::plugins::PluginRunner::spawn(
+                node.clone(),
+                engine,
+                Duration::from_millis(config.plugins.clock_interval_ms),
+            ));
+        }
         let mut admin_address = None;
         if let Some((listener, address, prometheus)) = admin {
             admin_address = Some(address);
@@ -127,10 +160,28 @@ impl RunningServer {
                 Arc::downgrade(&node),
             )));
         }
+        let zookeeper = match zookeeper_listener {
+            Some(listener) => Some(ZooKeeperListener::spawn(
+                listener,
+                ZooKeeperContext::new(
+                    node.clone(),
+                    zookeeper_limits(&config),
+                    config.outbound_queue_max,
+                    Duration::from_millis(config.handshake_timeout_ms),
+                    config.zookeeper.connections_max,
+                    config.zookeeper.four_letter_words()?,
+                    config.zookeeper.listen,
+                    config.data_dir.clone(),
+                ),
+            )?),
+            None => None,
+        };
+        let zookeeper_address = zookeeper.as_ref().map(|listener| listener.address);
         tracing::info!(
             %client_address,
             %peer_address,
             ?admin_address,
+            ?zookeeper_address,
             node_id = config.cluster.node_id,
             data_dir = %config.data_dir.display(),
             "polis is serving"
@@ -139,10 +190,13 @@ impl RunningServer {
             client_address,
             admin_address,
             peer_address,
+            zookeeper_address,
             node,
+            zookeeper,
             endpoint,
             context,
             tasks,
+            plugin_runner,
         })
     }
 
@@ -165,11 +219,17 @@ impl RunningServer {
     pub async fn shutdown(self) -> anyhow::Result<()> {
         self.endpoint
             .close(close_code::SERVER_SHUTDOWN.into(), b"server shutting down");
+        if let Some(runner) = self.plugin_runner {
+            runner.shutdown().await;
+        }
         for task in &self.tasks {
             task.abort();
         }
         for task in self.tasks {
             let _ = task.await;
+        }
+        if let Some(zookeeper) = self.zookeeper {
+            zookeeper.shutdown().await;
         }
         // A peer that never acknowledges the close would hold the endpoint for the whole idle
         // timeout, so the wait is bounded.
@@ -185,6 +245,21 @@ impl RunningServer {
         }
         drop(node);
         stopped
+    }
+}
+
+/// The jute decoder's bounds, from the node's: a request the tree would refuse is refused before
+/// it is buffered twice.
+fn zookeeper_limits(config: &ServerConfig) -> polis_zookeeper::JuteLimits {
+    let limits = &config.limits;
+    polis_zookeeper::JuteLimits {
+        frame_len_max: config.frame_len_max,
+        path_len_max: limits.path_len_max,
+        data_len_max: limits.data_len_max,
+        acl_entries_max: limits.acl_entries_max,
+        multi_ops_max: limits.multi_ops_max,
+        watch_paths_max: limits.watches_per_session_max,
+        ..polis_zookeeper::JuteLimits::default()
     }
 }
 

@@ -95,6 +95,15 @@ fn dev_node_serves_the_client_commands_run_from_its_folder() {
     let (ok, out, _) = polis(dir, &["get", "/city"]);
     assert!(ok);
     assert_eq!(out.trim(), "hello");
+    // Reads from the server's local copy, without asking the leader.
+    let (ok, out, err) = polis(dir, &["get", "/city", "--stale"]);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "hello");
+    let (ok, out, err) = polis(dir, &["ls", "/", "--stale"]);
+    assert!(ok, "{err}");
+    assert_eq!(out.lines().collect::<Vec<_>>(), vec!["city", "polis"]);
+    let (ok, _, err) = polis(dir, &["stat", "/city", "--stale"]);
+    assert!(ok, "{err}");
 
     // Compare-and-set: the right version succeeds, a stale one fails with BadVersion.
     let (ok, _, err) = polis(dir, &["set", "/city", "bye", "--version", "0"]);
@@ -147,4 +156,93 @@ fn client_commands_without_a_profile_say_what_to_do() {
     let (ok, _, err) = polis(folder.path(), &["ls", "/"]);
     assert!(!ok);
     assert!(err.contains("polis dev"), "{err}");
+}
+
+/// Builds the guest workspace (incremental) and returns the echo test guest's core module path.
+fn echo_guest() -> std::path::PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let output = Command::new(root.join("scripts/build-guests"))
+        .current_dir(&root)
+        .output()
+        .expect("run scripts/build-guests");
+    assert!(
+        output.status.success(),
+        "scripts/build-guests failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    root.join("target/guests/wasm32-unknown-unknown/release/echo.wasm")
+}
+
+#[test]
+fn plugin_commands_deploy_a_plugin_and_report_on_it() {
+    let wasm = echo_guest();
+    let folder = tempfile::tempdir().unwrap();
+    let _node = DevNode::start(folder.path());
+    let dir = folder.path();
+    for path in ["/in", "/out"] {
+        let (ok, _, err) = polis(dir, &["create", path]);
+        assert!(ok, "{err}");
+    }
+    let manifest = dir.join("echo.toml");
+    std::fs::write(
+        &manifest,
+        "name = \"echo\"\nversion = \"1.0.0\"\nconfig = \"/out\"\n\
+         [triggers]\nprefixes = [\"/in\"]\n\
+         [capabilities]\nread = [\"/in\", \"/out\"]\nwrite = [\"/out\"]\n",
+    )
+    .unwrap();
+    let (ok, out, err) = polis(
+        dir,
+        &[
+            "plugin",
+            "deploy",
+            manifest.to_str().unwrap(),
+            wasm.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(out.starts_with("deployed echo 1.0.0 (revision 1"), "{out}");
+    let (ok, _, err) = polis(dir, &["create", "/in/a", "hello"]);
+    assert!(ok, "{err}");
+
+    let started = std::time::Instant::now();
+    loop {
+        let (ok, out, _) = polis(dir, &["get", "/out/a"]);
+        if ok && out.trim() == "hello" {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the plugin never copied /in/a"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (ok, out, err) = polis(dir, &["plugin", "status", "echo", "--json"]);
+    assert!(ok, "{err}");
+    let report: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(report["status"]["state"], "running", "{report}");
+    assert!(report["status"]["processed_events"].as_u64().unwrap() >= 1);
+    let (ok, out, _) = polis(dir, &["plugin", "ls"]);
+    assert!(ok);
+    assert!(out.starts_with("echo\t1.0.0\trevision 1"), "{out}");
+    let (ok, out, _) = polis(dir, &["plugin", "logs", "echo"]);
+    assert!(ok);
+    assert!(out.contains("/in/a -> /out/a"), "{out}");
+    // A second deploy of the same name is refused with a hint.
+    let (ok, _, err) = polis(
+        dir,
+        &[
+            "plugin",
+            "deploy",
+            manifest.to_str().unwrap(),
+            wasm.to_str().unwrap(),
+        ],
+    );
+    assert!(!ok);
+    assert!(err.contains("already deployed; use upgrade"), "{err}");
+    let (ok, _, err) = polis(dir, &["plugin", "rm", "echo"]);
+    assert!(ok, "{err}");
+    let (ok, out, _) = polis(dir, &["plugin", "ls"]);
+    assert!(ok);
+    assert!(out.trim().is_empty(), "{out}");
 }

@@ -18,6 +18,10 @@ pub struct HistoryEntry {
     /// Position in the history, counting from 0 for the first event ever recorded.
     pub seq: u64,
     pub event: WatchEvent,
+    /// The commit time of the event's transaction (the leader's clock when it proposed it), in
+    /// milliseconds since the Unix epoch: what a consumer that replays the history — a plugin —
+    /// uses as the time of the change, the same on every replica.
+    pub time_ms: i64,
 }
 
 /// The window of recent events, oldest first.
@@ -62,13 +66,14 @@ impl ChangeHistory {
 
     /// Records the events of one transaction and evicts the oldest beyond the bound. Returns the
     /// new entries.
-    pub(crate) fn append(&mut self, events: &[WatchEvent]) -> Vec<HistoryEntry> {
+    pub(crate) fn append(&mut self, events: &[WatchEvent], time_ms: i64) -> Vec<HistoryEntry> {
         let appended: Vec<HistoryEntry> = events
             .iter()
             .map(|event| {
                 let entry = HistoryEntry {
                     seq: self.next_seq,
                     event: event.clone(),
+                    time_ms,
                 };
                 self.next_seq += 1;
                 entry
@@ -162,24 +167,34 @@ mod tests {
     #[test]
     fn resume_returns_every_event_after_the_zxid() {
         let mut history = ChangeHistory::new(10);
-        history.append(&[event(1, "/a")]);
-        history.append(&[event(2, "/b"), event(2, "/c")]);
-        history.append(&[event(3, "/d")]);
+        history.append(&[event(1, "/a")], 1_000);
+        history.append(&[event(2, "/b"), event(2, "/c")], 2_000);
+        history.append(&[event(3, "/d")], 3_000);
         let paths: Vec<_> = history
             .since(1)
             .unwrap()
             .map(|entry| entry.event.path.as_str())
             .collect();
         assert_eq!(paths, vec!["/b", "/c", "/d"]);
+        let times: Vec<i64> = history
+            .since(1)
+            .unwrap()
+            .map(|entry| entry.time_ms)
+            .collect();
+        assert_eq!(
+            times,
+            vec![2_000, 2_000, 3_000],
+            "each event keeps its commit time"
+        );
         assert_eq!(history.since(3).unwrap().count(), 0);
     }
 
     #[test]
     fn resume_from_before_the_window_is_compacted() {
         let mut history = ChangeHistory::new(2);
-        history.append(&[event(1, "/a")]);
-        history.append(&[event(2, "/b")]);
-        history.append(&[event(3, "/c")]);
+        history.append(&[event(1, "/a")], 1_000);
+        history.append(&[event(2, "/b")], 2_000);
+        history.append(&[event(3, "/c")], 3_000);
         assert_eq!(history.compacted_through(), 1);
         assert!(matches!(
             history.since(0),
@@ -194,8 +209,8 @@ mod tests {
     #[test]
     fn events_of_one_zxid_leave_the_window_together() {
         let mut history = ChangeHistory::new(2);
-        history.append(&[event(1, "/a"), event(1, "/b")]);
-        history.append(&[event(2, "/c")]);
+        history.append(&[event(1, "/a"), event(1, "/b")], 1_000);
+        history.append(&[event(2, "/c")], 2_000);
         assert_eq!(history.len(), 1);
         assert_eq!(history.compacted_through(), 1);
         assert_eq!(history.first_retained_seq(), 2);

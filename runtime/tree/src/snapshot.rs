@@ -21,8 +21,9 @@ use crate::{HistoryEntry, Limits, NodeRecord, Session, SessionId, TreeState, Zxi
 
 const MAGIC: &[u8; 8] = b"POLISNAP";
 
-/// The version of the snapshot format written by this build.
-pub const SNAPSHOT_FORMAT_VERSION: u32 = 1;
+/// The version of the snapshot format written by this build. Version 2 added the commit time to
+/// history entries.
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 2;
 
 /// Why a snapshot could not be read.
 #[derive(Debug, thiserror::Error)]

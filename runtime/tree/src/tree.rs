@@ -208,7 +208,7 @@ impl DataTree {
         }
         self.last_zxid = txn.zxid;
         if !events.is_empty() {
-            let appended = self.history.append(&events);
+            let appended = self.history.append(&events, txn.time_ms);
             self.pending_history.extend(appended);
         }
         Applied {

@@ -1,22 +1,25 @@
 //! The client commands of `polis`: `ls`, `get`, `set`, `create`, `rm`, `stat`, `watch`,
-//! `acl get|set`, `multi`, and for administrators `cluster status|add-learner|promote|remove`.
+//! `acl get|set`, `multi`, `plugin …`, and for administrators
+//! `cluster status|add-learner|promote|remove`.
 //!
 //! Run from the folder where `polis dev` runs, they find the dev node and its admin certificate
 //! through `polis-dev/profile.toml` with no flags; elsewhere `--profile`, `POLIS_PROFILE`, or
 //! `--server` with `--ca`/`--cert`/`--key` say where and as whom to connect. Output is for people
-//! by default and JSON with `--json`.
+//! by default and JSON with `--json`. Reads are linearizable; `ls`, `get` and `stat` take
+//! `--stale` for the connected server's local copy.
 
 mod acl_text;
 mod cluster;
 mod connect;
 mod multi_file;
 mod output;
+mod plugin;
 
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use futures::StreamExt;
-use polis_client::{Client, CreateMode, WatchMode, Zxid};
+use polis_client::{Client, CreateMode, ReadConsistency, WatchMode, Zxid};
 
 use self::connect::ConnectionArguments;
 use self::output::Output;
@@ -30,11 +33,15 @@ pub enum ClientCommand {
         #[arg(long)]
         stat: bool,
         #[command(flatten)]
+        read: ReadArguments,
+        #[command(flatten)]
         common: CommonArguments,
     },
     /// Print a node's data.
     Get {
         path: String,
+        #[command(flatten)]
+        read: ReadArguments,
         #[command(flatten)]
         common: CommonArguments,
     },
@@ -82,6 +89,8 @@ pub enum ClientCommand {
     Stat {
         path: String,
         #[command(flatten)]
+        read: ReadArguments,
+        #[command(flatten)]
         common: CommonArguments,
     },
     /// Print changes to a node (with -r, to everything below it) until interrupted.
@@ -121,6 +130,12 @@ pub enum ClientCommand {
         #[command(subcommand)]
         command: cluster::ClusterCommand,
     },
+    /// Wasm plugins: deploy, upgrade, roll back, resume and remove them (administrators), list
+    /// them, and read their status and logs.
+    Plugin {
+        #[command(subcommand)]
+        command: plugin::PluginCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -154,17 +169,43 @@ pub struct CommonArguments {
     json: bool,
 }
 
+/// Flags of the commands that only read.
+#[derive(Debug, Args)]
+pub struct ReadArguments {
+    /// Answer from the connected server's own copy without asking the leader: works on a node
+    /// cut off from the leader or the quorum, but may miss the latest writes.
+    #[arg(long)]
+    stale: bool,
+}
+
+impl ReadArguments {
+    fn consistency(&self) -> ReadConsistency {
+        if self.stale {
+            ReadConsistency::Local
+        } else {
+            ReadConsistency::Linearizable
+        }
+    }
+}
+
 pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
     match command {
-        ClientCommand::Ls { path, stat, common } => {
+        ClientCommand::Ls {
+            path,
+            stat,
+            read,
+            common,
+        } => {
             let (client, output) = open(&common).await?;
-            let (children, node_stat) = client.get_children(&path).await?;
+            let reader = client.with_read_consistency(read.consistency());
+            let (children, node_stat) = reader.get_children(&path).await?;
             output.children(&path, &children, stat.then_some(&node_stat));
             finish(client).await
         }
-        ClientCommand::Get { path, common } => {
+        ClientCommand::Get { path, read, common } => {
             let (client, output) = open(&common).await?;
-            let (data, stat) = client.get_data(&path).await?;
+            let reader = client.with_read_consistency(read.consistency());
+            let (data, stat) = reader.get_data(&path).await?;
             output.data(&path, &data, &stat);
             finish(client).await
         }
@@ -212,9 +253,10 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
             output.deleted(&deleted);
             finish(client).await
         }
-        ClientCommand::Stat { path, common } => {
+        ClientCommand::Stat { path, read, common } => {
             let (client, output) = open(&common).await?;
-            match client.exists(&path).await? {
+            let reader = client.with_read_consistency(read.consistency());
+            match reader.exists(&path).await? {
                 Some(stat) => output.stat(&path, &stat),
                 None => anyhow::bail!("{path} does not exist"),
             }
@@ -280,6 +322,7 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
             finish(client).await
         }
         ClientCommand::Cluster { command } => cluster::run(command).await,
+        ClientCommand::Plugin { command } => plugin::run(command).await,
     }
 }
 

@@ -31,10 +31,10 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use polis_proto::wire;
-use polis_raft::network::{PeerServer, QuicNetworkFactory, peer_endpoint};
+use polis_raft::network::{NetworkFaults, PeerServer, QuicNetworkFactory, peer_endpoint};
 use polis_raft::{
-    NodeId, PeerNode, PolisRaft, RAFT_LOG_FILE_NAME, RedbLogStore, TreeReader, TreeStateMachine,
-    polis_raft_config,
+    LogCompaction, NodeId, PeerNode, PolisRaft, RAFT_LOG_FILE_NAME, RedbLogStore, TreeReader,
+    TreeStateMachine, polis_raft_config_with,
 };
 use polis_security::{TlsFiles, TransportTimeouts};
 use polis_tree::{ErrorCode, Id, Limits, OpResult, SessionId, TxnKind};
@@ -76,6 +76,8 @@ pub struct NodeSettings {
     pub limits: Limits,
     /// How long a request waits for a leader before it fails.
     pub leader_wait_max: Duration,
+    /// When to snapshot the tree and purge the log behind it.
+    pub log_compaction: LogCompaction,
 }
 
 /// A running node, shared by its connections and tasks.
@@ -95,6 +97,8 @@ pub struct Node {
     /// The address peers reach this node on.
     pub peer_address: SocketAddr,
     peer_server: PeerServer,
+    /// Links to peers cut by fault injection (tests, failure drills); none normally.
+    network_faults: NetworkFaults,
 }
 
 impl std::fmt::Debug for Node {
@@ -140,20 +144,25 @@ impl Node {
         )
         .with_context(|| format!("binding the peer endpoint on {}", settings.peer_listen))?;
         let peer_address = endpoint.local_addr()?;
-        let config = polis_raft_config(&settings.cluster_name)
+        let config = polis_raft_config_with(&settings.cluster_name, &settings.log_compaction)
             .map_err(|error| anyhow::anyhow!("Raft configuration: {error}"))?;
+        let network_faults = NetworkFaults::new();
         let raft = PolisRaft::new(
             settings.id,
             Arc::new(config),
-            QuicNetworkFactory::new(settings.id, endpoint.clone()),
+            QuicNetworkFactory::new(settings.id, endpoint.clone(), network_faults.clone()),
             log,
             state_machine,
         )
         .await
         .context("starting Raft")?;
         let (forwarded_sender, forwarded_touches) = mpsc::channel(FORWARDED_TOUCHES_QUEUE_MAX);
-        let peer_server =
-            PeerServer::spawn_with_touches(endpoint.clone(), raft.clone(), forwarded_sender);
+        let peer_server = PeerServer::spawn_with_touches(
+            endpoint.clone(),
+            raft.clone(),
+            forwarded_sender,
+            network_faults.clone(),
+        );
 
         let initialized = raft
             .is_initialized()
@@ -189,6 +198,7 @@ impl Node {
                 settings.id,
                 raft.clone(),
                 endpoint,
+                network_faults.clone(),
                 clock,
                 settings.leader_wait_max,
             ),
@@ -202,6 +212,7 @@ impl Node {
             read_rounds: std::sync::OnceLock::new(),
             peer_address,
             peer_server,
+            network_faults,
         });
         let _ = node
             .read_rounds
@@ -223,6 +234,11 @@ impl Node {
             Some(rounds) => rounds.read_index().await,
             None => self.leader.read_index().await,
         }
+    }
+
+    /// Says when the node stops, for tasks that must end with it.
+    pub fn stopping(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.stopping.subscribe()
     }
 
     /// Notes that a session was heard from (its deadline moves on the leader).
@@ -370,12 +386,20 @@ impl Node {
             .map_err(|error| anyhow::anyhow!("stopping Raft: {error}"));
         // Requests waiting for an entry this node will now never apply let go of the node.
         self.hub.stop();
+        // The peer port is free when this returns, so a restart can bind it again.
+        self.peer_server.release().await;
         stopped
     }
 
     /// The peer server (for its address in tests and status).
     pub fn peer_server(&self) -> &PeerServer {
         &self.peer_server
+    }
+
+    /// The switch that cuts this node's links to chosen peers, for tests and failure drills
+    /// (a partition with every node running); see [`NetworkFaults`].
+    pub fn network_faults(&self) -> &NetworkFaults {
+        &self.network_faults
     }
 }
 

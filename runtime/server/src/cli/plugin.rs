@@ -1,0 +1,272 @@
+//! `polis plugin deploy|upgrade|rollback|resume|rm|ls|status|logs`: wasm plugins, deployed by
+//! administrators (the profile's certificate must be one of the servers' `admins`, because
+//! deployments live under `/polis`). See `crate::plugins::deploy` for what each step writes.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::Subcommand;
+use polis_plugin_host::{EngineConfig, PluginEngine};
+use serde_json::json;
+
+use super::{CommonArguments, finish, open};
+use polis_server::plugins::deploy::{self, PluginPackage, PluginReport};
+use polis_server::plugins::layout::Deployment;
+
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Deploy a new plugin: a manifest (TOML or JSON) and a wasm component or core module.
+    Deploy {
+        manifest: PathBuf,
+        wasm: PathBuf,
+        /// Skip compiling the plugin and running its `init` here before uploading it.
+        #[arg(long)]
+        no_check: bool,
+        #[command(flatten)]
+        common: CommonArguments,
+    },
+    /// Replace a deployed plugin's manifest and component; it goes on from its cursor.
+    Upgrade {
+        manifest: PathBuf,
+        wasm: PathBuf,
+        #[arg(long)]
+        no_check: bool,
+        #[command(flatten)]
+        common: CommonArguments,
+    },
+    /// Go back to the plugin's previous revision.
+    Rollback {
+        name: String,
+        #[command(flatten)]
+        common: CommonArguments,
+    },
+    /// Start a paused or failed plugin again, at the event it stopped at.
+    Resume {
+        name: String,
+        #[command(flatten)]
+        common: CommonArguments,
+    },
+    /// Remove a plugin, its cursor, status, log and dead letters.
+    Rm {
+        name: String,
+        #[command(flatten)]
+        common: CommonArguments,
+    },
+    /// List the deployed plugins with their state.
+    Ls {
+        #[command(flatten)]
+        common: CommonArguments,
+    },
+    /// A plugin's revision, state, cursor, lag, counters, last error and dead letters.
+    Status {
+        name: String,
+        #[command(flatten)]
+        common: CommonArguments,
+    },
+    /// A plugin's last log lines.
+    Logs {
+        name: String,
+        #[command(flatten)]
+        common: CommonArguments,
+    },
+}
+
+pub async fn run(command: PluginCommand) -> anyhow::Result<()> {
+    match command {
+        PluginCommand::Deploy {
+            manifest,
+            wasm,
+            no_check,
+            common,
+        } => {
+            let package = package(&manifest, &wasm, no_check)?;
+            let (client, _) = open(&common).await?;
+            let deployment = deploy::deploy(&client, &package).await?;
+            print_revision(
+                "deployed",
+                &package,
+                deployment.current.revision,
+                common.json,
+            );
+            finish(client).await
+        }
+        PluginCommand::Upgrade {
+            manifest,
+            wasm,
+            no_check,
+            common,
+        } => {
+            let package = package(&manifest, &wasm, no_check)?;
+            let (client, _) = open(&common).await?;
+            let deployment = deploy::upgrade(&client, &package).await?;
+            print_revision(
+                "upgraded",
+                &package,
+                deployment.current.revision,
+                common.json,
+            );
+            finish(client).await
+        }
+        PluginCommand::Rollback { name, common } => {
+            let (client, _) = open(&common).await?;
+            let deployment = deploy::rollback(&client, &name).await?;
+            print_change("rolled back", &name, &deployment, common.json);
+            finish(client).await
+        }
+        PluginCommand::Resume { name, common } => {
+            let (client, _) = open(&common).await?;
+            let deployment = deploy::resume(&client, &name).await?;
+            print_change("resumed", &name, &deployment, common.json);
+            finish(client).await
+        }
+        PluginCommand::Rm { name, common } => {
+            let (client, _) = open(&common).await?;
+            deploy::remove(&client, &name).await?;
+            if common.json {
+                println!("{}", json!({ "removed": name }));
+            } else {
+                println!("removed {name}");
+            }
+            finish(client).await
+        }
+        PluginCommand::Ls { common } => {
+            let (client, _) = open(&common).await?;
+            let mut reports = Vec::new();
+            for name in deploy::list(&client).await? {
+                reports.push(deploy::status(&client, &name).await?);
+            }
+            if common.json {
+                println!("{}", serde_json::to_string(&reports)?);
+            } else {
+                for report in &reports {
+                    println!(
+                        "{}\t{}\trevision {}\t{:?}\tlag {}",
+                        report.name,
+                        report.deployment.current.manifest.version,
+                        report.deployment.current.revision,
+                        report.status.state,
+                        report.lag_zxids
+                    );
+                }
+            }
+            finish(client).await
+        }
+        PluginCommand::Status { name, common } => {
+            let (client, _) = open(&common).await?;
+            let report = deploy::status(&client, &name).await?;
+            print_report(&report, common.json)?;
+            finish(client).await
+        }
+        PluginCommand::Logs { name, common } => {
+            let (client, _) = open(&common).await?;
+            let lines = deploy::logs(&client, &name).await?;
+            if common.json {
+                println!("{}", serde_json::to_string(&lines)?);
+            } else {
+                for line in lines {
+                    println!("{}\t{}\t{}", line.zxid, line.level, line.message);
+                }
+            }
+            finish(client).await
+        }
+    }
+}
+
+/// Reads the manifest and the wasm file, and unless told not to, compiles the plugin and runs its
+/// `init` with the manifest's config, so that a broken plugin is refused here rather than failing
+/// on the leader.
+fn package(manifest: &Path, wasm: &Path, no_check: bool) -> anyhow::Result<PluginPackage> {
+    let text = std::fs::read_to_string(manifest)
+        .with_context(|| format!("reading {}", manifest.display()))?;
+    let bytes = std::fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?;
+    let package = PluginPackage::new(deploy::parse_manifest(&text)?, &bytes)?;
+    if !no_check {
+        let engine = PluginEngine::new(EngineConfig {
+            max_concurrent_invocations: 1,
+            ..EngineConfig::default()
+        })?;
+        engine
+            .instantiate(package.manifest.clone(), &package.component)?
+            .check_config()
+            .context("the plugin refused its config")?;
+    }
+    Ok(package)
+}
+
+fn print_revision(what: &str, package: &PluginPackage, revision: u64, as_json: bool) {
+    if as_json {
+        println!(
+            "{}",
+            json!({
+                "result": what,
+                "name": package.manifest.name,
+                "version": package.manifest.version,
+                "revision": revision,
+                "component": package.sha256,
+            })
+        );
+    } else {
+        println!(
+            "{what} {} {} (revision {revision}, component {})",
+            package.manifest.name, package.manifest.version, package.sha256
+        );
+    }
+}
+
+fn print_change(what: &str, name: &str, deployment: &Deployment, as_json: bool) {
+    let current = &deployment.current;
+    if as_json {
+        println!(
+            "{}",
+            json!({
+                "result": what,
+                "name": name,
+                "version": current.manifest.version,
+                "revision": current.revision,
+                "component": current.component,
+            })
+        );
+    } else {
+        println!(
+            "{what} {name}: now {} (revision {}, component {})",
+            current.manifest.version, current.revision, current.component
+        );
+    }
+}
+
+fn print_report(report: &PluginReport, as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        println!("{}", serde_json::to_string(report)?);
+        return Ok(());
+    }
+    let status = &report.status;
+    let current = &report.deployment.current;
+    println!("plugin     {} {}", report.name, current.manifest.version);
+    println!(
+        "revision   {} (component {})",
+        current.revision, current.component
+    );
+    println!("state      {:?}", status.state);
+    println!(
+        "cursor     zxid {} (lag {} zxids)",
+        report.cursor.zxid, report.lag_zxids
+    );
+    println!(
+        "processed  {} events in {} batches; {} failures; {} dead-lettered",
+        status.processed_events, status.committed_batches, status.failures, status.dead_letters
+    );
+    if let Some(error) = &status.last_error {
+        println!(
+            "last error {error} (at zxid {})",
+            status.last_error_zxid.unwrap_or_default()
+        );
+    }
+    for (name, entry) in &report.dead_letters {
+        let zxids: Vec<i64> = entry.events.iter().map(|event| event.zxid).collect();
+        println!(
+            "dead letter {name}: zxids {zxids:?} after {} attempts: {}",
+            entry.attempts, entry.error
+        );
+    }
+    Ok(())
+}

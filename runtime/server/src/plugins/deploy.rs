@@ -1,0 +1,374 @@
+//! Deploying plugins over the client protocol: what `polis plugin deploy|upgrade|rollback|resume|
+//! rm|ls|status|logs` do, as ordinary tree operations by an administrator's client.
+//!
+//! A deployment is plain replicated state under `/polis/plugins` (see [`super::layout`]): the
+//! component's bytes content-addressed by SHA-256 (uploaded in chunks, each one request, and
+//! skipped when already stored), then the deployment record with its cursor, status, log and
+//! dead-letter nodes in one multi. Only administrators may write under `/polis`, so the tree's
+//! ACLs decide who deploys. Upgrades and rollbacks replace the record with a compare-and-set on
+//! its version and leave the cursor alone, so the new revision goes on where the old one stopped.
+
+use polis_client::{Client, CreateMode, Error as ClientError, Op};
+use polis_plugin_host::{LoadError, ManifestError, PluginManifest, componentize};
+use sha2::{Digest, Sha256};
+
+use super::layout::{
+    COMPONENT_CHUNK_LEN, COMPONENT_LEN_MAX, COMPONENTS_PATH, ComponentRecord, Cursor,
+    DEPLOYED_PATH, DeadLetter, Deployment, HISTORY_REVISIONS_MAX, PLUGINS_PATH, PluginPaths,
+    PluginState, PluginStatus, Revision, StoredLogLine, component_chunk_path, component_path,
+    plugin_state_acl, world_readable_acl,
+};
+
+/// The most dead-letter entries removed per request when a plugin is removed.
+const REMOVE_BATCH_MAX: usize = 256;
+
+/// Why a plugin operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    #[error("invalid manifest: {0}")]
+    Manifest(#[from] ManifestError),
+    #[error("invalid component: {0}")]
+    Component(#[from] LoadError),
+    #[error("the component is {len} bytes, more than the {max} allowed")]
+    ComponentTooLarge { len: usize, max: usize },
+    #[error("plugin {0:?} is already deployed; use upgrade")]
+    AlreadyDeployed(String),
+    #[error("plugin {0:?} is not deployed")]
+    NotDeployed(String),
+    #[error("plugin {0:?} has no earlier revision to roll back to")]
+    NoEarlierRevision(String),
+    #[error("the manifest names plugin {found:?}, not {expected:?}")]
+    NameMismatch { expected: String, found: String },
+    #[error("the deployment of {0:?} changed meanwhile; try again")]
+    Conflict(String),
+    #[error("the stored record {path} is unreadable: {reason}")]
+    Corrupt { path: String, reason: String },
+    #[error(transparent)]
+    Client(#[from] ClientError),
+}
+
+/// Reads a manifest as TOML, or as JSON if it starts with `{`.
+pub fn parse_manifest(text: &str) -> Result<PluginManifest, DeployError> {
+    let manifest = if text.trim_start().starts_with('{') {
+        PluginManifest::from_json(text)?
+    } else {
+        PluginManifest::from_toml(text)?
+    };
+    manifest.validate()?;
+    Ok(manifest)
+}
+
+/// A plugin ready to upload: its manifest, and its bytes as a component (a core module with an
+/// embedded component type is made into one here).
+#[derive(Clone, Debug)]
+pub struct PluginPackage {
+    pub manifest: PluginManifest,
+    pub component: Vec<u8>,
+    pub sha256: String,
+}
+
+impl PluginPackage {
+    pub fn new(manifest: PluginManifest, wasm: &[u8]) -> Result<PluginPackage, DeployError> {
+        manifest.validate()?;
+        let component = componentize(wasm)?;
+        if component.len() > COMPONENT_LEN_MAX {
+            return Err(DeployError::ComponentTooLarge {
+                len: component.len(),
+                max: COMPONENT_LEN_MAX,
+            });
+        }
+        let sha256 = hex(&Sha256::digest(&component));
+        Ok(PluginPackage {
+            manifest,
+            component,
+            sha256,
+        })
+    }
+}
+
+/// What `polis plugin status` shows.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PluginReport {
+    pub name: String,
+    pub deployment: Deployment,
+    pub status: PluginStatus,
+    pub cursor: Cursor,
+    /// How far the plugin's cursor is behind the last zxid the server had applied, in zxids.
+    pub lag_zxids: i64,
+    /// The dead-letter entries, oldest first (their node names and contents).
+    pub dead_letters: Vec<(String, DeadLetter)>,
+}
+
+/// Deploys a new plugin. Fails if one of that name is deployed.
+pub async fn deploy(client: &Client, package: &PluginPackage) -> Result<Deployment, DeployError> {
+    let name = package.manifest.name.clone();
+    ensure_layout(client).await?;
+    upload_component(client, package).await?;
+    let paths = PluginPaths::new(&name);
+    let deployment = Deployment {
+        current: Revision {
+            revision: 1,
+            manifest: package.manifest.clone(),
+            component: package.sha256.clone(),
+        },
+        history: Vec::new(),
+    };
+    let status = PluginStatus {
+        state: PluginState::Deployed,
+        revision: 1,
+        version: package.manifest.version.clone(),
+        ..PluginStatus::default()
+    };
+    let state_acl = plugin_state_acl(&name);
+    let ops = vec![
+        Op::create(
+            &paths.deployment,
+            &json(&deployment),
+            &world_readable_acl(),
+            CreateMode::Persistent,
+        ),
+        // Empty: the plugin starts after this transaction (the cursor's czxid).
+        Op::create(&paths.cursor, b"", &state_acl, CreateMode::Persistent),
+        Op::create(
+            &paths.status,
+            &json(&status),
+            &state_acl,
+            CreateMode::Persistent,
+        ),
+        Op::create(&paths.logs, b"[]", &state_acl, CreateMode::Persistent),
+        Op::create(&paths.dead_letter, b"", &state_acl, CreateMode::Persistent),
+    ];
+    match client.multi(ops).await {
+        Ok(_) => Ok(deployment),
+        Err(error) if error.is_node_exists() => Err(DeployError::AlreadyDeployed(name)),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Replaces a deployed plugin's manifest and component with a new revision; its cursor stays,
+/// so the new revision handles the events after the last one the old revision handled.
+pub async fn upgrade(client: &Client, package: &PluginPackage) -> Result<Deployment, DeployError> {
+    let name = package.manifest.name.clone();
+    upload_component(client, package).await?;
+    replace(client, &name, |current| {
+        let mut history = current.history.clone();
+        history.insert(0, current.current.clone());
+        history.truncate(HISTORY_REVISIONS_MAX);
+        Ok(Deployment {
+            current: Revision {
+                revision: current.current.revision + 1,
+                manifest: package.manifest.clone(),
+                component: package.sha256.clone(),
+            },
+            history,
+        })
+    })
+    .await
+}
+
+/// Goes back to the previous revision's manifest and component, as a new revision.
+pub async fn rollback(client: &Client, name: &str) -> Result<Deployment, DeployError> {
+    replace(client, name, |current| {
+        let Some((previous, older)) = current.history.split_first() else {
+            return Err(DeployError::NoEarlierRevision(name.to_string()));
+        };
+        Ok(Deployment {
+            current: Revision {
+                revision: current.current.revision + 1,
+                manifest: previous.manifest.clone(),
+                component: previous.component.clone(),
+            },
+            history: older.to_vec(),
+        })
+    })
+    .await
+}
+
+/// Starts a paused (or failed) plugin again: the same manifest and component as a new revision,
+/// which retries the event it stopped at.
+pub async fn resume(client: &Client, name: &str) -> Result<Deployment, DeployError> {
+    replace(client, name, |current| {
+        let mut next = current.clone();
+        next.current.revision += 1;
+        Ok(next)
+    })
+    .await
+}
+
+/// Removes a plugin with its cursor, status, log and dead letters. Its component stays stored
+/// (other deployments or a redeploy may use it).
+pub async fn remove(client: &Client, name: &str) -> Result<(), DeployError> {
+    let paths = PluginPaths::new(name);
+    let dead_letters = match client.get_children(&paths.dead_letter).await {
+        Ok((children, _)) => children,
+        Err(error) if error.is_no_node() => return Err(DeployError::NotDeployed(name.to_string())),
+        Err(error) => return Err(error.into()),
+    };
+    for chunk in dead_letters.chunks(REMOVE_BATCH_MAX) {
+        let ops = chunk
+            .iter()
+            .map(|child| Op::delete(format!("{}/{child}", paths.dead_letter), -1))
+            .collect();
+        client.multi(ops).await?;
+    }
+    let ops = vec![
+        Op::delete(&paths.dead_letter, -1),
+        Op::delete(&paths.logs, -1),
+        Op::delete(&paths.status, -1),
+        Op::delete(&paths.cursor, -1),
+        Op::delete(&paths.deployment, -1),
+    ];
+    match client.multi(ops).await {
+        Ok(_) => Ok(()),
+        Err(error) if error.is_no_node() => Err(DeployError::NotDeployed(name.to_string())),
+        Err(error) if error.is_not_empty() => Err(DeployError::Conflict(name.to_string())),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// The deployed plugins' names, in order.
+pub async fn list(client: &Client) -> Result<Vec<String>, DeployError> {
+    match client.get_children(DEPLOYED_PATH).await {
+        Ok((mut names, _)) => {
+            names.sort();
+            Ok(names)
+        }
+        Err(error) if error.is_no_node() => Ok(Vec::new()),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// A plugin's deployment, status, cursor, lag and dead letters.
+pub async fn status(client: &Client, name: &str) -> Result<PluginReport, DeployError> {
+    let paths = PluginPaths::new(name);
+    let deployment: Deployment = read_json(client, name, &paths.deployment).await?;
+    let status: PluginStatus = read_json(client, name, &paths.status).await?;
+    let (cursor_data, cursor_stat) = client.get_data(&paths.cursor).await?;
+    let cursor = if cursor_data.is_empty() {
+        Cursor::after(cursor_stat.czxid)
+    } else {
+        serde_json::from_slice(&cursor_data).map_err(|error| DeployError::Corrupt {
+            path: paths.cursor.clone(),
+            reason: error.to_string(),
+        })?
+    };
+    let lag_zxids = (client.last_zxid_seen() - cursor.zxid).max(0);
+    let (mut children, _) = client.get_children(&paths.dead_letter).await?;
+    children.sort();
+    let mut dead_letters = Vec::with_capacity(children.len());
+    for child in children {
+        let path = format!("{}/{child}", paths.dead_letter);
+        let entry: DeadLetter = read_json(client, name, &path).await?;
+        dead_letters.push((child, entry));
+    }
+    Ok(PluginReport {
+        name: name.to_string(),
+        deployment,
+        status,
+        cursor,
+        lag_zxids,
+        dead_letters,
+    })
+}
+
+/// The plugin's last log lines, oldest first.
+pub async fn logs(client: &Client, name: &str) -> Result<Vec<StoredLogLine>, DeployError> {
+    read_json(client, name, &PluginPaths::new(name).logs).await
+}
+
+/// Creates `/polis/plugins` and its two folders if they are missing.
+async fn ensure_layout(client: &Client) -> Result<(), DeployError> {
+    for path in [PLUGINS_PATH, COMPONENTS_PATH, DEPLOYED_PATH] {
+        create_if_missing(client, path, b"").await?;
+    }
+    Ok(())
+}
+
+async fn create_if_missing(client: &Client, path: &str, data: &[u8]) -> Result<(), DeployError> {
+    match client
+        .create(path, data, &world_readable_acl(), CreateMode::Persistent)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(error) if error.is_node_exists() => Ok(()),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Stores the component's chunks unless they are stored already. Each chunk is its own request,
+/// so an interrupted upload is completed by the next deploy of the same bytes.
+async fn upload_component(client: &Client, package: &PluginPackage) -> Result<(), DeployError> {
+    ensure_layout(client).await?;
+    let record = ComponentRecord::for_bytes(package.sha256.clone(), package.component.len());
+    create_if_missing(client, &component_path(&package.sha256), &json(&record)).await?;
+    let (stored, _) = client
+        .get_children(&component_path(&package.sha256))
+        .await?;
+    for (index, chunk) in package.component.chunks(COMPONENT_CHUNK_LEN).enumerate() {
+        let path = component_chunk_path(&package.sha256, index);
+        let name = path.rsplit('/').next().unwrap_or_default();
+        if !stored.iter().any(|child| child == name) {
+            create_if_missing(client, &path, chunk).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Replaces a deployment record with what `next` makes of it, compare-and-set on its version.
+async fn replace(
+    client: &Client,
+    name: &str,
+    next: impl FnOnce(&Deployment) -> Result<Deployment, DeployError>,
+) -> Result<Deployment, DeployError> {
+    let paths = PluginPaths::new(name);
+    let (data, stat) = match client.get_data(&paths.deployment).await {
+        Ok(found) => found,
+        Err(error) if error.is_no_node() => return Err(DeployError::NotDeployed(name.to_string())),
+        Err(error) => return Err(error.into()),
+    };
+    let current: Deployment =
+        serde_json::from_slice(&data).map_err(|error| DeployError::Corrupt {
+            path: paths.deployment.clone(),
+            reason: error.to_string(),
+        })?;
+    let updated = next(&current)?;
+    if updated.current.manifest.name != name {
+        return Err(DeployError::NameMismatch {
+            expected: name.to_string(),
+            found: updated.current.manifest.name.clone(),
+        });
+    }
+    match client
+        .set_data(&paths.deployment, &json(&updated), stat.version)
+        .await
+    {
+        Ok(_) => Ok(updated),
+        Err(error) if error.is_bad_version() => Err(DeployError::Conflict(name.to_string())),
+        Err(error) => Err(error.into()),
+    }
+}
+
+async fn read_json<T: serde::de::DeserializeOwned>(
+    client: &Client,
+    name: &str,
+    path: &str,
+) -> Result<T, DeployError> {
+    let data = match client.get_data(path).await {
+        Ok((data, _)) => data,
+        Err(error) if error.is_no_node() => return Err(DeployError::NotDeployed(name.to_string())),
+        Err(error) => return Err(error.into()),
+    };
+    serde_json::from_slice(&data).map_err(|error| DeployError::Corrupt {
+        path: path.to_string(),
+        reason: error.to_string(),
+    })
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    // These records hold strings, numbers and the manifest, which always serialize.
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}

@@ -1,0 +1,18 @@
+//! Plugins in the server: deployment records in the tree, and the runner that executes them on
+//! the leader with exactly-once effects.
+//!
+//! - [`layout`]: where plugins live under `/polis/plugins` and what is stored there.
+//! - [`deploy`]: deploy, upgrade, roll back, resume and remove plugins through a client (what
+//!   `polis plugin …` does).
+//! - [`PluginRunner`]: on the leader, one worker per deployed plugin (`worker.rs`) takes batches
+//!   of events from the change history (`batch.rs`), runs the plugin in the wasmtime host
+//!   (`polis_plugin_host`) and commits its writes with its cursor as one conditioned multi.
+
+mod batch;
+pub mod deploy;
+pub mod layout;
+mod runner;
+mod view;
+mod worker;
+
+pub use self::runner::{DEPLOYED_PLUGINS_MAX, PluginRunner};

@@ -1,0 +1,230 @@
+//! [`PluginRunner`]: runs the deployed plugins while this node leads.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use polis_plugin_host::PluginEngine;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use polis_tree::{Acl, Caller, CreateMode, EventKind, Id, Perms, TxnKind, WriteOp};
+
+use super::layout::{CLOCK_PATH, DEPLOYED_PATH, Deployment, Revision};
+use super::worker::Worker;
+use crate::node::Node;
+
+/// How often the runner looks at leadership and at the deployments, besides after every applied
+/// change to them.
+const RUNNER_TICK: Duration = Duration::from_millis(100);
+/// The most plugins one node runs; deployments beyond it wait (and the runner logs it).
+pub const DEPLOYED_PLUGINS_MAX: usize = 256;
+
+/// A running worker and the switch that stops it.
+struct RunningWorker {
+    revision: u64,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+/// Plugins run on the leader only, in zxid order per plugin (see [`super::worker`]); every node
+/// has a runner that starts the workers when the node becomes leader and stops them when it
+/// stops leading, or when a deployment changes revision or goes away.
+#[derive(Debug)]
+pub struct PluginRunner {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl PluginRunner {
+    /// Starts the runner; it ends when the node stops or [`PluginRunner::shutdown`] is called.
+    /// `clock_interval` is how often the leader ticks [`CLOCK_PATH`] for plugins that trigger on
+    /// it (zero: never).
+    pub fn spawn(node: Arc<Node>, engine: PluginEngine, clock_interval: Duration) -> PluginRunner {
+        let (stop, stopped) = watch::channel(false);
+        PluginRunner {
+            stop,
+            task: tokio::spawn(run(node, engine, clock_interval, stopped)),
+        }
+    }
+
+    /// Stops every worker and waits until they have let go of the node, including an invocation
+    /// in flight (bounded by its deadline), so that the node's storage can close.
+    pub async fn shutdown(self) {
+        self.stop.send_replace(true);
+        let _ = self.task.await;
+    }
+}
+
+async fn run(
+    node: Arc<Node>,
+    engine: PluginEngine,
+    clock_interval: Duration,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut stopping = node.stopping();
+    let mut clock = Clock::new(clock_interval);
+    let mut workers: BTreeMap<String, RunningWorker> = BTreeMap::new();
+    let mut ticks = tokio::time::interval(RUNNER_TICK);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            changed = stopping.changed() => {
+                if changed.is_err() || *stopping.borrow() {
+                    break;
+                }
+            }
+            _ = stopped.wait_for(|stopped| *stopped) => break,
+            _ = ticks.tick() => {}
+        }
+        let leading = node.raft.metrics().borrow().current_leader == Some(node.id);
+        let wanted = if leading {
+            deployed_revisions(&node).await
+        } else {
+            BTreeMap::new()
+        };
+        workers.retain(|name, worker| {
+            let keep = wanted
+                .get(name)
+                .is_some_and(|revision| revision.revision == worker.revision)
+                && !worker.task.is_finished();
+            if !keep {
+                worker.stop.send_replace(true);
+                tracing::info!(plugin = %name, revision = worker.revision, "plugin stopped on this node");
+            }
+            keep
+        });
+        clock.tick_if_due(&node, &wanted);
+        for (name, revision) in wanted {
+            if workers.contains_key(&name) {
+                continue;
+            }
+            let (stop, stopped) = watch::channel(false);
+            let number = revision.revision;
+            let worker = Worker::new(node.clone(), engine.clone(), revision);
+            let task = tokio::spawn(worker.run(stopped));
+            workers.insert(
+                name,
+                RunningWorker {
+                    revision: number,
+                    stop,
+                    task,
+                },
+            );
+        }
+        #[allow(clippy::cast_precision_loss)]
+        metrics::gauge!("polis_plugins_running").set(workers.len() as f64);
+    }
+    for worker in workers.values() {
+        worker.stop.send_replace(true);
+    }
+    for (_, worker) in workers {
+        let _ = worker.task.await;
+    }
+}
+
+/// The revision every deployed plugin should run, read from the local tree.
+async fn deployed_revisions(node: &Node) -> BTreeMap<String, Revision> {
+    let tree = node.reader.read().await;
+    let Some((_, children)) = tree.node(DEPLOYED_PATH) else {
+        return BTreeMap::new();
+    };
+    let mut wanted = BTreeMap::new();
+    for name in children.iter() {
+        if wanted.len() >= DEPLOYED_PLUGINS_MAX {
+            tracing::warn!(
+                limit = DEPLOYED_PLUGINS_MAX,
+                "more plugins are deployed than one node runs"
+            );
+            break;
+        }
+        let path = format!("{DEPLOYED_PATH}/{name}");
+        let Some((record, _)) = tree.node(&path) else {
+            continue;
+        };
+        match serde_json::from_slice::<Deployment>(&record.data) {
+            Ok(deployment) if deployment.current.manifest.name == *name => {
+                wanted.insert(name.clone(), deployment.current);
+            }
+            Ok(_) => tracing::warn!(plugin = %name, "a deployment names another plugin; ignored"),
+            Err(error) => {
+                tracing::warn!(plugin = %name, %error, "a deployment does not parse; ignored")
+            }
+        }
+    }
+    wanted
+}
+
+/// The platform's clock for plugins: time as committed events. Plugins have no wall clock (they
+/// must be deterministic), so a plugin that needs time to pass without other events — say, to
+/// escalate an alert nobody acknowledged — triggers on [`CLOCK_PATH`]. While some deployed
+/// plugin does, the leader sets that node to its wall-clock milliseconds every interval; each tick
+/// is an ordinary committed change, so its commit time is the plugin's `commit-time`, the same on
+/// every replica and in every replay.
+struct Clock {
+    interval: Duration,
+    last_tick: Option<std::time::Instant>,
+    in_flight: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Clock {
+    fn new(interval: Duration) -> Clock {
+        Clock {
+            interval,
+            last_tick: None,
+            in_flight: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        }
+    }
+
+    fn tick_if_due(&mut self, node: &Arc<Node>, wanted: &BTreeMap<String, Revision>) {
+        use std::sync::atomic::Ordering;
+        if self.interval.is_zero()
+            || self
+                .last_tick
+                .is_some_and(|last| last.elapsed() < self.interval)
+            || !wanted.values().any(|revision| {
+                revision
+                    .manifest
+                    .triggers
+                    .matches_path(CLOCK_PATH, EventKind::NodeDataChanged)
+            })
+            || self.in_flight.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        self.last_tick = Some(std::time::Instant::now());
+        let node = node.clone();
+        let in_flight = self.in_flight.clone();
+        tokio::spawn(async move {
+            let now_ms = node.clock.wall_ms().to_string().into_bytes();
+            let set = TxnKind::Write {
+                caller: Caller::system(),
+                op: WriteOp::SetData {
+                    path: CLOCK_PATH.to_string(),
+                    data: now_ms.clone(),
+                    version: -1,
+                },
+            };
+            let result = match node.leader.propose(set).await {
+                Ok(response) if response.result.is_err() => {
+                    // The first tick creates the node.
+                    let create = TxnKind::Write {
+                        caller: Caller::system(),
+                        op: WriteOp::Create {
+                            path: CLOCK_PATH.to_string(),
+                            data: now_ms,
+                            acl: vec![Acl::new(Perms::READ, Id::anyone())],
+                            mode: CreateMode::Persistent,
+                        },
+                    };
+                    node.leader.propose(create).await.map(|_| ())
+                }
+                other => other.map(|_| ()),
+            };
+            if let Err(error) = result {
+                tracing::debug!(%error, "the plugin clock did not tick");
+            }
+            in_flight.store(false, Ordering::Release);
+        });
+    }
+}

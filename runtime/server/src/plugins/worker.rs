@@ -1,0 +1,720 @@
+//! One deployed plugin on the leader: from committed events to committed effects, exactly once.
+//!
+//! The worker reads the plugin's cursor, takes the next batch of matching events from the change
+//! history ([`super::batch`]), runs the plugin on a blocking thread, and commits what it staged in
+//! **one multi** together with the cursor's advance, conditioned on the cursor's version. If the
+//! leader dies after the commit, the next leader reads the advanced cursor and skips the batch; if
+//! it dies before, the cursor has not moved and the batch runs again; and if two leaders overlap
+//! for a moment, the second commit fails on the cursor's version. Either way the tree sees each
+//! batch's effects once.
+//!
+//! A failed invocation (trap, fuel, deadline, memory, capability, output, guest error) or a
+//! refused commit (the plugin's writes conflict with the tree) is retried with exponential
+//! backoff, one event at a time so that one bad event cannot hold back the others. Once the
+//! manifest's attempts are used up, the event goes to the dead-letter node and the plugin moves
+//! on, or the plugin pauses, as the manifest says. Every step is written to the status node.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use polis_plugin_host::{
+    EventBatch, FailureKind, InvocationOutcome, LogLevel, OnExhaustion, PluginEngine, PluginEvent,
+    PluginInstance, RetryDecision,
+};
+use polis_tree::{
+    Caller, CreateMode, DataTree, EventKind, Id, OpResult, SYSTEM_SESSION_ID, TreeError, TxnKind,
+    WriteOp, Zxid,
+};
+use tokio::sync::watch;
+
+use super::batch::{PendingBatch, Scan, next_batch};
+use super::layout::{
+    ComponentRecord, Cursor, DEAD_LETTER_PREFIX, DeadLetter, DeadLetterEvent, PluginPaths,
+    PluginState, PluginStatus, Revision, StoredLogLine, component_chunk_path, component_path,
+    plugin_identity, plugin_state_acl, trim_logs,
+};
+use super::view::LockedTreeView;
+use crate::node::Node;
+
+/// How long the worker waits before trying again when the cluster has no leader or this node
+/// stopped leading mid-commit (the runner stops the worker if leadership moved for good).
+const LEADER_RETRY_WAIT: Duration = Duration::from_millis(200);
+/// Without matching events, the cursor is committed forward after this many history entries
+/// were looked at (or a quarter of the history window, if smaller), so that an idle plugin's
+/// cursor never falls out of the window and each look at the history stays short.
+const IDLE_CURSOR_ADVANCE_ENTRIES: usize = 10_000;
+/// How much longer than its deadline a stopping worker waits for an invocation in flight.
+const IN_FLIGHT_GRACE: Duration = Duration::from_secs(1);
+
+/// Why a worker cannot go on with the current revision.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum LoadFailure {
+    #[error("the component {sha256} is not stored")]
+    ComponentMissing { sha256: String },
+    #[error("the component {sha256} is incomplete or corrupt: {reason}")]
+    ComponentCorrupt { sha256: String, reason: String },
+    #[error("{0}")]
+    Plugin(String),
+}
+
+/// The plugin's position and counters, as this worker last committed or read them.
+#[derive(Debug)]
+struct Progress {
+    cursor: Cursor,
+    cursor_version: i32,
+    status: PluginStatus,
+    logs: Vec<StoredLogLine>,
+    logs_changed: bool,
+    /// Failed attempts at the one event at the cursor.
+    attempts: u32,
+    /// After a batch of several events failed: run one event at a time until the cursor passes
+    /// this position, so that the bad event is found and the others go through.
+    isolate_through: Option<Cursor>,
+}
+
+/// What committing a batch's effects came to.
+enum CommitOutcome {
+    Committed,
+    /// Another commit moved the cursor first: re-read it.
+    CursorMoved,
+    /// The tree refused the plugin's writes (why, in words).
+    Refused(String),
+    /// No leader, or this node stopped leading.
+    NoLeader,
+}
+
+/// One plugin revision running on this node.
+pub(super) struct Worker {
+    node: Arc<Node>,
+    engine: PluginEngine,
+    revision: Revision,
+    paths: PluginPaths,
+    identities: Arc<[Id]>,
+    /// Cloned into each invocation's blocking thread: while it has other owners an invocation
+    /// is running, holding a handle on the tree.
+    in_flight: Arc<()>,
+}
+
+impl Worker {
+    pub(super) fn new(node: Arc<Node>, engine: PluginEngine, revision: Revision) -> Worker {
+        let name = revision.manifest.name.clone();
+        Worker {
+            node,
+            engine,
+            paths: PluginPaths::new(&name),
+            identities: vec![plugin_identity(&name)].into(),
+            in_flight: Arc::new(()),
+            revision,
+        }
+    }
+
+    fn name(&self) -> &str {
+        &self.revision.manifest.name
+    }
+
+    /// Runs until `stop` says so (the runner: leadership moved, the revision changed, the node
+    /// stops). An invocation cannot be interrupted from outside its thread; it ends by its
+    /// deadline at the latest, and `run` returns only once it has, so that nothing still reads
+    /// the node's tree after the runner has stopped.
+    pub(super) async fn run(self, mut stop: watch::Receiver<bool>) {
+        tokio::select! {
+            _ = stop.wait_for(|stopped| *stopped) => {}
+            () = self.work() => {}
+        }
+        let bound =
+            Duration::from_millis(self.revision.manifest.limits.deadline_ms) + IN_FLIGHT_GRACE;
+        let started = std::time::Instant::now();
+        while Arc::strong_count(&self.in_flight) > 1 && started.elapsed() < bound {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    async fn work(&self) {
+        let Some(mut progress) = self.read_progress().await else {
+            // The deployment was removed under us; the runner will stop this worker.
+            return std::future::pending().await;
+        };
+        if progress.status.state == PluginState::Paused
+            && progress.status.revision == self.revision.revision
+        {
+            tracing::info!(plugin = self.name(), "paused; waiting for a new revision");
+            return std::future::pending().await;
+        }
+        let instance = match self.load().await {
+            Ok(instance) => instance,
+            Err(failure) => {
+                tracing::warn!(plugin = self.name(), %failure, "the plugin cannot run");
+                progress.status.state = PluginState::Failed;
+                progress.status.last_error = Some(failure.to_string());
+                self.commit_status(&mut progress).await;
+                return std::future::pending().await;
+            }
+        };
+        if progress.status.revision != self.revision.revision
+            || progress.status.state == PluginState::Deployed
+            || progress.status.state == PluginState::Failed
+        {
+            progress.status.revision = self.revision.revision;
+            progress.status.version = self.revision.manifest.version.clone();
+            progress.status.state = PluginState::Running;
+            progress.status.consecutive_failures = 0;
+            self.commit_status(&mut progress).await;
+        }
+        tracing::info!(
+            plugin = self.name(),
+            revision = self.revision.revision,
+            cursor = progress.cursor.zxid,
+            "plugin running"
+        );
+        loop {
+            let applied = self.node.hub.applied_zxid();
+            let scan = self.scan(&progress).await;
+            match scan {
+                Err(TreeError::HistoryCompacted {
+                    compacted_through, ..
+                }) => {
+                    self.skip_compacted(&mut progress, compacted_through).await;
+                }
+                Err(error) => {
+                    tracing::warn!(plugin = self.name(), %error, "cannot read the history");
+                    tokio::time::sleep(LEADER_RETRY_WAIT).await;
+                }
+                Ok(Scan {
+                    batch: Some(batch), ..
+                }) => {
+                    self.handle_batch(&instance, &mut progress, batch).await;
+                }
+                Ok(Scan {
+                    batch: None,
+                    scanned_through,
+                    examined,
+                }) => {
+                    let window = self.node.limits.history_events_max / 4;
+                    if scanned_through != progress.cursor
+                        && examined >= IDLE_CURSOR_ADVANCE_ENTRIES.min(window.max(1))
+                    {
+                        self.advance_idle(&mut progress, scanned_through).await;
+                    } else {
+                        self.node.hub.applied_through(applied + 1).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads the cursor, status and logs nodes; `None` if the deployment is gone.
+    async fn read_progress(&self) -> Option<Progress> {
+        let tree = self.node.reader.read().await;
+        let (cursor_record, _) = tree.node(&self.paths.cursor)?;
+        let cursor = if cursor_record.data.is_empty() {
+            // A new plugin starts after the transaction that deployed it.
+            Cursor::after(cursor_record.czxid)
+        } else {
+            serde_json::from_slice(&cursor_record.data)
+                .unwrap_or(Cursor::after(cursor_record.czxid))
+        };
+        let cursor_version = cursor_record.version;
+        let status = tree
+            .node(&self.paths.status)
+            .and_then(|(record, _)| serde_json::from_slice(&record.data).ok())
+            .unwrap_or_default();
+        let logs = tree
+            .node(&self.paths.logs)
+            .and_then(|(record, _)| serde_json::from_slice(&record.data).ok())
+            .unwrap_or_default();
+        Some(Progress {
+            cursor,
+            cursor_version,
+            status,
+            logs,
+            logs_changed: false,
+            attempts: 0,
+            isolate_through: None,
+        })
+    }
+
+    /// Reassembles the component from the tree, checks it, compiles it (or finds it in the
+    /// engine's cache) and runs `init` once with the manifest's config.
+    async fn load(&self) -> Result<PluginInstance, LoadFailure> {
+        let sha256 = self.revision.component.clone();
+        let bytes = {
+            let tree = self.node.reader.read().await;
+            read_component(&tree, &sha256)?
+        };
+        let engine = self.engine.clone();
+        let manifest = self.revision.manifest.clone();
+        let instance = tokio::task::spawn_blocking(move || {
+            let instance = engine
+                .instantiate(manifest, &bytes)
+                .map_err(|error| LoadFailure::Plugin(error.to_string()))?;
+            instance
+                .check_config()
+                .map_err(|error| LoadFailure::Plugin(format!("init failed: {error}")))?;
+            Ok::<_, LoadFailure>(instance)
+        })
+        .await
+        .map_err(|error| LoadFailure::Plugin(format!("loading stopped: {error}")))??;
+        if instance.component().sha256() != sha256 {
+            return Err(LoadFailure::ComponentCorrupt {
+                sha256,
+                reason: format!("its bytes hash to {}", instance.component().sha256()),
+            });
+        }
+        Ok(instance)
+    }
+
+    async fn scan(&self, progress: &Progress) -> Result<Scan, TreeError> {
+        let tree = self.node.reader.read().await;
+        let manifest = &self.revision.manifest;
+        // Events of the cursor's own transaction are still wanted when it was only partly handled.
+        let after = if progress.cursor.handled_in_zxid.is_some() {
+            progress.cursor.zxid - 1
+        } else {
+            progress.cursor.zxid
+        };
+        let entries = tree.history().since(after)?;
+        let isolating = progress.isolate_through.is_some_and(|through| {
+            progress.cursor.zxid < through.zxid
+                || (progress.cursor.zxid == through.zxid
+                    && progress.cursor.handled_in_zxid.is_some())
+        });
+        let events_max = if isolating || progress.attempts > 0 {
+            // Retrying: one event at a time, so that a bad event is isolated.
+            1
+        } else {
+            manifest.limits.events_per_batch_max as usize
+        };
+        Ok(next_batch(
+            entries,
+            progress.cursor,
+            &manifest.triggers,
+            events_max,
+        ))
+    }
+
+    /// The events as the plugin gets them: with the node's data when the plugin may read it
+    /// and the node still holds what the event's transaction wrote (a later change has its own
+    /// event, which carries the newer data).
+    async fn plugin_events(&self, batch: &PendingBatch) -> Vec<PluginEvent> {
+        let tree = self.node.reader.read().await;
+        let capabilities = &self.revision.manifest.capabilities;
+        batch
+            .events
+            .iter()
+            .map(|event| {
+                let wants_data = matches!(
+                    event.kind,
+                    EventKind::NodeCreated | EventKind::NodeDataChanged
+                ) && capabilities.can_read(&event.path);
+                let data = wants_data
+                    .then(|| tree.get_data(&event.path, &self.identities).ok())
+                    .flatten()
+                    .filter(|(_, stat)| stat.mzxid == event.zxid)
+                    .map(|(data, _)| data.to_vec());
+                PluginEvent::new(event, data)
+            })
+            .collect()
+    }
+
+    async fn invoke(&self, instance: &PluginInstance, batch: EventBatch) -> InvocationOutcome {
+        let instance = instance.clone();
+        let reader = self.node.reader.clone();
+        let identities = self.identities.clone();
+        let limits = self.node.limits.clone();
+        let name = self.name().to_string();
+        let in_flight = self.in_flight.clone();
+        tokio::task::spawn_blocking(move || {
+            let _in_flight = in_flight;
+            let view = LockedTreeView::new(&reader, &identities, &limits);
+            instance.invoke(&batch, &view)
+        })
+        .await
+        .unwrap_or_else(|error| InvocationOutcome {
+            plugin: name,
+            result: Err(polis_plugin_host::PluginFailure::Trap {
+                message: format!("the invocation thread failed: {error}"),
+            }),
+            logs: Vec::new(),
+            fuel_used: 0,
+            elapsed: Duration::ZERO,
+        })
+    }
+
+    async fn handle_batch(
+        &self,
+        instance: &PluginInstance,
+        progress: &mut Progress,
+        batch: PendingBatch,
+    ) {
+        let events = self.plugin_events(&batch).await;
+        let first_zxid = batch.events.first().map_or(0, |event| event.zxid);
+        let outcome = self
+            .invoke(
+                instance,
+                EventBatch::new(batch.commit_time_ms, events.clone()),
+            )
+            .await;
+        self.keep_logs(progress, &outcome, first_zxid);
+        let failure = match outcome.result {
+            Ok(staged) => {
+                let staged_len = staged.ops.len();
+                progress.status.processed_events += batch.events.len() as u64;
+                progress.status.committed_batches += 1;
+                progress.status.state = PluginState::Running;
+                progress.status.consecutive_failures = 0;
+                progress.status.cursor_zxid = batch.cursor_after.zxid;
+                match self
+                    .commit_with_cursor(progress, staged.ops, batch.cursor_after)
+                    .await
+                {
+                    CommitOutcome::Committed => {
+                        progress.attempts = 0;
+                        metrics::counter!("polis_plugin_commits_total", "plugin" => self.name().to_string())
+                            .increment(1);
+                        self.publish_position(progress);
+                        return;
+                    }
+                    CommitOutcome::CursorMoved | CommitOutcome::NoLeader => {
+                        self.reload(progress).await;
+                        return;
+                    }
+                    CommitOutcome::Refused(reason) => {
+                        // Undo the optimistic counters: nothing was committed.
+                        progress.status.processed_events -= batch.events.len() as u64;
+                        progress.status.committed_batches -= 1;
+                        metrics::counter!(
+                            polis_plugin_host::metrics::FAILURES,
+                            "plugin" => self.name().to_string(),
+                            "kind" => "commit_refused"
+                        )
+                        .increment(1);
+                        format!("the tree refused the plugin's {staged_len} writes: {reason}")
+                    }
+                }
+            }
+            Err(failure) => {
+                if failure.kind() == FailureKind::Unavailable {
+                    // The host is saturated: not the plugin's fault, try again shortly.
+                    tokio::time::sleep(LEADER_RETRY_WAIT).await;
+                    return;
+                }
+                failure.to_string()
+            }
+        };
+        self.handle_failure(progress, &batch, first_zxid, failure)
+            .await;
+    }
+
+    async fn handle_failure(
+        &self,
+        progress: &mut Progress,
+        batch: &PendingBatch,
+        first_zxid: Zxid,
+        error: String,
+    ) {
+        progress.status.failures += 1;
+        progress.status.last_error = Some(error.clone());
+        progress.status.last_error_zxid = Some(first_zxid);
+        tracing::warn!(plugin = self.name(), zxid = first_zxid, %error, "plugin invocation failed");
+        if batch.events.len() > 1 {
+            // Which event is at fault is unknown: retry the batch one event at a time, at once,
+            // so that the others go through and the policy counts against the bad one alone.
+            progress.isolate_through = Some(batch.cursor_after);
+            progress.attempts = 0;
+            progress.status.consecutive_failures = 0;
+            progress.status.state = PluginState::Retrying;
+            self.commit_status(progress).await;
+            return;
+        }
+        progress.attempts += 1;
+        progress.status.consecutive_failures = progress.attempts;
+        match self
+            .revision
+            .manifest
+            .retry
+            .after_failure(progress.attempts)
+        {
+            RetryDecision::RetryAfter(wait) => {
+                progress.status.state = PluginState::Retrying;
+                self.commit_status(progress).await;
+                tokio::time::sleep(wait).await;
+            }
+            RetryDecision::Exhausted(OnExhaustion::DeadLetterAndContinue) => {
+                let events = batch.events.iter().map(dead_letter_event).collect();
+                let attempts = progress.attempts;
+                self.commit_dead_letter(progress, events, error, attempts, batch.cursor_after)
+                    .await;
+            }
+            RetryDecision::Exhausted(OnExhaustion::Pause) => {
+                progress.status.state = PluginState::Paused;
+                self.commit_status(progress).await;
+                tracing::warn!(
+                    plugin = self.name(),
+                    "plugin paused after repeated failures"
+                );
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    /// The history no longer holds events the plugin has not handled (it was stopped or failing
+    /// for longer than the window). Nothing can bring them back; the gap is recorded as a dead
+    /// letter, so an operator sees it, and the plugin goes on after it.
+    async fn skip_compacted(&self, progress: &mut Progress, compacted_through: Zxid) {
+        let error = format!(
+            "the events after zxid {} through zxid {compacted_through} left the change history \
+             before the plugin handled them",
+            progress.cursor.zxid
+        );
+        tracing::error!(plugin = self.name(), %error, "plugin missed events");
+        progress.status.last_error = Some(error.clone());
+        progress.status.last_error_zxid = Some(progress.cursor.zxid);
+        self.commit_dead_letter(
+            progress,
+            Vec::new(),
+            error,
+            0,
+            Cursor::after(compacted_through),
+        )
+        .await;
+    }
+
+    /// Moves the cursor over history entries none of which concern the plugin.
+    async fn advance_idle(&self, progress: &mut Progress, scanned_through: Cursor) {
+        progress.status.cursor_zxid = scanned_through.zxid;
+        if !matches!(
+            self.commit_with_cursor(progress, Vec::new(), scanned_through)
+                .await,
+            CommitOutcome::Committed
+        ) {
+            self.reload(progress).await;
+        }
+    }
+
+    /// Commits the staged writes, the cursor's advance (conditioned on its version), the status
+    /// and (if it changed) the log, as one multi.
+    async fn commit_with_cursor(
+        &self,
+        progress: &mut Progress,
+        mut ops: Vec<WriteOp>,
+        cursor_after: Cursor,
+    ) -> CommitOutcome {
+        let cursor_index = ops.len();
+        progress.status.cursor_zxid = cursor_after.zxid;
+        ops.push(WriteOp::SetData {
+            path: self.paths.cursor.clone(),
+            data: to_json(&cursor_after),
+            version: progress.cursor_version,
+        });
+        self.push_status_ops(progress, &mut ops);
+        match self.propose(ops).await {
+            Ok(results) => {
+                if let Some(OpResult::DataSet { stat }) = results.get(cursor_index) {
+                    progress.cursor_version = stat.version;
+                }
+                progress.cursor = cursor_after;
+                progress.logs_changed = false;
+                CommitOutcome::Committed
+            }
+            Err(Proposal::NoLeader) => CommitOutcome::NoLeader,
+            Err(Proposal::Failed { index, message, .. }) => match index {
+                Some(index) if index < cursor_index => {
+                    CommitOutcome::Refused(format!("operation {index}: {message}"))
+                }
+                // The cursor's version moved (another leader committed), or the plugin's nodes
+                // were removed with the deployment.
+                _ => CommitOutcome::CursorMoved,
+            },
+        }
+    }
+
+    /// Writes the status (and log) alone, conditioned on the cursor being where this worker
+    /// thinks it is, so that a worker that lost the race never overwrites a newer status.
+    async fn commit_status(&self, progress: &mut Progress) {
+        let mut ops = vec![WriteOp::Check {
+            path: self.paths.cursor.clone(),
+            version: progress.cursor_version,
+        }];
+        self.push_status_ops(progress, &mut ops);
+        match self.propose(ops).await {
+            Ok(_) => progress.logs_changed = false,
+            Err(Proposal::NoLeader) => {}
+            Err(Proposal::Failed { .. }) => self.reload(progress).await,
+        }
+    }
+
+    /// Records events given up on (or a gap in the history) and moves past them, in one multi.
+    async fn commit_dead_letter(
+        &self,
+        progress: &mut Progress,
+        events: Vec<DeadLetterEvent>,
+        error: String,
+        attempts: u32,
+        cursor_after: Cursor,
+    ) {
+        let handled = events.len() as u64;
+        let entry = DeadLetter {
+            revision: self.revision.revision,
+            events,
+            error,
+            attempts,
+        };
+        let ops = vec![WriteOp::Create {
+            path: format!("{}/{DEAD_LETTER_PREFIX}", self.paths.dead_letter),
+            data: to_json(&entry),
+            acl: plugin_state_acl(self.name()),
+            mode: CreateMode::PersistentSequential,
+        }];
+        progress.status.dead_letters += handled;
+        progress.status.processed_events += handled;
+        progress.status.consecutive_failures = 0;
+        progress.status.state = PluginState::Running;
+        match self.commit_with_cursor(progress, ops, cursor_after).await {
+            CommitOutcome::Committed => {
+                progress.attempts = 0;
+                metrics::counter!("polis_plugin_dead_letters_total", "plugin" => self.name().to_string())
+                    .increment(handled.max(1));
+                self.publish_position(progress);
+            }
+            _ => self.reload(progress).await,
+        }
+    }
+
+    fn push_status_ops(&self, progress: &Progress, ops: &mut Vec<WriteOp>) {
+        ops.push(WriteOp::SetData {
+            path: self.paths.status.clone(),
+            data: to_json(&progress.status),
+            version: -1,
+        });
+        if progress.logs_changed {
+            ops.push(WriteOp::SetData {
+                path: self.paths.logs.clone(),
+                data: to_json(&progress.logs),
+                version: -1,
+            });
+        }
+    }
+
+    async fn propose(&self, ops: Vec<WriteOp>) -> Result<Vec<OpResult>, Proposal> {
+        let kind = TxnKind::Multi {
+            caller: Caller {
+                session_id: SYSTEM_SESSION_ID,
+                ids: self.identities.to_vec(),
+            },
+            ops,
+        };
+        match self.node.leader.propose(kind).await {
+            Ok(response) => match response.result {
+                Ok(OpResult::Multi(results)) => Ok(results),
+                Ok(other) => Ok(vec![other]),
+                Err(error) => Err(Proposal::Failed {
+                    index: error.multi_index,
+                    message: error.message,
+                }),
+            },
+            Err(error) => {
+                tracing::debug!(plugin = self.name(), %error, "no leader to commit to");
+                tokio::time::sleep(LEADER_RETRY_WAIT).await;
+                Err(Proposal::NoLeader)
+            }
+        }
+    }
+
+    /// Re-reads the plugin's state after another commit overtook this worker's.
+    async fn reload(&self, progress: &mut Progress) {
+        match self.read_progress().await {
+            Some(fresh) => *progress = fresh,
+            None => std::future::pending().await,
+        }
+    }
+
+    fn keep_logs(&self, progress: &mut Progress, outcome: &InvocationOutcome, zxid: Zxid) {
+        for line in &outcome.logs {
+            tracing::debug!(plugin = self.name(), level = ?line.level, message = %line.message, "plugin log");
+            progress.logs.push(StoredLogLine {
+                zxid,
+                level: level_name(line.level).to_string(),
+                message: line.message.clone(),
+            });
+            progress.logs_changed = true;
+        }
+        trim_logs(&mut progress.logs);
+    }
+
+    fn publish_position(&self, progress: &Progress) {
+        let plugin = self.name().to_string();
+        let lag = self.node.hub.applied_zxid() - progress.cursor.zxid;
+        // Zxids stay far below 2^53, where f64 is exact.
+        #[allow(clippy::cast_precision_loss)]
+        {
+            metrics::gauge!("polis_plugin_cursor_zxid", "plugin" => plugin.clone())
+                .set(progress.cursor.zxid as f64);
+            metrics::gauge!("polis_plugin_lag_zxids", "plugin" => plugin).set(lag.max(0) as f64);
+        }
+    }
+}
+
+/// Why a proposal did not commit.
+enum Proposal {
+    NoLeader,
+    Failed {
+        index: Option<usize>,
+        message: String,
+    },
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    // These records hold strings and numbers only, which always serialize.
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+fn dead_letter_event(event: &polis_tree::WatchEvent) -> DeadLetterEvent {
+    DeadLetterEvent {
+        path: event.path.clone(),
+        kind: format!("{:?}", event.kind),
+        zxid: event.zxid,
+    }
+}
+
+fn level_name(level: LogLevel) -> &'static str {
+    match level {
+        LogLevel::Trace => "trace",
+        LogLevel::Debug => "debug",
+        LogLevel::Info => "info",
+        LogLevel::Warn => "warn",
+        LogLevel::Error => "error",
+    }
+}
+
+/// Reassembles a stored component and checks its length against its record.
+fn read_component(tree: &DataTree, sha256: &str) -> Result<Vec<u8>, LoadFailure> {
+    let corrupt = |reason: String| LoadFailure::ComponentCorrupt {
+        sha256: sha256.to_string(),
+        reason,
+    };
+    let (record, _) =
+        tree.node(&component_path(sha256))
+            .ok_or_else(|| LoadFailure::ComponentMissing {
+                sha256: sha256.to_string(),
+            })?;
+    let meta: ComponentRecord = serde_json::from_slice(&record.data)
+        .map_err(|error| corrupt(format!("its record does not parse: {error}")))?;
+    if meta.len > super::layout::COMPONENT_LEN_MAX {
+        return Err(corrupt(format!("{} bytes is over the limit", meta.len)));
+    }
+    let mut bytes = Vec::with_capacity(meta.len);
+    for index in 0..meta.chunks {
+        let (chunk, _) = tree
+            .node(&component_chunk_path(sha256, index))
+            .ok_or_else(|| corrupt(format!("chunk {index} of {} is missing", meta.chunks)))?;
+        bytes.extend_from_slice(&chunk.data);
+    }
+    if bytes.len() != meta.len {
+        return Err(corrupt(format!(
+            "{} bytes stored, {} expected",
+            bytes.len(),
+            meta.len
+        )));
+    }
+    Ok(bytes)
+}

@@ -1,0 +1,491 @@
+//! Plugins deployed over QUIC to a real node: real guests compiled from source, the runner on
+//! the leader, effects committed with the cursor, and hostile guests contained.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use polis_client::{Acl, Client, CreateMode, Id, Op, Perms};
+use polis_server::plugins::deploy::{self, DeployError, PluginReport};
+use polis_server::plugins::layout::PluginState;
+use polis_tests::client::connect;
+use polis_tests::guests::package;
+use polis_tests::node::{ADMIN_NAME, TestNode};
+
+/// Far above what any step needs: reaching it means the awaited thing never happens.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+fn open() -> Vec<Acl> {
+    vec![Acl::new(Perms::ALL, Id::anyone())]
+}
+
+fn echo_manifest(name: &str, version: &str, target: &str, trigger: &str) -> String {
+    format!(
+        r#"
+name = "{name}"
+version = "{version}"
+config = "{target}"
+[triggers]
+prefixes = ["{trigger}"]
+[capabilities]
+read = ["{trigger}", "{target}"]
+write = ["{target}"]
+[retry]
+attempts = 2
+backoff_min_ms = 10
+backoff_max_ms = 50
+"#
+    )
+}
+
+/// Polls `probe` until it yields a value, within [`DEADLINE`].
+async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let started = Instant::now();
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(started.elapsed() < DEADLINE, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn data_of(client: &Client, path: &str) -> Vec<u8> {
+    eventually(path, || async {
+        client.get_data(path).await.ok().map(|(data, _)| data)
+    })
+    .await
+}
+
+async fn status_when(
+    client: &Client,
+    name: &str,
+    what: &str,
+    condition: impl Fn(&PluginReport) -> bool,
+) -> PluginReport {
+    eventually(what, || async {
+        deploy::status(client, name)
+            .await
+            .ok()
+            .filter(|report| condition(report))
+    })
+    .await
+}
+
+async fn create_all(client: &Client, paths: &[&str]) {
+    for path in paths {
+        client
+            .create(path, b"", &open(), CreateMode::Persistent)
+            .await
+            .expect("create");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_deployed_plugin_reacts_to_writes_and_reports_its_progress() {
+    let node = TestNode::start().await;
+    let admin = connect(&node, ADMIN_NAME).await;
+    create_all(&admin, &["/in", "/out"]).await;
+    deploy::deploy(
+        &admin,
+        &package("echo", &echo_manifest("echo", "1.0.0", "/out", "/in")),
+    )
+    .await
+    .expect("deployed");
+    status_when(&admin, "echo", "the plugin to run", |report| {
+        report.status.state == PluginState::Running
+    })
+    .await;
+
+    admin
+        .create("/in/a", b"hello", &open(), CreateMode::Persistent)
+        .await
+        .expect("create");
+    assert_eq!(data_of(&admin, "/out/a").await, b"hello");
+    admin.set_data("/in/a", b"again", -1).await.expect("set");
+    eventually("the change to be copied", || async {
+        let (data, _) = admin.get_data("/out/a").await.ok()?;
+        (data == b"again").then_some(())
+    })
+    .await;
+
+    let report = status_when(&admin, "echo", "both events to be counted", |report| {
+        report.status.processed_events >= 2
+    })
+    .await;
+    assert_eq!(report.status.failures, 0, "{report:?}");
+    assert_eq!(report.deployment.current.revision, 1);
+    assert!(report.cursor.zxid > 0);
+    let logs = deploy::logs(&admin, "echo").await.expect("logs");
+    assert!(
+        logs.iter()
+            .any(|line| line.message.contains("/in/a -> /out/a")),
+        "{logs:?}"
+    );
+    // The plugin's effects carry its identity: the copy is the plugin's, readable by all.
+    let (acl, _) = admin.get_acl("/out/a").await.expect("acl");
+    assert!(
+        acl.iter().any(|entry| entry.id.id.contains("OU=plugin")),
+        "{acl:?}"
+    );
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_upgrade_keeps_the_cursor_and_a_rollback_restores_the_previous_revision() {
+    let node = TestNode::start().await;
+    let admin = connect(&node, ADMIN_NAME).await;
+    create_all(&admin, &["/in", "/out", "/out2"]).await;
+    let first = package("echo", &echo_manifest("echo", "1.0.0", "/out", "/in"));
+    deploy::deploy(&admin, &first).await.expect("deployed");
+    admin
+        .create("/in/a", b"one", &open(), CreateMode::Persistent)
+        .await
+        .expect("create");
+    assert_eq!(data_of(&admin, "/out/a").await, b"one");
+
+    // The same component with another config: a new revision, content-addressed storage
+    // already holds the bytes.
+    let second = package("echo", &echo_manifest("echo", "2.0.0", "/out2", "/in"));
+    assert_eq!(first.sha256, second.sha256);
+    let upgraded = deploy::upgrade(&admin, &second).await.expect("upgraded");
+    assert_eq!(upgraded.current.revision, 2);
+    status_when(&admin, "echo", "revision 2 to run", |report| {
+        report.status.revision == 2 && report.status.state == PluginState::Running
+    })
+    .await;
+    admin
+        .create("/in/b", b"two", &open(), CreateMode::Persistent)
+        .await
+        .expect("create");
+    assert_eq!(data_of(&admin, "/out2/b").await, b"two");
+    // The cursor stayed: the new revision did not handle /in/a again.
+    assert!(admin.exists("/out2/a").await.expect("exists").is_none());
+
+    let rolled_back = deploy::rollback(&admin, "echo").await.expect("rolled back");
+    assert_eq!(rolled_back.current.revision, 3);
+    assert_eq!(rolled_back.current.manifest.version, "1.0.0");
+    // Events go to the revision live when the leader reaches them; wait for revision 3.
+    status_when(&admin, "echo", "revision 3 to run", |report| {
+        report.status.revision == 3 && report.status.state == PluginState::Running
+    })
+    .await;
+    admin
+        .create("/in/c", b"three", &open(), CreateMode::Persistent)
+        .await
+        .expect("create");
+    assert_eq!(data_of(&admin, "/out/c").await, b"three");
+    assert!(admin.exists("/out2/c").await.expect("exists").is_none());
+    assert!(matches!(
+        deploy::rollback(&admin, "echo").await,
+        Err(DeployError::NoEarlierRevision(_))
+    ));
+
+    deploy::remove(&admin, "echo").await.expect("removed");
+    assert!(deploy::list(&admin).await.expect("list").is_empty());
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hostile_plugins_fail_alone_with_the_reason_in_their_status() {
+    let node = TestNode::start().await;
+    let admin = connect(&node, ADMIN_NAME).await;
+    create_all(&admin, &["/in", "/out", "/secret", "/hostile"]).await;
+    admin
+        .create("/secret/key", b"s3cret", &open(), CreateMode::Persistent)
+        .await
+        .expect("create");
+    // (guest, extra manifest lines, what its status must say)
+    let hostile = [
+        (
+            "infinite-loop",
+            "[limits]\nfuel_per_invocation = 20000000\n",
+            "out of fuel",
+        ),
+        (
+            "memory-bomb",
+            "[limits]\nmemory_bytes_max = 16777216\n",
+            "more than 16777216 bytes of memory",
+        ),
+        ("panic", "", "trapped"),
+        ("write-outside", "", "capability violation"),
+        (
+            "huge-output",
+            "config = \"writes\"\n",
+            "output is too large",
+        ),
+    ];
+    for (guest, extra, _) in &hostile {
+        let trigger = format!("/hostile/{guest}");
+        admin
+            .create(&trigger, b"", &open(), CreateMode::Persistent)
+            .await
+            .expect("create");
+        let (config_line, limits) = match extra.strip_prefix("config = ") {
+            Some(config) => (format!("config = {config}"), String::new()),
+            None => (String::new(), extra.to_string()),
+        };
+        let manifest = format!(
+            r#"
+name = "{guest}"
+version = "1.0.0"
+{config_line}
+[triggers]
+prefixes = ["{trigger}"]
+kinds = ["created"]
+[capabilities]
+read = ["{trigger}"]
+write = ["/out"]
+{limits}
+[retry]
+attempts = 2
+backoff_min_ms = 10
+backoff_max_ms = 20
+"#
+        );
+        deploy::deploy(&admin, &package(guest, &manifest))
+            .await
+            .unwrap_or_else(|error| panic!("deploy {guest}: {error}"));
+    }
+    deploy::deploy(
+        &admin,
+        &package("echo", &echo_manifest("echo", "1.0.0", "/out", "/in")),
+    )
+    .await
+    .expect("deployed");
+    for (guest, _, _) in &hostile {
+        status_when(&admin, guest, "the hostile plugin to start", |report| {
+            report.status.state == PluginState::Running
+        })
+        .await;
+        admin
+            .create(
+                &format!("/hostile/{guest}/trigger"),
+                b"go",
+                &open(),
+                CreateMode::Persistent,
+            )
+            .await
+            .expect("trigger");
+    }
+    // Meanwhile the well-behaved plugin and ordinary clients carry on.
+    admin
+        .create("/in/a", b"fine", &open(), CreateMode::Persistent)
+        .await
+        .expect("create");
+    assert_eq!(data_of(&admin, "/out/a").await, b"fine");
+
+    for (guest, _, reason) in &hostile {
+        let report = status_when(&admin, guest, "the event to be dead-lettered", |report| {
+            report.status.dead_letters >= 1
+        })
+        .await;
+        let error = report.status.last_error.clone().unwrap_or_default();
+        assert!(error.contains(reason), "{guest}: {error}");
+        assert_eq!(report.dead_letters.len(), 1, "{guest}: {report:?}");
+        assert_eq!(report.dead_letters[0].1.attempts, 2, "{guest}");
+        assert!(report.dead_letters[0].1.error.contains(reason), "{guest}");
+    }
+    // Nothing a failed invocation staged was committed.
+    for discarded in ["/out/fine", "/out/before-panic", "/out/stolen"] {
+        assert!(
+            admin.exists(discarded).await.expect("exists").is_none(),
+            "{discarded} was committed"
+        );
+    }
+    let panic_logs = deploy::logs(&admin, "panic").await.expect("logs");
+    assert!(
+        panic_logs
+            .iter()
+            .any(|line| line.message.contains("deliberate panic")),
+        "{panic_logs:?}"
+    );
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_bad_event_in_a_batch_is_isolated_and_dead_lettered_while_the_others_commit() {
+    let node = TestNode::start().await;
+    let admin = connect(&node, ADMIN_NAME).await;
+    create_all(&admin, &["/in", "/out"]).await;
+    deploy::deploy(
+        &admin,
+        &package("echo", &echo_manifest("echo", "1.0.0", "/out", "/in")),
+    )
+    .await
+    .expect("deployed");
+    status_when(&admin, "echo", "the plugin to run", |report| {
+        report.status.state == PluginState::Running
+    })
+    .await;
+    // One transaction, so one batch: the echo guest fails on data "fail".
+    admin
+        .multi(vec![
+            Op::create("/in/a", b"one", &open(), CreateMode::Persistent),
+            Op::create("/in/bad", b"fail", &open(), CreateMode::Persistent),
+            Op::create("/in/c", b"three", &open(), CreateMode::Persistent),
+        ])
+        .await
+        .expect("multi");
+    assert_eq!(data_of(&admin, "/out/a").await, b"one");
+    assert_eq!(data_of(&admin, "/out/c").await, b"three");
+    let report = status_when(
+        &admin,
+        "echo",
+        "the bad event to be dead-lettered",
+        |report| report.status.dead_letters == 1,
+    )
+    .await;
+    let letter = &report.dead_letters[0].1;
+    assert_eq!(letter.events.len(), 1, "{letter:?}");
+    assert_eq!(letter.events[0].path, "/in/bad");
+    assert!(letter.error.contains("asked to fail"), "{letter:?}");
+    assert!(admin.exists("/out/bad").await.expect("exists").is_none());
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_plugin_that_keeps_failing_pauses_and_resumes_at_the_same_event() {
+    let node = TestNode::start().await;
+    let admin = connect(&node, ADMIN_NAME).await;
+    create_all(&admin, &["/in", "/out"]).await;
+    let manifest = echo_manifest("echo", "1.0.0", "/out", "/in") + "on_exhaustion = \"pause\"\n";
+    deploy::deploy(&admin, &package("echo", &manifest))
+        .await
+        .expect("deployed");
+    status_when(&admin, "echo", "the plugin to run", |report| {
+        report.status.state == PluginState::Running
+    })
+    .await;
+    admin
+        .create("/in/x", b"fail", &open(), CreateMode::Persistent)
+        .await
+        .expect("create");
+    let paused = status_when(&admin, "echo", "the plugin to pause", |report| {
+        report.status.state == PluginState::Paused
+    })
+    .await;
+    assert_eq!(paused.status.dead_letters, 0);
+    assert_eq!(paused.status.consecutive_failures, 2);
+
+    // Paused, it handles nothing.
+    admin
+        .create("/in/y", b"later", &open(), CreateMode::Persistent)
+        .await
+        .expect("create");
+    // Fix the data: the event that failed no longer carries "fail" (its node changed since), so
+    // the resumed plugin gets past it, then handles /in/y.
+    admin.set_data("/in/x", b"fixed", -1).await.expect("set");
+    assert!(admin.exists("/out/y").await.expect("exists").is_none());
+    deploy::resume(&admin, "echo").await.expect("resumed");
+    assert_eq!(data_of(&admin, "/out/y").await, b"later");
+    assert_eq!(data_of(&admin, "/out/x").await, b"fixed");
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn only_administrators_deploy_plugins() {
+    let node = TestNode::start().await;
+    let agency = connect(&node, "agency").await;
+    match deploy::deploy(
+        &agency,
+        &package("echo", &echo_manifest("echo", "1.0.0", "/out", "/in")),
+    )
+    .await
+    {
+        Err(DeployError::Client(error)) => assert!(error.is_no_auth(), "{error}"),
+        other => panic!("expected NoAuth, got {other:?}"),
+    }
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_plugin_goes_on_from_its_cursor_after_a_restart() {
+    let node = TestNode::start().await;
+    let admin = connect(&node, ADMIN_NAME).await;
+    create_all(&admin, &["/in", "/journal"]).await;
+    let manifest = r#"
+name = "journal"
+version = "1.0.0"
+[triggers]
+prefixes = ["/in"]
+kinds = ["created"]
+[capabilities]
+write = ["/journal"]
+"#;
+    deploy::deploy(&admin, &package("journal", manifest))
+        .await
+        .expect("deployed");
+    admin
+        .create("/in/a", b"", &open(), CreateMode::Persistent)
+        .await
+        .expect("create");
+    eventually("the first entry", || async {
+        let (children, _) = admin.get_children("/journal").await.ok()?;
+        (children.len() == 1).then_some(())
+    })
+    .await;
+    admin.close().await.expect("close");
+
+    let node = node.restart().await;
+    let admin = connect(&node, ADMIN_NAME).await;
+    admin
+        .create("/in/b", b"", &open(), CreateMode::Persistent)
+        .await
+        .expect("create");
+    let entries = eventually("the second entry", || async {
+        let (children, _) = admin.get_children("/journal").await.ok()?;
+        (children.len() >= 2).then_some(children)
+    })
+    .await;
+    assert_eq!(entries.len(), 2, "an event was handled twice: {entries:?}");
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_leader_clock_ticks_for_plugins_that_trigger_on_it() {
+    let node = TestNode::start_with(|config| config.plugins.clock_interval_ms = 50).await;
+    let admin = connect(&node, ADMIN_NAME).await;
+    create_all(&admin, &["/journal"]).await;
+    // No plugin listens yet: the leader does not tick.
+    assert!(
+        admin
+            .exists("/polis/clock")
+            .await
+            .expect("exists")
+            .is_none()
+    );
+    let manifest = r#"
+name = "ticker"
+version = "1.0.0"
+[triggers]
+prefixes = ["/polis/clock"]
+[capabilities]
+write = ["/journal"]
+"#;
+    deploy::deploy(&admin, &package("journal", manifest))
+        .await
+        .expect("deployed");
+    let entries = eventually("three ticks to reach the plugin", || async {
+        let (children, _) = admin.get_children("/journal").await.ok()?;
+        (children.len() >= 3).then_some(children)
+    })
+    .await;
+    let first = admin
+        .get_data(&format!("/journal/{}", entries[0]))
+        .await
+        .expect("entry")
+        .0;
+    assert!(
+        String::from_utf8_lossy(&first).ends_with(" /polis/clock"),
+        "{}",
+        String::from_utf8_lossy(&first)
+    );
+    let (tick, _) = admin.get_data("/polis/clock").await.expect("clock");
+    let tick_ms: i64 = String::from_utf8(tick).unwrap().parse().unwrap();
+    assert!(tick_ms > 1_700_000_000_000, "{tick_ms}");
+    node.shutdown().await;
+}
