@@ -38,6 +38,9 @@ struct Figures {
     /// Requests that failed (e.g. ConnectionLoss when an overloaded leader could not confirm
     /// its leadership in time); they count in no other figure.
     errors: usize,
+    /// For writes: Raft log entries per durable append (one fsync each) during the case, over
+    /// every node of the process — how well group commit batches.
+    entries_per_append: Option<f64>,
 }
 
 fn main() {
@@ -59,16 +62,19 @@ async fn run() {
     let single = Target {
         servers: vec![node.address()],
         files: node.client_files("bench"),
+        metrics: node.server.admin_address,
     };
     let cluster = TestCluster::start(3).await;
     let three = Target {
         servers: (1..=3).map(|id| cluster.address(id)).collect(),
         files: cluster.client_files("bench"),
+        metrics: node.server.admin_address,
     };
     println!(
         "{:<16} {:>7} {:>12} {:>10} {:>10} {:>14} {:>12} {:>7}",
         "workload", "clients", "ops/s", "p50", "p99", "ops/s vs echo", "p50 vs echo", "errors"
     );
+    println!("(entries/fsync: Raft log entries per durable append during a write case)");
     for clients in CLIENT_COUNTS {
         let baseline = measure(&single, &echo, Workload::Echo, clients, measuring).await;
         print_row("echo", clients, &baseline, &baseline);
@@ -92,11 +98,40 @@ async fn run() {
 struct Target {
     servers: Vec<std::net::SocketAddr>,
     files: TlsFiles,
+    /// An admin HTTP address whose `/metrics` shows this process's metrics (the Prometheus
+    /// recorder is process-wide, so any node's serves them all).
+    metrics: Option<std::net::SocketAddr>,
+}
+
+/// (sum, count) of the `polis_raft_append_entries` histogram, scraped from `/metrics`.
+async fn append_entries_totals(address: std::net::SocketAddr) -> Option<(f64, f64)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address).await.ok()?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .await
+        .ok()?;
+    let mut body = String::new();
+    stream.read_to_string(&mut body).await.ok()?;
+    let value = |name: &str| {
+        body.lines()
+            .find(|line| line.starts_with(name))
+            .and_then(|line| line.rsplit(' ').next())
+            .and_then(|number| number.parse::<f64>().ok())
+    };
+    Some((
+        value("polis_raft_append_entries_sum")?,
+        value("polis_raft_append_entries_count")?,
+    ))
 }
 
 fn print_row(name: &str, clients: usize, figures: &Figures, baseline: &Figures) {
+    let batching = figures
+        .entries_per_append
+        .map(|entries| format!("  entries/fsync {entries:.2}"))
+        .unwrap_or_default();
     println!(
-        "{:<16} {:>7} {:>12.0} {:>10.3?} {:>10.3?} {:>14.3} {:>12.2} {:>7}",
+        "{:<16} {:>7} {:>12.0} {:>10.3?} {:>10.3?} {:>14.3} {:>12.2} {:>7}{batching}",
         name,
         clients,
         figures.operations_per_second,
@@ -147,6 +182,10 @@ async fn measure(
         };
         tasks.push(task);
     }
+    let appends_before = match (workload, target.metrics) {
+        (Workload::Write, Some(address)) => append_entries_totals(address).await,
+        _ => None,
+    };
     let started = Instant::now();
     let mut latencies: Vec<Duration> = Vec::new();
     let mut errors = 0;
@@ -161,11 +200,19 @@ async fn measure(
         let index = ((latencies.len() as f64 - 1.0) * fraction).round() as usize;
         latencies.get(index).copied().unwrap_or_default()
     };
+    let mut entries_per_append = None;
+    if let (Some((sum_before, count_before)), Some(address)) = (appends_before, target.metrics)
+        && let Some((sum_after, count_after)) = append_entries_totals(address).await
+        && count_after > count_before
+    {
+        entries_per_append = Some((sum_after - sum_before) / (count_after - count_before));
+    }
     Figures {
         operations_per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
         p50: percentile(0.50),
         p99: percentile(0.99),
         errors,
+        entries_per_append,
     }
 }
 
