@@ -9,8 +9,10 @@
 //!   the protocol itself (ordering, malformed frames) below the client library.
 //! - [`client`]: configurations and small waits for tests that use the Rust client.
 //! - [`guests`]: plugin guests built from source, packaged for deployment.
+//! - [`city`]: the city workflows (sample city, plugins, alerts) on test nodes.
 //! - [`wait_until`]: polls a condition with a bounded deadline instead of sleeping.
 
+pub mod city;
 pub mod client;
 pub mod cluster;
 pub mod guests;

@@ -79,6 +79,7 @@ pub mod bindings;
 mod context;
 #[cfg(target_arch = "wasm32")]
 mod guest;
+pub mod staging;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
 
@@ -87,6 +88,7 @@ pub use bindings::polis::plugin::tree::ReadError;
 pub use bindings::polis::plugin::types::{EventKind, Node, NodeStat as Stat, WatchEvent};
 pub use bindings::polis::plugin::writes::{AclPreset, CreateMode, WriteError};
 pub use context::{Context, StagedWrite, UpsertError};
+pub use staging::Staging;
 
 /// A plugin: what runs when a batch of watch events arrives.
 ///

@@ -66,7 +66,9 @@ mod tests {
         tree.run::<Journal>(b"", &events).expect("handled");
         let entries = tree.children("/journal");
         assert_eq!(entries.len(), events.len());
-        let first = tree.get(&format!("/journal/{}", entries[0])).expect("entry");
+        let first = tree
+            .get(&format!("/journal/{}", entries[0]))
+            .expect("entry");
         assert!(String::from_utf8(first).unwrap().ends_with(" created /in"));
     }
 }

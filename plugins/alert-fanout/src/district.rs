@@ -1,0 +1,99 @@
+//! A district of the registry (`<root>/districts/<name>`, JSON) and whether an alert's areas
+//! touch it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::alert::NamedValue;
+use crate::geometry::Polygon;
+use crate::validation::CheckedArea;
+
+/// A district's registry entry, as JSON:
+///
+/// ```json
+/// {"polygon": "37.80,-122.42 37.81,-122.42 37.81,-122.40 37.80,-122.42",
+///  "geocodes": [{"valueName": "SAME", "value": "006075"}],
+///  "agencies": [{"name": "harbor-fire", "categories": ["Fire", "Rescue"]}]}
+/// ```
+///
+/// `polygon` is a CAP polygon string; either it or `geocodes` (or both) locates the district.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct District {
+    pub polygon: Option<String>,
+    pub geocodes: Vec<NamedValue>,
+    pub agencies: Vec<AgencySubscription>,
+}
+
+/// An agency of the district that wants alerts of some CAP categories (all when empty).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct AgencySubscription {
+    pub name: String,
+    pub categories: Vec<String>,
+}
+
+/// A district entry with its polygon parsed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LocatedDistrict {
+    pub name: String,
+    pub entry: District,
+    pub polygon: Option<Polygon>,
+}
+
+impl LocatedDistrict {
+    /// Parses a registry entry; the error says what is wrong with it.
+    pub fn parse(name: &str, data: &[u8]) -> Result<LocatedDistrict, String> {
+        let entry: District = serde_json::from_slice(data)
+            .map_err(|error| format!("district {name}: not a registry entry: {error}"))?;
+        let polygon = match entry.polygon.as_deref() {
+            Some(text) => Some(
+                Polygon::parse(text)
+                    .map_err(|error| format!("district {name}: polygon: {error}"))?,
+            ),
+            None => None,
+        };
+        Ok(LocatedDistrict {
+            name: name.to_string(),
+            entry,
+            polygon,
+        })
+    }
+
+    /// True if the area names one of the district's geocodes or its shapes overlap the
+    /// district's polygon.
+    pub fn is_touched_by(&self, area: &CheckedArea) -> bool {
+        let geocode_match = area.geocodes.iter().any(|code| {
+            self.entry.geocodes.iter().any(|own| {
+                own.value_name.eq_ignore_ascii_case(&code.value_name) && own.value == code.value
+            })
+        });
+        if geocode_match {
+            return true;
+        }
+        let Some(polygon) = &self.polygon else {
+            return false;
+        };
+        area.polygons.iter().any(|shape| polygon.intersects(shape))
+            || area
+                .circles
+                .iter()
+                .any(|circle| polygon.intersects_circle(circle))
+    }
+
+    /// The district's agencies subscribed to any of `categories`.
+    pub fn agencies_for(&self, categories: &[String]) -> Vec<String> {
+        self.entry
+            .agencies
+            .iter()
+            .filter(|agency| {
+                agency.categories.is_empty()
+                    || agency.categories.iter().any(|wanted| {
+                        categories
+                            .iter()
+                            .any(|category| category.eq_ignore_ascii_case(wanted))
+                    })
+            })
+            .map(|agency| agency.name.clone())
+            .collect()
+    }
+}

@@ -1,0 +1,324 @@
+//! The plugin end to end against the SDK's in-memory tree, on the sample city of `testdata/`.
+
+use polis_plugin_sdk::testing::MemoryTree;
+
+use crate::AlertFanout;
+use crate::notification::Notification;
+use crate::thread_state::{DistrictProgress, ThreadState};
+
+const DISTRICTS: &str = include_str!("../testdata/districts.json");
+
+fn city() -> MemoryTree {
+    let mut tree = MemoryTree::new();
+    let districts: Vec<serde_json::Value> = serde_json::from_str(DISTRICTS).unwrap();
+    for district in districts {
+        let name = district["name"].as_str().unwrap().to_string();
+        tree.create(
+            &format!("/city/districts/{name}"),
+            district.to_string().as_bytes(),
+        );
+    }
+    tree.create("/city/alerts/inbox", b"");
+    tree
+}
+
+/// Publishes `document` as inbox node `id` and runs the plugin on the events.
+fn publish(tree: &mut MemoryTree, id: &str, document: &str) {
+    let events = tree.create(&format!("/city/alerts/inbox/{id}"), document.as_bytes());
+    tree.run::<AlertFanout>(b"", &events).expect("handled");
+}
+
+fn notified(tree: &MemoryTree, subtree: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for district in tree.children(&format!("/city/{subtree}")) {
+        for thread in tree.children(&format!("/city/{subtree}/{district}")) {
+            found.push(format!("{district}/{thread}"));
+        }
+    }
+    found
+}
+
+fn notification(tree: &MemoryTree, path: &str) -> Notification {
+    Notification::from_json(&tree.get(&format!("/city/{path}")).expect("notification")).unwrap()
+}
+
+fn districts_of(list: &[String]) -> Vec<&str> {
+    list.iter()
+        .map(|entry| entry.split('/').next().unwrap())
+        .collect()
+}
+
+#[test]
+fn a_polygon_alert_reaches_exactly_the_districts_it_overlaps() {
+    let mut tree = city();
+    publish(
+        &mut tree,
+        "a1",
+        include_str!("../testdata/flood-warning.xml"),
+    );
+    let list = notified(&tree, "notifications");
+    assert_eq!(districts_of(&list), ["old-town", "riverside"]);
+    let first = notification(&tree, &format!("notifications/{}", list[0]));
+    assert_eq!(first.msg_type, "Alert");
+    assert_eq!(first.severity, "Severe");
+    assert!(first.headline.starts_with("Flood Warning"));
+    assert_eq!(first.polygons.len(), 1);
+    assert_eq!(first.alert, "/city/alerts/inbox/a1");
+    let stat = tree
+        .stat(&format!("/city/notifications/{}", list[0]))
+        .unwrap();
+    assert_ne!(stat.ephemeral_owner, 0, "a TTL node carries its TTL there");
+    assert!(
+        tree.get(&format!("/city/notifications/{}/ack", list[0]))
+            .is_some()
+    );
+}
+
+#[test]
+fn a_circle_and_a_json_rendering_reach_the_districts_within_the_radius() {
+    let mut tree = city();
+    publish(
+        &mut tree,
+        "a1",
+        include_str!("../testdata/chemical-fire.json"),
+    );
+    let list = notified(&tree, "notifications");
+    assert_eq!(districts_of(&list), ["industrial", "university"]);
+    let industrial = notification(&tree, &format!("notifications/{}", list[0]));
+    assert_eq!(industrial.agencies, ["hazmat-unit-4"]);
+    let university = notification(&tree, &format!("notifications/{}", list[1]));
+    assert_eq!(university.agencies, ["campus-safety"]);
+}
+
+#[test]
+fn a_geocode_alert_reaches_the_districts_with_that_code() {
+    let mut tree = city();
+    publish(
+        &mut tree,
+        "a1",
+        include_str!("../testdata/winter-storm.xml"),
+    );
+    let list = notified(&tree, "notifications");
+    assert_eq!(
+        districts_of(&list),
+        ["airport", "hillcrest", "northgate", "westwood"]
+    );
+}
+
+#[test]
+fn a_test_message_goes_to_the_exercise_subtree_only() {
+    let mut tree = city();
+    publish(
+        &mut tree,
+        "t1",
+        include_str!("../testdata/monthly-test.xml"),
+    );
+    assert!(notified(&tree, "notifications").is_empty());
+    let list = notified(&tree, "exercises");
+    assert_eq!(list.len(), 12);
+    assert!(
+        tree.get(&format!("/city/exercises/{}/ack", list[0]))
+            .is_none()
+    );
+}
+
+#[test]
+fn an_invalid_alert_is_rejected_with_every_reason() {
+    let mut tree = city();
+    publish(
+        &mut tree,
+        "bad",
+        include_str!("../testdata/invalid-open-polygon.xml"),
+    );
+    let reason = String::from_utf8(tree.get("/city/alerts/rejected/bad").unwrap()).unwrap();
+    assert!(reason.contains("urgency> is missing"), "{reason}");
+    assert!(reason.contains("at least 4 pairs"), "{reason}");
+    assert!(notified(&tree, "notifications").is_empty());
+}
+
+#[test]
+fn garbage_is_rejected_not_retried() {
+    let mut tree = city();
+    publish(&mut tree, "junk", "hello");
+    publish(
+        &mut tree,
+        "xml",
+        "<alert><identifier>x</identifier></alert>",
+    );
+    let junk = String::from_utf8(tree.get("/city/alerts/rejected/junk").unwrap()).unwrap();
+    assert!(junk.contains("neither CAP XML"), "{junk}");
+    let xml = String::from_utf8(tree.get("/city/alerts/rejected/xml").unwrap()).unwrap();
+    assert!(xml.contains("namespace"), "{xml}");
+}
+
+#[test]
+fn the_same_alert_published_twice_is_recorded_as_a_duplicate() {
+    let mut tree = city();
+    let document = include_str!("../testdata/flood-warning.xml");
+    publish(&mut tree, "a1", document);
+    let before = notified(&tree, "notifications");
+    let versions: Vec<i32> = before
+        .iter()
+        .map(|entry| {
+            tree.stat(&format!("/city/notifications/{entry}"))
+                .unwrap()
+                .version
+        })
+        .collect();
+    publish(&mut tree, "a1-again", document);
+    assert_eq!(notified(&tree, "notifications"), before);
+    for (entry, version) in before.iter().zip(versions) {
+        assert_eq!(
+            tree.stat(&format!("/city/notifications/{entry}"))
+                .unwrap()
+                .version,
+            version
+        );
+    }
+    assert!(tree.get("/city/alerts/duplicates/a1-again").is_some());
+}
+
+#[test]
+fn an_update_rewrites_the_thread_and_a_cancel_releases_it() {
+    let mut tree = city();
+    publish(
+        &mut tree,
+        "a1",
+        include_str!("../testdata/flood-warning.xml"),
+    );
+    let thread = tree.children("/city/alerts/state")[0].clone();
+    publish(
+        &mut tree,
+        "a2",
+        include_str!("../testdata/flood-warning-update.xml"),
+    );
+    assert_eq!(
+        notified(&tree, "notifications"),
+        [
+            format!("eastbank/{thread}"),
+            format!("old-town/{thread}"),
+            format!("riverside/{thread}")
+        ]
+    );
+    assert_eq!(
+        notification(&tree, &format!("notifications/riverside/{thread}")).msg_type,
+        "Update"
+    );
+    assert_eq!(
+        notification(&tree, &format!("notifications/eastbank/{thread}")).msg_type,
+        "Update"
+    );
+    let old_town = notification(&tree, &format!("notifications/old-town/{thread}"));
+    assert_eq!(old_town.msg_type, "Cancel");
+    assert!(old_town.note.contains("outside the updated area"));
+    let first_key = tree.children("/city/alerts/keys")[0].clone();
+    let record =
+        String::from_utf8(tree.get(&format!("/city/alerts/keys/{first_key}")).unwrap()).unwrap();
+    assert!(record.contains("superseded_by"), "{record}");
+
+    publish(
+        &mut tree,
+        "a3",
+        include_str!("../testdata/flood-warning-cancel.xml"),
+    );
+    for district in ["eastbank", "riverside", "old-town"] {
+        assert_eq!(
+            notification(&tree, &format!("notifications/{district}/{thread}")).msg_type,
+            "Cancel"
+        );
+    }
+    let state = ThreadState::from_json(&tree.get(&format!("/city/alerts/state/{thread}")).unwrap())
+        .unwrap();
+    assert!(state.cancelled);
+    assert_eq!(state.keys.len(), 3);
+    assert!(
+        state
+            .districts
+            .values()
+            .all(|progress| *progress == DistrictProgress::Released)
+    );
+}
+
+#[test]
+fn an_update_and_its_alert_in_one_batch_still_make_one_notification_each() {
+    let mut tree = city();
+    let mut events = tree.create(
+        "/city/alerts/inbox/a1",
+        include_str!("../testdata/flood-warning.xml").as_bytes(),
+    );
+    events.extend(tree.create(
+        "/city/alerts/inbox/a2",
+        include_str!("../testdata/flood-warning-update.xml").as_bytes(),
+    ));
+    tree.run::<AlertFanout>(b"", &events).expect("handled");
+    assert_eq!(
+        districts_of(&notified(&tree, "notifications")),
+        ["eastbank", "old-town", "riverside"]
+    );
+}
+
+#[test]
+fn a_cancel_of_an_unknown_alert_is_rejected() {
+    let mut tree = city();
+    publish(
+        &mut tree,
+        "c1",
+        include_str!("../testdata/flood-warning-cancel.xml"),
+    );
+    let reason = String::from_utf8(tree.get("/city/alerts/rejected/c1").unwrap()).unwrap();
+    assert!(reason.contains("references no alert"), "{reason}");
+}
+
+#[test]
+fn a_restricted_alert_notifies_without_its_content() {
+    let mut tree = city();
+    publish(
+        &mut tree,
+        "r1",
+        include_str!("../testdata/restricted-police.xml"),
+    );
+    let list = notified(&tree, "notifications");
+    assert_eq!(districts_of(&list), ["harbor"]);
+    let harbor = notification(&tree, &format!("notifications/{}", list[0]));
+    assert_eq!(harbor.scope, "Restricted");
+    assert!(harbor.headline.is_empty() && harbor.polygons.is_empty() && harbor.circles.is_empty());
+    assert_eq!(harbor.alert, "/city/alerts/inbox/r1");
+}
+
+#[test]
+fn an_alert_already_expired_is_rejected() {
+    let mut tree = city();
+    let stale = include_str!("../testdata/winter-storm.xml")
+        .replace("2026-11-30T04:00:00-08:00", "2020-01-01T00:00:00-08:00")
+        .replace("2026-12-01T04:00:00-08:00", "2020-01-02T00:00:00-08:00");
+    publish(&mut tree, "old", &stale);
+    let reason = String::from_utf8(tree.get("/city/alerts/rejected/old").unwrap()).unwrap();
+    assert!(reason.contains("expired"), "{reason}");
+}
+
+#[test]
+fn a_private_alert_goes_to_the_addressed_districts_only() {
+    let mut tree = city();
+    let private = include_str!("../testdata/restricted-police.xml")
+        .replace("<scope>Restricted</scope>", "<scope>Private</scope>")
+        .replace(
+            "<restriction>Law enforcement and port security only</restriction>",
+            "<addresses>harbor riverside no-such-district</addresses>",
+        );
+    publish(&mut tree, "p1", &private);
+    let list = notified(&tree, "notifications");
+    assert_eq!(districts_of(&list), ["harbor", "riverside"]);
+    let riverside = notification(&tree, &format!("notifications/{}", list[1]));
+    assert_eq!(riverside.scope, "Private");
+    assert!(riverside.headline.is_empty());
+}
+
+#[test]
+fn a_private_alert_without_addresses_is_rejected() {
+    let mut tree = city();
+    let private = include_str!("../testdata/restricted-police.xml")
+        .replace("<scope>Restricted</scope>", "<scope>Private</scope>");
+    publish(&mut tree, "p1", &private);
+    let reason = String::from_utf8(tree.get("/city/alerts/rejected/p1").unwrap()).unwrap();
+    assert!(reason.contains("needs <addresses>"), "{reason}");
+}

@@ -1,0 +1,124 @@
+//! The city's skeleton in the tree, with the ACLs that make the workflows safe: agencies may only
+//! add alerts to the inbox, shelters only add reports, each plugin writes only its own subtrees,
+//! and everyone may read the rest.
+
+use polis_client::{Acl, Client, CreateMode, Id, Perms};
+use polis_server::plugins::layout::plugin_identity;
+
+use crate::city_plugins::{ESCALATION, FANOUT, SHELTERS};
+use crate::error::CityError;
+
+/// Where the city lives.
+pub const ROOT: &str = "/city";
+
+/// Everything for whoever creates the node (the administrator), `others` for everyone.
+fn acl(others: Perms, plugins: &[&str]) -> Vec<Acl> {
+    let mut acl = vec![
+        Acl::new(Perms::ALL, Id::new(Id::SCHEME_AUTH, "")),
+        Acl::new(others, Id::anyone()),
+    ];
+    acl.extend(
+        plugins
+            .iter()
+            .map(|plugin| Acl::new(Perms::ALL, plugin_identity(plugin))),
+    );
+    acl
+}
+
+/// Creates a node unless it exists (a second setup of the same tree is a no-op).
+async fn create(client: &Client, path: &str, data: &[u8], acl: &[Acl]) -> Result<(), CityError> {
+    match client.create(path, data, acl, CreateMode::Persistent).await {
+        Ok(_) => Ok(()),
+        Err(error) if error.is_node_exists() => Ok(()),
+        Err(error) => Err(CityError::client(path)(error)),
+    }
+}
+
+/// Lays out `/city` and registers `districts` (name, registry entry as JSON). Run as an
+/// administrator.
+pub async fn set_up_city(admin: &Client, districts: &[(String, String)]) -> Result<(), CityError> {
+    let read = Perms::READ;
+    let add = Perms(Perms::READ.0 | Perms::CREATE.0);
+    create(admin, ROOT, b"", &acl(read, &[])).await?;
+    create(admin, &format!("{ROOT}/alerts"), b"", &acl(read, &[])).await?;
+    create(admin, &format!("{ROOT}/alerts/inbox"), b"", &acl(add, &[])).await?;
+    for dir in ["rejected", "duplicates", "keys", "state"] {
+        create(
+            admin,
+            &format!("{ROOT}/alerts/{dir}"),
+            b"",
+            &acl(read, &[FANOUT]),
+        )
+        .await?;
+    }
+    for dir in ["acks", "pending"] {
+        create(
+            admin,
+            &format!("{ROOT}/alerts/{dir}"),
+            b"",
+            &acl(read, &[ESCALATION]),
+        )
+        .await?;
+    }
+    for dir in ["notifications", "exercises"] {
+        create(admin, &format!("{ROOT}/{dir}"), b"", &acl(read, &[FANOUT])).await?;
+    }
+    create(
+        admin,
+        &format!("{ROOT}/escalations"),
+        b"",
+        &acl(read, &[ESCALATION]),
+    )
+    .await?;
+    create(
+        admin,
+        &format!("{ROOT}/capacity"),
+        b"",
+        &acl(read, &[SHELTERS]),
+    )
+    .await?;
+    create(admin, &format!("{ROOT}/shelters"), b"", &acl(add, &[])).await?;
+    create(admin, &format!("{ROOT}/districts"), b"", &acl(read, &[])).await?;
+    for (name, entry) in districts {
+        create(
+            admin,
+            &format!("{ROOT}/districts/{name}"),
+            entry.as_bytes(),
+            &acl(read, &[]),
+        )
+        .await?;
+        create(
+            admin,
+            &format!("{ROOT}/shelters/{name}"),
+            b"",
+            &acl(add, &[]),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Publishes a CAP document as `/city/alerts/inbox/<id>`, readable by all (a Public alert; for
+/// Restricted ones pass the ACL naming who may read it, which must include the fan-out).
+pub async fn publish(
+    client: &Client,
+    id: &str,
+    document: &str,
+    acl: Option<&[Acl]>,
+) -> Result<polis_client::Stat, CityError> {
+    let path = format!("{ROOT}/alerts/inbox/{id}");
+    let public = [
+        Acl::new(Perms::READ, Id::anyone()),
+        Acl::new(Perms::ALL, Id::new(Id::SCHEME_AUTH, "")),
+    ];
+    let acl = acl.unwrap_or(&public);
+    client
+        .create(&path, document.as_bytes(), acl, CreateMode::Persistent)
+        .await
+        .map_err(CityError::client(&path))?;
+    let (_, stat) = client
+        .get_data(&path)
+        .await
+        .map_err(CityError::client(&path))?;
+    Ok(stat)
+}
