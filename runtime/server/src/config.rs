@@ -102,6 +102,10 @@ pub struct ZooKeeperConfig {
     pub four_letter_words: Vec<String>,
     /// The most ZooKeeper connections at once (ZooKeeper's `maxClientCnxns`, for all clients).
     pub connections_max: usize,
+    /// Require TLS 1.3 with a client certificate from the node's CA (ZooKeeper's
+    /// `secureClientPort` with `ssl.clientAuth=need`): the certificate's subject is the
+    /// connection's `x509` identity, as on the QUIC face. Off: plain TCP, identities by `addAuth`.
+    pub tls: bool,
 }
 
 impl Default for ZooKeeperConfig {
@@ -111,6 +115,7 @@ impl Default for ZooKeeperConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 2181)),
             four_letter_words: vec!["srvr".to_string()],
             connections_max: 10_000,
+            tls: false,
         }
     }
 }

@@ -172,7 +172,8 @@ impl RunningServer {
                     config.zookeeper.four_letter_words()?,
                     config.zookeeper.listen,
                     config.data_dir.clone(),
-                ),
+                )
+                .with_tls_if(zookeeper_tls(&config)?),
             )?),
             None => None,
         };
@@ -246,6 +247,19 @@ impl RunningServer {
         drop(node);
         stopped
     }
+}
+
+/// The ZooKeeper face's TLS, if the configuration asks for it.
+fn zookeeper_tls(config: &ServerConfig) -> anyhow::Result<Option<crate::zookeeper::ZooKeeperTls>> {
+    if !config.zookeeper.tls {
+        return Ok(None);
+    }
+    let crypto = polis_security::server_crypto(&config.tls.files(), &[])
+        .context("building the ZooKeeper listener's TLS configuration")?;
+    Ok(Some(crate::zookeeper::ZooKeeperTls {
+        acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(crypto)),
+        admins: config.admins.iter().cloned().collect(),
+    }))
 }
 
 /// The jute decoder's bounds, from the node's: a request the tree would refuse is refused before

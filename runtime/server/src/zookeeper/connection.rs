@@ -13,14 +13,14 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use polis_proto::wire;
+use polis_security::Identity;
 use polis_tree::Id;
 use polis_zookeeper::{
     DecodeError, FRAME_PREFIX_LEN, FramePrefix, JuteLimits, classify_prefix, decode_connect,
     decode_request, encode_reply,
 };
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::mpsc;
 
 use super::context::ConnectionRecord;
@@ -37,11 +37,63 @@ const WRITER_DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 pub async fn serve(stream: TcpStream, remote: SocketAddr, context: Arc<ZooKeeperContext>) {
     let (connection_id, record) = context.register(remote);
     metrics::gauge!("polis_zookeeper_connections").increment(1.0);
-    if let Err(reason) = serve_connection(stream, connection_id, &record, &context).await {
+    // ZooKeeper clients expect small frames to go out at once (ZooKeeper sets TCP_NODELAY).
+    let _ = stream.set_nodelay(true);
+    let outcome = match &context.tls {
+        // No certificate: the connection starts as world:anyone, and gains digest identities
+        // with addAuth, as a ZooKeeper connection does.
+        None => {
+            serve_connection(
+                stream,
+                Arc::from(Vec::new()),
+                connection_id,
+                &record,
+                &context,
+            )
+            .await
+        }
+        Some(tls) => match accept_tls(stream, tls, &context).await {
+            Ok((stream, identities)) => {
+                serve_connection(stream, identities, connection_id, &record, &context).await
+            }
+            Err(reason) => {
+                metrics::counter!("polis_zookeeper_tls_failures_total").increment(1);
+                Err(reason)
+            }
+        },
+    };
+    if let Err(reason) = outcome {
         tracing::debug!(%remote, %reason, "ZooKeeper connection ended");
     }
     context.unregister(connection_id);
     metrics::gauge!("polis_zookeeper_connections").decrement(1.0);
+}
+
+/// The TLS handshake, within the handshake timeout, and the identities the client certificate
+/// proves: its subject under `x509`, and `super` if it is an administrator's.
+async fn accept_tls(
+    stream: TcpStream,
+    tls: &super::ZooKeeperTls,
+    context: &ZooKeeperContext,
+) -> Result<(tokio_rustls::server::TlsStream<TcpStream>, Arc<[Id]>), String> {
+    let stream = tokio::time::timeout(context.handshake_timeout, tls.acceptor.accept(stream))
+        .await
+        .map_err(|_| "no TLS handshake in time".to_string())?
+        .map_err(|error| format!("TLS handshake failed: {error}"))?;
+    // The verifier already required a certificate chaining to the CA.
+    let certificate = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .cloned()
+        .ok_or_else(|| "no client certificate".to_string())?;
+    let identity = Identity::from_certificate(certificate).map_err(|error| error.to_string())?;
+    let mut identities = vec![Id::new(Id::SCHEME_X509, identity.subject())];
+    if tls.admins.contains(identity.subject()) {
+        identities.push(Id::new(Id::SCHEME_SUPER, identity.subject()));
+    }
+    Ok((stream, identities.into()))
 }
 
 /// Reads one frame prefix; `None` at a clean end of stream.
@@ -116,15 +168,14 @@ async fn read_frame<R: AsyncRead + Unpin>(
     }
 }
 
-async fn serve_connection(
-    stream: TcpStream,
+async fn serve_connection<S: AsyncRead + AsyncWrite + Send + Unpin>(
+    stream: S,
+    identities: Arc<[Id]>,
     connection_id: u64,
     record: &ConnectionRecord,
     context: &ZooKeeperContext,
 ) -> Result<(), String> {
-    // ZooKeeper clients expect small frames to go out at once (ZooKeeper sets TCP_NODELAY).
-    let _ = stream.set_nodelay(true);
-    let (read_half, mut write_half) = stream.into_split();
+    let (read_half, mut write_half) = tokio::io::split(stream);
     let mut reader = BufReader::new(read_half);
     let limits = &context.limits;
 
@@ -158,9 +209,6 @@ async fn serve_connection(
     context.packets_received.fetch_add(1, Ordering::Relaxed);
 
     let (outbound, outbound_queue) = mpsc::channel(context.outbound_queue_max);
-    // No certificate: the connection starts as world:anyone, and gains digest identities with
-    // addAuth, as a ZooKeeper connection does.
-    let identities: Arc<[Id]> = Arc::from(Vec::new());
     let connected = context
         .node
         .connect(
@@ -250,8 +298,8 @@ struct ReaderSession {
 
 /// Decodes the client's requests and hands them to the session, one after the other, until the
 /// stream ends, the session closes, or the client misbehaves.
-async fn read_requests(
-    reader: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
+async fn read_requests<R: AsyncRead + Unpin>(
+    reader: &mut BufReader<R>,
     mut session: ReaderSession,
     record: &ConnectionRecord,
     context: &ZooKeeperContext,
@@ -307,8 +355,8 @@ async fn read_requests(
 }
 
 /// Writes what the session's queue delivers, as jute frames, until the connection should close.
-async fn write_replies(
-    mut write_half: OwnedWriteHalf,
+async fn write_replies<W: AsyncWrite + Unpin>(
+    mut write_half: W,
     mut outbound_queue: mpsc::Receiver<wire::ServerMessage>,
     mut pending: mpsc::Receiver<Pending>,
     record: &ConnectionRecord,

@@ -44,7 +44,28 @@ pub struct ZooKeeperContext {
     pub next_connection_id: AtomicU64,
     pub packets_received: AtomicU64,
     pub packets_sent: AtomicU64,
+    /// TLS with client certificates, when the listener requires it.
+    pub tls: Option<ZooKeeperTls>,
     connections: Mutex<BTreeMap<ConnectionId, Arc<ConnectionRecord>>>,
+}
+
+/// TLS on the ZooKeeper face, like ZooKeeper's secure client port: TLS 1.3 with a client
+/// certificate from the node's CA, whose subject becomes the connection's `x509` identity (and
+/// `super`, for the configured administrators) — the same identities the QUIC face gives.
+#[derive(Clone)]
+pub struct ZooKeeperTls {
+    pub acceptor: tokio_rustls::TlsAcceptor,
+    /// Certificate subjects with administrator rights.
+    pub admins: HashSet<String>,
+}
+
+impl std::fmt::Debug for ZooKeeperTls {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("ZooKeeperTls")
+            .field("admins", &self.admins)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ZooKeeperContext {
@@ -72,8 +93,23 @@ impl ZooKeeperContext {
             next_connection_id: AtomicU64::new(CONNECTION_ID_FIRST),
             packets_received: AtomicU64::new(0),
             packets_sent: AtomicU64::new(0),
+            tls: None,
             connections: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// Requires TLS with client certificates on every connection, if `tls` is given.
+    pub fn with_tls_if(self, tls: Option<ZooKeeperTls>) -> ZooKeeperContext {
+        match tls {
+            Some(tls) => self.with_tls(tls),
+            None => self,
+        }
+    }
+
+    /// Requires TLS with client certificates on every connection.
+    pub fn with_tls(mut self, tls: ZooKeeperTls) -> ZooKeeperContext {
+        self.tls = Some(tls);
+        self
     }
 
     /// The live connections. Every update is one map operation, so a poisoned lock still holds

@@ -19,5 +19,5 @@ pub mod four_letter_words;
 pub mod listener;
 pub mod translator;
 
-pub use context::ZooKeeperContext;
+pub use context::{ZooKeeperContext, ZooKeeperTls};
 pub use listener::ZooKeeperListener;
