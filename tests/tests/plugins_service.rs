@@ -489,3 +489,49 @@ write = ["/journal"]
     assert!(tick_ms > 1_700_000_000_000, "{tick_ms}");
     node.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_idle_plugin_keeps_its_cursor_inside_the_history_window() {
+    // A window of 40 events: a plugin whose cursor stayed put while unrelated writes went by
+    // would find its events compacted away.
+    let node = TestNode::start_with(|config| config.limits.history_events_max = 40).await;
+    let admin = connect(&node, ADMIN_NAME).await;
+    create_all(&admin, &["/in", "/out", "/elsewhere"]).await;
+    deploy::deploy(
+        &admin,
+        &package("echo", &echo_manifest("echo", "1.0.0", "/out", "/in")),
+    )
+    .await
+    .expect("deployed");
+    let started = status_when(&admin, "echo", "the plugin to run", |report| {
+        report.status.state == PluginState::Running
+    })
+    .await;
+    for index in 0..60 {
+        admin
+            .create(
+                &format!("/elsewhere/n{index}"),
+                b"",
+                &open(),
+                CreateMode::Persistent,
+            )
+            .await
+            .expect("create");
+    }
+    status_when(
+        &admin,
+        "echo",
+        "the cursor to move past unrelated changes",
+        |report| report.cursor.zxid > started.cursor.zxid + 20,
+    )
+    .await;
+    admin
+        .create("/in/late", b"still seen", &open(), CreateMode::Persistent)
+        .await
+        .expect("create");
+    assert_eq!(data_of(&admin, "/out/late").await, b"still seen");
+    let report = deploy::status(&admin, "echo").await.expect("status");
+    assert_eq!(report.status.dead_letters, 0, "{report:?}");
+    assert_eq!(report.status.processed_events, 2, "{report:?}");
+    node.shutdown().await;
+}

@@ -70,6 +70,10 @@ struct Progress {
     /// After a batch of several events failed: run one event at a time until the cursor passes
     /// this position, so that the bad event is found and the others go through.
     isolate_through: Option<Cursor>,
+    /// A position past the cursor up to which no history entry concerns the plugin (found by an
+    /// earlier look), and how many entries that look skipped since the cursor last moved.
+    skipped: Option<Cursor>,
+    skipped_entries: usize,
 }
 
 /// What committing a batch's effects came to.
@@ -189,9 +193,14 @@ impl Worker {
                     scanned_through,
                     examined,
                 }) => {
+                    // The next look starts where this one ended, so an idle plugin looks at each
+                    // history entry once, not once per later change.
+                    progress.skipped = Some(scanned_through);
+                    progress.skipped_entries += examined;
                     let window = self.node.limits.history_events_max / 4;
                     if scanned_through != progress.cursor
-                        && examined >= IDLE_CURSOR_ADVANCE_ENTRIES.min(window.max(1))
+                        && progress.skipped_entries
+                            >= IDLE_CURSOR_ADVANCE_ENTRIES.min(window.max(1))
                     {
                         self.advance_idle(&mut progress, scanned_through).await;
                     } else {
@@ -230,6 +239,8 @@ impl Worker {
             logs_changed: false,
             attempts: 0,
             isolate_through: None,
+            skipped: None,
+            skipped_entries: 0,
         })
     }
 
@@ -266,11 +277,16 @@ impl Worker {
     async fn scan(&self, progress: &Progress) -> Result<Scan, TreeError> {
         let tree = self.node.reader.read().await;
         let manifest = &self.revision.manifest;
-        // Events of the cursor's own transaction are still wanted when it was only partly handled.
-        let after = if progress.cursor.handled_in_zxid.is_some() {
-            progress.cursor.zxid - 1
+        // Nothing between the cursor and an earlier look's end concerns the plugin.
+        let start = match progress.skipped {
+            Some(skipped) if skipped.zxid > progress.cursor.zxid => skipped,
+            _ => progress.cursor,
+        };
+        // Events of the start's own transaction are still wanted when it was only partly handled.
+        let after = if start.handled_in_zxid.is_some() {
+            start.zxid - 1
         } else {
-            progress.cursor.zxid
+            start.zxid
         };
         let entries = tree.history().since(after)?;
         let isolating = progress.isolate_through.is_some_and(|through| {
@@ -284,12 +300,7 @@ impl Worker {
         } else {
             manifest.limits.events_per_batch_max as usize
         };
-        Ok(next_batch(
-            entries,
-            progress.cursor,
-            &manifest.triggers,
-            events_max,
-        ))
+        Ok(next_batch(entries, start, &manifest.triggers, events_max))
     }
 
     /// The events as the plugin gets them: with the node's data when the plugin may read it
@@ -513,6 +524,7 @@ impl Worker {
                     progress.cursor_version = stat.version;
                 }
                 progress.cursor = cursor_after;
+                progress.skipped_entries = 0;
                 progress.logs_changed = false;
                 CommitOutcome::Committed
             }
