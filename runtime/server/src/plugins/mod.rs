@@ -6,9 +6,11 @@
 //!   `polis plugin …` does).
 //! - [`PluginRunner`]: on the leader, one worker per deployed plugin (`worker.rs`) takes batches
 //!   of events from the change history (`batch.rs`), runs the plugin in the wasmtime host
-//!   (`polis_plugin_host`) and commits its writes with its cursor as one conditioned multi.
+//!   (`polis_plugin_host`) and commits its writes with its cursor as one conditioned multi;
+//!   `clock.rs` ticks `/polis/clock` for plugins that need time to pass.
 
 mod batch;
+mod clock;
 pub mod deploy;
 pub mod layout;
 mod runner;

@@ -8,9 +8,8 @@ use polis_plugin_host::PluginEngine;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use polis_tree::{Acl, Caller, CreateMode, EventKind, Id, Perms, TxnKind, WriteOp};
-
-use super::layout::{CLOCK_PATH, DEPLOYED_PATH, Deployment, Revision};
+use super::clock::Clock;
+use super::layout::{DEPLOYED_PATH, Deployment, Revision};
 use super::worker::Worker;
 use crate::node::Node;
 
@@ -153,78 +152,4 @@ async fn deployed_revisions(node: &Node) -> BTreeMap<String, Revision> {
         }
     }
     wanted
-}
-
-/// The platform's clock for plugins: time as committed events. Plugins have no wall clock (they
-/// must be deterministic), so a plugin that needs time to pass without other events — say, to
-/// escalate an alert nobody acknowledged — triggers on [`CLOCK_PATH`]. While some deployed
-/// plugin does, the leader sets that node to its wall-clock milliseconds every interval; each tick
-/// is an ordinary committed change, so its commit time is the plugin's `commit-time`, the same on
-/// every replica and in every replay.
-struct Clock {
-    interval: Duration,
-    last_tick: Option<std::time::Instant>,
-    in_flight: Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl Clock {
-    fn new(interval: Duration) -> Clock {
-        Clock {
-            interval,
-            last_tick: None,
-            in_flight: Arc::new(std::sync::atomic::AtomicBool::new(false)),
-        }
-    }
-
-    fn tick_if_due(&mut self, node: &Arc<Node>, wanted: &BTreeMap<String, Revision>) {
-        use std::sync::atomic::Ordering;
-        if self.interval.is_zero()
-            || self
-                .last_tick
-                .is_some_and(|last| last.elapsed() < self.interval)
-            || !wanted.values().any(|revision| {
-                revision
-                    .manifest
-                    .triggers
-                    .matches_path(CLOCK_PATH, EventKind::NodeDataChanged)
-            })
-            || self.in_flight.swap(true, Ordering::AcqRel)
-        {
-            return;
-        }
-        self.last_tick = Some(std::time::Instant::now());
-        let node = node.clone();
-        let in_flight = self.in_flight.clone();
-        tokio::spawn(async move {
-            let now_ms = node.clock.wall_ms().to_string().into_bytes();
-            let set = TxnKind::Write {
-                caller: Caller::system(),
-                op: WriteOp::SetData {
-                    path: CLOCK_PATH.to_string(),
-                    data: now_ms.clone(),
-                    version: -1,
-                },
-            };
-            let result = match node.leader.propose(set).await {
-                Ok(response) if response.result.is_err() => {
-                    // The first tick creates the node.
-                    let create = TxnKind::Write {
-                        caller: Caller::system(),
-                        op: WriteOp::Create {
-                            path: CLOCK_PATH.to_string(),
-                            data: now_ms,
-                            acl: vec![Acl::new(Perms::READ, Id::anyone())],
-                            mode: CreateMode::Persistent,
-                        },
-                    };
-                    node.leader.propose(create).await.map(|_| ())
-                }
-                other => other.map(|_| ()),
-            };
-            if let Err(error) = result {
-                tracing::debug!(%error, "the plugin clock did not tick");
-            }
-            in_flight.store(false, Ordering::Release);
-        });
-    }
 }

@@ -14,6 +14,9 @@
 //! manifest's attempts are used up, the event goes to the dead-letter node and the plugin moves
 //! on, or the plugin pauses, as the manifest says. Every step is written to the status node.
 
+mod commit;
+mod component;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,17 +24,15 @@ use polis_plugin_host::{
     EventBatch, FailureKind, InvocationOutcome, LogLevel, OnExhaustion, PluginEngine, PluginEvent,
     PluginInstance, RetryDecision,
 };
-use polis_tree::{
-    Caller, CreateMode, DataTree, EventKind, Id, OpResult, SYSTEM_SESSION_ID, TreeError, TxnKind,
-    WriteOp, Zxid,
-};
+use polis_tree::{EventKind, Id, TreeError, Zxid};
 use tokio::sync::watch;
 
+use self::commit::CommitOutcome;
+use self::component::{LoadFailure, read_component};
 use super::batch::{PendingBatch, Scan, next_batch};
 use super::layout::{
-    ComponentRecord, Cursor, DEAD_LETTER_PREFIX, DeadLetter, DeadLetterEvent, PluginPaths,
-    PluginState, PluginStatus, Revision, StoredLogLine, component_chunk_path, component_path,
-    plugin_identity, plugin_state_acl, trim_logs,
+    Cursor, DeadLetterEvent, PluginPaths, PluginState, PluginStatus, Revision, StoredLogLine,
+    plugin_identity, trim_logs,
 };
 use super::view::LockedTreeView;
 use crate::node::Node;
@@ -45,17 +46,6 @@ const LEADER_RETRY_WAIT: Duration = Duration::from_millis(200);
 const IDLE_CURSOR_ADVANCE_ENTRIES: usize = 10_000;
 /// How much longer than its deadline a stopping worker waits for an invocation in flight.
 const IN_FLIGHT_GRACE: Duration = Duration::from_secs(1);
-
-/// Why a worker cannot go on with the current revision.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-enum LoadFailure {
-    #[error("the component {sha256} is not stored")]
-    ComponentMissing { sha256: String },
-    #[error("the component {sha256} is incomplete or corrupt: {reason}")]
-    ComponentCorrupt { sha256: String, reason: String },
-    #[error("{0}")]
-    Plugin(String),
-}
 
 /// The plugin's position and counters, as this worker last committed or read them.
 #[derive(Debug)]
@@ -74,17 +64,6 @@ struct Progress {
     /// earlier look), and how many entries that look skipped since the cursor last moved.
     skipped: Option<Cursor>,
     skipped_entries: usize,
-}
-
-/// What committing a batch's effects came to.
-enum CommitOutcome {
-    Committed,
-    /// Another commit moved the cursor first: re-read it.
-    CursorMoved,
-    /// The tree refused the plugin's writes (why, in words).
-    Refused(String),
-    /// No leader, or this node stopped leading.
-    NoLeader,
 }
 
 /// One plugin revision running on this node.
@@ -502,136 +481,6 @@ impl Worker {
         }
     }
 
-    /// Commits the staged writes, the cursor's advance (conditioned on its version), the status
-    /// and (if it changed) the log, as one multi.
-    async fn commit_with_cursor(
-        &self,
-        progress: &mut Progress,
-        mut ops: Vec<WriteOp>,
-        cursor_after: Cursor,
-    ) -> CommitOutcome {
-        let cursor_index = ops.len();
-        progress.status.cursor_zxid = cursor_after.zxid;
-        ops.push(WriteOp::SetData {
-            path: self.paths.cursor.clone(),
-            data: to_json(&cursor_after),
-            version: progress.cursor_version,
-        });
-        self.push_status_ops(progress, &mut ops);
-        match self.propose(ops).await {
-            Ok(results) => {
-                if let Some(OpResult::DataSet { stat }) = results.get(cursor_index) {
-                    progress.cursor_version = stat.version;
-                }
-                progress.cursor = cursor_after;
-                progress.skipped_entries = 0;
-                progress.logs_changed = false;
-                CommitOutcome::Committed
-            }
-            Err(Proposal::NoLeader) => CommitOutcome::NoLeader,
-            Err(Proposal::Failed { index, message, .. }) => match index {
-                Some(index) if index < cursor_index => {
-                    CommitOutcome::Refused(format!("operation {index}: {message}"))
-                }
-                // The cursor's version moved (another leader committed), or the plugin's nodes
-                // were removed with the deployment.
-                _ => CommitOutcome::CursorMoved,
-            },
-        }
-    }
-
-    /// Writes the status (and log) alone, conditioned on the cursor being where this worker
-    /// thinks it is, so that a worker that lost the race never overwrites a newer status.
-    async fn commit_status(&self, progress: &mut Progress) {
-        let mut ops = vec![WriteOp::Check {
-            path: self.paths.cursor.clone(),
-            version: progress.cursor_version,
-        }];
-        self.push_status_ops(progress, &mut ops);
-        match self.propose(ops).await {
-            Ok(_) => progress.logs_changed = false,
-            Err(Proposal::NoLeader) => {}
-            Err(Proposal::Failed { .. }) => self.reload(progress).await,
-        }
-    }
-
-    /// Records events given up on (or a gap in the history) and moves past them, in one multi.
-    async fn commit_dead_letter(
-        &self,
-        progress: &mut Progress,
-        events: Vec<DeadLetterEvent>,
-        error: String,
-        attempts: u32,
-        cursor_after: Cursor,
-    ) {
-        let handled = events.len() as u64;
-        let entry = DeadLetter {
-            revision: self.revision.revision,
-            events,
-            error,
-            attempts,
-        };
-        let ops = vec![WriteOp::Create {
-            path: format!("{}/{DEAD_LETTER_PREFIX}", self.paths.dead_letter),
-            data: to_json(&entry),
-            acl: plugin_state_acl(self.name()),
-            mode: CreateMode::PersistentSequential,
-        }];
-        progress.status.dead_letters += handled;
-        progress.status.processed_events += handled;
-        progress.status.consecutive_failures = 0;
-        progress.status.state = PluginState::Running;
-        match self.commit_with_cursor(progress, ops, cursor_after).await {
-            CommitOutcome::Committed => {
-                progress.attempts = 0;
-                metrics::counter!("polis_plugin_dead_letters_total", "plugin" => self.name().to_string())
-                    .increment(handled.max(1));
-                self.publish_position(progress);
-            }
-            _ => self.reload(progress).await,
-        }
-    }
-
-    fn push_status_ops(&self, progress: &Progress, ops: &mut Vec<WriteOp>) {
-        ops.push(WriteOp::SetData {
-            path: self.paths.status.clone(),
-            data: to_json(&progress.status),
-            version: -1,
-        });
-        if progress.logs_changed {
-            ops.push(WriteOp::SetData {
-                path: self.paths.logs.clone(),
-                data: to_json(&progress.logs),
-                version: -1,
-            });
-        }
-    }
-
-    async fn propose(&self, ops: Vec<WriteOp>) -> Result<Vec<OpResult>, Proposal> {
-        let kind = TxnKind::Multi {
-            caller: Caller {
-                session_id: SYSTEM_SESSION_ID,
-                ids: self.identities.to_vec(),
-            },
-            ops,
-        };
-        match self.node.leader.propose(kind).await {
-            Ok(response) => match response.result {
-                Ok(OpResult::Multi(results)) => Ok(results),
-                Ok(other) => Ok(vec![other]),
-                Err(error) => Err(Proposal::Failed {
-                    index: error.multi_index,
-                    message: error.message,
-                }),
-            },
-            Err(error) => {
-                tracing::debug!(plugin = self.name(), %error, "no leader to commit to");
-                tokio::time::sleep(LEADER_RETRY_WAIT).await;
-                Err(Proposal::NoLeader)
-            }
-        }
-    }
-
     /// Re-reads the plugin's state after another commit overtook this worker's.
     async fn reload(&self, progress: &mut Progress) {
         match self.read_progress().await {
@@ -666,20 +515,6 @@ impl Worker {
     }
 }
 
-/// Why a proposal did not commit.
-enum Proposal {
-    NoLeader,
-    Failed {
-        index: Option<usize>,
-        message: String,
-    },
-}
-
-fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    // These records hold strings and numbers only, which always serialize.
-    serde_json::to_vec(value).unwrap_or_default()
-}
-
 fn dead_letter_event(event: &polis_tree::WatchEvent) -> DeadLetterEvent {
     DeadLetterEvent {
         path: event.path.clone(),
@@ -696,37 +531,4 @@ fn level_name(level: LogLevel) -> &'static str {
         LogLevel::Warn => "warn",
         LogLevel::Error => "error",
     }
-}
-
-/// Reassembles a stored component and checks its length against its record.
-fn read_component(tree: &DataTree, sha256: &str) -> Result<Vec<u8>, LoadFailure> {
-    let corrupt = |reason: String| LoadFailure::ComponentCorrupt {
-        sha256: sha256.to_string(),
-        reason,
-    };
-    let (record, _) =
-        tree.node(&component_path(sha256))
-            .ok_or_else(|| LoadFailure::ComponentMissing {
-                sha256: sha256.to_string(),
-            })?;
-    let meta: ComponentRecord = serde_json::from_slice(&record.data)
-        .map_err(|error| corrupt(format!("its record does not parse: {error}")))?;
-    if meta.len > super::layout::COMPONENT_LEN_MAX {
-        return Err(corrupt(format!("{} bytes is over the limit", meta.len)));
-    }
-    let mut bytes = Vec::with_capacity(meta.len);
-    for index in 0..meta.chunks {
-        let (chunk, _) = tree
-            .node(&component_chunk_path(sha256, index))
-            .ok_or_else(|| corrupt(format!("chunk {index} of {} is missing", meta.chunks)))?;
-        bytes.extend_from_slice(&chunk.data);
-    }
-    if bytes.len() != meta.len {
-        return Err(corrupt(format!(
-            "{} bytes stored, {} expected",
-            bytes.len(),
-            meta.len
-        )));
-    }
-    Ok(bytes)
 }

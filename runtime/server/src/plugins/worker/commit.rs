@@ -1,0 +1,166 @@
+//! How a worker commits: the batch's writes with the cursor, the status alone, or a dead letter,
+//! each one multi as the plugin's identity, conditioned on the cursor's version.
+
+use polis_tree::{Caller, CreateMode, OpResult, SYSTEM_SESSION_ID, TxnKind, WriteOp};
+
+use super::{LEADER_RETRY_WAIT, Progress, Worker};
+use crate::plugins::layout::{
+    Cursor, DEAD_LETTER_PREFIX, DeadLetter, DeadLetterEvent, PluginState, plugin_state_acl,
+};
+
+/// What committing a batch's effects came to.
+pub(super) enum CommitOutcome {
+    Committed,
+    /// Another commit moved the cursor first: re-read it.
+    CursorMoved,
+    /// The tree refused the plugin's writes (why, in words).
+    Refused(String),
+    /// No leader, or this node stopped leading.
+    NoLeader,
+}
+
+impl Worker {
+    /// Commits the staged writes, the cursor's advance (conditioned on its version), the status
+    /// and (if it changed) the log, as one multi.
+    pub(super) async fn commit_with_cursor(
+        &self,
+        progress: &mut Progress,
+        mut ops: Vec<WriteOp>,
+        cursor_after: Cursor,
+    ) -> CommitOutcome {
+        let cursor_index = ops.len();
+        progress.status.cursor_zxid = cursor_after.zxid;
+        ops.push(WriteOp::SetData {
+            path: self.paths.cursor.clone(),
+            data: to_json(&cursor_after),
+            version: progress.cursor_version,
+        });
+        self.push_status_ops(progress, &mut ops);
+        match self.propose(ops).await {
+            Ok(results) => {
+                if let Some(OpResult::DataSet { stat }) = results.get(cursor_index) {
+                    progress.cursor_version = stat.version;
+                }
+                progress.cursor = cursor_after;
+                progress.skipped_entries = 0;
+                progress.logs_changed = false;
+                CommitOutcome::Committed
+            }
+            Err(Proposal::NoLeader) => CommitOutcome::NoLeader,
+            Err(Proposal::Failed { index, message, .. }) => match index {
+                Some(index) if index < cursor_index => {
+                    CommitOutcome::Refused(format!("operation {index}: {message}"))
+                }
+                // The cursor's version moved (another leader committed), or the plugin's nodes
+                // were removed with the deployment.
+                _ => CommitOutcome::CursorMoved,
+            },
+        }
+    }
+
+    /// Writes the status (and log) alone, conditioned on the cursor being where this worker
+    /// thinks it is, so that a worker that lost the race never overwrites a newer status.
+    pub(super) async fn commit_status(&self, progress: &mut Progress) {
+        let mut ops = vec![WriteOp::Check {
+            path: self.paths.cursor.clone(),
+            version: progress.cursor_version,
+        }];
+        self.push_status_ops(progress, &mut ops);
+        match self.propose(ops).await {
+            Ok(_) => progress.logs_changed = false,
+            Err(Proposal::NoLeader) => {}
+            Err(Proposal::Failed { .. }) => self.reload(progress).await,
+        }
+    }
+
+    /// Records events given up on (or a gap in the history) and moves past them, in one multi.
+    pub(super) async fn commit_dead_letter(
+        &self,
+        progress: &mut Progress,
+        events: Vec<DeadLetterEvent>,
+        error: String,
+        attempts: u32,
+        cursor_after: Cursor,
+    ) {
+        let handled = events.len() as u64;
+        let entry = DeadLetter {
+            revision: self.revision.revision,
+            events,
+            error,
+            attempts,
+        };
+        let ops = vec![WriteOp::Create {
+            path: format!("{}/{DEAD_LETTER_PREFIX}", self.paths.dead_letter),
+            data: to_json(&entry),
+            acl: plugin_state_acl(self.name()),
+            mode: CreateMode::PersistentSequential,
+        }];
+        progress.status.dead_letters += handled;
+        progress.status.processed_events += handled;
+        progress.status.consecutive_failures = 0;
+        progress.status.state = PluginState::Running;
+        match self.commit_with_cursor(progress, ops, cursor_after).await {
+            CommitOutcome::Committed => {
+                progress.attempts = 0;
+                metrics::counter!("polis_plugin_dead_letters_total", "plugin" => self.name().to_string())
+                    .increment(handled.max(1));
+                self.publish_position(progress);
+            }
+            _ => self.reload(progress).await,
+        }
+    }
+
+    fn push_status_ops(&self, progress: &Progress, ops: &mut Vec<WriteOp>) {
+        ops.push(WriteOp::SetData {
+            path: self.paths.status.clone(),
+            data: to_json(&progress.status),
+            version: -1,
+        });
+        if progress.logs_changed {
+            ops.push(WriteOp::SetData {
+                path: self.paths.logs.clone(),
+                data: to_json(&progress.logs),
+                version: -1,
+            });
+        }
+    }
+
+    async fn propose(&self, ops: Vec<WriteOp>) -> Result<Vec<OpResult>, Proposal> {
+        let kind = TxnKind::Multi {
+            caller: Caller {
+                session_id: SYSTEM_SESSION_ID,
+                ids: self.identities.to_vec(),
+            },
+            ops,
+        };
+        match self.node.leader.propose(kind).await {
+            Ok(response) => match response.result {
+                Ok(OpResult::Multi(results)) => Ok(results),
+                Ok(other) => Ok(vec![other]),
+                Err(error) => Err(Proposal::Failed {
+                    index: error.multi_index,
+                    message: error.message,
+                }),
+            },
+            Err(error) => {
+                tracing::debug!(plugin = self.name(), %error, "no leader to commit to");
+                tokio::time::sleep(LEADER_RETRY_WAIT).await;
+                Err(Proposal::NoLeader)
+            }
+        }
+    }
+}
+
+/// Why a proposal did not commit.
+enum Proposal {
+    NoLeader,
+    Failed {
+        index: Option<usize>,
+        message: String,
+    },
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    // These records hold strings and numbers only, which always serialize.
+    serde_json::to_vec(value).unwrap_or_default()
+}
