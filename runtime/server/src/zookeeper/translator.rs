@@ -282,53 +282,23 @@ pub fn plan(request: Request, identities: &[Id]) -> Plan {
             )
         }
         RequestBody::CheckWatches { path, watcher_type } => {
-            let Some(modes) = WatcherType::from_i32(watcher_type).map(watch_modes) else {
-                return local(error(ErrorCode::BadArguments));
-            };
-            let requests: Vec<wire::Request> = modes
-                .iter()
-                .map(|mode| {
-                    let check = wire::CheckWatch {
-                        path: path.clone(),
-                        mode: *mode as i32,
-                    };
-                    polis_request(xid, Op::CheckWatch(check), true)
+            // Any kind present is enough, as for removal.
+            per_watch_mode(xid, watcher_type, ReplyKind::CheckWatches, |mode| {
+                Op::CheckWatch(wire::CheckWatch {
+                    path: path.clone(),
+                    mode,
                 })
-                .collect();
-            let parts = requests.len();
-            Plan {
-                requests,
-                pending: Pending {
-                    xid,
-                    // Any kind present is enough, as for removal.
-                    kind: ReplyKind::CheckWatches,
-                    parts,
-                },
-            }
+            })
+            .unwrap_or_else(|| local(error(ErrorCode::BadArguments)))
         }
         RequestBody::RemoveWatches { path, watcher_type } => {
-            let Some(modes) = WatcherType::from_i32(watcher_type).map(watch_modes) else {
-                return local(error(ErrorCode::BadArguments));
-            };
-            let requests: Vec<wire::Request> = modes
-                .iter()
-                .map(|mode| {
-                    let remove = wire::RemoveWatch {
-                        path: path.clone(),
-                        mode: *mode as i32,
-                    };
-                    polis_request(xid, Op::RemoveWatch(remove), true)
+            per_watch_mode(xid, watcher_type, ReplyKind::RemoveWatches, |mode| {
+                Op::RemoveWatch(wire::RemoveWatch {
+                    path: path.clone(),
+                    mode,
                 })
-                .collect();
-            let parts = requests.len();
-            Plan {
-                requests,
-                pending: Pending {
-                    xid,
-                    kind: ReplyKind::RemoveWatches,
-                    parts,
-                },
-            }
+            })
+            .unwrap_or_else(|| local(error(ErrorCode::BadArguments)))
         }
         RequestBody::WhoAmI => local(Reply {
             header: ReplyHeader {
@@ -350,6 +320,27 @@ pub fn plan(request: Request, identities: &[Id]) -> Plan {
 
 /// The watch kinds a ZooKeeper watcher type covers. `Any` is every kind, as ZooKeeper 3.6+'s
 /// `WatchManager.removeWatcher` with `WatcherType.Any`.
+/// One Polis request per watch kind that ZooKeeper's `watcher_type` covers (checkWatches and
+/// removeWatches of type Any cover several), answered together as one reply; `None` for an
+/// unknown watcher type.
+fn per_watch_mode(
+    xid: i32,
+    watcher_type: i32,
+    kind: ReplyKind,
+    op: impl Fn(i32) -> wire::request::Op,
+) -> Option<Plan> {
+    let modes = WatcherType::from_i32(watcher_type).map(watch_modes)?;
+    let requests: Vec<wire::Request> = modes
+        .iter()
+        .map(|mode| polis_request(xid, op(*mode as i32), true))
+        .collect();
+    let parts = requests.len();
+    Some(Plan {
+        requests,
+        pending: Pending { xid, kind, parts },
+    })
+}
+
 fn watch_modes(watcher_type: WatcherType) -> Vec<wire::WatchMode> {
     match watcher_type {
         WatcherType::Children => vec![wire::WatchMode::Children],
