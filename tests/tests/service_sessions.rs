@@ -165,3 +165,34 @@ async fn acknowledged_writes_and_sessions_survive_a_restart() {
     ));
     node.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_server_frees_its_client_port_at_once() {
+    // Connections still in their handshake when the server stops, and clients that never
+    // acknowledge the close, must not keep the port bound (quinn would hold it for the idle
+    // timeout): a restarted node binds the same port.
+    let node = TestNode::start().await;
+    let address = node.address();
+    let files = node.client_files("late");
+    let endpoint = polis_tests::raw::client_endpoint(&files);
+    let _established = RawSession::connect_with(endpoint.clone(), address, connect_request())
+        .await
+        .expect("connect");
+    let racing: Vec<_> = (0..32)
+        .map(|_| {
+            let endpoint = endpoint.clone();
+            tokio::spawn(async move {
+                let _ = RawSession::connect_with(endpoint, address, connect_request()).await;
+            })
+        })
+        .collect();
+    node.shutdown().await;
+    let rebound = std::net::UdpSocket::bind(address);
+    assert!(
+        rebound.is_ok(),
+        "the client port {address} is free when shutdown returns: {rebound:?}"
+    );
+    for task in racing {
+        task.abort();
+    }
+}

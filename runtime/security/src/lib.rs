@@ -12,6 +12,7 @@
 
 pub mod ca;
 pub mod digest;
+pub mod endpoint_release;
 pub mod identity;
 pub mod quic_config;
 pub mod rejection;
@@ -21,6 +22,7 @@ pub mod tls_files;
 
 pub use ca::{CaError, CertificateAuthority};
 pub use digest::{digest_id, generate_digest};
+pub use endpoint_release::release_endpoint_port;
 pub use identity::{Identity, IdentityError};
 pub use quic_config::{
     TransportTimeouts, quinn_client_config, quinn_client_config_from_crypto, quinn_server_config,

@@ -8,7 +8,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use polis_proto::{FrameError, read_frame, wire, write_frame};
@@ -40,6 +40,8 @@ pub struct ConnectionContext {
     pub handshake_timeout: Duration,
     pub next_connection_id: AtomicU64,
     pub active_connections: AtomicU64,
+    /// The server is shutting down: a connection that finishes its handshake now is closed.
+    pub closing: AtomicBool,
 }
 
 /// The identity a digest `addAuth` adds, or why it is refused.
@@ -69,6 +71,9 @@ pub async fn serve(incoming: quinn::Incoming, context: Arc<ConnectionContext>) {
     metrics::gauge!("polis_connections").increment(1.0);
     let remote = incoming.remote_address();
     match incoming.await {
+        Ok(connection) if context.closing.load(Ordering::Acquire) => {
+            connection.close(close_code::SERVER_SHUTDOWN.into(), b"server shutting down");
+        }
         Ok(connection) => {
             if let Err(reason) = serve_connection(&connection, &context).await {
                 tracing::debug!(%remote, %reason, "connection ended");

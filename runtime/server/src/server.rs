@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -115,6 +115,7 @@ impl RunningServer {
             handshake_timeout: Duration::from_millis(config.handshake_timeout_ms),
             next_connection_id: AtomicU64::new(1),
             active_connections: AtomicU64::new(0),
+            closing: AtomicBool::new(false),
         });
         let mut tasks = vec![
             spawn_reloader(
@@ -218,6 +219,9 @@ impl RunningServer {
 
     /// Stops accepting, closes every connection, leaves the cluster and closes the files.
     pub async fn shutdown(self) -> anyhow::Result<()> {
+        // `Endpoint::close` closes only the connections that exist when it is called; one still
+        // in its handshake is closed by its own task once it sees this flag.
+        self.context.closing.store(true, Ordering::Release);
         self.endpoint
             .close(close_code::SERVER_SHUTDOWN.into(), b"server shutting down");
         if let Some(runner) = self.plugin_runner {
@@ -233,8 +237,8 @@ impl RunningServer {
             zookeeper.shutdown().await;
         }
         // A peer that never acknowledges the close would hold the endpoint for the whole idle
-        // timeout, so the wait is bounded.
-        let _ = tokio::time::timeout(SHUTDOWN_DRAIN_TIMEOUT, self.endpoint.wait_idle()).await;
+        // timeout, so the wait is bounded, and the port is freed for a restart at once.
+        polis_security::release_endpoint_port(&self.endpoint, SHUTDOWN_DRAIN_TIMEOUT).await;
         drop(self.context);
         let node = self.node;
         let stopped = node.shutdown().await;

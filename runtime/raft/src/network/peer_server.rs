@@ -85,27 +85,9 @@ impl PeerServer {
 
     /// After [`PeerServer::close`]: waits, at most [`PEER_DRAIN_TIMEOUT`], for the closed
     /// connections to drain, then frees the peer port at once, so that a restarted node can
-    /// bind it again.
-    ///
-    /// Quinn 0.11 keeps the UDP socket while any connection is still draining or any handle of
-    /// the endpoint is alive (a replication task finishing its backoff, say), which has kept a
-    /// stopped node's port bound for up to its idle timeout (30 s). So the endpoint moves to a
-    /// throwaway socket: twice, because `Endpoint::rebind` keeps the previous socket until
-    /// traffic arrives on the new one, and only the second move drops the original.
+    /// bind it again (see [`polis_security::release_endpoint_port`]).
     pub async fn release(&self) {
-        let _ = tokio::time::timeout(PEER_DRAIN_TIMEOUT, self.endpoint.wait_idle()).await;
-        let Ok(address) = self.endpoint.local_addr() else {
-            return;
-        };
-        let throwaway = std::net::SocketAddr::new(address.ip(), 0);
-        for _ in 0..2 {
-            let rebound = std::net::UdpSocket::bind(throwaway)
-                .and_then(|socket| self.endpoint.rebind(socket));
-            if let Err(error) = rebound {
-                tracing::debug!(%error, "the peer endpoint keeps its port until it drains");
-                return;
-            }
-        }
+        polis_security::release_endpoint_port(&self.endpoint, PEER_DRAIN_TIMEOUT).await;
     }
 
     /// The endpoint's local address.
