@@ -101,7 +101,7 @@ fn failure(outcome: &InvocationOutcome) -> &PluginFailure {
 
 #[test]
 fn echo_stages_the_expected_writes_and_they_commit() {
-    let echo = instance("echo", manifest("echo"));
+    let echo = instance("polis-test-echo", manifest("echo"));
     echo.check_config().expect("the default config is fine");
     let events = vec![
         event("/in/a", EventKind::NodeCreated, Some(b"hello")),
@@ -164,7 +164,7 @@ fn echo_stages_the_expected_writes_and_they_commit() {
     .expect("the staged writes commit");
     let (data, _) = tree.get_data("/out/a", &[]).expect("created");
     assert_eq!(data, b"hello");
-    let (acl, _) = tree.get_acl("/out/a").expect("acl");
+    let (acl, _) = tree.get_acl("/out/a", &plugin_ids()).expect("acl");
     assert!(acl.contains(&Acl::new(Perms::ALL, plugin_ids()[0].clone())));
 }
 
@@ -174,7 +174,7 @@ fn echo_honours_its_config_and_reports_guest_errors() {
     custom.config = "/elsewhere".into();
     custom.capabilities.write = vec!["/elsewhere".into()];
     custom.capabilities.read.push("/elsewhere".into());
-    let echo = instance("echo", custom);
+    let echo = instance("polis-test-echo", custom);
     let outcome = invoke(
         &echo,
         vec![event("/in/a", EventKind::NodeCreated, Some(b"hi"))],
@@ -182,7 +182,7 @@ fn echo_honours_its_config_and_reports_guest_errors() {
     let staged = outcome.result.expect("echo succeeds");
     assert_eq!(staged.ops[0].path(), "/elsewhere/a");
 
-    let echo = instance("echo", manifest("echo"));
+    let echo = instance("polis-test-echo", manifest("echo"));
     let outcome = invoke(
         &echo,
         vec![
@@ -199,7 +199,7 @@ fn echo_honours_its_config_and_reports_guest_errors() {
 
     let mut bad = manifest("echo-bad-config");
     bad.config = "relative/path".into();
-    let echo = instance("echo", bad);
+    let echo = instance("polis-test-echo", bad);
     match echo.check_config() {
         Err(PluginFailure::GuestError(message)) => {
             assert!(message.starts_with("init: "), "{message}");
@@ -213,7 +213,7 @@ fn echo_honours_its_config_and_reports_guest_errors() {
 fn an_endless_loop_runs_out_of_fuel() {
     let mut limits = manifest("loop-fuel");
     limits.limits.fuel_per_invocation = 20_000_000;
-    let spinner = instance("infinite-loop", limits);
+    let spinner = instance("polis-test-infinite-loop", limits);
     let outcome = invoke(&spinner, vec![event("/in/a", EventKind::NodeCreated, None)]);
     assert_eq!(
         failure(&outcome),
@@ -227,7 +227,7 @@ fn an_endless_loop_with_plenty_of_fuel_hits_its_deadline() {
     let mut limits = manifest("loop-deadline");
     limits.limits.fuel_per_invocation = u64::MAX / 2;
     limits.limits.deadline_ms = 50;
-    let spinner = instance("infinite-loop", limits);
+    let spinner = instance("polis-test-infinite-loop", limits);
     let outcome = invoke(&spinner, vec![event("/in/a", EventKind::NodeCreated, None)]);
     assert_eq!(
         failure(&outcome),
@@ -244,7 +244,7 @@ fn an_endless_loop_with_plenty_of_fuel_hits_its_deadline() {
 fn a_memory_bomb_hits_its_memory_limit() {
     let mut limits = manifest("bomb");
     limits.limits.memory_bytes_max = 16 * 1024 * 1024;
-    let bomb = instance("memory-bomb", limits);
+    let bomb = instance("polis-test-memory-bomb", limits);
     let outcome = invoke(&bomb, vec![event("/in/a", EventKind::NodeCreated, None)]);
     assert_eq!(
         failure(&outcome),
@@ -256,7 +256,7 @@ fn a_memory_bomb_hits_its_memory_limit() {
 
 #[test]
 fn a_panic_is_a_trap_and_its_message_is_logged() {
-    let panicky = instance("panic", manifest("panicky"));
+    let panicky = instance("polis-test-panic", manifest("panicky"));
     let outcome = invoke(&panicky, vec![event("/in/a", EventKind::NodeCreated, None)]);
     assert_eq!(failure(&outcome).kind(), FailureKind::Trap, "{outcome:?}");
     let logged = &outcome.logs.last().expect("the panic is logged");
@@ -270,7 +270,7 @@ fn a_panic_is_a_trap_and_its_message_is_logged() {
 
 #[test]
 fn writing_or_reading_outside_the_grants_is_a_capability_violation() {
-    let writer = instance("write-outside", manifest("writer"));
+    let writer = instance("polis-test-write-outside", manifest("writer"));
     let outcome = invoke(&writer, vec![event("/in/a", EventKind::NodeCreated, None)]);
     assert_eq!(
         failure(&outcome),
@@ -282,7 +282,7 @@ fn writing_or_reading_outside_the_grants_is_a_capability_violation() {
 
     let mut reading = manifest("reader");
     reading.config = "read".into();
-    let reader = instance("write-outside", reading);
+    let reader = instance("polis-test-write-outside", reading);
     let outcome = invoke(&reader, vec![event("/in/a", EventKind::NodeCreated, None)]);
     assert_eq!(
         failure(&outcome),
@@ -296,7 +296,7 @@ fn writing_or_reading_outside_the_grants_is_a_capability_violation() {
     let mut granted = manifest("reader-granted");
     granted.config = "read".into();
     granted.capabilities.read.push("/secret".into());
-    let reader = instance("write-outside", granted);
+    let reader = instance("polis-test-write-outside", granted);
     let outcome = invoke(&reader, vec![event("/in/a", EventKind::NodeCreated, None)]);
     let staged = outcome.result.expect("granted");
     assert!(matches!(
@@ -318,7 +318,7 @@ fn too_much_output_is_refused() {
             if config.is_empty() { "bytes" } else { config }
         ));
         spec.config = config.into();
-        let huge = instance("huge-output", spec);
+        let huge = instance("polis-test-huge-output", spec);
         let outcome = invoke(&huge, vec![event("/in/a", EventKind::NodeCreated, None)]);
         assert_eq!(
             failure(&outcome),
@@ -332,7 +332,7 @@ fn too_much_output_is_refused() {
 fn a_batch_over_the_limit_is_refused_before_the_plugin_runs() {
     let mut small = manifest("small-batches");
     small.limits.events_per_batch_max = 2;
-    let echo = instance("echo", small);
+    let echo = instance("polis-test-echo", small);
     let events = (0..3)
         .map(|i| event(&format!("/in/{i}"), EventKind::NodeCreated, Some(b"x")))
         .collect();
@@ -357,23 +357,26 @@ fn hostile_guests_fail_alone_while_the_engine_keeps_serving() {
             .instantiate(manifest, &common::component(guest))
             .expect("instantiate")
     };
-    let echo = load("echo", manifest("echo"));
+    let echo = load("polis-test-echo", manifest("echo"));
     let hostile = [
         (
-            load("infinite-loop", manifest("loop")),
+            load("polis-test-infinite-loop", manifest("loop")),
             FailureKind::FuelExhausted,
         ),
         (
-            load("memory-bomb", manifest("bomb")),
+            load("polis-test-memory-bomb", manifest("bomb")),
             FailureKind::MemoryLimit,
         ),
-        (load("panic", manifest("panic")), FailureKind::Trap),
         (
-            load("write-outside", manifest("outside")),
+            load("polis-test-panic", manifest("panic")),
+            FailureKind::Trap,
+        ),
+        (
+            load("polis-test-write-outside", manifest("outside")),
             FailureKind::CapabilityViolation,
         ),
         (
-            load("huge-output", manifest("huge")),
+            load("polis-test-huge-output", manifest("huge")),
             FailureKind::OutputTooLarge,
         ),
     ];
@@ -406,7 +409,7 @@ fn the_template_plugin_counts_events() {
     spec.capabilities.read.push("/in".into());
     spec.triggers.prefixes = vec!["/in".into()];
     let counter = common::shared_engine()
-        .instantiate(spec, &common::core_module("plugin-template"))
+        .instantiate(spec, &common::core_module("polis-plugin-template"))
         .expect("instantiate");
     counter.check_config().expect("config");
     let mut tree = tree();
@@ -466,7 +469,7 @@ fn reads_go_through_the_acls_of_the_plugins_identities() {
     spec.capabilities.write.push("/out".into());
     spec.config = "/out/private".into();
     let counter = common::shared_engine()
-        .instantiate(spec, &common::core_module("plugin-template"))
+        .instantiate(spec, &common::core_module("polis-plugin-template"))
         .expect("instantiate");
     let mut tree = tree();
     apply(
@@ -513,7 +516,7 @@ fn bytes_that_are_not_a_plugin_are_refused() {
     let mut spec = manifest("too-much-memory");
     spec.limits.memory_bytes_max = engine.config().memory_bytes_max + 1;
     assert!(matches!(
-        engine.instantiate(spec, &common::component("echo")),
+        engine.instantiate(spec, &common::component("polis-test-echo")),
         Err(LoadError::Manifest(_))
     ));
 }
@@ -521,7 +524,7 @@ fn bytes_that_are_not_a_plugin_are_refused() {
 #[test]
 fn a_core_module_is_accepted_and_converted() {
     let engine = PluginEngine::new(EngineConfig::default()).expect("engine");
-    let core = common::core_module("echo");
+    let core = common::core_module("polis-test-echo");
     assert_eq!(
         &core[4..8],
         &[1, 0, 0, 0],
@@ -531,7 +534,7 @@ fn a_core_module_is_accepted_and_converted() {
     assert!(loaded.from_core_module());
     assert_eq!(loaded.source, LoadSource::Compiled);
     let component = engine
-        .load(&common::component("echo"))
+        .load(&common::component("polis-test-echo"))
         .expect("load a component");
     assert!(!component.from_core_module());
     let echo = engine
@@ -552,7 +555,7 @@ fn compiled_components_are_cached_in_memory_and_on_disk() {
         cache_dir: Some(dir.path().to_path_buf()),
         ..EngineConfig::default()
     };
-    let bytes = common::component("echo");
+    let bytes = common::component("polis-test-echo");
 
     let first = PluginEngine::new(config.clone()).expect("engine");
     assert_eq!(
@@ -609,8 +612,8 @@ fn invocations_are_counted_in_metrics() {
 
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
-    let panicky = instance("panic", manifest("metrics-panic"));
-    let echo = instance("echo", manifest("metrics-echo"));
+    let panicky = instance("polis-test-panic", manifest("metrics-panic"));
+    let echo = instance("polis-test-echo", manifest("metrics-echo"));
     metrics::with_local_recorder(&recorder, || {
         invoke(&panicky, vec![event("/in/a", EventKind::NodeCreated, None)]);
         invoke(
@@ -691,7 +694,7 @@ fn watch_events_become_plugin_events() {
         })
         .collect();
     assert_eq!(matching.len(), 1);
-    let echo = instance("echo", spec);
+    let echo = instance("polis-test-echo", spec);
     let ids = plugin_ids();
     let outcome = echo.invoke(
         &EventBatch::new(NOW_MS, matching),
@@ -750,10 +753,13 @@ fn a_full_engine_answers_unavailable_and_recovers() {
     reading.config = "read".into();
     reading.capabilities.read.push("/secret".into());
     let reader = engine
-        .instantiate(reading, &common::component("write-outside"))
+        .instantiate(reading, &common::component("polis-test-write-outside"))
         .expect("instantiate");
     let echo = engine
-        .instantiate(manifest("echo-waiting"), &common::component("echo"))
+        .instantiate(
+            manifest("echo-waiting"),
+            &common::component("polis-test-echo"),
+        )
         .expect("instantiate");
     let tree = tree();
     let ids = plugin_ids();

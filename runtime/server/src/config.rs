@@ -328,11 +328,7 @@ impl ServerConfig {
     /// Refuses settings that cannot work, with a message naming the field.
     pub fn validate(&self) -> anyhow::Result<()> {
         let limits = &self.limits;
-        anyhow::ensure!(
-            limits.session_timeout_min_ms > 0
-                && limits.session_timeout_min_ms <= limits.session_timeout_max_ms,
-            "limits.session_timeout_min_ms must be positive and at most session_timeout_max_ms"
-        );
+        limits.validate().map_err(anyhow::Error::msg)?;
         anyhow::ensure!(
             self.frame_len_max > limits.data_len_max,
             "frame_len_max must exceed limits.data_len_max so that the largest node fits a frame"

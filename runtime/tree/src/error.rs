@@ -96,7 +96,7 @@ pub enum TreeError {
     },
     #[error("{path} has children")]
     NotEmpty { path: String },
-    #[error("{path} is ephemeral and cannot have children")]
+    #[error("cannot create {path}: its parent is ephemeral, and ephemerals cannot have children")]
     NoChildrenForEphemerals { path: String },
     #[error("invalid path {path:?}: {reason}")]
     InvalidPath { path: String, reason: &'static str },

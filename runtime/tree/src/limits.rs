@@ -46,26 +46,126 @@ pub struct Limits {
 impl Limits {
     /// ZooKeeper's default `jute.maxbuffer`: 0xfffff bytes.
     pub const DATA_LEN_MAX_DEFAULT: usize = 1024 * 1024 - 1;
+    /// Long enough for any hierarchy a city names (ZooKeeper sets no bound of its own below
+    /// `jute.maxbuffer`).
+    pub const PATH_LEN_MAX_DEFAULT: usize = 4096;
+    /// ZooKeeper has no bound; a million children already make one `getChildren` answer tens
+    /// of megabytes.
+    pub const CHILDREN_MAX_DEFAULT: usize = 1_048_576;
+    /// About 8 GiB of tree at the measured ~465 bytes per small znode.
+    pub const NODES_MAX_DEFAULT: usize = 16 * 1_048_576;
+    pub const MULTI_OPS_MAX_DEFAULT: usize = 1024;
+    pub const ACL_ENTRIES_MAX_DEFAULT: usize = 64;
+    pub const WATCHES_PER_SESSION_MAX_DEFAULT: usize = 65_536;
+    pub const SESSIONS_MAX_DEFAULT: usize = 65_536;
+    pub const EPHEMERALS_PER_SESSION_MAX_DEFAULT: usize = 65_536;
+    /// About a minute of writes at the measured single-node rate, many minutes at a city's.
+    pub const HISTORY_EVENTS_MAX_DEFAULT: usize = 100_000;
+    /// ZooKeeper's `minSessionTimeout` default is 2 ticks; Polis has no tick, and 2 s is that
+    /// default at a 1 s tick.
+    pub const SESSION_TIMEOUT_MIN_MS_DEFAULT: i32 = 2_000;
+    /// ZooKeeper's `maxSessionTimeout` default is 20 ticks (40 s at the usual 2 s tick); district
+    /// links are slower to come back, so Polis allows two minutes.
+    pub const SESSION_TIMEOUT_MAX_MS_DEFAULT: i32 = 120_000;
     /// The TTL bound imposed by ZooKeeper's `ephemeralOwner` encoding.
     pub const TTL_MAX_MS: i64 = (1 << 40) - 1;
+
+    /// Refuses limits that cannot work, naming the field: a zero bound would refuse every
+    /// operation, and a TTL bound above [`Limits::TTL_MAX_MS`] would let a TTL spill into the
+    /// node-kind bits of `ephemeralOwner`.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("data_len_max", self.data_len_max),
+            ("path_len_max", self.path_len_max),
+            ("children_max", self.children_max),
+            ("nodes_max", self.nodes_max),
+            ("multi_ops_max", self.multi_ops_max),
+            ("acl_entries_max", self.acl_entries_max),
+            ("watches_per_session_max", self.watches_per_session_max),
+            ("sessions_max", self.sessions_max),
+            (
+                "ephemerals_per_session_max",
+                self.ephemerals_per_session_max,
+            ),
+            ("history_events_max", self.history_events_max),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, value)| *value == 0) {
+            return Err(format!("limits.{name} must be positive"));
+        }
+        if self.session_timeout_min_ms <= 0
+            || self.session_timeout_min_ms > self.session_timeout_max_ms
+        {
+            return Err(
+                "limits.session_timeout_min_ms must be positive and at most session_timeout_max_ms"
+                    .to_string(),
+            );
+        }
+        if !(1..=Self::TTL_MAX_MS).contains(&self.ttl_max_ms) {
+            return Err(format!(
+                "limits.ttl_max_ms must be between 1 and {} (2^40 - 1)",
+                Self::TTL_MAX_MS
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             data_len_max: Self::DATA_LEN_MAX_DEFAULT,
-            path_len_max: 4096,
-            children_max: 1_048_576,
-            nodes_max: 16 * 1_048_576,
-            multi_ops_max: 1024,
-            acl_entries_max: 64,
-            watches_per_session_max: 65_536,
-            sessions_max: 65_536,
-            ephemerals_per_session_max: 65_536,
-            history_events_max: 100_000,
-            session_timeout_min_ms: 2_000,
-            session_timeout_max_ms: 120_000,
+            path_len_max: Self::PATH_LEN_MAX_DEFAULT,
+            children_max: Self::CHILDREN_MAX_DEFAULT,
+            nodes_max: Self::NODES_MAX_DEFAULT,
+            multi_ops_max: Self::MULTI_OPS_MAX_DEFAULT,
+            acl_entries_max: Self::ACL_ENTRIES_MAX_DEFAULT,
+            watches_per_session_max: Self::WATCHES_PER_SESSION_MAX_DEFAULT,
+            sessions_max: Self::SESSIONS_MAX_DEFAULT,
+            ephemerals_per_session_max: Self::EPHEMERALS_PER_SESSION_MAX_DEFAULT,
+            history_events_max: Self::HISTORY_EVENTS_MAX_DEFAULT,
+            session_timeout_min_ms: Self::SESSION_TIMEOUT_MIN_MS_DEFAULT,
+            session_timeout_max_ms: Self::SESSION_TIMEOUT_MAX_MS_DEFAULT,
             ttl_max_ms: Self::TTL_MAX_MS,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_limits_are_valid() {
+        assert_eq!(Limits::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn a_zero_bound_or_a_ttl_bound_beyond_40_bits_is_refused() {
+        let zero_children = Limits {
+            children_max: 0,
+            ..Limits::default()
+        };
+        assert!(
+            zero_children
+                .validate()
+                .unwrap_err()
+                .contains("children_max")
+        );
+        let wide_ttl = Limits {
+            ttl_max_ms: Limits::TTL_MAX_MS + 1,
+            ..Limits::default()
+        };
+        assert!(wide_ttl.validate().unwrap_err().contains("ttl_max_ms"));
+        let inverted_timeouts = Limits {
+            session_timeout_min_ms: 10_000,
+            session_timeout_max_ms: 5_000,
+            ..Limits::default()
+        };
+        assert!(
+            inverted_timeouts
+                .validate()
+                .unwrap_err()
+                .contains("session_timeout_min_ms")
+        );
     }
 }

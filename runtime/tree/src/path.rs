@@ -40,14 +40,19 @@ pub fn validate(path: &str, path_len_max: usize) -> Result<(), TreeError> {
     Ok(())
 }
 
-/// The characters ZooKeeper rejects: NUL, control characters, and the ranges
-/// \ud800-\uf8ff and \ufff0-\uffff (surrogates cannot occur in a Rust string).
+/// The characters ZooKeeper's `PathUtils.validatePath` rejects: NUL, control characters, and
+/// the UTF-16 code units \ud800-\uf8ff and \ufff0-\uffff.
+///
+/// ZooKeeper checks UTF-16 code units, so every character above U+FFFF (an emoji, say), which
+/// Java holds as a surrogate pair starting in \ud800-\udbff, is rejected too: a node with such a
+/// name could not be addressed by any ZooKeeper client.
 fn is_forbidden_char(c: char) -> bool {
     c == '\u{0}'
         || ('\u{1}'..='\u{1f}').contains(&c)
         || ('\u{7f}'..='\u{9f}').contains(&c)
         || ('\u{e000}'..='\u{f8ff}').contains(&c)
         || ('\u{fff0}'..='\u{ffff}').contains(&c)
+        || c > '\u{ffff}'
 }
 
 /// The parent of a valid, non-root path.
@@ -119,7 +124,17 @@ mod tests {
 
     #[test]
     fn valid_paths_are_accepted() {
-        for path in ["/", "/a", "/a/b", "/zookeeper", "/a/.b", "/a/b..", "/é/ü"] {
+        for path in [
+            "/",
+            "/a",
+            "/a/b",
+            "/zookeeper",
+            "/a/.b",
+            "/a/b..",
+            "/é/ü",
+            "/\u{a0}",
+            "/\u{f900}",
+        ] {
             assert_eq!(validate(path, 4096), Ok(()), "{path}");
         }
     }
@@ -140,6 +155,11 @@ mod tests {
             "/a\nb",
             "/\u{7f}",
             "/\u{e000}",
+            "/\u{9f}",
+            "/\u{fff0}",
+            "/\u{ffff}",
+            "/\u{10000}",
+            "/alert-\u{1f6a8}",
         ] {
             assert!(validate(path, 4096).is_err(), "{path:?}");
         }

@@ -424,7 +424,7 @@ impl DataTree {
             return Err(TreeError::NodeExists { path: node_path });
         }
         if matches!(parent.record.kind, NodeKind::Ephemeral { .. }) {
-            return Err(TreeError::NoChildrenForEphemerals { path: parent_path });
+            return Err(TreeError::NoChildrenForEphemerals { path: node_path });
         }
         if parent.children.len() >= self.limits.children_max {
             return Err(TreeError::LimitExceeded {
@@ -814,10 +814,38 @@ impl DataTree {
         Ok((node.children.iter().cloned().collect(), node.stat()))
     }
 
-    /// A node's ACL and stat (`getACL`).
-    pub fn get_acl(&self, node_path: &str) -> Result<(AclList, Stat), TreeError> {
+    /// A node's ACL and stat (`getACL`); needs READ or ADMIN.
+    ///
+    /// As ZooKeeper since 3.4.14/3.5.5 (ZOOKEEPER-1392, CVE-2019-0201): a caller without ADMIN
+    /// sees digest entries as `user:x`, so that password hashes are not handed to anyone who
+    /// may read the node's data.
+    pub fn get_acl(
+        &self,
+        node_path: &str,
+        caller_ids: &[Id],
+    ) -> Result<(AclList, Stat), TreeError> {
         let node = self.existing(node_path)?;
-        Ok((node.record.acl.clone(), node.stat()))
+        let acl = &node.record.acl;
+        let is_admin = allows(acl, Perms::ADMIN, caller_ids);
+        if !is_admin && !allows(acl, Perms::READ, caller_ids) {
+            return Err(TreeError::NoAuth {
+                path: node_path.to_string(),
+                perm: "READ or ADMIN",
+            });
+        }
+        if is_admin || !acl.iter().any(|entry| entry.id.scheme == Id::SCHEME_DIGEST) {
+            return Ok((acl.clone(), node.stat()));
+        }
+        let masked: Vec<Acl> = acl
+            .iter()
+            .map(|entry| match entry.id.id.split_once(':') {
+                Some((user, _hash)) if entry.id.scheme == Id::SCHEME_DIGEST => {
+                    Acl::new(entry.perms, Id::new(Id::SCHEME_DIGEST, format!("{user}:x")))
+                }
+                _ => entry.clone(),
+            })
+            .collect();
+        Ok((AclList::from(masked), node.stat()))
     }
 
     /// The number of nodes below a node, at any depth (`getAllChildrenNumber`); needs READ.

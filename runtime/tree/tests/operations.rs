@@ -47,8 +47,8 @@ fn new_tree_has_an_open_root_and_a_read_only_system_node() {
             ..Stat::default()
         }
     );
-    assert_eq!(&*tree.get_acl("/").unwrap().0, &*Acl::open());
-    let (acl, system) = tree.get_acl(SYSTEM_PATH).unwrap();
+    assert_eq!(&*tree.get_acl("/", &[]).unwrap().0, &*Acl::open());
+    let (acl, system) = tree.get_acl(SYSTEM_PATH, &[]).unwrap();
     assert_eq!(&*acl, &*Acl::read_only());
     assert_eq!(system, Stat::default());
     assert!(tree.sessions().is_empty());
@@ -491,7 +491,10 @@ fn auth_acl_expands_to_the_callers_identities() {
         Acl::new(Perms::READ | Perms::WRITE, x509),
         Acl::new(Perms::READ, Id::anyone()),
     ];
-    assert_eq!(h.tree.get_acl("/a").unwrap().0.to_vec(), expected);
+    assert_eq!(
+        h.tree.get_acl("/a", &[super_id()]).unwrap().0.to_vec(),
+        expected
+    );
 }
 
 #[test]
@@ -511,7 +514,7 @@ fn repeated_acl_entries_are_dropped_keeping_the_first() {
         .result
         .unwrap();
     assert_eq!(
-        h.tree.get_acl("/a").unwrap().0.to_vec(),
+        h.tree.get_acl("/a", &[super_id()]).unwrap().0.to_vec(),
         vec![read_alice, all_bob, Acl::new(Perms::READ, Id::anyone())]
     );
 }
@@ -786,7 +789,10 @@ fn reads_of_a_missing_node_are_no_node() {
         h.tree.get_children("/x", &[]).unwrap_err().code(),
         ErrorCode::NoNode
     );
-    assert_eq!(h.tree.get_acl("/x").unwrap_err().code(), ErrorCode::NoNode);
+    assert_eq!(
+        h.tree.get_acl("/x", &[super_id()]).unwrap_err().code(),
+        ErrorCode::NoNode
+    );
     assert_eq!(
         h.tree.count_descendants("/x", &[]).unwrap_err().code(),
         ErrorCode::NoNode
@@ -851,9 +857,70 @@ fn get_acl_returns_the_acl_and_the_stat() {
     )
     .result
     .unwrap();
-    let (acl, stat) = h.tree.get_acl("/a").unwrap();
+    let (acl, stat) = h.tree.get_acl("/a", &[super_id()]).unwrap();
     assert_eq!(acl.to_vec(), alice_acl(Perms::READ));
     assert_eq!(stat, h.stat("/a"));
+}
+
+#[test]
+fn get_acl_needs_read_or_admin() {
+    let mut h = Harness::new();
+    h.write(
+        0,
+        create_with_acl("/readable", alice_acl(Perms::READ), CreateMode::Persistent),
+    )
+    .result
+    .unwrap();
+    h.write(
+        0,
+        create_with_acl(
+            "/administered",
+            alice_acl(Perms::ADMIN),
+            CreateMode::Persistent,
+        ),
+    )
+    .result
+    .unwrap();
+    h.write(
+        0,
+        create_with_acl("/writable", alice_acl(Perms::WRITE), CreateMode::Persistent),
+    )
+    .result
+    .unwrap();
+    assert!(h.tree.get_acl("/readable", &[alice()]).is_ok());
+    assert!(h.tree.get_acl("/administered", &[alice()]).is_ok());
+    for (path, ids) in [("/readable", vec![bob()]), ("/writable", vec![alice()])] {
+        let error = h.tree.get_acl(path, &ids).unwrap_err();
+        assert_eq!(error.code(), ErrorCode::NoAuth, "{path} as {ids:?}");
+    }
+}
+
+#[test]
+fn get_acl_shows_digest_hashes_only_to_callers_with_admin() {
+    // ZooKeeper since 3.4.14/3.5.5 (CVE-2019-0201): readers see `user:x`, administrators the hash.
+    let mut h = Harness::new();
+    let acl = vec![
+        Acl::new(Perms::READ, alice()),
+        Acl::new(Perms::ALL, bob()),
+        Acl::new(Perms::READ, Id::anyone()),
+    ];
+    h.write(
+        0,
+        create_with_acl("/a", acl.clone(), CreateMode::Persistent),
+    )
+    .result
+    .unwrap();
+    let (seen_by_reader, _) = h.tree.get_acl("/a", &[alice()]).unwrap();
+    assert_eq!(
+        seen_by_reader.to_vec(),
+        vec![
+            Acl::new(Perms::READ, Id::new(Id::SCHEME_DIGEST, "alice:x")),
+            Acl::new(Perms::ALL, Id::new(Id::SCHEME_DIGEST, "bob:x")),
+            Acl::new(Perms::READ, Id::anyone()),
+        ]
+    );
+    assert_eq!(h.tree.get_acl("/a", &[bob()]).unwrap().0.to_vec(), acl);
+    assert_eq!(h.tree.get_acl("/a", &[super_id()]).unwrap().0.to_vec(), acl);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -1007,7 +1074,7 @@ fn set_acl_bumps_aversion_only_and_fires_nothing() {
     assert_eq!(applied.result, Ok(OpResult::AclSet { stat: expected }));
     assert!(applied.events.is_empty());
     assert_eq!(
-        h.tree.get_acl("/a").unwrap().0.to_vec(),
+        h.tree.get_acl("/a", &[super_id()]).unwrap().0.to_vec(),
         alice_acl(Perms::ALL)
     );
     // The new ACL is in force at once.

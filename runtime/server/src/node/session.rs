@@ -380,7 +380,7 @@ impl SessionHandler {
                 }))
             }
             Op::GetAcl(get) => {
-                let (acl, stat) = tree.get_acl(&get.path)?;
+                let (acl, stat) = tree.get_acl(&get.path, ids)?;
                 Ok(Reply::GetAcl(wire::GetAclResult {
                     acl: acl.iter().map(acl_to_wire).collect(),
                     stat: Some(stat_to_wire(&stat)),
