@@ -45,7 +45,7 @@ async fn run() {
         .ok()
         .and_then(|value| value.parse().ok())
         .unwrap_or(2_000);
-    let journal = package("journal", JOURNAL_MANIFEST);
+    let journal = package("polis-test-journal", JOURNAL_MANIFEST);
     println!("events per case: {events}, writers: {WRITERS}");
 
     let node = TestNode::start().await;

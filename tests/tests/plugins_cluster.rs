@@ -67,7 +67,7 @@ async fn a_leader_killed_while_a_plugin_works_leaves_each_effect_exactly_once() 
     let admin = cluster.admin(&[1, 2, 3]).await;
     create_surely(&admin, "/in").await;
     create_surely(&admin, "/journal").await;
-    deploy::deploy(&admin, &package("journal", JOURNAL_MANIFEST))
+    deploy::deploy(&admin, &package("polis-test-journal", JOURNAL_MANIFEST))
         .await
         .expect("deployed");
 

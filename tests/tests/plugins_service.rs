@@ -91,7 +91,10 @@ async fn a_deployed_plugin_reacts_to_writes_and_reports_its_progress() {
     create_all(&admin, &["/in", "/out"]).await;
     deploy::deploy(
         &admin,
-        &package("echo", &echo_manifest("echo", "1.0.0", "/out", "/in")),
+        &package(
+            "polis-test-echo",
+            &echo_manifest("echo", "1.0.0", "/out", "/in"),
+        ),
     )
     .await
     .expect("deployed");
@@ -139,7 +142,10 @@ async fn an_upgrade_keeps_the_cursor_and_a_rollback_restores_the_previous_revisi
     let node = TestNode::start().await;
     let admin = connect(&node, ADMIN_NAME).await;
     create_all(&admin, &["/in", "/out", "/out2"]).await;
-    let first = package("echo", &echo_manifest("echo", "1.0.0", "/out", "/in"));
+    let first = package(
+        "polis-test-echo",
+        &echo_manifest("echo", "1.0.0", "/out", "/in"),
+    );
     deploy::deploy(&admin, &first).await.expect("deployed");
     admin
         .create("/in/a", b"one", &open(), CreateMode::Persistent)
@@ -149,7 +155,10 @@ async fn an_upgrade_keeps_the_cursor_and_a_rollback_restores_the_previous_revisi
 
     // The same component with another config: a new revision, content-addressed storage
     // already holds the bytes.
-    let second = package("echo", &echo_manifest("echo", "2.0.0", "/out2", "/in"));
+    let second = package(
+        "polis-test-echo",
+        &echo_manifest("echo", "2.0.0", "/out2", "/in"),
+    );
     assert_eq!(first.sha256, second.sha256);
     let upgraded = deploy::upgrade(&admin, &second).await.expect("upgraded");
     assert_eq!(upgraded.current.revision, 2);
@@ -246,13 +255,16 @@ backoff_min_ms = 10
 backoff_max_ms = 20
 "#
         );
-        deploy::deploy(&admin, &package(guest, &manifest))
+        deploy::deploy(&admin, &package(&format!("polis-test-{guest}"), &manifest))
             .await
             .unwrap_or_else(|error| panic!("deploy {guest}: {error}"));
     }
     deploy::deploy(
         &admin,
-        &package("echo", &echo_manifest("echo", "1.0.0", "/out", "/in")),
+        &package(
+            "polis-test-echo",
+            &echo_manifest("echo", "1.0.0", "/out", "/in"),
+        ),
     )
     .await
     .expect("deployed");
@@ -313,7 +325,10 @@ async fn a_bad_event_in_a_batch_is_isolated_and_dead_lettered_while_the_others_c
     create_all(&admin, &["/in", "/out"]).await;
     deploy::deploy(
         &admin,
-        &package("echo", &echo_manifest("echo", "1.0.0", "/out", "/in")),
+        &package(
+            "polis-test-echo",
+            &echo_manifest("echo", "1.0.0", "/out", "/in"),
+        ),
     )
     .await
     .expect("deployed");
@@ -353,7 +368,7 @@ async fn a_plugin_that_keeps_failing_pauses_and_resumes_at_the_same_event() {
     let admin = connect(&node, ADMIN_NAME).await;
     create_all(&admin, &["/in", "/out"]).await;
     let manifest = echo_manifest("echo", "1.0.0", "/out", "/in") + "on_exhaustion = \"pause\"\n";
-    deploy::deploy(&admin, &package("echo", &manifest))
+    deploy::deploy(&admin, &package("polis-test-echo", &manifest))
         .await
         .expect("deployed");
     status_when(&admin, "echo", "the plugin to run", |report| {
@@ -392,7 +407,10 @@ async fn only_administrators_deploy_plugins() {
     let agency = connect(&node, "agency").await;
     match deploy::deploy(
         &agency,
-        &package("echo", &echo_manifest("echo", "1.0.0", "/out", "/in")),
+        &package(
+            "polis-test-echo",
+            &echo_manifest("echo", "1.0.0", "/out", "/in"),
+        ),
     )
     .await
     {
@@ -416,7 +434,7 @@ kinds = ["created"]
 [capabilities]
 write = ["/journal"]
 "#;
-    deploy::deploy(&admin, &package("journal", manifest))
+    deploy::deploy(&admin, &package("polis-test-journal", manifest))
         .await
         .expect("deployed");
     admin
@@ -466,7 +484,7 @@ prefixes = ["/polis/clock"]
 [capabilities]
 write = ["/journal"]
 "#;
-    deploy::deploy(&admin, &package("journal", manifest))
+    deploy::deploy(&admin, &package("polis-test-journal", manifest))
         .await
         .expect("deployed");
     let entries = eventually("three ticks to reach the plugin", || async {
@@ -499,7 +517,10 @@ async fn an_idle_plugin_keeps_its_cursor_inside_the_history_window() {
     create_all(&admin, &["/in", "/out", "/elsewhere"]).await;
     deploy::deploy(
         &admin,
-        &package("echo", &echo_manifest("echo", "1.0.0", "/out", "/in")),
+        &package(
+            "polis-test-echo",
+            &echo_manifest("echo", "1.0.0", "/out", "/in"),
+        ),
     )
     .await
     .expect("deployed");

@@ -100,7 +100,7 @@ fn dispatch(c: &mut Criterion) {
     manifest.limits.log_lines_max = 1_000;
     manifest.limits.staged_writes_max = 1_000;
     let echo = engine
-        .instantiate(manifest, &common::component("echo"))
+        .instantiate(manifest, &common::component("polis-test-echo"))
         .expect("instantiate");
     let tree = tree();
     let ids = [Id::new("x509", "CN=echo")];

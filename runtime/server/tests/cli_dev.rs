@@ -170,7 +170,7 @@ fn echo_guest() -> std::path::PathBuf {
         "scripts/build-guests failed:\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    root.join("target/guests/wasm32-unknown-unknown/release/echo.wasm")
+    root.join("target/guests/wasm32-unknown-unknown/release/polis_test_echo.wasm")
 }
 
 #[test]

@@ -110,7 +110,13 @@ backoff_max_ms = 1000
     .to_string()
 }
 
-/// The three plugins packaged; `core_module` gives a guest crate's built wasm by crate name.
+/// The guest crate (in `plugins/`) of each city plugin.
+pub fn guest_crate(plugin: &str) -> String {
+    format!("polis-{plugin}")
+}
+
+/// The three plugins packaged; `core_module` gives a guest crate's built wasm by crate name
+/// (see [`guest_crate`]).
 pub fn packages(
     options: &CityOptions,
     mut core_module: impl FnMut(&str) -> Vec<u8>,
@@ -127,7 +133,7 @@ pub fn packages(
             source,
         };
         let manifest = parse_manifest(&manifest).map_err(failed)?;
-        PluginPackage::new(manifest, &core_module(name)).map_err(failed)
+        PluginPackage::new(manifest, &core_module(&guest_crate(name))).map_err(failed)
     })
     .collect()
 }
