@@ -615,3 +615,40 @@ async fn watches_survive_a_reconnect_and_get_every_event_missed_meanwhile() {
     assert!(ready_events(&mut recursive).is_empty());
     node.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_shot_watch_set_while_another_client_writes_always_fires() {
+    // The response that sets a watch must reach the client before the watch's event, even when
+    // a write applies right after the read (the client learns of the watch from the response).
+    const ROUNDS: usize = 300;
+    let node = TestNode::start().await;
+    let watcher = connect(&node, "watcher").await;
+    let writer = connect(&node, "writer").await;
+    writer
+        .create("/hot", b"0", &[], CreateMode::Persistent)
+        .await
+        .unwrap();
+    let writing = tokio::spawn(async move {
+        let mut round = 0u64;
+        loop {
+            round += 1;
+            if writer
+                .set_data("/hot", round.to_string().as_bytes(), -1)
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    for round in 0..ROUNDS {
+        let (_, watch) = watcher.get_data_watch("/hot").await.unwrap();
+        let fired = timeout(DEADLINE, watch)
+            .await
+            .unwrap_or_else(|_| panic!("round {round}: the one-shot watch never fired"))
+            .unwrap();
+        assert_eq!(fired.kind, EventKind::NodeDataChanged, "round {round}");
+    }
+    writing.abort();
+    node.shutdown().await;
+}

@@ -20,6 +20,21 @@ pub mod wire {
 /// The ALPN protocol id of the client protocol, version 1.
 pub const ALPN_CLIENT: &[u8] = b"polis/1";
 
+/// The QUIC application close codes of the client protocol: why the server closed a connection.
+pub mod close_code {
+    pub const NORMAL: u32 = 0;
+    /// A malformed or oversize frame.
+    pub const PROTOCOL_ERROR: u32 = 1;
+    /// The session was closed, expired, or moved to another connection.
+    pub const SESSION_ENDED: u32 = 2;
+    /// The client did not read its responses and events fast enough.
+    pub const OVERLOADED: u32 = 3;
+    pub const SERVER_SHUTDOWN: u32 = 4;
+    /// The connection carries no usable client certificate: an authentication failure, never a
+    /// reason to retry.
+    pub const NOT_AUTHENTICATED: u32 = 5;
+}
+
 /// The protocol version a client sends in `Connect` and the server echoes.
 pub const PROTOCOL_VERSION: u32 = 1;
 

@@ -20,14 +20,7 @@ use tokio::sync::mpsc;
 use crate::node::{AfterRequest, ConnectionId, Node, SessionHandler};
 
 /// QUIC application close codes, so a client can tell why its connection ended.
-pub mod close_code {
-    pub const NORMAL: u32 = 0;
-    pub const PROTOCOL_ERROR: u32 = 1;
-    pub const SESSION_ENDED: u32 = 2;
-    pub const OVERLOADED: u32 = 3;
-    pub const SERVER_SHUTDOWN: u32 = 4;
-    pub const NOT_AUTHENTICATED: u32 = 5;
-}
+pub use polis_proto::close_code;
 
 /// What every connection shares.
 #[derive(Debug)]

@@ -259,6 +259,16 @@ fn rejection_or(connection: &Connection, otherwise: HandshakeError) -> Handshake
         Some(reason) if is_certificate_rejection(&reason) => {
             HandshakeError::Auth(format!("certificate refused: {reason}"))
         }
+        // The handshake passed but the server found no usable identity in the certificate.
+        Some(quinn::ConnectionError::ApplicationClosed(close))
+            if close.error_code
+                == quinn::VarInt::from_u32(polis_proto::close_code::NOT_AUTHENTICATED) =>
+        {
+            HandshakeError::Auth(format!(
+                "certificate refused: {}",
+                String::from_utf8_lossy(&close.reason)
+            ))
+        }
         _ => otherwise,
     }
 }

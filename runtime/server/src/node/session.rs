@@ -230,7 +230,11 @@ impl SessionHandler {
             Op::ClusterStatus(_) => self.admin(self.cluster_status().await),
             Op::AddLearner(add) => self.admin(self.add_learner(add).await),
             Op::ChangeMembership(change) => self.admin(self.change_membership(change).await),
-            read => self.read(read, allow_stale).await,
+            read => {
+                self.read_and_respond(xid, op_name, received_at, read, allow_stale)
+                    .await;
+                return after;
+            }
         };
         self.respond(xid, op_name, received_at, zxid, answer).await;
         after
@@ -330,17 +334,36 @@ impl SessionHandler {
         Ok(())
     }
 
-    async fn read(&self, op: Op, allow_stale: bool) -> (Zxid, Answer) {
+    /// Answers a read, queueing the response before any watch event it could miss.
+    ///
+    /// The tree's read lock, then the hub's: no change can be applied (and so no watch fire)
+    /// between reading and registering a watch. The response is queued before the locks are let
+    /// go, through a queue slot reserved beforehand: otherwise a write waiting for the lock could
+    /// fire the new one-shot watch and queue its event ahead of the response, and a client, which
+    /// learns of the watch from the response, would drop the event and wait forever
+    /// (ZooKeeper's guarantee: a client sees the response that sets a watch before its event).
+    async fn read_and_respond(
+        &self,
+        xid: u64,
+        op_name: &'static str,
+        received_at: Instant,
+        op: Op,
+        allow_stale: bool,
+    ) {
         if let Err(failure) = self.barrier(allow_stale).await {
-            return (0, Err(failure));
+            self.respond(xid, op_name, received_at, 0, Err(failure))
+                .await;
+            return;
         }
-        // The tree's read lock, then the hub's: no change can be applied (and no watch fire)
-        // between reading and registering a watch.
+        // Awaiting room in the queue is back-pressure on this session alone.
+        let Ok(slot) = self.outbound.reserve().await else {
+            return;
+        };
         let tree = self.node.reader.read().await;
         let mut hub = self.node.hub.lock();
         let zxid = tree.last_zxid();
         let answer = self.read_locked(&tree, &mut hub, op);
-        (zxid, answer)
+        slot.send(self.response_message(xid, op_name, received_at, zxid, answer));
     }
 
     fn read_locked(&self, tree: &DataTree, hub: &mut HubState, op: Op) -> Answer {
@@ -651,6 +674,20 @@ impl SessionHandler {
         zxid: Zxid,
         answer: Answer,
     ) {
+        let message = self.response_message(xid, op, received_at, zxid, answer);
+        // Awaiting room in the queue is back-pressure on this session alone.
+        let _ = self.outbound.send(message).await;
+    }
+
+    /// The response message to a request, with its metrics recorded.
+    fn response_message(
+        &self,
+        xid: u64,
+        op: &'static str,
+        received_at: Instant,
+        zxid: Zxid,
+        answer: Answer,
+    ) -> wire::ServerMessage {
         let mut response = wire::Response {
             xid,
             zxid: if zxid > 0 {
@@ -682,13 +719,9 @@ impl SessionHandler {
         metrics::counter!("polis_requests_total", "op" => op, "outcome" => outcome).increment(1);
         metrics::histogram!("polis_request_seconds", "op" => op)
             .record(received_at.elapsed().as_secs_f64());
-        // Awaiting room in the queue is back-pressure on this session alone.
-        let _ = self
-            .outbound
-            .send(wire::ServerMessage {
-                body: Some(wire::server_message::Body::Response(response)),
-            })
-            .await;
+        wire::ServerMessage {
+            body: Some(wire::server_message::Body::Response(response)),
+        }
     }
 }
 
