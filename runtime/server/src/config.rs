@@ -51,11 +51,11 @@ pub struct ServerConfig {
     /// The most messages waiting to be written to one client; a client that does not read is
     /// disconnected when its queue is full (its session survives and may resume).
     pub outbound_queue_max: usize,
-    /// The most commands the core handles per batch, so per storage commit.
-    pub batch_max: usize,
     /// The largest frame accepted from a client, in bytes.
     pub frame_len_max: usize,
-    /// How often the core looks for expired sessions, in milliseconds.
+    /// How often a node sends its sessions' renewals to the leader, and the leader looks for
+    /// sessions past their deadline, in milliseconds. A session expires at most this much after
+    /// its timeout; ZooKeeper's equivalent is its `tickTime`-based expiry buckets.
     pub tick_interval_ms: u64,
     /// How often certificate files are checked for changes, in milliseconds.
     pub certificate_reload_interval_ms: u64,
@@ -279,9 +279,8 @@ impl Default for ServerConfig {
             limits: Limits::default(),
             connections_max: 10_000,
             outbound_queue_max: 4_096,
-            batch_max: 1_024,
             frame_len_max: polis_proto::FRAME_LEN_MAX_DEFAULT,
-            tick_interval_ms: 100,
+            tick_interval_ms: 50,
             certificate_reload_interval_ms: 2_000,
             handshake_timeout_ms: 10_000,
             request_timeout_ms: 10_000,
@@ -333,7 +332,6 @@ impl ServerConfig {
             self.frame_len_max > limits.data_len_max,
             "frame_len_max must exceed limits.data_len_max so that the largest node fits a frame"
         );
-        anyhow::ensure!(self.batch_max > 0, "batch_max must be positive");
         anyhow::ensure!(
             self.outbound_queue_max > 0,
             "outbound_queue_max must be positive"

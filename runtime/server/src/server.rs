@@ -101,6 +101,7 @@ impl RunningServer {
                 limits: config.limits.clone(),
                 leader_wait_max: Duration::from_millis(config.request_timeout_ms),
                 log_compaction: config.cluster.log_compaction.clone(),
+                session_tick: Duration::from_millis(config.tick_interval_ms),
             },
             client_address,
         )

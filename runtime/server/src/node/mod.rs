@@ -78,6 +78,8 @@ pub struct NodeSettings {
     pub leader_wait_max: Duration,
     /// When to snapshot the tree and purge the log behind it.
     pub log_compaction: LogCompaction,
+    /// How often sessions' renewals go to the leader and the leader looks for expired sessions.
+    pub session_tick: Duration,
 }
 
 /// A running node, shared by its connections and tasks.
@@ -117,6 +119,7 @@ impl Node {
         settings: NodeSettings,
         client_address: SocketAddr,
     ) -> anyhow::Result<Arc<Node>> {
+        let settings_tick = settings.session_tick;
         std::fs::create_dir_all(&settings.data_dir)
             .with_context(|| format!("creating {}", settings.data_dir.display()))?;
         let log = RedbLogStore::open(settings.data_dir.join(RAFT_LOG_FILE_NAME))
@@ -219,6 +222,7 @@ impl Node {
             .set(read_rounds::ReadRounds::spawn(Arc::downgrade(&node)));
         tokio::spawn(supervisor::run(
             node.clone(),
+            settings_tick,
             node.stopping.subscribe(),
             local_touches,
             forwarded_touches,

@@ -18,8 +18,6 @@ use tokio::sync::mpsc;
 
 use super::Node;
 
-/// How often the supervisor looks at deadlines and sends renewals to the leader.
-pub const SUPERVISOR_TICK: Duration = Duration::from_millis(50);
 /// How often the leader looks for expired containers and TTL nodes.
 pub const EXPIRED_NODES_SCAN_INTERVAL: Duration = Duration::from_secs(1);
 /// How long a proposed session close may take before the leader proposes it again.
@@ -29,8 +27,12 @@ pub const CLOSE_RETRY_AFTER_MS: i64 = 5_000;
 pub const TOUCHES_PENDING_MAX: usize = 65_536;
 
 /// Runs the supervisor until the node stops.
+///
+/// Every `tick` it sends the sessions renewed since the last tick to the leader and, while
+/// leading, expires the sessions past their deadline.
 pub async fn run(
     node: Arc<Node>,
+    tick: Duration,
     mut stopping: tokio::sync::watch::Receiver<bool>,
     mut local_touches: mpsc::Receiver<SessionId>,
     mut forwarded_touches: mpsc::Receiver<Vec<SessionId>>,
@@ -41,7 +43,7 @@ pub async fn run(
     // Sessions whose close was proposed, and when (monotonic ms).
     let mut closing: HashMap<SessionId, i64> = HashMap::new();
     let mut last_scan_ms: i64 = 0;
-    let mut ticks = tokio::time::interval(SUPERVISOR_TICK);
+    let mut ticks = tokio::time::interval(tick);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
