@@ -652,3 +652,61 @@ async fn a_one_shot_watch_set_while_another_client_writes_always_fires() {
     writing.abort();
     node.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_recursive_watch_does_not_reveal_nodes_the_watcher_cannot_read() {
+    // ZooKeeper 3.9.2 (CVE-2024-23944): an event reaches a watcher only if it may READ the
+    // node, so a recursive watch on `/` does not list the paths of nodes hidden from it.
+    use polis_client::{Acl, Id, Perms};
+    let node = TestNode::start().await;
+    let alice = connect(&node, "alice").await;
+    let bob = connect(&node, "bob").await;
+    let only_alice = [Acl::new(Perms::ALL, Id::new("x509", "CN=alice,O=Polis"))];
+    let mut stream = bob
+        .watch("/", WatchMode::PersistentRecursive, None)
+        .await
+        .unwrap();
+    alice
+        .create("/secret", b"", &only_alice, CreateMode::Persistent)
+        .await
+        .unwrap();
+    alice
+        .create("/secret/plan", b"x", &only_alice, CreateMode::Persistent)
+        .await
+        .unwrap();
+    alice.set_data("/secret/plan", b"y", -1).await.unwrap();
+    alice.delete("/secret/plan", -1).await.unwrap();
+    let open = alice
+        .create("/open", b"", &[], CreateMode::Persistent)
+        .await
+        .unwrap();
+    // Events arrive in zxid order, so once /open's arrives every earlier one would have.
+    let first = next_event(&mut stream).await;
+    assert_eq!(first.kind, EventKind::NodeCreated);
+    assert_eq!(first.path, "/open", "no event of /secret reached bob first");
+    assert_eq!(first.zxid, open.1.czxid);
+    // Alice, who may read them, sees all of them from the history.
+    let mut alice_stream = alice
+        .watch("/", WatchMode::PersistentRecursive, Some(0))
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    while seen.last().is_none_or(|path: &String| path != "/open") {
+        seen.push(next_event(&mut alice_stream).await.path);
+    }
+    assert!(seen.iter().any(|path| path == "/secret/plan"), "{seen:?}");
+    // Resuming from the history applies the same rule to bob.
+    let mut bob_resumed = bob
+        .watch("/", WatchMode::PersistentRecursive, Some(0))
+        .await
+        .unwrap();
+    let mut bob_seen = Vec::new();
+    while bob_seen.last().is_none_or(|path: &String| path != "/open") {
+        bob_seen.push(next_event(&mut bob_resumed).await.path);
+    }
+    assert!(
+        bob_seen.iter().all(|path| !path.starts_with("/secret")),
+        "{bob_seen:?}"
+    );
+    node.shutdown().await;
+}

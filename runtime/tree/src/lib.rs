@@ -33,7 +33,7 @@ mod stat;
 mod tree;
 mod watch;
 
-pub use acl::{Acl, AclList, Id, Perms};
+pub use acl::{Acl, AclList, Id, Perms, allows};
 pub use change::ChangeSet;
 pub use error::{ErrorCode, TreeError};
 pub use event::{EventKind, WatchEvent};

@@ -33,6 +33,11 @@ pub struct Applied {
     pub result: TxnResult,
     /// The watch events the transaction fired, in ZooKeeper's order. Empty if it failed.
     pub events: Vec<WatchEvent>,
+    /// The ACL of each event's node when the event fired, in the order of `events`: the
+    /// deleted node's for NodeDeleted, the parent's for NodeChildrenChanged. A server delivers an
+    /// event only to a watcher that may READ the node (ZooKeeper 3.9.2, CVE-2024-23944), so that
+    /// a recursive watch on `/` cannot learn the paths of nodes hidden from it.
+    pub event_acls: Vec<AclList>,
 }
 
 /// One znode in memory: its record and the names of its children.
@@ -112,6 +117,9 @@ pub struct DataTree {
     dirty_nodes: BTreeSet<String>,
     dirty_sessions: BTreeSet<SessionId>,
     pending_history: Vec<HistoryEntry>,
+    /// The ACLs of the nodes the transaction being applied deleted, in deletion order; empty
+    /// between transactions.
+    deleted_acls: Vec<(String, AclList)>,
 }
 
 impl PartialEq for DataTree {
@@ -164,6 +172,7 @@ impl DataTree {
             dirty_nodes: BTreeSet::new(),
             dirty_sessions: BTreeSet::new(),
             pending_history: Vec::new(),
+            deleted_acls: Vec::new(),
         }
     }
 
@@ -181,6 +190,7 @@ impl DataTree {
                     last_zxid: self.last_zxid,
                 }),
                 events: Vec::new(),
+                event_acls: Vec::new(),
             };
         }
         let at = At {
@@ -206,6 +216,8 @@ impl DataTree {
         if result.is_err() {
             events.clear();
         }
+        let event_acls = self.event_acls(&events);
+        self.deleted_acls.clear();
         self.last_zxid = txn.zxid;
         if !events.is_empty() {
             let appended = self.history.append(&events, txn.time_ms);
@@ -215,7 +227,41 @@ impl DataTree {
             zxid: txn.zxid,
             result,
             events,
+            event_acls,
         }
+    }
+
+    /// The ACL of each event's node as the event fired (see [`Applied::event_acls`]): a deleted
+    /// node's from the deletions of this transaction, in order, and any other node's from the
+    /// tree after it (or, for a node that a later operation of the same multi deleted, from that
+    /// deletion). A node that is nowhere to be found gets an empty ACL: administrators only.
+    fn event_acls(&self, events: &[WatchEvent]) -> Vec<AclList> {
+        let mut deletions = self.deleted_acls.iter();
+        events
+            .iter()
+            .map(|event| {
+                if event.kind == EventKind::NodeDeleted
+                    && let Some((_, acl)) = deletions.next()
+                {
+                    return acl.clone();
+                }
+                if let Some(node) = self.nodes.get(&event.path) {
+                    return node.record.acl.clone();
+                }
+                self.deleted_acls
+                    .iter()
+                    .find(|(deleted, _)| *deleted == event.path)
+                    .map_or_else(|| AclList::from(Vec::new()), |(_, acl)| acl.clone())
+            })
+            .collect()
+    }
+
+    /// The ACL a replayed history event is checked against: the node's now, or, for a node since
+    /// deleted, that of its nearest existing ancestor (the history keeps no ACLs).
+    pub fn replay_acl(&self, event_path: &str) -> AclList {
+        path::self_and_ancestors(event_path)
+            .find_map(|candidate| self.nodes.get(candidate))
+            .map_or_else(|| AclList::from(Vec::new()), |node| node.record.acl.clone())
     }
 
     fn open_session(&mut self, at: At, timeout_ms: i32, password: [u8; 16]) -> TxnResult {
@@ -629,6 +675,8 @@ impl DataTree {
         events: &mut Vec<WatchEvent>,
     ) -> (NodeRecord, i32, Zxid) {
         let record = self.remove_node(node_path);
+        self.deleted_acls
+            .push((node_path.to_string(), record.acl.clone()));
         let parent_path = path::parent(node_path).to_string();
         let (parent_cversion, parent_pzxid) =
             self.touch_parent(&parent_path, at.zxid, ChildChange::Deleted);

@@ -2308,3 +2308,50 @@ fn create_modes_have_zookeepers_flags() {
         ErrorCode::BadArguments
     );
 }
+
+#[test]
+fn every_event_carries_the_acl_of_its_node_when_it_fired() {
+    // Servers deliver an event only to watchers that may read its node (CVE-2024-23944): a
+    // deleted node's ACL is the one it had, a child change is judged by the parent's.
+    let mut h = Harness::new();
+    h.write(
+        0,
+        create_with_acl("/a", alice_acl(Perms::ALL), CreateMode::Persistent),
+    )
+    .result
+    .unwrap();
+    let applied = h.apply(TxnKind::Multi {
+        caller: caller_with(0, vec![super_id()]),
+        ops: vec![
+            create_with_acl("/a/b", alice_acl(Perms::READ), CreateMode::Persistent),
+            delete_op("/a/b", -1),
+        ],
+    });
+    applied.result.as_ref().unwrap();
+    assert_eq!(applied.events.len(), applied.event_acls.len());
+    let acl_of = |kind: EventKind, path: &str| {
+        let index = applied
+            .events
+            .iter()
+            .position(|event| event.kind == kind && event.path == path)
+            .unwrap_or_else(|| panic!("{kind:?} {path}"));
+        applied.event_acls[index].to_vec()
+    };
+    assert_eq!(
+        acl_of(EventKind::NodeCreated, "/a/b"),
+        alice_acl(Perms::READ)
+    );
+    assert_eq!(
+        acl_of(EventKind::NodeDeleted, "/a/b"),
+        alice_acl(Perms::READ)
+    );
+    assert_eq!(
+        acl_of(EventKind::NodeChildrenChanged, "/a"),
+        alice_acl(Perms::ALL)
+    );
+    let failed = h.apply(TxnKind::Multi {
+        caller: caller_with(0, vec![super_id()]),
+        ops: vec![delete_op("/a", -1), delete_op("/missing", -1)],
+    });
+    assert!(failed.events.is_empty() && failed.event_acls.is_empty());
+}

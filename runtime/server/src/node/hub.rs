@@ -12,12 +12,13 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use polis_proto::wire;
 use polis_raft::{ApplyHook, LogId};
 use polis_tree::{
-    Applied, DataTree, ErrorCode, OpResult, SessionId, WatchEvent, WatchRegistry, Zxid,
+    Acl, Applied, DataTree, ErrorCode, Id, OpResult, Perms, SessionId, WatchEvent, WatchRegistry,
+    Zxid, allows,
 };
 use tokio::sync::watch;
 
@@ -28,6 +29,9 @@ use super::{ConnectionId, Outbound};
 pub struct Attachment {
     pub connection_id: ConnectionId,
     pub outbound: Outbound,
+    /// The connection's identities (certificate, digests added since): an event reaches the
+    /// session only if they may READ the event's node.
+    pub identities: Arc<[Id]>,
 }
 
 /// The hub's state, behind its mutex.
@@ -97,7 +101,13 @@ impl Hub {
 
     /// Attaches a session to a connection. A previous connection of the session is told the
     /// session moved and loses it (its queue is dropped, which closes it).
-    pub fn attach(&self, session_id: SessionId, connection_id: ConnectionId, outbound: Outbound) {
+    pub fn attach(
+        &self,
+        session_id: SessionId,
+        connection_id: ConnectionId,
+        outbound: Outbound,
+        identities: Arc<[Id]>,
+    ) {
         let mut state = self.lock();
         if let Some(previous) = state.attachments.remove(&session_id) {
             let _ = previous.outbound.try_send(session_ended(
@@ -112,8 +122,24 @@ impl Hub {
             Attachment {
                 connection_id,
                 outbound,
+                identities,
             },
         );
+    }
+
+    /// Records a connection's new identities (after an `addAuth`).
+    pub fn set_identities(
+        &self,
+        session_id: SessionId,
+        connection_id: ConnectionId,
+        identities: Arc<[Id]>,
+    ) {
+        let mut state = self.lock();
+        if let Some(attachment) = state.attachments.get_mut(&session_id)
+            && attachment.connection_id == connection_id
+        {
+            attachment.identities = identities;
+        }
     }
 
     /// Detaches a session from a connection that is gone; the session lives on until it expires
@@ -150,6 +176,14 @@ impl Hub {
 }
 
 impl HubState {
+    /// True if the session is attached here with identities that may READ a node with `acl`:
+    /// ZooKeeper (3.9.2, CVE-2024-23944) delivers a watch event only to such a watcher.
+    pub fn may_see(&self, session_id: SessionId, acl: &[Acl]) -> bool {
+        self.attachments
+            .get(&session_id)
+            .is_some_and(|attachment| allows(acl, Perms::READ, &attachment.identities))
+    }
+
     /// Queues `event` to a session; a session whose queue is full is cut off.
     pub fn send_event(&mut self, session_id: SessionId, event: &WatchEvent) {
         let message = event_message(event);
@@ -188,9 +222,13 @@ impl HubState {
 impl ApplyHook for Hub {
     fn applied(&self, _log_id: &LogId, applied: &Applied, tree: &DataTree) {
         let mut state = self.lock();
-        for event in &applied.events {
+        for (event, acl) in applied.events.iter().zip(&applied.event_acls) {
+            // A watch fires (a one-shot one is used up) whether or not its session may see
+            // the event, as in ZooKeeper.
             for session_id in state.watches.trigger(event) {
-                state.send_event(session_id, event);
+                if state.may_see(session_id, acl) {
+                    state.send_event(session_id, event);
+                }
             }
         }
         if let Ok(OpResult::SessionClosed { .. }) = applied.result {

@@ -267,7 +267,10 @@ impl Node {
                 .collect(),
             ..wire::Connected::default()
         };
-        match self.open_or_resume(connection_id, connect, outbound).await {
+        match self
+            .open_or_resume(connection_id, connect, outbound, Arc::from(identities))
+            .await
+        {
             Ok((session_id, timeout_ms, password)) => {
                 connected.session_id = session_id;
                 connected.session_timeout_ms = timeout_ms;
@@ -287,6 +290,7 @@ impl Node {
         connection_id: ConnectionId,
         connect: &wire::Connect,
         outbound: Outbound,
+        identities: Arc<[Id]>,
     ) -> Result<(SessionId, i32, [u8; 16]), (ErrorCode, String)> {
         if connect.protocol_version != polis_proto::PROTOCOL_VERSION {
             return Err((
@@ -332,7 +336,8 @@ impl Node {
                     return Err((code, error.message));
                 }
             };
-            self.hub.attach(session_id, connection_id, outbound);
+            self.hub
+                .attach(session_id, connection_id, outbound, identities);
             self.touch(session_id);
             metrics::counter!("polis_sessions_opened_total").increment(1);
             return Ok((session_id, timeout_ms, password));
@@ -370,7 +375,8 @@ impl Node {
         let (timeout_ms, password) = (session.timeout_ms, session.password);
         // Attach under the tree's read lock, so that no close of this session slips between the
         // check above and the attachment.
-        self.hub.attach(session_id, connection_id, outbound);
+        self.hub
+            .attach(session_id, connection_id, outbound, identities);
         drop(tree);
         self.touch(session_id);
         metrics::counter!("polis_sessions_resumed_total").increment(1);

@@ -123,6 +123,9 @@ impl SessionHandler {
 
     /// The identities later requests run as (after a digest addAuth).
     pub fn set_identities(&mut self, identities: Arc<[Id]>) {
+        self.node
+            .hub
+            .set_identities(self.session_id, self.connection_id, identities.clone());
         self.identities = identities;
     }
 
@@ -528,7 +531,16 @@ impl SessionHandler {
                     }
                 }
             }
-            if matched {
+            // As live events, a replayed one reaches only a watcher that may read its node;
+            // the history keeps no ACLs, so the node's current one decides.
+            let readable = || {
+                polis_tree::allows(
+                    &tree.replay_acl(&entry.event.path),
+                    polis_tree::Perms::READ,
+                    &self.identities,
+                )
+            };
+            if matched && readable() {
                 hub.send_event(self.session_id, &entry.event);
                 replayed = replayed.saturating_add(1);
             }
