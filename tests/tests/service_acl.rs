@@ -1,7 +1,13 @@
 //! ACLs over the wire: the client certificate is the x509 identity, digest users add theirs,
 //! administrators pass every check and alone may write under /polis.
 
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use polis_client::{Client, ClientConfig, Error};
 use polis_proto::wire::{self, CreateMode, request::Op};
+use polis_security::{CertificateAuthority, TlsFiles};
+use polis_tests::client::DEADLINE;
 use polis_tests::node::TestNode;
 use polis_tests::raw::{RawSession, op};
 use polis_tree::ErrorCode;
@@ -234,6 +240,124 @@ async fn server_picks_up_a_reissued_certificate_without_restarting() {
     let (pong, _) = before.call(op::ping()).await.unwrap();
     assert_eq!(pong.error_code, 0);
     node.shutdown().await;
+}
+
+#[tokio::test]
+async fn server_trusts_a_rotated_ca_without_restarting() {
+    let node = TestNode::start_with(|config| config.certificate_reload_interval_ms = 20).await;
+    let original_ca = std::fs::read_to_string(node.authority.certificate_path()).unwrap();
+    let rotated_dir = tempfile::tempdir().unwrap();
+    let rotated = CertificateAuthority::init(rotated_dir.path(), "Polis rotated CA").unwrap();
+    let rotated_ca = std::fs::read_to_string(rotated.certificate_path()).unwrap();
+    let both_cas = format!("{}\n{rotated_ca}", original_ca.trim_end());
+    // The clients trust both CAs for the node's certificate, whichever one it presents, so every
+    // refusal below is the node refusing the client's certificate, never the other way round.
+    let clients_dir = tempfile::tempdir().unwrap();
+    let clients_trust = clients_dir.path().join("trust.pem");
+    std::fs::write(&clients_trust, &both_cas).unwrap();
+    let alice = TlsFiles {
+        ca_path: clients_trust.clone(),
+        ..node.client_files("alice")
+    };
+    let dana = TlsFiles {
+        ca_path: clients_trust.clone(),
+        ..rotated.issue_client("dana").unwrap()
+    };
+
+    // Before the rotation the node trusts the original CA only.
+    let before = connect_as(&node, &alice).await.expect("alice connects");
+    before
+        .create("/before", b"old", &[], polis_client::CreateMode::Persistent)
+        .await
+        .unwrap();
+    let refused = connect_as(&node, &dana).await;
+    assert!(matches!(refused, Err(Error::Auth(_))), "{refused:?}");
+
+    // Step 1: the node's CA file becomes a bundle of both CAs; both sides get in.
+    let node_ca = node.config.tls.ca.clone();
+    replace_file(&node_ca, both_cas.as_bytes());
+    eventually("the node accepts the rotated CA", async || {
+        connect_as(&node, &dana).await.is_ok()
+    })
+    .await;
+    let during = connect_as(&node, &dana).await.expect("dana connects");
+    let (data, _) = during.get_data("/before").await.unwrap();
+    assert_eq!(data, b"old");
+    during
+        .create("/during", b"new", &[], polis_client::CreateMode::Persistent)
+        .await
+        .unwrap();
+    let still = connect_as(&node, &alice)
+        .await
+        .expect("the bundle still trusts the original CA");
+    still.sync("/").await.unwrap();
+
+    // Step 2: the node's certificate is reissued by the rotated CA (key first, as an operator
+    // would; the node keeps its configuration while the pair does not match), and its CA file
+    // then holds the rotated CA alone.
+    let reissued = rotated
+        .issue_node("node1", &["localhost".to_string()])
+        .unwrap();
+    replace_file(
+        &node.config.tls.key,
+        &std::fs::read(&reissued.key_path).unwrap(),
+    );
+    replace_file(
+        &node.config.tls.certificate,
+        &std::fs::read(&reissued.certificate_path).unwrap(),
+    );
+    replace_file(&node_ca, rotated_ca.as_bytes());
+    // dana, trusting the rotated CA alone, can only verify the reissued node certificate.
+    let dana_rotated_only = TlsFiles {
+        ca_path: rotated.certificate_path(),
+        ..dana.clone()
+    };
+    eventually(
+        "the node serves its reissued certificate and refuses the original CA",
+        async || {
+            connect_as(&node, &dana_rotated_only).await.is_ok()
+                && matches!(connect_as(&node, &alice).await, Err(Error::Auth(_)))
+        },
+    )
+    .await;
+    let refused = connect_as(&node, &alice).await;
+    assert!(matches!(refused, Err(Error::Auth(_))), "{refused:?}");
+    let after = connect_as(&node, &dana_rotated_only)
+        .await
+        .expect("dana connects");
+    let (data, _) = after.get_data("/during").await.unwrap();
+    assert_eq!(data, b"new");
+    after
+        .create("/after", b"", &[], polis_client::CreateMode::Persistent)
+        .await
+        .unwrap();
+    node.shutdown().await;
+}
+
+/// A new session on `node` presenting `tls`, or why it was refused.
+async fn connect_as(node: &TestNode, tls: &TlsFiles) -> Result<Client, Error> {
+    let mut config = ClientConfig::new(vec![node.address()], "localhost", tls.clone());
+    config.connect_timeout_ms = 2_000;
+    tokio::time::timeout(DEADLINE, Client::connect(config))
+        .await
+        .expect("connected or refused in time")
+}
+
+/// Replaces `path` by renaming a complete new file over it, as a deployment does, so that the
+/// node never reads a half-written file.
+fn replace_file(path: &Path, contents: &[u8]) {
+    let staged = path.with_extension("staged");
+    std::fs::write(&staged, contents).unwrap();
+    std::fs::rename(&staged, path).unwrap();
+}
+
+/// Polls `probe` until it holds, failing the test if it has not within [`DEADLINE`].
+async fn eventually(what: &str, mut probe: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + DEADLINE;
+    while !probe().await {
+        assert!(Instant::now() < deadline, "{what}: not within {DEADLINE:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 fn peer_certificate(connection: &quinn::Connection) -> Vec<u8> {
