@@ -149,6 +149,10 @@ async fn serve_connection(
     // The writer: everything queued for this session, in order.
     let writer_connection = connection.clone();
     let frame_len_max = context.frame_len_max;
+    // Set when the client ended its stream, so that the writer closes the connection as normal
+    // rather than as a client cut off for not reading.
+    let client_finished = Arc::new(AtomicBool::new(false));
+    let finished = client_finished.clone();
     let writer = tokio::spawn(async move {
         while let Some(message) = outbound_queue.recv().await {
             let ends_session = ends_session(&message);
@@ -165,6 +169,10 @@ async fn serve_connection(
                 return;
             }
         }
+        if finished.load(Ordering::Acquire) {
+            writer_connection.close(close_code::NORMAL.into(), b"the client ended its stream");
+            return;
+        }
         // Every sender is gone: the hub cut this connection off (it could not keep up, or the
         // session moved) and the reader has stopped.
         writer_connection.close(close_code::OVERLOADED.into(), b"disconnected by the server");
@@ -177,7 +185,15 @@ async fn serve_connection(
         identities.clone(),
         outbound,
     );
-    let outcome = read_requests(connection, context, &mut receive, handler, identities).await;
+    let outcome = read_requests(
+        connection,
+        context,
+        &mut receive,
+        handler,
+        identities,
+        &client_finished,
+    )
+    .await;
     context.node.hub.detach(session_id, connection_id);
     if outcome.is_err() {
         writer.abort();
@@ -193,12 +209,14 @@ async fn read_requests(
     receive: &mut BufReader<quinn::RecvStream>,
     mut handler: SessionHandler,
     mut identities: Arc<[Id]>,
+    client_finished: &AtomicBool,
 ) -> Result<(), String> {
     loop {
         let message: Option<wire::ClientMessage> = read_frame(receive, context.frame_len_max)
             .await
             .map_err(|error| protocol_error(connection, &error))?;
         let Some(message) = message else {
+            client_finished.store(true, Ordering::Release);
             return Ok(());
         };
         let Some(wire::client_message::Body::Request(request)) = message.body else {
