@@ -54,14 +54,14 @@ pub enum CaError {
     #[error("a certificate authority already exists at {0}")]
     AlreadyExists(PathBuf),
     /// A file could not be read or written.
-    #[error("cannot access {path}: {source}")]
+    #[error("cannot access {path}")]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
     /// The CA certificate file could not be decoded.
-    #[error("cannot read the CA certificate {path}: {source}")]
+    #[error("cannot read the CA certificate {path}")]
     ReadCertificate {
         path: PathBuf,
         #[source]
@@ -71,7 +71,7 @@ pub enum CaError {
     #[error("the system clock cannot be expressed in a certificate")]
     Clock,
     /// Key generation, parsing or signing failed.
-    #[error("certificate generation failed: {0}")]
+    #[error("certificate generation failed")]
     Certificate(#[from] rcgen::Error),
 }
 

@@ -75,11 +75,11 @@ impl Output {
         }
     }
 
+    /// Says on stderr that the watch is registered, in both modes, so that a script knows when
+    /// changes start to count.
     pub fn watching(&self, path: &str, recursive: bool) {
-        if !self.json {
-            let scope = if recursive { " and below" } else { "" };
-            eprintln!("watching {path}{scope}; Ctrl-C to stop");
-        }
+        let scope = if recursive { " and below" } else { "" };
+        eprintln!("watching {path}{scope}; Ctrl-C to stop");
     }
 
     pub fn event(&self, event: &WatchEvent) {
@@ -114,14 +114,39 @@ impl Output {
         }
     }
 
+    /// One result per operation, in order: text lines as the single commands print them, or
+    /// `{"results": [{"op": "create", "path": …, "stat": …}, …]}`.
     pub fn multi(&self, results: &[OpResult]) {
-        let lines: Vec<String> = results.iter().map(|result| format!("{result:?}")).collect();
         if self.json {
-            println!("{}", json!({ "results": lines }));
+            let entries: Vec<_> = results
+                .iter()
+                .map(|result| match result {
+                    OpResult::Create { path, stat } => {
+                        json!({ "op": "create", "path": path, "stat": stat_json(stat) })
+                    }
+                    OpResult::Delete => json!({ "op": "delete" }),
+                    OpResult::SetData { stat } => json!({ "op": "set", "stat": stat_json(stat) }),
+                    OpResult::Check => json!({ "op": "check" }),
+                    OpResult::SetAcl { stat } => {
+                        json!({ "op": "set_acl", "stat": stat_json(stat) })
+                    }
+                })
+                .collect();
+            println!("{}", json!({ "results": entries }));
             return;
         }
-        for line in lines {
-            println!("{line}");
+        for result in results {
+            match result {
+                OpResult::Create { path, stat } => {
+                    println!("Created {path} (czxid {})", stat.czxid)
+                }
+                OpResult::Delete => println!("Deleted"),
+                OpResult::SetData { stat } => {
+                    println!("Set (version {}, mzxid {})", stat.version, stat.mzxid)
+                }
+                OpResult::Check => println!("Checked"),
+                OpResult::SetAcl { stat } => println!("ACL set (aversion {})", stat.aversion),
+            }
         }
     }
 }
