@@ -1038,7 +1038,10 @@ fn multi_files_apply_all_or_nothing() {
     );
     assert_eq!(value["results"][0]["op"], "create", "{value}");
     assert_eq!(value["results"][0]["path"], "/m/u", "{value}");
-    assert!(value["results"][0]["stat"]["czxid"].as_i64() > Some(0), "{value}");
+    assert!(
+        value["results"][0]["stat"]["czxid"].as_i64() > Some(0),
+        "{value}"
+    );
     assert_eq!(value["results"][1]["op"], "delete", "{value}");
 
     let unknown = write("unknown.json", r#"[{"op":"rename","path":"/m"}]"#);
