@@ -10,6 +10,7 @@
 //! - [`client`]: configurations and small waits for tests that use the Rust client.
 //! - [`guests`]: plugin guests built from source, packaged for deployment.
 //! - [`city`]: the city workflows (sample city, plugins, alerts) on test nodes.
+//! - [`tls_probe`]: does a node's peer endpoint or ZooKeeper TLS face let a certificate in?
 //! - [`wait_until`]: polls a condition with a bounded deadline instead of sleeping.
 
 pub mod city;
@@ -18,6 +19,7 @@ pub mod cluster;
 pub mod guests;
 pub mod node;
 pub mod raw;
+pub mod tls_probe;
 
 use std::collections::VecDeque;
 

@@ -10,6 +10,7 @@ use polis_security::{CertificateAuthority, TlsFiles};
 use polis_tests::client::DEADLINE;
 use polis_tests::node::TestNode;
 use polis_tests::raw::{RawSession, op};
+use polis_tests::tls_probe::{peer_endpoint_admits, zookeeper_tls_admits};
 use polis_tree::ErrorCode;
 
 fn connect_request() -> wire::Connect {
@@ -244,7 +245,16 @@ async fn server_picks_up_a_reissued_certificate_without_restarting() {
 
 #[tokio::test]
 async fn server_trusts_a_rotated_ca_without_restarting() {
-    let node = TestNode::start_with(|config| config.certificate_reload_interval_ms = 20).await;
+    let node = TestNode::start_with(|config| {
+        config.certificate_reload_interval_ms = 20;
+        config.zookeeper.enabled = true;
+        config.zookeeper.tls = true;
+        config.zookeeper.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        config.zookeeper.four_letter_words = vec!["ruok".into()];
+    })
+    .await;
+    let peer_address = node.server.peer_address;
+    let zookeeper_address = node.server.zookeeper_address.expect("the ZooKeeper face");
     let original_ca = std::fs::read_to_string(node.authority.certificate_path()).unwrap();
     let rotated_dir = tempfile::tempdir().unwrap();
     let rotated = CertificateAuthority::init(rotated_dir.path(), "Polis rotated CA").unwrap();
@@ -263,6 +273,16 @@ async fn server_trusts_a_rotated_ca_without_restarting() {
         ca_path: clients_trust.clone(),
         ..rotated.issue_client("dana").unwrap()
     };
+    // Would-be peers from either CA, to probe the Raft peer endpoint, which reloads too.
+    let hosts = ["localhost".to_string()];
+    let original_peer = TlsFiles {
+        ca_path: clients_trust.clone(),
+        ..node.authority.issue_node("node8", &hosts).unwrap()
+    };
+    let rotated_peer = TlsFiles {
+        ca_path: clients_trust.clone(),
+        ..rotated.issue_node("node9", &hosts).unwrap()
+    };
 
     // Before the rotation the node trusts the original CA only.
     let before = connect_as(&node, &alice).await.expect("alice connects");
@@ -272,6 +292,10 @@ async fn server_trusts_a_rotated_ca_without_restarting() {
         .unwrap();
     let refused = connect_as(&node, &dana).await;
     assert!(matches!(refused, Err(Error::Auth(_))), "{refused:?}");
+    let faces = (peer_address, zookeeper_address);
+    let both = |admitted: bool| (Ok(admitted), Ok(admitted));
+    assert_eq!(admitted(faces, &original_peer, &alice).await, both(true));
+    assert_eq!(admitted(faces, &rotated_peer, &dana).await, both(false));
 
     // Step 1: the node's CA file becomes a bundle of both CAs; both sides get in.
     let node_ca = node.config.tls.ca.clone();
@@ -291,6 +315,12 @@ async fn server_trusts_a_rotated_ca_without_restarting() {
         .await
         .expect("the bundle still trusts the original CA");
     still.sync("/").await.unwrap();
+    eventually(
+        "the peer and ZooKeeper faces accept the rotated CA",
+        async || admitted(faces, &rotated_peer, &dana).await == both(true),
+    )
+    .await;
+    assert_eq!(admitted(faces, &original_peer, &alice).await, both(true));
 
     // Step 2: the node's certificate is reissued by the rotated CA (key first, as an operator
     // would; the node keeps its configuration while the pair does not match), and its CA file
@@ -322,6 +352,18 @@ async fn server_trusts_a_rotated_ca_without_restarting() {
     .await;
     let refused = connect_as(&node, &alice).await;
     assert!(matches!(refused, Err(Error::Auth(_))), "{refused:?}");
+    let rotated_peer_only = TlsFiles {
+        ca_path: rotated.certificate_path(),
+        ..rotated_peer.clone()
+    };
+    eventually(
+        "the peer and ZooKeeper faces serve the reissued certificate and refuse the original CA",
+        async || {
+            admitted(faces, &rotated_peer_only, &dana_rotated_only).await == both(true)
+                && admitted(faces, &original_peer, &alice).await == both(false)
+        },
+    )
+    .await;
     let after = connect_as(&node, &dana_rotated_only)
         .await
         .expect("dana connects");
@@ -341,6 +383,19 @@ async fn connect_as(node: &TestNode, tls: &TlsFiles) -> Result<Client, Error> {
     tokio::time::timeout(DEADLINE, Client::connect(config))
         .await
         .expect("connected or refused in time")
+}
+
+/// Whether the node's peer endpoint lets in `peer` and its ZooKeeper TLS face lets in `client`
+/// (`faces` holds their addresses, in that order).
+async fn admitted(
+    faces: (std::net::SocketAddr, std::net::SocketAddr),
+    peer: &TlsFiles,
+    client: &TlsFiles,
+) -> (Result<bool, String>, Result<bool, String>) {
+    (
+        peer_endpoint_admits(faces.0, peer).await,
+        zookeeper_tls_admits(faces.1, client).await,
+    )
 }
 
 /// Replaces `path` by renaming a complete new file over it, as a deployment does, so that the

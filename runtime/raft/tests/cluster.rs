@@ -8,12 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::create;
-use polis_raft::network::{NetworkFaults, PeerServer, QuicNetworkFactory, peer_endpoint};
+use polis_raft::network::{NetworkFaults, PeerEndpoint, PeerServer, QuicNetworkFactory};
 use polis_raft::{
     ApplyNotice, ApplyObserver, Command, PeerNode, PolisRaft, RAFT_LOG_FILE_NAME, RedbLogStore,
     TreeReader, TreeStateMachine, polis_raft_config,
 };
-use polis_security::{CertificateAuthority, TransportTimeouts};
+use polis_security::{CertificateAuthority, CertificateRejection, TlsFiles, TransportTimeouts};
 use polis_tree::Limits;
 use tempfile::TempDir;
 use tokio::sync::mpsc;
@@ -26,6 +26,7 @@ struct TestNode {
     raft: PolisRaft,
     reader: TreeReader,
     notices: mpsc::Receiver<ApplyNotice>,
+    peer_endpoint: PeerEndpoint,
     _server: PeerServer,
     _dir: TempDir,
 }
@@ -34,25 +35,36 @@ async fn start_cluster(
     ca: &CertificateAuthority,
     ids: &[u64],
 ) -> (Vec<TestNode>, BTreeMap<u64, PeerNode>) {
+    let nodes = ids
+        .iter()
+        .map(|id| {
+            let files = ca
+                .issue_node(&format!("n{id}"), &["127.0.0.1".to_string()])
+                .expect("issue a node certificate");
+            (*id, files)
+        })
+        .collect();
+    start_nodes(nodes).await
+}
+
+/// Starts a node for each `(id, certificate files)`, none of them initialised.
+async fn start_nodes(nodes: Vec<(u64, TlsFiles)>) -> (Vec<TestNode>, BTreeMap<u64, PeerNode>) {
     let mut endpoints = Vec::new();
     let mut members = BTreeMap::new();
-    for id in ids {
-        let files = ca
-            .issue_node(&format!("n{id}"), &["127.0.0.1".to_string()])
-            .expect("issue a node certificate");
-        let endpoint = peer_endpoint(
+    for (id, files) in nodes {
+        let peer_endpoint = PeerEndpoint::bind(
             &files,
             "127.0.0.1:0".parse().expect("an address"),
             &TransportTimeouts::default(),
         )
         .expect("a peer endpoint");
-        let address = endpoint.local_addr().expect("bound");
-        members.insert(*id, PeerNode::new(address.to_string(), "127.0.0.1:0"));
-        endpoints.push((*id, endpoint));
+        let address = peer_endpoint.endpoint().local_addr().expect("bound");
+        members.insert(id, PeerNode::new(address.to_string(), "127.0.0.1:0"));
+        endpoints.push((id, peer_endpoint));
     }
     let config = Arc::new(polis_raft_config("polis-test").expect("config"));
     let mut nodes = Vec::new();
-    for (id, endpoint) in endpoints {
+    for (id, peer_endpoint) in endpoints {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let log = RedbLogStore::open(dir.path().join(RAFT_LOG_FILE_NAME)).expect("open the log");
         let (observer, notices) = ApplyObserver::channel(64);
@@ -60,6 +72,7 @@ async fn start_cluster(
             TreeStateMachine::open_redb(dir.path(), Limits::default(), &log, Some(observer))
                 .expect("open the state machine");
         let reader = state_machine.reader();
+        let endpoint = peer_endpoint.endpoint().clone();
         let raft = PolisRaft::new(
             id,
             config.clone(),
@@ -75,11 +88,24 @@ async fn start_cluster(
             raft,
             reader,
             notices,
+            peer_endpoint,
             _server: server,
             _dir: dir,
         });
     }
     (nodes, members)
+}
+
+/// Initialises a cluster of `members` on `founder` (node 1) and waits until it leads.
+async fn found_cluster(founder: &TestNode, members: BTreeMap<u64, PeerNode>) -> PolisRaft {
+    let leader = founder.raft.clone();
+    leader.initialize(members).await.expect("initialize");
+    leader
+        .wait(Some(CLUSTER_WAIT))
+        .metrics(|metrics| metrics.current_leader == Some(1), "node 1 leads")
+        .await
+        .expect("a leader");
+    leader
 }
 
 /// Waits until `node`'s observer reported the entry at `zxid`.
@@ -169,13 +195,7 @@ async fn a_learner_behind_a_purged_log_catches_up_from_a_chunked_snapshot() {
     let learner_node = members.remove(&2).expect("node 2's address");
 
     // A one-node cluster writes more than one snapshot chunk of data, snapshots and purges its log.
-    let leader = nodes[0].raft.clone();
-    leader.initialize(members).await.expect("initialize");
-    leader
-        .wait(Some(CLUSTER_WAIT))
-        .metrics(|metrics| metrics.current_leader == Some(1), "node 1 leads")
-        .await
-        .expect("a leader");
+    let leader = found_cluster(&nodes[0], members).await;
     let data = vec![42u8; 700 * 1024];
     let mut last_log_id = None;
     for index in 0..3 {
@@ -256,8 +276,34 @@ async fn a_client_certificate_cannot_speak_the_peer_protocol() {
     let address: std::net::SocketAddr = members[&1].peer_address.parse().expect("an address");
 
     let client_files = ca.issue_client("alice").expect("a client certificate");
+    let (connection, refused) = ask_for_a_vote(address, &client_files).await;
+    assert!(refused.is_err(), "the peer server answers no RPC");
+    match connection.closed().await {
+        quinn::ConnectionError::ApplicationClosed(close) => {
+            assert_eq!(close.reason.as_ref(), b"not a node certificate");
+        }
+        other => panic!("closed for another reason: {other}"),
+    }
+
+    for node in &nodes {
+        node.raft.shutdown().await.expect("shut down");
+    }
+}
+
+/// Sends one Vote RPC, as the holder of `files`, to the peer endpoint at `address`, and returns
+/// the connection (to see why it ended) with the answer's bytes or why there was none.
+///
+/// The caller's side of the handshake must succeed: in TLS 1.3 a server that refuses the
+/// caller's certificate says so only after the caller has finished, on the first read.
+async fn ask_for_a_vote(
+    address: std::net::SocketAddr,
+    files: &TlsFiles,
+) -> (
+    quinn::Connection,
+    Result<Vec<u8>, Box<dyn std::error::Error + Send + Sync>>,
+) {
     let client_config = polis_security::quinn_client_config(
-        &client_files,
+        files,
         &[polis_raft::network::PEER_ALPN.to_vec()],
         &TransportTimeouts::default(),
     )
@@ -269,8 +315,8 @@ async fn a_client_certificate_cannot_speak_the_peer_protocol() {
         .connect(address, "127.0.0.1")
         .expect("connect")
         .await
-        .expect("the TLS handshake itself succeeds: the certificate chains to the CA");
-    let refused = tokio::time::timeout(CLUSTER_WAIT, async {
+        .expect("the TLS handshake itself succeeds on the caller's side");
+    let answer = tokio::time::timeout(CLUSTER_WAIT, async {
         let (mut send, mut recv) = connection.open_bi().await?;
         let vote = polis_raft::network::PeerRequest::Vote(openraft::raft::VoteRequest::new(
             polis_raft::Vote::new(1, 9),
@@ -278,18 +324,130 @@ async fn a_client_certificate_cannot_speak_the_peer_protocol() {
         ));
         send.write_all(&postcard::to_allocvec(&vote)?).await?;
         send.finish()?;
-        recv.read_to_end(1024).await?;
-        Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(recv.read_to_end(64 * 1024).await?)
     })
     .await
     .expect("an answer in time");
-    assert!(refused.is_err(), "the peer server answers no RPC");
-    match connection.closed().await {
-        quinn::ConnectionError::ApplicationClosed(close) => {
-            assert_eq!(close.reason.as_ref(), b"not a node certificate");
-        }
-        other => panic!("closed for another reason: {other}"),
-    }
+    (connection, answer)
+}
+
+/// Replaces a file's contents the way an operator's tooling would: a new file renamed over it.
+fn replace_file(path: &std::path::Path, contents: &[u8]) {
+    let staging = path.with_extension("new");
+    std::fs::write(&staging, contents).expect("write the new file");
+    std::fs::rename(&staging, path).expect("rename it into place");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_endpoint_takes_a_rotated_ca_for_the_peers_it_accepts_and_dials() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let original = CertificateAuthority::init(&dir.path().join("original"), "polis-original-ca")
+        .expect("a CA");
+    let rotated =
+        CertificateAuthority::init(&dir.path().join("rotated"), "polis-rotated-ca").expect("a CA");
+    let original_pem = std::fs::read_to_string(original.certificate_path()).expect("read");
+    let rotated_pem = std::fs::read_to_string(rotated.certificate_path()).expect("read");
+    let bundle = dir.path().join("bundle.pem");
+    std::fs::write(
+        &bundle,
+        format!("{}\n{rotated_pem}", original_pem.trim_end()),
+    )
+    .expect("write");
+    let hosts = ["127.0.0.1".to_string()];
+    let node_files = |authority: &CertificateAuthority, name: &str| TlsFiles {
+        ca_path: bundle.clone(),
+        ..authority.issue_node(name, &hosts).expect("issue")
+    };
+
+    // Node 1 trusts its own copy of the original CA, which the rotation below rewrites; node 2
+    // holds a certificate from the rotated CA and trusts both, as do the probing peers, so that
+    // every refusal below is node 1's.
+    let node1_ca = dir.path().join("node1-ca.pem");
+    std::fs::write(&node1_ca, &original_pem).expect("write");
+    let node1 = TlsFiles {
+        ca_path: node1_ca.clone(),
+        ..original.issue_node("n1", &hosts).expect("issue")
+    };
+    let (nodes, mut members) =
+        start_nodes(vec![(1, node1.clone()), (2, node_files(&rotated, "n2"))]).await;
+    let learner_node = members.remove(&2).expect("node 2's address");
+    let node1_address = members[&1].peer_address.parse().expect("an address");
+    let leader = found_cluster(&nodes[0], members).await;
+    let newcomer = node_files(&rotated, "n3");
+    let (connection, answer) = ask_for_a_vote(node1_address, &newcomer).await;
+    assert!(answer.is_err(), "node 1 does not trust the rotated CA yet");
+    assert!(connection.closed().await.is_certificate_rejection());
+
+    // Step 1: node 1's CA file becomes a bundle of both CAs.
+    replace_file(&node1_ca, std::fs::read(&bundle).expect("read").as_slice());
+    nodes[0]
+        .peer_endpoint
+        .install_certificates(&node1)
+        .expect("install the bundle");
+    let (_, answer) = ask_for_a_vote(node1_address, &newcomer).await;
+    answer.expect("node 1 answers a peer whose certificate comes from the rotated CA");
+    // Node 1's dialing side trusts it too, through the endpoint handle Raft was given at start:
+    // it replicates to node 2, whose certificate comes from the rotated CA.
+    tokio::time::timeout(CLUSTER_WAIT, leader.add_learner(2, learner_node, true))
+        .await
+        .expect("node 2 is reached in time")
+        .expect("node 2 becomes a learner");
+    let written = leader
+        .client_write(Command::new(1_700_000_000_000, create("/rotated", b"")))
+        .await
+        .expect("the write commits");
+    nodes[1]
+        .raft
+        .wait(Some(CLUSTER_WAIT))
+        .applied_index_at_least(Some(written.log_id.index), "node 2 applies the write")
+        .await
+        .expect("replicated");
+
+    // Step 2: node 1's certificate is reissued by the rotated CA, which becomes its only CA.
+    let reissued = rotated.issue_node("n1", &hosts).expect("reissue");
+    replace_file(
+        &node1.key_path,
+        &std::fs::read(&reissued.key_path).expect("read"),
+    );
+    replace_file(
+        &node1.certificate_path,
+        &std::fs::read(&reissued.certificate_path).expect("read"),
+    );
+    replace_file(&node1_ca, rotated_pem.as_bytes());
+    nodes[0]
+        .peer_endpoint
+        .install_certificates(&node1)
+        .expect("install the reissued certificate");
+    let (connection, answer) = ask_for_a_vote(node1_address, &node_files(&original, "n4")).await;
+    assert!(answer.is_err(), "node 1 no longer trusts the original CA");
+    assert!(connection.closed().await.is_certificate_rejection());
+    let (connection, answer) = ask_for_a_vote(node1_address, &newcomer).await;
+    answer.expect("node 1 still answers the rotated CA's peers");
+    let presented = polis_security::Identity::from_connection(&connection)
+        .expect("node 1's identity")
+        .certificate_der()
+        .clone();
+    let reissued_chain = reissued
+        .load_certificate_chain()
+        .expect("read the reissued certificate");
+    assert_eq!(
+        presented, reissued_chain[0],
+        "node 1 presents its reissued certificate"
+    );
+
+    // A certificate that does not match its key is refused and changes nothing.
+    let mismatched = TlsFiles {
+        key_path: newcomer.key_path.clone(),
+        ..node1.clone()
+    };
+    assert!(
+        nodes[0]
+            .peer_endpoint
+            .install_certificates(&mismatched)
+            .is_err()
+    );
+    let (_, answer) = ask_for_a_vote(node1_address, &newcomer).await;
+    answer.expect("node 1 keeps the certificate it had");
 
     for node in &nodes {
         node.raft.shutdown().await.expect("shut down");

@@ -17,8 +17,10 @@ pub mod identity;
 pub mod quic_config;
 pub mod rejection;
 pub mod reload;
+pub mod reloadable_client_crypto;
 pub mod tls_config;
 pub mod tls_files;
+pub mod tls_files_watcher;
 
 pub use ca::{CaError, CertificateAuthority};
 pub use digest::{digest_id, generate_digest};
@@ -29,9 +31,11 @@ pub use quic_config::{
     quinn_server_config_from_crypto,
 };
 pub use rejection::{CertificateRejection, is_certificate_rejection};
-pub use reload::{CertificateReloader, spawn_reloader};
+pub use reload::{CertificateReloader, spawn_certificate_reloader, spawn_reloader};
+pub use reloadable_client_crypto::ReloadableClientCrypto;
 pub use tls_config::{
     TlsConfigError, client_crypto, client_crypto_without_certificate, crypto_provider,
     server_crypto,
 };
 pub use tls_files::TlsFiles;
+pub use tls_files_watcher::TlsFilesWatcher;

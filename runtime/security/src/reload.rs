@@ -1,7 +1,13 @@
-//! Reloading the server's certificate when its files change, without restarting the process.
+//! Reloading a listener's certificate and CA when their files change, without restarting the
+//! process.
+//!
+//! Every TLS face of a node reloads the same way: the client QUIC listener, the Raft peer
+//! endpoint (both its listening and its dialing side) and the ZooKeeper TLS listener. Each
+//! brings its own way to build and install a configuration ([`spawn_certificate_reloader`]);
+//! [`spawn_reloader`] is the one for a plain QUIC server endpoint.
 
-use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::fmt::Display;
+use std::time::Duration;
 
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
@@ -9,19 +15,15 @@ use tokio::time::MissedTickBehavior;
 use crate::quic_config::{TransportTimeouts, quinn_server_config};
 use crate::tls_config::TlsConfigError;
 use crate::tls_files::TlsFiles;
+use crate::tls_files_watcher::TlsFilesWatcher;
 
-/// Watches the CA, certificate and key files and rebuilds the server configuration when any of
-/// them changes.
-///
-/// A change is noticed by comparing each file's modification time, size and (on Unix) device and
-/// inode with those seen last. The stamps are taken before the files are read, so a change made
-/// while a configuration is being built is still noticed by the next check.
+/// Watches the CA, certificate and key files and rebuilds a QUIC server configuration when any
+/// of them changes.
 #[derive(Debug)]
 pub struct CertificateReloader {
-    files: TlsFiles,
+    watcher: TlsFilesWatcher,
     alpn_protocols: Vec<Vec<u8>>,
     timeouts: TransportTimeouts,
-    stamps: Option<[FileStamp; 3]>,
 }
 
 impl CertificateReloader {
@@ -35,18 +37,16 @@ impl CertificateReloader {
         alpn_protocols: Vec<Vec<u8>>,
         timeouts: TransportTimeouts,
     ) -> CertificateReloader {
-        let stamps = stamp_all(&files).ok();
         CertificateReloader {
-            files,
+            watcher: TlsFilesWatcher::new(files),
             alpn_protocols,
             timeouts,
-            stamps,
         }
     }
 
     /// The files being watched.
     pub fn files(&self) -> &TlsFiles {
-        &self.files
+        self.watcher.files()
     }
 
     /// A freshly built server configuration if any file changed since the last check, `None` if
@@ -57,23 +57,19 @@ impl CertificateReloader {
     /// configuration. The failed version is remembered, so the error is reported once, and the
     /// next change is tried again.
     pub fn check(&mut self) -> Result<Option<quinn::ServerConfig>, TlsConfigError> {
-        let stamps = stamp_all(&self.files)?;
-        if self.stamps.as_ref() == Some(&stamps) {
+        if !self.watcher.changed()? {
             return Ok(None);
         }
-        self.stamps = Some(stamps);
-        quinn_server_config(&self.files, &self.alpn_protocols, &self.timeouts).map(Some)
+        quinn_server_config(self.watcher.files(), &self.alpn_protocols, &self.timeouts).map(Some)
     }
 }
 
 /// Polls `files` every `poll_interval` and installs a freshly built configuration on `endpoint`
-/// whenever they change, so that new connections use the new certificate while existing ones
-/// carry on.
+/// whenever they change, so that new connections use the new certificate and CA while existing
+/// ones carry on.
 ///
-/// The first poll happens at once and always installs a configuration built from the files as
-/// they are then, which closes the window between the caller building its initial configuration
-/// and this task starting. A change that cannot be used is logged as an error and the endpoint
-/// keeps the configuration it has. The task runs until it is aborted through the returned handle.
+/// See [`spawn_certificate_reloader`] for when it installs and what it does with a change that
+/// cannot be used.
 pub fn spawn_reloader(
     endpoint: quinn::Endpoint,
     files: TlsFiles,
@@ -81,13 +77,34 @@ pub fn spawn_reloader(
     timeouts: TransportTimeouts,
     poll_interval: Duration,
 ) -> JoinHandle<()> {
+    spawn_certificate_reloader("client listener", files, poll_interval, move |files| {
+        let config = quinn_server_config(files, &alpn_protocols, &timeouts)?;
+        endpoint.set_server_config(Some(config));
+        Ok::<(), TlsConfigError>(())
+    })
+}
+
+/// Polls `files` every `poll_interval` and calls `install` whenever they change; `install`
+/// builds the configurations of one TLS face (`face` names it in the log) from the files and
+/// puts them in place for new connections.
+///
+/// The first poll happens at once and always installs, from the files as they are then, which
+/// closes the window between the caller building its initial configuration and this task
+/// starting. A change that `install` refuses (a half-written file, a key that does not match its
+/// certificate) is logged as an error once and the face keeps the configuration it has; the next
+/// change is tried again. The task runs until it is aborted through the returned handle.
+pub fn spawn_certificate_reloader<E, F>(
+    face: &'static str,
+    files: TlsFiles,
+    poll_interval: Duration,
+    mut install: F,
+) -> JoinHandle<()>
+where
+    E: Display,
+    F: FnMut(&TlsFiles) -> Result<(), E> + Send + 'static,
+{
     tokio::spawn(async move {
-        let mut reloader = CertificateReloader {
-            files,
-            alpn_protocols,
-            timeouts,
-            stamps: None,
-        };
+        let mut watcher = TlsFilesWatcher::unseen(files);
         let mut ticks = tokio::time::interval(poll_interval);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
         // A file that cannot even be inspected fails every poll; logging it once per distinct
@@ -95,22 +112,27 @@ pub fn spawn_reloader(
         let mut last_failure: Option<String> = None;
         loop {
             ticks.tick().await;
-            match reloader.check() {
-                Ok(None) => {}
-                Ok(Some(config)) => {
-                    endpoint.set_server_config(Some(config));
+            let installed = match watcher.changed() {
+                Ok(false) => continue,
+                Ok(true) => install(watcher.files()).map_err(|error| error.to_string()),
+                Err(error) => Err(error.to_string()),
+            };
+            let certificate = watcher.files().certificate_path.display();
+            match installed {
+                Ok(()) => {
                     last_failure = None;
                     tracing::info!(
-                        certificate = %reloader.files.certificate_path.display(),
-                        "installed the TLS certificate from disk"
+                        face,
+                        certificate = %certificate,
+                        "installed the TLS certificate and CA from disk"
                     );
                 }
-                Err(error) => {
-                    let failure = error.to_string();
+                Err(failure) => {
                     if last_failure.as_ref() != Some(&failure) {
                         tracing::error!(
-                            certificate = %reloader.files.certificate_path.display(),
-                            %error,
+                            face,
+                            certificate = %certificate,
+                            error = %failure,
                             "cannot reload the TLS certificate; keeping the current one"
                         );
                         last_failure = Some(failure);
@@ -119,51 +141,4 @@ pub fn spawn_reloader(
             }
         }
     })
-}
-
-/// What is remembered about one file to notice that it changed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct FileStamp {
-    path: PathBuf,
-    modified: Option<SystemTime>,
-    size_bytes: u64,
-    device: u64,
-    inode: u64,
-}
-
-/// The stamps of the CA, certificate and key files, in that order.
-fn stamp_all(files: &TlsFiles) -> Result<[FileStamp; 3], TlsConfigError> {
-    Ok([
-        stamp(&files.ca_path)?,
-        stamp(&files.certificate_path)?,
-        stamp(&files.key_path)?,
-    ])
-}
-
-fn stamp(path: &Path) -> Result<FileStamp, TlsConfigError> {
-    let metadata = std::fs::metadata(path).map_err(|source| TlsConfigError::Metadata {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let (device, inode) = file_identity(&metadata);
-    Ok(FileStamp {
-        path: path.to_path_buf(),
-        modified: metadata.modified().ok(),
-        size_bytes: metadata.len(),
-        device,
-        inode,
-    })
-}
-
-/// The device and inode of a file, which change when a file is replaced by renaming a new one
-/// over it even if the size and modification time happen to match.
-#[cfg(unix)]
-fn file_identity(metadata: &std::fs::Metadata) -> (u64, u64) {
-    use std::os::unix::fs::MetadataExt;
-    (metadata.dev(), metadata.ino())
-}
-
-#[cfg(not(unix))]
-fn file_identity(_metadata: &std::fs::Metadata) -> (u64, u64) {
-    (0, 0)
 }

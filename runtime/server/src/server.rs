@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use polis_raft::PeerNode;
-use polis_security::{TransportTimeouts, quinn_server_config, spawn_reloader};
+use polis_security::{
+    TransportTimeouts, quinn_server_config, spawn_certificate_reloader, spawn_reloader,
+};
 use tokio::task::JoinHandle;
 
 use crate::config::ServerConfig;
@@ -118,13 +120,21 @@ impl RunningServer {
             active_connections: AtomicU64::new(0),
             closing: AtomicBool::new(false),
         });
+        let reload_interval = Duration::from_millis(config.certificate_reload_interval_ms);
+        let peer_endpoint = node.peer_endpoint().clone();
         let mut tasks = vec![
             spawn_reloader(
                 endpoint.clone(),
-                tls_files,
+                tls_files.clone(),
                 alpn,
                 timeouts,
-                Duration::from_millis(config.certificate_reload_interval_ms),
+                reload_interval,
+            ),
+            spawn_certificate_reloader(
+                "peer endpoint",
+                tls_files.clone(),
+                reload_interval,
+                move |files| peer_endpoint.install_certificates(files),
             ),
             tokio::spawn(accept_loop(
                 endpoint.clone(),
@@ -162,6 +172,15 @@ impl RunningServer {
                 Arc::downgrade(&node),
             )));
         }
+        let zookeeper_tls = zookeeper_tls(&config)?;
+        if let Some(zookeeper_tls) = zookeeper_tls.clone() {
+            tasks.push(spawn_certificate_reloader(
+                "zookeeper listener",
+                tls_files,
+                reload_interval,
+                move |files| zookeeper_tls.install_certificates(files),
+            ));
+        }
         let zookeeper = match zookeeper_listener {
             Some(listener) => Some(ZooKeeperListener::spawn(
                 listener,
@@ -175,7 +194,7 @@ impl RunningServer {
                     config.zookeeper.listen,
                     config.data_dir.clone(),
                 )
-                .with_tls_if(zookeeper_tls(&config)?),
+                .with_tls_if(zookeeper_tls),
             )?),
             None => None,
         };
@@ -259,12 +278,12 @@ fn zookeeper_tls(config: &ServerConfig) -> anyhow::Result<Option<crate::zookeepe
     if !config.zookeeper.tls {
         return Ok(None);
     }
-    let crypto = polis_security::server_crypto(&config.tls.files(), &[])
-        .context("building the ZooKeeper listener's TLS configuration")?;
-    Ok(Some(crate::zookeeper::ZooKeeperTls {
-        acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(crypto)),
-        admins: config.admins.iter().cloned().collect(),
-    }))
+    let tls = crate::zookeeper::ZooKeeperTls::from_files(
+        &config.tls.files(),
+        config.admins.iter().cloned().collect(),
+    )
+    .context("building the ZooKeeper listener's TLS configuration")?;
+    Ok(Some(tls))
 }
 
 /// The jute decoder's bounds, from the node's: a request the tree would refuse is refused before

@@ -25,7 +25,7 @@ mod quic_network_factory;
 
 pub use network_faults::NetworkFaults;
 pub use peer_client::{PEER_BACKOFF_BASE, PEER_BACKOFF_MAX, PEER_CONNECT_TIMEOUT, QuicPeerClient};
-pub use peer_endpoint::{PEER_CONNECTIONS_MAX, PEER_STREAMS_PER_CONNECTION_MAX, peer_endpoint};
+pub use peer_endpoint::{PEER_CONNECTIONS_MAX, PEER_STREAMS_PER_CONNECTION_MAX, PeerEndpoint};
 pub use peer_message::{
     ForwardError, ForwardRequest, ForwardResponse, PEER_ALPN, PEER_MESSAGE_BYTES_MAX, PeerRequest,
     PeerResponse,

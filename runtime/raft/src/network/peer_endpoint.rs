@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use polis_security::{
-    TlsFiles, TransportTimeouts, client_crypto, quinn_client_config_from_crypto,
+    ReloadableClientCrypto, TlsFiles, TransportTimeouts, client_crypto,
     quinn_server_config_from_crypto, server_crypto,
 };
 use quinn::{Endpoint, VarInt};
@@ -23,27 +23,79 @@ pub const PEER_CONNECTIONS_MAX: usize = 64;
 /// replication and snapshot messages are large.
 pub const PEER_STREAMS_PER_CONNECTION_MAX: u32 = 64;
 
-/// A QUIC endpoint bound to `bind_address` that accepts peers (mutual TLS, [`PEER_ALPN`]) and
-/// dials them with the node certificate in `files`.
-pub fn peer_endpoint(
-    files: &TlsFiles,
-    bind_address: SocketAddr,
+/// A node's QUIC endpoint for its peers: it accepts peers (mutual TLS, [`PEER_ALPN`]) and dials
+/// them, presenting the node certificate both ways.
+///
+/// Its certificate and CA can be replaced while it runs ([`PeerEndpoint::install_certificates`]),
+/// for both sides at once: the listening side through quinn's shared server configuration, the
+/// dialing side through a [`ReloadableClientCrypto`] that every handle of the endpoint shares.
+#[derive(Clone, Debug)]
+pub struct PeerEndpoint {
+    endpoint: Endpoint,
+    dial_crypto: Arc<ReloadableClientCrypto>,
+    timeouts: TransportTimeouts,
+}
+
+impl PeerEndpoint {
+    /// Binds `bind_address` with the node certificate and CA in `files`.
+    pub fn bind(
+        files: &TlsFiles,
+        bind_address: SocketAddr,
+        timeouts: &TransportTimeouts,
+    ) -> Result<PeerEndpoint, PeerNetworkError> {
+        let alpn = [PEER_ALPN.to_vec()];
+        let transport = Arc::new(peer_transport(timeouts)?);
+        let server_config = peer_server_config(files, timeouts, transport.clone())?;
+        let dial_crypto = Arc::new(ReloadableClientCrypto::new(client_crypto(files, &alpn)?)?);
+        let mut client_config = quinn::ClientConfig::new(dial_crypto.clone());
+        client_config.transport_config(transport);
+        let mut endpoint = Endpoint::server(server_config, bind_address)?;
+        endpoint.set_default_client_config(client_config);
+        Ok(PeerEndpoint {
+            endpoint,
+            dial_crypto,
+            timeouts: *timeouts,
+        })
+    }
+
+    /// The endpoint, to serve ([`super::PeerServer`]) and to dial from
+    /// ([`super::QuicNetworkFactory`]); every clone dials with the current certificate.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// Rebuilds both sides from `files` and installs them, so that a reissued node certificate
+    /// or a rotated CA applies to every peer connection made from now on, accepted and dialed
+    /// alike; connections already made carry on. On error nothing changes.
+    pub fn install_certificates(&self, files: &TlsFiles) -> Result<(), PeerNetworkError> {
+        let alpn = [PEER_ALPN.to_vec()];
+        let transport = Arc::new(peer_transport(&self.timeouts)?);
+        let server_config = peer_server_config(files, &self.timeouts, transport)?;
+        let client_crypto = client_crypto(files, &alpn)?;
+        self.dial_crypto.replace(client_crypto)?;
+        self.endpoint.set_server_config(Some(server_config));
+        Ok(())
+    }
+}
+
+/// The peer streams' bounds on top of the common timeouts.
+fn peer_transport(
     timeouts: &TransportTimeouts,
-) -> Result<Endpoint, PeerNetworkError> {
-    let alpn = [PEER_ALPN.to_vec()];
+) -> Result<quinn::TransportConfig, PeerNetworkError> {
     let mut transport = timeouts.transport_config()?;
     transport.max_concurrent_bidi_streams(VarInt::from_u32(PEER_STREAMS_PER_CONNECTION_MAX));
     transport.max_concurrent_uni_streams(VarInt::from_u32(0));
-    let transport = Arc::new(transport);
+    Ok(transport)
+}
 
+fn peer_server_config(
+    files: &TlsFiles,
+    timeouts: &TransportTimeouts,
+    transport: Arc<quinn::TransportConfig>,
+) -> Result<quinn::ServerConfig, PeerNetworkError> {
+    let alpn = [PEER_ALPN.to_vec()];
     let mut server_config =
         quinn_server_config_from_crypto(server_crypto(files, &alpn)?, timeouts)?;
-    server_config.transport_config(transport.clone());
-    let mut client_config =
-        quinn_client_config_from_crypto(client_crypto(files, &alpn)?, timeouts)?;
-    client_config.transport_config(transport);
-
-    let mut endpoint = Endpoint::server(server_config, bind_address)?;
-    endpoint.set_default_client_config(client_config);
-    Ok(endpoint)
+    server_config.transport_config(transport);
+    Ok(server_config)
 }

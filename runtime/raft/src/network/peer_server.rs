@@ -39,7 +39,7 @@ pub struct PeerServer {
 }
 
 impl PeerServer {
-    /// Starts serving `endpoint` (see [`super::peer_endpoint`]) for `raft`. Forwarded session
+    /// Starts serving `endpoint` (see [`super::PeerEndpoint`]) for `raft`. Forwarded session
     /// renewals are dropped; use [`PeerServer::spawn_with_touches`] on a server.
     pub fn spawn(endpoint: Endpoint, raft: PolisRaft) -> PeerServer {
         let (touches, _) = mpsc::channel(1);

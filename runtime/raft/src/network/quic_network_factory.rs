@@ -8,7 +8,7 @@ use crate::{NodeId, PeerNode, TypeConfig};
 
 /// Creates a [`QuicPeerClient`] for every peer openraft replicates to or asks for votes.
 ///
-/// All clients dial from the node's one peer endpoint ([`super::peer_endpoint`]), so they share
+/// All clients dial from the node's one peer endpoint ([`super::PeerEndpoint`]), so they share
 /// its UDP socket and TLS configuration, and the node's [`NetworkFaults`].
 #[derive(Clone, Debug)]
 pub struct QuicNetworkFactory {

@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use polis_proto::wire;
-use polis_raft::network::{NetworkFaults, PeerServer, QuicNetworkFactory, peer_endpoint};
+use polis_raft::network::{NetworkFaults, PeerEndpoint, PeerServer, QuicNetworkFactory};
 use polis_raft::{
     LogCompaction, NodeId, PeerNode, PolisRaft, RAFT_LOG_FILE_NAME, RedbLogStore, TreeReader,
     TreeStateMachine, polis_raft_config_with,
@@ -98,6 +98,8 @@ pub struct Node {
     stopping: tokio::sync::watch::Sender<bool>,
     /// The address peers reach this node on.
     pub peer_address: SocketAddr,
+    /// The endpoint peers reach this node on, kept to reload its certificate.
+    peer_endpoint: PeerEndpoint,
     peer_server: PeerServer,
     /// Links to peers cut by fault injection (tests, failure drills); none normally.
     network_faults: NetworkFaults,
@@ -140,12 +142,13 @@ impl Node {
         let hub = Arc::new(Hub::new(settings.limits.watches_per_session_max, applied));
         state_machine.set_apply_hook(hub.clone()).await;
 
-        let endpoint = peer_endpoint(
+        let peer_endpoint = PeerEndpoint::bind(
             &settings.tls,
             settings.peer_listen,
             &TransportTimeouts::default(),
         )
         .with_context(|| format!("binding the peer endpoint on {}", settings.peer_listen))?;
+        let endpoint = peer_endpoint.endpoint().clone();
         let peer_address = endpoint.local_addr()?;
         let config = polis_raft_config_with(&settings.cluster_name, &settings.log_compaction)
             .map_err(|error| anyhow::anyhow!("Raft configuration: {error}"))?;
@@ -214,6 +217,7 @@ impl Node {
             stopping: tokio::sync::watch::Sender::new(false),
             read_rounds: std::sync::OnceLock::new(),
             peer_address,
+            peer_endpoint,
             peer_server,
             network_faults,
         });
@@ -399,6 +403,12 @@ impl Node {
         // The peer port is free when this returns, so a restart can bind it again.
         self.peer_server.release().await;
         stopped
+    }
+
+    /// The endpoint peers reach this node on and which it dials them from; its certificate and
+    /// CA can be replaced while the node runs ([`PeerEndpoint::install_certificates`]).
+    pub fn peer_endpoint(&self) -> &PeerEndpoint {
+        &self.peer_endpoint
     }
 
     /// The peer server (for its address in tests and status).

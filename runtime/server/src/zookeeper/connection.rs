@@ -76,7 +76,7 @@ async fn accept_tls(
     tls: &super::ZooKeeperTls,
     context: &ZooKeeperContext,
 ) -> Result<(tokio_rustls::server::TlsStream<TcpStream>, Arc<[Id]>), String> {
-    let stream = tokio::time::timeout(context.handshake_timeout, tls.acceptor.accept(stream))
+    let stream = tokio::time::timeout(context.handshake_timeout, tls.acceptor().accept(stream))
         .await
         .map_err(|_| "no TLS handshake in time".to_string())?
         .map_err(|error| format!("TLS handshake failed: {error}"))?;

@@ -45,27 +45,8 @@ pub struct ZooKeeperContext {
     pub packets_received: AtomicU64,
     pub packets_sent: AtomicU64,
     /// TLS with client certificates, when the listener requires it.
-    pub tls: Option<ZooKeeperTls>,
+    pub tls: Option<super::ZooKeeperTls>,
     connections: Mutex<BTreeMap<ConnectionId, Arc<ConnectionRecord>>>,
-}
-
-/// TLS on the ZooKeeper face, like ZooKeeper's secure client port: TLS 1.3 with a client
-/// certificate from the node's CA, whose subject becomes the connection's `x509` identity (and
-/// `super`, for the configured administrators) — the same identities the QUIC face gives.
-#[derive(Clone)]
-pub struct ZooKeeperTls {
-    pub acceptor: tokio_rustls::TlsAcceptor,
-    /// Certificate subjects with administrator rights.
-    pub admins: HashSet<String>,
-}
-
-impl std::fmt::Debug for ZooKeeperTls {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter
-            .debug_struct("ZooKeeperTls")
-            .field("admins", &self.admins)
-            .finish_non_exhaustive()
-    }
 }
 
 impl ZooKeeperContext {
@@ -99,7 +80,7 @@ impl ZooKeeperContext {
     }
 
     /// Requires TLS with client certificates on every connection, if `tls` is given.
-    pub fn with_tls_if(self, tls: Option<ZooKeeperTls>) -> ZooKeeperContext {
+    pub fn with_tls_if(self, tls: Option<super::ZooKeeperTls>) -> ZooKeeperContext {
         match tls {
             Some(tls) => self.with_tls(tls),
             None => self,
@@ -107,7 +88,7 @@ impl ZooKeeperContext {
     }
 
     /// Requires TLS with client certificates on every connection.
-    pub fn with_tls(mut self, tls: ZooKeeperTls) -> ZooKeeperContext {
+    pub fn with_tls(mut self, tls: super::ZooKeeperTls) -> ZooKeeperContext {
         self.tls = Some(tls);
         self
     }

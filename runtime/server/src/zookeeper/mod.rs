@@ -17,7 +17,9 @@ pub mod connection;
 pub mod context;
 pub mod four_letter_words;
 pub mod listener;
+pub mod tls;
 pub mod translator;
 
-pub use context::{ZooKeeperContext, ZooKeeperTls};
+pub use context::ZooKeeperContext;
 pub use listener::ZooKeeperListener;
+pub use tls::ZooKeeperTls;
