@@ -1,10 +1,10 @@
 //! Reloading a listener's certificate and CA when their files change, without restarting the
 //! process.
 //!
-//! Every TLS face of a node reloads the same way: the client QUIC listener, the Raft peer
-//! endpoint (both its listening and its dialing side) and the ZooKeeper TLS listener. Each
-//! brings its own way to build and install a configuration ([`spawn_certificate_reloader`]);
-//! [`spawn_reloader`] is the one for a plain QUIC server endpoint.
+//! [`spawn_certificate_reloader`] polls the files and hands a change to the caller's `install`,
+//! which builds and installs the configurations. A node passes one that reloads all of its TLS
+//! faces at once: the client QUIC listener, the Raft peer endpoint (accepting and dialing) and
+//! the ZooKeeper TLS listener. [`spawn_reloader`] is the one for a lone QUIC server endpoint.
 
 use std::fmt::Display;
 use std::time::Duration;

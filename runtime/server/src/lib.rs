@@ -18,6 +18,7 @@ pub mod node;
 pub mod plugins;
 pub mod profile;
 pub mod server;
+pub mod tls_faces;
 pub mod zookeeper;
 
 pub use config::ServerConfig;

@@ -9,14 +9,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use polis_raft::PeerNode;
-use polis_security::{
-    TransportTimeouts, quinn_server_config, spawn_certificate_reloader, spawn_reloader,
-};
+use polis_security::{TransportTimeouts, quinn_server_config, spawn_certificate_reloader};
 use tokio::task::JoinHandle;
 
 use crate::config::ServerConfig;
 use crate::connection::{self, ConnectionContext, close_code};
 use crate::node::{Node, NodeSettings};
+use crate::tls_faces::TlsFaces;
 use crate::zookeeper::{ZooKeeperContext, ZooKeeperListener};
 
 /// How long shutdown waits for connections to acknowledge their close.
@@ -120,21 +119,24 @@ impl RunningServer {
             active_connections: AtomicU64::new(0),
             closing: AtomicBool::new(false),
         });
-        let reload_interval = Duration::from_millis(config.certificate_reload_interval_ms);
-        let peer_endpoint = node.peer_endpoint().clone();
+        let zookeeper_tls = zookeeper_tls(&config)?;
+        let tls_faces = TlsFaces {
+            client_endpoint: endpoint.clone(),
+            client_alpn: alpn,
+            client_timeouts: timeouts,
+            peer_endpoint: node.peer_endpoint().clone(),
+            zookeeper: zookeeper_tls.clone(),
+        };
         let mut tasks = vec![
-            spawn_reloader(
-                endpoint.clone(),
-                tls_files.clone(),
-                alpn,
-                timeouts,
-                reload_interval,
-            ),
             spawn_certificate_reloader(
-                "peer endpoint",
-                tls_files.clone(),
-                reload_interval,
-                move |files| peer_endpoint.install_certificates(files),
+                "node",
+                tls_files,
+                Duration::from_millis(config.certificate_reload_interval_ms),
+                move |files| {
+                    tls_faces
+                        .install_certificates(files)
+                        .map_err(|error| format!("{error:#}"))
+                },
             ),
             tokio::spawn(accept_loop(
                 endpoint.clone(),
@@ -171,15 +173,6 @@ impl RunningServer {
                 prometheus,
                 Arc::downgrade(&node),
             )));
-        }
-        let zookeeper_tls = zookeeper_tls(&config)?;
-        if let Some(zookeeper_tls) = zookeeper_tls.clone() {
-            tasks.push(spawn_certificate_reloader(
-                "zookeeper listener",
-                tls_files,
-                reload_interval,
-                move |files| zookeeper_tls.install_certificates(files),
-            ));
         }
         let zookeeper = match zookeeper_listener {
             Some(listener) => Some(ZooKeeperListener::spawn(
