@@ -70,9 +70,8 @@ pub struct Target {
     pub endpoints: Endpoints,
     /// The server processes whose CPU time is reported.
     pub pids: Vec<u32>,
-    /// A Polis admin endpoint. `polis dev --nodes 3` holds all three nodes in one process with
-    /// one metrics recorder, so any node's `/metrics` counts all three nodes.
-    pub polis_metrics: Option<SocketAddr>,
+    /// Every Polis node's admin endpoint (none for other systems).
+    pub polis_metrics: Vec<SocketAddr>,
 }
 
 /// One case: a workload at a number of sessions against one system.
@@ -99,7 +98,41 @@ pub struct Measurement {
     pub seconds: f64,
     pub server_cpu_seconds: f64,
     /// The change of Polis's metrics over the window.
-    pub polis: Option<PolisMetrics>,
+    pub polis: Option<PolisWindow>,
+}
+
+/// How Polis's metrics changed over a measured window.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PolisWindow {
+    /// The leader's (as of the window's end) change of the entries appended and of the appends;
+    /// `None` if no node said it leads.
+    pub leader_appends: Option<(f64, f64)>,
+    /// The same over every node: followers append what the leader sends in batches.
+    pub all_appends: (f64, f64),
+    /// Peer handshakes over every node, where the nodes export the counter.
+    pub peer_handshakes: Option<f64>,
+}
+
+impl PolisWindow {
+    fn between(before: &[PolisMetrics], after: &[PolisMetrics]) -> PolisWindow {
+        let mut window = PolisWindow::default();
+        for (before, after) in before.iter().zip(after) {
+            let appends = (
+                after.append_entries_sum - before.append_entries_sum,
+                after.append_entries_count - before.append_entries_count,
+            );
+            window.all_appends.0 += appends.0;
+            window.all_appends.1 += appends.1;
+            if after.is_leader {
+                window.leader_appends = Some(appends);
+            }
+            if let Some(handshakes) = after.peer_handshakes {
+                *window.peer_handshakes.get_or_insert(0.0) +=
+                    handshakes - before.peer_handshakes.unwrap_or(0.0);
+            }
+        }
+        window
+    }
 }
 
 fn new_histogram() -> Histogram<u64> {
@@ -141,26 +174,32 @@ impl Errors {
 /// Server-side readings at one end of the measured window.
 struct Reading {
     cpu_seconds: f64,
-    polis: Option<PolisMetrics>,
+    /// Per Polis node, in node order.
+    polis: Vec<PolisMetrics>,
 }
 
 async fn read_servers(target: &Target) -> anyhow::Result<Reading> {
     let cpu_seconds = observe::cpu_seconds(&target.pids)?;
-    let polis = match target.polis_metrics {
-        Some(address) => Some(observe::scrape_polis(address).await?),
-        None => None,
-    };
+    let polis = futures::future::try_join_all(
+        target
+            .polis_metrics
+            .iter()
+            .map(|address| observe::scrape_polis(*address)),
+    )
+    .await?;
     Ok(Reading { cpu_seconds, polis })
 }
 
 /// Runs one case against one system. Failed operations are counted, not fatal; an error here
 /// means the case could not be set up (sessions or its nodes).
 pub async fn run_case(target: &Target, case: Case, timing: Timing) -> anyhow::Result<Measurement> {
+    // Named by system too: polis-zk and polis-quic share one tree.
     let base = format!(
-        "{ROOT}/r{}-{}-{}",
+        "{ROOT}/r{}-{}-{}-{}",
         case.repeat,
         case.workload.name(),
-        case.sessions
+        case.sessions,
+        target.kind.name()
     );
     let setup = target.endpoints.connect(0).await?;
     setup.ensure(ROOT, b"").await?;
@@ -224,16 +263,8 @@ pub async fn run_case(target: &Target, case: Case, timing: Timing) -> anyhow::Re
     tokio::time::sleep_until(measure_until.into()).await;
     let after = read_servers(target).await?;
     let (latencies, errors) = load.await.context("the load task panicked")?;
-    let polis = match (before.polis, after.polis) {
-        (Some(before), Some(after)) => Some(PolisMetrics {
-            append_entries_sum: after.append_entries_sum - before.append_entries_sum,
-            append_entries_count: after.append_entries_count - before.append_entries_count,
-            peer_handshakes: after
-                .peer_handshakes
-                .map(|after| after - before.peer_handshakes.unwrap_or(0.0)),
-        }),
-        _ => None,
-    };
+    let polis = (!target.polis_metrics.is_empty())
+        .then(|| PolisWindow::between(&before.polis, &after.polis));
     Ok(Measurement {
         latencies,
         errors: errors.count,

@@ -157,7 +157,7 @@ async fn run(arguments: Arguments) -> anyhow::Result<()> {
                     kind: system,
                     endpoints: Endpoints::ZooKeeper(ensemble.client_addresses.clone()),
                     pids: ensemble.pids(),
-                    polis_metrics: None,
+                    polis_metrics: Vec::new(),
                 };
                 clusters.zookeeper = Some(ensemble);
                 target
@@ -172,7 +172,7 @@ async fn run(arguments: Arguments) -> anyhow::Result<()> {
                     kind: system,
                     endpoints: Endpoints::Etcd(cluster.client_urls.clone()),
                     pids: cluster.pids(),
-                    polis_metrics: None,
+                    polis_metrics: Vec::new(),
                 };
                 clusters.etcd = Some(cluster);
                 target
@@ -197,7 +197,7 @@ async fn run(arguments: Arguments) -> anyhow::Result<()> {
                         Endpoints::ZooKeeper(cluster.zookeeper_addresses.clone())
                     },
                     pids: cluster.pids(),
-                    polis_metrics: cluster.metrics_addresses.first().copied(),
+                    polis_metrics: cluster.metrics_addresses.clone(),
                 }
             }
         };

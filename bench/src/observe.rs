@@ -21,6 +21,8 @@ const APPEND_ENTRIES_SUM: &str = "polis_raft_append_entries_sum";
 const APPEND_ENTRIES_COUNT: &str = "polis_raft_append_entries_count";
 /// Peer connection handshakes, where the server exports them.
 const PEER_HANDSHAKES: &str = "polis_peer_handshakes_total";
+/// 1 on the node that leads, 0 on the others.
+const IS_LEADER: &str = "polis_raft_is_leader";
 
 fn clock_ticks_per_second() -> f64 {
     static TICKS: OnceLock<f64> = OnceLock::new();
@@ -66,6 +68,7 @@ pub struct PolisMetrics {
     pub append_entries_count: f64,
     /// `None` when the server does not export the counter.
     pub peer_handshakes: Option<f64>,
+    pub is_leader: bool,
 }
 
 /// Scrapes `/metrics` over plain HTTP/1.0.
@@ -104,6 +107,7 @@ fn parse_polis_metrics(page: &str) -> PolisMetrics {
             APPEND_ENTRIES_SUM => metrics.append_entries_sum += value,
             APPEND_ENTRIES_COUNT => metrics.append_entries_count += value,
             PEER_HANDSHAKES => *metrics.peer_handshakes.get_or_insert(0.0) += value,
+            IS_LEADER => metrics.is_leader |= value == 1.0,
             _ => {}
         }
     }
@@ -121,11 +125,13 @@ mod tests {
                     polis_raft_append_entries_sum 30\n\
                     polis_raft_append_entries_count 10\n\
                     polis_peer_handshakes_total{peer=\"2\"} 3\n\
-                    polis_peer_handshakes_total{peer=\"3\"} 4\n";
+                    polis_peer_handshakes_total{peer=\"3\"} 4\n\
+                    polis_raft_is_leader 1\n";
         let metrics = parse_polis_metrics(page);
         assert_eq!(metrics.append_entries_sum, 30.0);
         assert_eq!(metrics.append_entries_count, 10.0);
         assert_eq!(metrics.peer_handshakes, Some(7.0));
+        assert!(metrics.is_leader);
         assert_eq!(parse_polis_metrics("").peer_handshakes, None);
     }
 

@@ -20,8 +20,10 @@ pub struct Figures {
     pub errors: u64,
     /// Server CPU (user + system, all server processes) per 1,000 successful operations.
     pub server_cpu_seconds_per_1000_operations: Option<f64>,
-    /// Polis: Raft log entries per durable append (fsync) during the window, over all nodes.
-    pub raft_entries_per_fsync: Option<f64>,
+    /// Polis: Raft log entries per durable append (fsync) on the leader during the window.
+    pub raft_entries_per_fsync_leader: Option<f64>,
+    /// The same over all three nodes.
+    pub raft_entries_per_fsync_all_nodes: Option<f64>,
     /// Polis: peer handshakes during the window, when the server exports the counter.
     pub peer_handshakes: Option<f64>,
 }
@@ -40,8 +42,12 @@ impl Figures {
         let cpu: f64 = measurements.iter().map(|m| m.server_cpu_seconds).sum();
         let operations = latencies.len();
         let polis: Vec<_> = measurements.iter().filter_map(|m| m.polis).collect();
-        let append_sum: f64 = polis.iter().map(|p| p.append_entries_sum).sum();
-        let append_count: f64 = polis.iter().map(|p| p.append_entries_count).sum();
+        let per_fsync = |appends: &mut dyn Iterator<Item = (f64, f64)>| {
+            let (entries, fsyncs) = appends.fold((0.0, 0.0), |sum, (entries, fsyncs)| {
+                (sum.0 + entries, sum.1 + fsyncs)
+            });
+            (fsyncs > 0.0).then(|| entries / fsyncs)
+        };
         let handshakes: Vec<f64> = polis.iter().filter_map(|p| p.peer_handshakes).collect();
         let millis = |quantile: f64| latencies.value_at_quantile(quantile) as f64 / 1000.0;
         Some(Figures {
@@ -54,7 +60,10 @@ impl Figures {
             errors,
             server_cpu_seconds_per_1000_operations: (operations > 0)
                 .then(|| cpu * 1000.0 / operations as f64),
-            raft_entries_per_fsync: (append_count > 0.0).then(|| append_sum / append_count),
+            raft_entries_per_fsync_leader: per_fsync(
+                &mut polis.iter().filter_map(|p| p.leader_appends),
+            ),
+            raft_entries_per_fsync_all_nodes: per_fsync(&mut polis.iter().map(|p| p.all_appends)),
             peer_handshakes: (!handshakes.is_empty()).then(|| handshakes.iter().sum()),
         })
     }
@@ -160,7 +169,7 @@ impl Results {
         let mut table = String::new();
         table.push_str(
             "| workload | sessions | system | ops/s | p50 ms | p99 ms | p99.9 ms | errors \
-             | server CPU s/1k ops | Raft entries/fsync | peer handshakes \
+             | server CPU s/1k ops | Raft entries/fsync leader, all | peer handshakes \
              | ops/s ÷ ZK | p99 ÷ ZK | ops/s ÷ etcd | p99 ÷ etcd |\n",
         );
         table.push_str(
@@ -204,7 +213,13 @@ impl Results {
                 figures.p999_ms,
                 figures.errors,
                 number(figures.server_cpu_seconds_per_1000_operations, 3),
-                number(figures.raft_entries_per_fsync, 2),
+                match (
+                    figures.raft_entries_per_fsync_leader,
+                    figures.raft_entries_per_fsync_all_nodes
+                ) {
+                    (None, None) => dash(),
+                    (leader, all) => format!("{}, {}", number(leader, 2), number(all, 2)),
+                },
                 number(figures.peer_handshakes, 0),
                 ratio("ops_per_second_vs_zookeeper"),
                 ratio("p99_vs_zookeeper"),

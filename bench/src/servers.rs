@@ -1,6 +1,5 @@
 //! Starts the three systems as local three-member clusters on 127.0.0.1, each member its own
-//! child process (Polis: one `polis dev --nodes 3` process holding three nodes), waits until each
-//! answers requests, and stops them when dropped.
+//! child process, waits until each answers requests, and stops them when dropped.
 
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
@@ -10,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use polis_client::{ClientConfig, TlsFiles};
-use serde::Deserialize;
 use zookeeper_client as zk;
 
 use crate::etcd::EtcdClient;
@@ -29,19 +27,22 @@ const LOG_TAIL_LEN: u64 = 2_000;
 
 /// The members of every cluster.
 const MEMBERS: u16 = 3;
-/// ZooKeeper's ports, member `i` (from 0) at `+ i`: away from 2181-2183, where Polis's dev
+/// ZooKeeper's ports, member `i` (from 0) at `+ i`: away from 2181-2183, where a `polis dev`
 /// cluster serves its ZooKeeper faces.
 const ZOOKEEPER_CLIENT_PORT_FIRST: u16 = 2281;
 const ZOOKEEPER_QUORUM_PORT_FIRST: u16 = 22881;
 const ZOOKEEPER_ELECTION_PORT_FIRST: u16 = 23881;
 const ETCD_CLIENT_PORT_FIRST: u16 = 23791;
 const ETCD_PEER_PORT_FIRST: u16 = 23801;
-/// `polis dev --nodes 3`'s fixed ports (runtime/server/src/dev.rs): node `i` (from 0) serves QUIC
-/// clients at 7181 + 100·i (UDP), its peers at + 1 (UDP), metrics at + 2 (TCP), and its
-/// ZooKeeper face at 2181 + i (TCP).
-const POLIS_CLIENT_PORT_FIRST: u16 = 7181;
+/// Polis node `i` (from 0) serves QUIC clients at 7481 + 100·i (UDP), its peers at + 1 (UDP),
+/// metrics at + 2 (TCP), and its ZooKeeper face at 2481 + i (TCP): the layout of `polis dev
+/// --nodes 3` (7181…, 2181…) moved up, clear of a dev cluster on its defaults.
+const POLIS_CLIENT_PORT_FIRST: u16 = 7481;
 const POLIS_NODE_PORT_STRIDE: u16 = 100;
-const POLIS_ZOOKEEPER_PORT_FIRST: u16 = 2181;
+const POLIS_ZOOKEEPER_PORT_FIRST: u16 = 2481;
+/// The benchmark's client certificate name (subject `CN=polis-bench,O=Polis`): an ordinary
+/// client, not an administrator, as the ZooKeeper-protocol sessions are ordinary clients.
+const BENCH_CLIENT_NAME: &str = "polis-bench";
 
 /// A server process this program started; killed (and reaped) when dropped.
 #[derive(Debug)]
@@ -338,22 +339,28 @@ impl EtcdCluster {
     }
 }
 
-/// The client profile `polis dev` writes (runtime/server/src/profile.rs), read here without
-/// depending on the server crate.
-#[derive(Debug, Deserialize)]
-struct DevProfile {
-    servers: Vec<SocketAddr>,
-    server_name: String,
-    ca: PathBuf,
-    certificate: PathBuf,
-    key: PathBuf,
+/// Runs `polis` with `arguments` to completion (certificate authority commands).
+fn run_polis(polis: &Path, arguments: &[&str]) -> anyhow::Result<()> {
+    let output = Command::new(polis)
+        .args(arguments)
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("running {} {arguments:?}", polis.display()))?;
+    anyhow::ensure!(
+        output.status.success(),
+        "polis {arguments:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(())
 }
 
-/// `polis dev --nodes 3`: three Polis nodes in one process, over real QUIC and redb.
+/// Three Polis nodes, each its own `polis server` process over real QUIC and redb, as ZooKeeper's
+/// and etcd's members are: per-node CPU and metrics, and ports of their own, so that a
+/// `polis dev` someone runs on its default ports (7181…, 2181…) can go on beside the benchmark.
 #[derive(Debug)]
 pub struct PolisCluster {
-    pub process: ServerProcess,
-    /// Where QUIC clients connect, with the dev CA and the admin client certificate.
+    pub servers: Vec<ServerProcess>,
+    /// Where QUIC clients connect, with the benchmark's CA and client certificate.
     pub client_configs: Vec<ClientConfig>,
     /// The nodes' ZooKeeper faces.
     pub zookeeper_addresses: Vec<String>,
@@ -366,6 +373,7 @@ impl PolisCluster {
         let node_port = |node: u16, offset: u16| {
             POLIS_CLIENT_PORT_FIRST + POLIS_NODE_PORT_STRIDE * node + offset
         };
+        let address = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
         let zookeeper_ports = member_ports(POLIS_ZOOKEEPER_PORT_FIRST);
         let mut tcp_ports = zookeeper_ports.clone();
         tcp_ports.extend((0..MEMBERS).map(|node| node_port(node, 2)));
@@ -373,69 +381,144 @@ impl PolisCluster {
             .flat_map(|node| [node_port(node, 0), node_port(node, 1)])
             .collect();
         ensure_ports_free(&tcp_ports, &udp_ports)?;
+
+        let certs = dir.join("certs");
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let dev_dir = dir.join("polis-dev");
-        let mut command = Command::new(polis);
-        command
-            .arg("dev")
-            .arg("--nodes")
-            .arg(MEMBERS.to_string())
-            .arg("--dir")
-            .arg(&dev_dir)
-            // Per-request logging would cost the server CPU the benchmark reports.
-            .env("RUST_LOG", "warn")
-            .current_dir(dir);
-        let mut process =
-            ServerProcess::spawn("polis dev --nodes 3", &mut command, dir.join("server.log"))?;
-        let profile_path = dev_dir.join("profile.toml");
+        let certs_arg = certs.to_str().context("a non-UTF-8 work folder")?;
+        run_polis(
+            polis,
+            &["ca", "init", "--dir", certs_arg, "--name", "Polis bench CA"],
+        )?;
+        run_polis(
+            polis,
+            &[
+                "ca",
+                "issue",
+                "--dir",
+                certs_arg,
+                "--client",
+                BENCH_CLIENT_NAME,
+            ],
+        )?;
+        let mut members = String::new();
+        for node in 0..MEMBERS {
+            members.push_str(&format!(
+                "\n[[cluster.members]]\nid = {}\npeer_address = \"{}\"\nclient_address = \"{}\"\n",
+                node + 1,
+                address(node_port(node, 1)),
+                address(node_port(node, 0)),
+            ));
+        }
+        let mut servers = Vec::new();
+        for node in 0..MEMBERS {
+            let id = node + 1;
+            let name = format!("node{id}");
+            run_polis(
+                polis,
+                &[
+                    "ca",
+                    "issue",
+                    "--dir",
+                    certs_arg,
+                    "--node",
+                    &name,
+                    "--host",
+                    "127.0.0.1",
+                    "--host",
+                    "localhost",
+                ],
+            )?;
+            let files = TlsFiles::for_node(&certs, &name);
+            let node_dir = dir.join(&name);
+            std::fs::create_dir_all(&node_dir)
+                .with_context(|| format!("creating {}", node_dir.display()))?;
+            // TOML keys before tables; every key not written keeps its default, as in
+            // `polis dev`'s nodes.
+            let config = format!(
+                "listen = \"{}\"\nadmin_listen = \"{}\"\ndata_dir = {:?}\n\n\
+                 [tls]\nca = {:?}\ncertificate = {:?}\nkey = {:?}\n\n\
+                 [cluster]\nnode_id = {id}\nname = \"polis-bench\"\npeer_listen = \"{}\"\n{members}\n\
+                 [zookeeper]\nenabled = true\nlisten = \"{}\"\nfour_letter_words = [\"ruok\", \"srvr\", \"mntr\"]\n",
+                address(node_port(node, 0)),
+                address(node_port(node, 2)),
+                node_dir.join("data").display().to_string(),
+                files.ca_path.display().to_string(),
+                files.certificate_path.display().to_string(),
+                files.key_path.display().to_string(),
+                address(node_port(node, 1)),
+                address(POLIS_ZOOKEEPER_PORT_FIRST + node),
+            );
+            let config_path = node_dir.join("polis.toml");
+            std::fs::write(&config_path, config).context("writing polis.toml")?;
+            let mut command = Command::new(polis);
+            command
+                .arg("server")
+                .arg("--config")
+                .arg(&config_path)
+                // Per-request logging would cost the server CPU the benchmark reports.
+                .env("RUST_LOG", "warn")
+                .current_dir(&node_dir);
+            servers.push(ServerProcess::spawn(
+                &format!("Polis node {id}"),
+                &mut command,
+                node_dir.join("server.log"),
+            )?);
+        }
+        let client_tls = TlsFiles::for_client(&certs, BENCH_CLIENT_NAME);
+        let client_configs: Vec<ClientConfig> = (0..MEMBERS)
+            .map(|node| {
+                ClientConfig::new(
+                    vec![address(node_port(node, 0))],
+                    "localhost",
+                    client_tls.clone(),
+                )
+            })
+            .collect();
         let zookeeper_addresses: Vec<String> = zookeeper_ports
             .iter()
             .map(|port| format!("127.0.0.1:{port}"))
             .collect();
         let metrics_addresses = (0..MEMBERS)
-            .map(|node| SocketAddr::from(([127, 0, 0, 1], node_port(node, 2))))
+            .map(|node| address(node_port(node, 2)))
             .collect();
-        // `polis dev` writes its profile once every node has started.
-        let client_configs = wait_until_ready("the Polis dev cluster", &mut [&mut process], || {
-            let profile_path = profile_path.clone();
-            let zookeeper_addresses = zookeeper_addresses.clone();
-            async move {
-                anyhow::ensure!(profile_path.exists(), "no profile yet");
-                let text = std::fs::read_to_string(&profile_path).context("reading the profile")?;
-                let profile: DevProfile = toml::from_str(&text).context("parsing the profile")?;
-                let tls = TlsFiles {
-                    ca_path: profile.ca,
-                    certificate_path: profile.certificate,
-                    key_path: profile.key,
-                };
-                let candidates: Vec<ClientConfig> = profile
-                    .servers
-                    .iter()
-                    .map(|server| {
-                        ClientConfig::new(vec![*server], &profile.server_name, tls.clone())
-                    })
-                    .collect();
-                for config in &candidates {
-                    let client = polis_client::Client::connect(config.clone())
-                        .await
-                        .with_context(|| format!("QUIC session on {:?}", config.servers))?;
-                    client.exists("/").await.context("exists / over QUIC")?;
-                    let _ = client.close().await;
-                }
-                probe_zookeeper(&zookeeper_addresses).await?;
-                Ok(candidates)
-            }
-        })
-        .await?;
-        Ok(PolisCluster {
-            process,
+        let mut cluster = PolisCluster {
+            servers,
             client_configs,
             zookeeper_addresses,
             metrics_addresses,
+        };
+        let configs = cluster.client_configs.clone();
+        let zookeeper_addresses = cluster.zookeeper_addresses.clone();
+        let mut processes: Vec<&mut ServerProcess> = cluster.servers.iter_mut().collect();
+        wait_until_ready("the Polis cluster", &mut processes, || async {
+            for config in &configs {
+                let client = polis_client::Client::connect(config.clone())
+                    .await
+                    .with_context(|| format!("QUIC session on {:?}", config.servers))?;
+                // A write commits through the quorum: the cluster has a leader.
+                let created = client
+                    .create(
+                        "/polis-bench-ready",
+                        b"",
+                        &polis_client::Acl::open(),
+                        polis_client::CreateMode::Persistent,
+                    )
+                    .await;
+                let _ = client.close().await;
+                match created {
+                    Err(error) if !error.is_node_exists() => {
+                        return Err(anyhow::Error::from(error).context("a write over QUIC"));
+                    }
+                    _ => {}
+                }
+            }
+            probe_zookeeper(&zookeeper_addresses).await
         })
+        .await?;
+        Ok(cluster)
     }
 
     pub fn pids(&self) -> Vec<u32> {
-        vec![self.process.pid()]
+        self.servers.iter().map(ServerProcess::pid).collect()
     }
 }
