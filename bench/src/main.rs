@@ -238,7 +238,9 @@ async fn run(arguments: Arguments) -> anyhow::Result<()> {
     let heading = format!(
         "Polis against ZooKeeper and etcd: three members each on 127.0.0.1, closed loop \
          (one request in flight per session), {PAYLOAD_LEN}-byte data, {:.0} s measured after \
-         {:.0} s warm-up, {} repeat(s) merged.\n\n",
+         {:.0} s warm-up, {} repeat(s) merged. Watch: ops/s are fan-out rounds per second (the \
+         ZooKeeper-protocol and Polis watchers set a one-shot watch again each round, etcd's \
+         streams stay open), latency is until the last watcher has the event.\n\n",
         arguments.seconds,
         arguments.warmup_seconds,
         arguments.repeats,
