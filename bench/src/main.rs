@@ -147,6 +147,10 @@ async fn run(arguments: Arguments) -> anyhow::Result<()> {
         eprintln!("starting {}", system.name());
         let target = match system {
             SystemKind::ZooKeeper => {
+                versions.insert(
+                    "zookeeper".into(),
+                    jar_version(&arguments.zookeeper_classpath).into(),
+                );
                 let install = ZooKeeperInstall {
                     java: arguments.java.clone(),
                     classpath: arguments.zookeeper_classpath.clone(),
@@ -282,4 +286,17 @@ fn first_line(program: &std::path::Path, argument: &str) -> String {
             .to_string(),
         Err(error) => format!("unknown ({error})"),
     }
+}
+
+/// The file name the class path's first jar resolves to: Debian's `zookeeper.jar` is a link to
+/// `zookeeper-3.8.0.jar`.
+fn jar_version(classpath: &str) -> String {
+    let jar = classpath.split(':').next().unwrap_or_default();
+    std::fs::canonicalize(jar)
+        .ok()
+        .and_then(|path| {
+            path.file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| format!("unknown ({jar})"))
 }
