@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use polis_client::{ClientConfig, TlsFiles};
+use serde::Serialize;
 use zookeeper_client as zk;
 
 use crate::etcd::EtcdClient;
@@ -339,6 +340,48 @@ impl EtcdCluster {
     }
 }
 
+/// The keys of a node's `polis.toml` (runtime/server/src/config.rs) that the benchmark sets;
+/// every other key keeps its default, as in `polis dev`'s nodes. Written here rather than taken
+/// from the server crate, which would bring its whole build (wasmtime, openraft) into this one.
+#[derive(Debug, Serialize)]
+struct PolisNodeConfig {
+    listen: SocketAddr,
+    admin_listen: SocketAddr,
+    data_dir: PathBuf,
+    tls: PolisTls,
+    cluster: PolisClusterConfig,
+    zookeeper: PolisZooKeeper,
+}
+
+#[derive(Debug, Serialize)]
+struct PolisTls {
+    ca: PathBuf,
+    certificate: PathBuf,
+    key: PathBuf,
+}
+
+#[derive(Debug, Serialize)]
+struct PolisClusterConfig {
+    node_id: u64,
+    name: String,
+    peer_listen: SocketAddr,
+    members: Vec<PolisMember>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+struct PolisMember {
+    id: u64,
+    peer_address: String,
+    client_address: String,
+}
+
+#[derive(Debug, Serialize)]
+struct PolisZooKeeper {
+    enabled: bool,
+    listen: SocketAddr,
+    four_letter_words: Vec<String>,
+}
+
 /// Runs `polis` with `arguments` to completion (certificate authority commands).
 fn run_polis(polis: &Path, arguments: &[&str]) -> anyhow::Result<()> {
     let output = Command::new(polis)
@@ -400,15 +443,13 @@ impl PolisCluster {
                 BENCH_CLIENT_NAME,
             ],
         )?;
-        let mut members = String::new();
-        for node in 0..MEMBERS {
-            members.push_str(&format!(
-                "\n[[cluster.members]]\nid = {}\npeer_address = \"{}\"\nclient_address = \"{}\"\n",
-                node + 1,
-                address(node_port(node, 1)),
-                address(node_port(node, 0)),
-            ));
-        }
+        let members: Vec<PolisMember> = (0..MEMBERS)
+            .map(|node| PolisMember {
+                id: u64::from(node) + 1,
+                peer_address: address(node_port(node, 1)).to_string(),
+                client_address: address(node_port(node, 0)).to_string(),
+            })
+            .collect();
         let mut servers = Vec::new();
         for node in 0..MEMBERS {
             let id = node + 1;
@@ -432,22 +473,28 @@ impl PolisCluster {
             let node_dir = dir.join(&name);
             std::fs::create_dir_all(&node_dir)
                 .with_context(|| format!("creating {}", node_dir.display()))?;
-            // TOML keys before tables; every key not written keeps its default, as in
-            // `polis dev`'s nodes.
-            let config = format!(
-                "listen = \"{}\"\nadmin_listen = \"{}\"\ndata_dir = {:?}\n\n\
-                 [tls]\nca = {:?}\ncertificate = {:?}\nkey = {:?}\n\n\
-                 [cluster]\nnode_id = {id}\nname = \"polis-bench\"\npeer_listen = \"{}\"\n{members}\n\
-                 [zookeeper]\nenabled = true\nlisten = \"{}\"\nfour_letter_words = [\"ruok\", \"srvr\", \"mntr\"]\n",
-                address(node_port(node, 0)),
-                address(node_port(node, 2)),
-                node_dir.join("data").display().to_string(),
-                files.ca_path.display().to_string(),
-                files.certificate_path.display().to_string(),
-                files.key_path.display().to_string(),
-                address(node_port(node, 1)),
-                address(POLIS_ZOOKEEPER_PORT_FIRST + node),
-            );
+            let config = PolisNodeConfig {
+                listen: address(node_port(node, 0)),
+                admin_listen: address(node_port(node, 2)),
+                data_dir: node_dir.join("data"),
+                tls: PolisTls {
+                    ca: files.ca_path,
+                    certificate: files.certificate_path,
+                    key: files.key_path,
+                },
+                cluster: PolisClusterConfig {
+                    node_id: u64::from(id),
+                    name: "polis-bench".to_string(),
+                    peer_listen: address(node_port(node, 1)),
+                    members: members.clone(),
+                },
+                zookeeper: PolisZooKeeper {
+                    enabled: true,
+                    listen: address(POLIS_ZOOKEEPER_PORT_FIRST + node),
+                    four_letter_words: vec!["ruok".into(), "srvr".into(), "mntr".into()],
+                },
+            };
+            let config = toml::to_string(&config).context("encoding polis.toml")?;
             let config_path = node_dir.join("polis.toml");
             std::fs::write(&config_path, config).context("writing polis.toml")?;
             let mut command = Command::new(polis);
