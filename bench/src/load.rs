@@ -107,6 +107,8 @@ pub struct PolisWindow {
     /// The leader's (as of the window's end) change of the entries appended and of the appends;
     /// `None` if no node said it leads.
     pub leader_appends: Option<(f64, f64)>,
+    /// The leader's change of the transactions it packed into entries (group commit).
+    pub leader_txns: Option<f64>,
     /// The same over every node: followers append what the leader sends in batches.
     pub all_appends: (f64, f64),
     /// Peer handshakes over every node, where the nodes export the counter.
@@ -125,6 +127,7 @@ impl PolisWindow {
             window.all_appends.1 += appends.1;
             if after.is_leader {
                 window.leader_appends = Some(appends);
+                window.leader_txns = Some(after.txns_proposed - before.txns_proposed);
             }
             if let Some(handshakes) = after.peer_handshakes {
                 *window.peer_handshakes.get_or_insert(0.0) +=

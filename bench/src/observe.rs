@@ -19,6 +19,9 @@ const CLOCK_TICKS_PER_SECOND_DEFAULT: f64 = 100.0;
 /// (runtime/raft/src/log_store.rs).
 const APPEND_ENTRIES_SUM: &str = "polis_raft_append_entries_sum";
 const APPEND_ENTRIES_COUNT: &str = "polis_raft_append_entries_count";
+/// Polis's histogram of transactions per proposal: on the leader, transactions per Raft entry
+/// (runtime/raft/src/proposer.rs, group commit).
+const TXNS_PER_PROPOSAL_SUM: &str = "polis_txns_per_proposal_sum";
 /// Peer connection handshakes, where the server exports them.
 const PEER_HANDSHAKES: &str = "polis_peer_handshakes_total";
 /// 1 on the node that leads, 0 on the others.
@@ -66,6 +69,8 @@ pub fn cpu_seconds(pids: &[u32]) -> anyhow::Result<f64> {
 pub struct PolisMetrics {
     pub append_entries_sum: f64,
     pub append_entries_count: f64,
+    /// Transactions proposed (on the leader: packed into its entries).
+    pub txns_proposed: f64,
     /// `None` when the server does not export the counter.
     pub peer_handshakes: Option<f64>,
     pub is_leader: bool,
@@ -106,6 +111,7 @@ fn parse_polis_metrics(page: &str) -> PolisMetrics {
         match name {
             APPEND_ENTRIES_SUM => metrics.append_entries_sum += value,
             APPEND_ENTRIES_COUNT => metrics.append_entries_count += value,
+            TXNS_PER_PROPOSAL_SUM => metrics.txns_proposed += value,
             PEER_HANDSHAKES => *metrics.peer_handshakes.get_or_insert(0.0) += value,
             IS_LEADER => metrics.is_leader |= value == 1.0,
             _ => {}
@@ -124,12 +130,14 @@ mod tests {
                     polis_raft_append_entries{quantile=\"0.5\"} 1\n\
                     polis_raft_append_entries_sum 30\n\
                     polis_raft_append_entries_count 10\n\
+                    polis_txns_per_proposal_sum 300\n\
                     polis_peer_handshakes_total{peer=\"2\"} 3\n\
                     polis_peer_handshakes_total{peer=\"3\"} 4\n\
                     polis_raft_is_leader 1\n";
         let metrics = parse_polis_metrics(page);
         assert_eq!(metrics.append_entries_sum, 30.0);
         assert_eq!(metrics.append_entries_count, 10.0);
+        assert_eq!(metrics.txns_proposed, 300.0);
         assert_eq!(metrics.peer_handshakes, Some(7.0));
         assert!(metrics.is_leader);
         assert_eq!(parse_polis_metrics("").peer_handshakes, None);

@@ -20,6 +20,9 @@ pub struct Figures {
     pub errors: u64,
     /// Server CPU (user + system, all server processes) per 1,000 successful operations.
     pub server_cpu_seconds_per_1000_operations: Option<f64>,
+    /// Polis: transactions per durable append (fsync) of the leader's log during the window:
+    /// group commit packs many into one entry.
+    pub transactions_per_fsync_leader: Option<f64>,
     /// Polis: Raft log entries per durable append (fsync) on the leader during the window.
     pub raft_entries_per_fsync_leader: Option<f64>,
     /// The same over all three nodes.
@@ -49,6 +52,11 @@ impl Figures {
             (fsyncs > 0.0).then(|| entries / fsyncs)
         };
         let handshakes: Vec<f64> = polis.iter().filter_map(|p| p.peer_handshakes).collect();
+        let leader_txns_and_fsyncs = polis.iter().filter_map(|p| {
+            let txns = p.leader_txns?;
+            let (_, fsyncs) = p.leader_appends?;
+            Some((txns, fsyncs))
+        });
         let millis = |quantile: f64| latencies.value_at_quantile(quantile) as f64 / 1000.0;
         Some(Figures {
             operations,
@@ -60,6 +68,7 @@ impl Figures {
             errors,
             server_cpu_seconds_per_1000_operations: (operations > 0)
                 .then(|| cpu * 1000.0 / operations as f64),
+            transactions_per_fsync_leader: per_fsync(&mut leader_txns_and_fsyncs.into_iter()),
             raft_entries_per_fsync_leader: per_fsync(
                 &mut polis.iter().filter_map(|p| p.leader_appends),
             ),
@@ -169,12 +178,13 @@ impl Results {
         let mut table = String::new();
         table.push_str(
             "| workload | sessions | system | ops/s | p50 ms | p99 ms | p99.9 ms | errors \
-             | server CPU s/1k ops | Raft entries/fsync leader, all | peer handshakes \
+             | server CPU s/1k ops | txns/fsync leader | Raft entries/fsync leader, all \
+             | peer handshakes \
              | ops/s ÷ ZK | p99 ÷ ZK | ops/s ÷ etcd | p99 ÷ etcd |\n",
         );
         table.push_str(
             "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: \
-             | ---: | ---: | ---: | ---: |\n",
+             | ---: | ---: | ---: | ---: | ---: |\n",
         );
         let dash = || "-".to_string();
         let number = |value: Option<f64>, decimals: usize| {
@@ -192,7 +202,7 @@ impl Results {
                     .unwrap_or("no measurement");
                 let _ = writeln!(
                     table,
-                    "| {} | {sessions} | {} | failed: {} | | | | | | | | | | | |",
+                    "| {} | {sessions} | {} | failed: {} | | | | | | | | | | | | |",
                     workload.name(),
                     system.name(),
                     reason.replace('|', "/").replace('\n', " ")
@@ -203,7 +213,7 @@ impl Results {
             let ratio = |name: &str| number(ratios.get(name).copied(), 2);
             let _ = writeln!(
                 table,
-                "| {} | {sessions} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} \
+                "| {} | {sessions} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} | {} \
                  | {} | {} | {} | {} |",
                 workload.name(),
                 system.name(),
@@ -213,6 +223,7 @@ impl Results {
                 figures.p999_ms,
                 figures.errors,
                 number(figures.server_cpu_seconds_per_1000_operations, 3),
+                number(figures.transactions_per_fsync_leader, 1),
                 match (
                     figures.raft_entries_per_fsync_leader,
                     figures.raft_entries_per_fsync_all_nodes
