@@ -182,3 +182,79 @@ async fn a_client_whose_node_dies_resumes_its_session_on_another() {
     assert_eq!(client.session_id(), session_id, "the same session");
     cluster.shutdown().await;
 }
+
+/// The sum of `polis_peer_handshakes_total` over both sides, from a node's `/metrics` (one
+/// recorder serves every node of this process, so it counts the whole cluster).
+async fn peer_handshakes(admin: std::net::SocketAddr) -> u64 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(admin).await.unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: polis\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    tokio::time::timeout(CLUSTER_DEADLINE, stream.read_to_string(&mut response))
+        .await
+        .expect("the metrics in time")
+        .unwrap();
+    response
+        .lines()
+        .filter(|line| line.starts_with("polis_peer_handshakes_total"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+/// Peers keep their connections (issue 12): once every link is up, a load of forwarded writes,
+/// ReadIndex rounds, replication and heartbeats through every node costs no new mutual-TLS
+/// handshake.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_cluster_makes_no_peer_handshakes_in_steady_state() {
+    let cluster = TestCluster::start_with(3, |config| {
+        config.admin_listen = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    let admin = cluster
+        .member(1)
+        .server
+        .as_ref()
+        .and_then(|server| server.admin_address)
+        .expect("an admin endpoint");
+    let mut clients = Vec::new();
+    for id in 1..=3 {
+        clients.push(cluster.client("alice", &[id]).await);
+    }
+    // A write and a read through every node first: each dials the links it will use.
+    for (index, client) in clients.iter().enumerate() {
+        let path = format!("/warm-{index}");
+        client
+            .create(&path, b"", &Acl::open(), CreateMode::Persistent)
+            .await
+            .unwrap();
+        client.get_data(&path).await.unwrap();
+    }
+    let before = peer_handshakes(admin).await;
+    assert!(before > 0, "the handshakes of the start are counted");
+
+    let load = clients
+        .iter()
+        .enumerate()
+        .map(|(index, client)| async move {
+            let path = format!("/warm-{index}");
+            for round in 0..150u32 {
+                client
+                    .set_data(&path, &round.to_be_bytes(), -1)
+                    .await
+                    .unwrap();
+                let (data, _) = client.get_data(&path).await.unwrap();
+                assert_eq!(data, round.to_be_bytes());
+            }
+        });
+    futures::future::join_all(load).await;
+
+    let after = peer_handshakes(admin).await;
+    assert_eq!(
+        after, before,
+        "no peer connection was dialled again under load"
+    );
+    cluster.shutdown().await;
+}

@@ -714,3 +714,91 @@ async fn writes_through_the_zookeeper_face_are_replicated() {
     drop((first, third));
     cluster.shutdown().await;
 }
+
+/// `[zookeeper] reads = "sequential"` serves ZooKeeper's own guarantee: a read comes from the
+/// node's tree, which already holds the session's own writes (a write is answered only once the
+/// node applied it), so a follower cut off from the leader still answers, as a ZooKeeper
+/// follower does, where a linearizable read would fail with ConnectionLoss; `sync` still waits
+/// for the leader.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequential_reads_are_local_and_see_the_sessions_own_writes() {
+    let cluster = TestCluster::start_with(3, |config| {
+        enable_zookeeper(config);
+        config.zookeeper.reads = polis_server::config::ZooKeeperReads::Sequential;
+    })
+    .await;
+    let leader = cluster.leader().await;
+    let follower = (1..=3).find(|id| *id != leader).expect("a follower");
+    let address = cluster
+        .member(follower)
+        .server
+        .as_ref()
+        .and_then(|server| server.zookeeper_address)
+        .expect("the ZooKeeper face is enabled")
+        .to_string();
+    let client = connect(&address).await;
+    // Written through the follower (forwarded to the leader), read back from the follower.
+    client.create("/own", b"mine", &open()).await.unwrap();
+    assert_eq!(client.get_data("/own").await.unwrap().0, b"mine");
+
+    cluster.partition(&[follower]);
+    let (data, stat) = tokio::time::timeout(DEADLINE, client.get_data("/own"))
+        .await
+        .expect("a local read answers at once")
+        .expect("a cut-off follower still serves sequential reads");
+    assert_eq!(data, b"mine");
+    assert_eq!(stat.version, 0);
+    cluster.heal();
+    // After the partition heals, sync catches the follower up with the leader.
+    client.sync("/own").await.unwrap();
+    assert_eq!(client.get_data("/own").await.unwrap().0, b"mine");
+    drop(client);
+    cluster.shutdown().await;
+}
+
+/// An anonymous client cannot grow its session's identities without bound (issue 13): every
+/// write carries them in its Raft entry for the replicas' ACL checks, and 34 one-mebibyte user
+/// names once made entries too large to replicate, which toppled the leader. Past the bounds
+/// `addAuth` fails, which ends that session as ZooKeeper's auth failures do, and nobody else
+/// notices.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn add_auth_is_bounded_in_count_and_in_bytes() {
+    use polis_server::node::{IDENTITIES_PER_SESSION_MAX, IDENTITY_LEN_MAX};
+    let (node, address) = start_node().await;
+    let collector = connect(&address).await;
+    for user in 0..IDENTITIES_PER_SESSION_MAX {
+        collector
+            .auth("digest".to_string(), format!("user{user}:pw").into_bytes())
+            .await
+            .unwrap();
+    }
+    // Adding one already held changes nothing and is no error.
+    collector
+        .auth("digest".to_string(), b"user0:pw".to_vec())
+        .await
+        .unwrap();
+    collector.create("/collector", b"", &open()).await.unwrap();
+    assert!(
+        collector
+            .auth("digest".to_string(), b"one-too-many:pw".to_vec())
+            .await
+            .is_err(),
+        "a session holds at most {IDENTITIES_PER_SESSION_MAX} identities"
+    );
+
+    let bloater = connect(&address).await;
+    let long_user = format!("{}:pw", "u".repeat(IDENTITY_LEN_MAX));
+    assert!(
+        bloater
+            .auth("digest".to_string(), long_user.into_bytes())
+            .await
+            .is_err(),
+        "an identity is at most {IDENTITY_LEN_MAX} bytes"
+    );
+
+    let bystander = connect(&address).await;
+    bystander.create("/bystander", b"", &open()).await.unwrap();
+    assert!(bystander.check_stat("/collector").await.unwrap().is_some());
+    drop((collector, bloater, bystander));
+    node.shutdown().await;
+}

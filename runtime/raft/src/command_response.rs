@@ -3,8 +3,15 @@
 use polis_tree::{Applied, ErrorCode, OpResult, TreeError, WatchEvent, Zxid};
 use serde::{Deserialize, Serialize};
 
-/// The result of applying one log entry, as `Raft::client_write` returns it to the leader-side
-/// caller.
+/// What applying one log entry answers, as `Raft::client_write` returns it to the leader-side
+/// caller: one [`CommandResponse`] per transaction of the entry's [`crate::Command`], in order
+/// (one for a blank or membership entry, which applies as a no-op).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryResponse {
+    pub txns: Vec<CommandResponse>,
+}
+
+/// The result of applying one transaction.
 ///
 /// Openraft's `serde` feature requires the response type to be serializable, but
 /// [`polis_tree::TreeError`] is not (its variants hold `&'static str`s), so a failure travels as a
@@ -12,7 +19,7 @@ use serde::{Deserialize, Serialize};
 /// `multi`. That is everything a client is ever told about a failed operation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommandResponse {
-    /// The zxid the entry was applied at: its log index.
+    /// The zxid the transaction was applied at (see [`crate::zxid_of`]).
     pub zxid: Zxid,
     pub result: Result<OpResult, CommandError>,
     /// The watch events the transaction fired, in ZooKeeper's order.

@@ -32,7 +32,9 @@ mod log_store;
 pub mod membership;
 pub mod network;
 mod peer_node;
+mod proposer;
 mod raft_config;
+mod shared_rounds;
 mod snapshot_builder;
 mod snapshot_file;
 mod state_machine;
@@ -45,19 +47,27 @@ pub use apply_observer::{
     APPLY_NOTICES_CAPACITY_DEFAULT, APPLY_OBSERVER_STALL_TIMEOUT, AppliedBatch, AppliedEntry,
     ApplyNotice, ApplyObserver,
 };
-pub use command::Command;
-pub use command_response::{CommandError, CommandResponse};
+pub use command::{
+    Command, TXNS_PER_ENTRY_MAX, ZXIDS_PER_ENTRY, entry_index_of_zxid, first_zxid_of_entry, zxid_of,
+};
+pub use command_response::{CommandError, CommandResponse, EntryResponse};
 pub use error::RaftStoreError;
 pub use log_compaction::LogCompaction;
 pub use log_store::{LOG_READ_BYTES_MAX, RAFT_LOG_FILE_NAME, RedbLogStore};
 pub use membership::{ClusterView, LearnerAdded, MemberView, MembershipChange, NodeRole};
 pub use peer_node::PeerNode;
+pub use proposer::{
+    PROPOSAL_BYTES_MAX, PROPOSAL_REQUEST_BYTES_MAX, PROPOSALS_IN_FLIGHT_MAX,
+    PROPOSALS_WAITING_BYTES_MAX, PROPOSALS_WAITING_MAX, ProposalFuture, ProposalSink, ProposeError,
+    Proposer, RaftProposalSink,
+};
 pub use raft_config::{
     ELECTION_TIMEOUT_MAX_MS, ELECTION_TIMEOUT_MIN_MS, HEARTBEAT_INTERVAL_MS,
     INSTALL_SNAPSHOT_TIMEOUT_MS, PURGE_BATCH_ENTRIES, REPLICATION_BATCH_ENTRIES_MAX,
     REPLICATION_LAG_THRESHOLD_ENTRIES, SNAPSHOT_CHUNK_BYTES_MAX, SNAPSHOT_INTERVAL_ENTRIES,
     SNAPSHOT_LOG_ENTRIES_KEPT, polis_raft_config, polis_raft_config_with,
 };
+pub use shared_rounds::{ROUND_REQUESTS_MAX, ROUND_WAITING_MAX, ReadIndexRounds, SharedRounds};
 pub use snapshot_builder::TreeSnapshotBuilder;
 pub use snapshot_file::{SNAPSHOT_FILE_NAME, SnapshotFile};
 pub use state_machine::{

@@ -11,11 +11,12 @@ use polis_tree::{DataTree, Limits, Txn, TxnKind, Zxid};
 use tokio::sync::RwLock;
 
 use crate::applied_checkpoint::AppliedCheckpointFile;
+use crate::command::{TXNS_PER_ENTRY_MAX, entry_index_of_zxid, zxid_of};
 use crate::{
     APPLIED_CHECKPOINT_FILE_NAME, AppliedBatch, AppliedCheckpoint, AppliedEntry, ApplyHook,
-    ApplyNotice, ApplyObserver, CommandResponse, LogEntry, LogId, RaftStoreError, RedbLogStore,
-    Snapshot, SnapshotFile, SnapshotMeta, StorageError, StoredMembership, TreeReader,
-    TreeSnapshotBuilder, TypeConfig,
+    ApplyNotice, ApplyObserver, Command, CommandResponse, EntryResponse, LogEntry, LogId,
+    RaftStoreError, RedbLogStore, Snapshot, SnapshotFile, SnapshotMeta, StorageError,
+    StoredMembership, TreeReader, TreeSnapshotBuilder, TypeConfig,
 };
 
 /// The most entries applied, committed to the tree store and reported to the observer as one
@@ -69,70 +70,110 @@ impl MachineState {
     fn apply_chunk(
         &mut self,
         chunk: Vec<LogEntry>,
-    ) -> Result<(Vec<CommandResponse>, AppliedBatch), RaftStoreError> {
-        let mut responses = Vec::with_capacity(chunk.len());
+    ) -> Result<(Vec<EntryResponse>, AppliedBatch), RaftStoreError> {
+        let entry_count = chunk.len();
+        let mut responses = Vec::with_capacity(entry_count);
         let mut batch = AppliedBatch {
-            entries: Vec::with_capacity(chunk.len()),
+            entries: Vec::with_capacity(entry_count),
         };
         for entry in chunk {
             let log_id = *entry.get_log_id();
-            let zxid = zxid_of(log_id.index)?;
-            let (txn, membership) = match entry.payload {
-                EntryPayload::Normal(command) => (
-                    Txn {
-                        zxid,
-                        time_ms: command.time_ms,
-                        kind: command.kind,
-                    },
-                    None,
-                ),
+            let (command, membership) = match entry.payload {
+                EntryPayload::Normal(command) => (command, None),
                 // Blank and membership entries still occupy a log index, so they apply as no-ops:
-                // the tree's zxid then always equals the last applied log index, which is what
-                // lets a restart find its place in the log from the tree's zxid alone.
-                EntryPayload::Blank => (noop(zxid), None),
-                EntryPayload::Membership(membership) => (noop(zxid), Some(membership)),
+                // the tree's zxid then always lies in the last applied entry's span, which is
+                // what lets a restart find its place in the log from the tree's zxid alone.
+                EntryPayload::Blank => (Command::default(), None),
+                EntryPayload::Membership(membership) => (Command::default(), Some(membership)),
             };
-            // An entry the tree has already passed changes nothing and is not reported: that is
-            // only openraft's initial membership entry at index 0 (before the first zxid, 1).
-            let already_applied = zxid <= self.tree.last_zxid();
-            let applied = self.tree.apply(&txn);
-            if !already_applied && let Some(hook) = &self.hook {
-                hook.applied(&log_id, &applied, &self.tree);
-            }
-            responses.push(CommandResponse::from(&applied));
-            if let Some(membership) = &membership {
+            responses.push(self.apply_command(log_id, command, &mut batch)?);
+            if let Some(membership) = membership {
                 self.membership = StoredMembership::new(Some(log_id), membership.clone());
+                if let Some(last) = batch.entries.last_mut()
+                    && last.log_id == log_id
+                {
+                    last.membership = Some(membership);
+                }
             }
             self.last_applied = Some(log_id);
-            if !already_applied {
-                batch.entries.push(AppliedEntry {
-                    log_id,
-                    applied,
-                    membership,
-                });
-            }
         }
         let changes = self.tree.take_changes();
         self.store.commit(&changes)?;
         self.entries_since_checkpoint = self
             .entries_since_checkpoint
-            .saturating_add(responses.len() as u64);
+            .saturating_add(entry_count as u64);
         if self.entries_since_checkpoint >= CHECKPOINT_INTERVAL_ENTRIES {
             self.checkpoint()?;
         }
         Ok((responses, batch))
     }
 
+    /// Applies the transactions of the entry `log_id`, each at its own zxid in the entry's span,
+    /// reporting each newly applied one to the hook and in `batch`.
+    fn apply_command(
+        &mut self,
+        log_id: LogId,
+        command: Command,
+        batch: &mut AppliedBatch,
+    ) -> Result<EntryResponse, RaftStoreError> {
+        let mut txns = command.txns;
+        if txns.is_empty() {
+            // Only a faulty leader proposes an empty command; it still occupies its entry.
+            txns.push(TxnKind::Noop);
+        }
+        if txns.len() > TXNS_PER_ENTRY_MAX {
+            // Likewise: every replica drops the same excess, so they stay identical.
+            tracing::error!(
+                index = log_id.index,
+                txns = txns.len(),
+                "an entry carries more transactions than it has zxids; the excess is dropped"
+            );
+            txns.truncate(TXNS_PER_ENTRY_MAX);
+        }
+        let mut response = EntryResponse {
+            txns: Vec::with_capacity(txns.len()),
+        };
+        for (position, kind) in txns.into_iter().enumerate() {
+            let zxid = zxid_of(log_id.index, position)?;
+            let time_ms = if kind == TxnKind::Noop {
+                0
+            } else {
+                command.time_ms
+            };
+            let txn = Txn {
+                zxid,
+                time_ms,
+                kind,
+            };
+            // A transaction the tree has already passed changes nothing and is not reported:
+            // that is only openraft's initial membership entry at index 0 (before the first
+            // zxid).
+            let already_applied = zxid <= self.tree.last_zxid();
+            let applied = self.tree.apply(&txn);
+            response.txns.push(CommandResponse::from(&applied));
+            if already_applied {
+                continue;
+            }
+            debug_assert_eq!(self.tree.last_zxid(), zxid, "the tree took the zxid");
+            if let Some(hook) = &self.hook {
+                hook.applied(&log_id, &applied, &self.tree);
+            }
+            batch.entries.push(AppliedEntry {
+                log_id,
+                applied,
+                membership: None,
+            });
+        }
+        Ok(response)
+    }
+
     /// Replaces the whole state with a snapshot's.
     fn install(&mut self, snapshot: SnapshotFile) -> Result<Zxid, RaftStoreError> {
         let tree = DataTree::read_snapshot(self.limits.clone(), snapshot.data.as_slice())?;
-        let expected = snapshot
-            .meta
-            .last_log_id
-            .map_or(Ok(0), |log_id| zxid_of(log_id.index))?;
-        if tree.last_zxid() != expected {
+        let expected_index = snapshot.meta.last_log_id.map_or(0, |log_id| log_id.index);
+        if entry_index_of_zxid(tree.last_zxid())? != expected_index {
             return Err(RaftStoreError::Corrupt(format!(
-                "snapshot {} holds zxid {} but claims log index {expected}",
+                "snapshot {} holds zxid {} but claims log index {expected_index}",
                 snapshot.meta.snapshot_id,
                 tree.last_zxid()
             )));
@@ -149,28 +190,15 @@ impl MachineState {
         self.membership = snapshot.meta.last_membership.clone();
         self.checkpoint()?;
         self.current_snapshot = Some(snapshot);
-        Ok(expected)
+        Ok(self.tree.last_zxid())
     }
-}
-
-fn noop(zxid: Zxid) -> Txn {
-    Txn {
-        zxid,
-        time_ms: 0,
-        kind: TxnKind::Noop,
-    }
-}
-
-/// The zxid of a log index (they are equal; a zxid is signed, as in ZooKeeper).
-fn zxid_of(index: u64) -> Result<Zxid, RaftStoreError> {
-    Zxid::try_from(index).map_err(|_| RaftStoreError::IndexBeyondZxid(index))
 }
 
 /// The znode tree as openraft's state machine.
 ///
-/// Applying a normal entry applies its [`crate::Command`] as `Txn { zxid: log index, .. }`;
-/// blank and membership entries apply as `TxnKind::Noop`, so the tree's zxid is always the last
-/// applied log index. Each apply chunk commits the tree's change set once to the tree store,
+/// Applying a normal entry applies each transaction of its [`crate::Command`] at its own zxid in
+/// the entry's span ([`crate::zxid_of`]); blank and membership entries apply as `TxnKind::Noop`
+/// at the span's first zxid, so the tree's zxid always lies in the last applied entry's span. Each apply chunk commits the tree's change set once to the tree store,
 /// which commits without fsync (`CommitDurability::Deferred`): the Raft log is the point of
 /// durability, and a restart replays the log after the tree's stored zxid.
 ///
@@ -220,11 +248,8 @@ impl TreeStateMachine {
         let current_snapshot = SnapshotFile::read(&dir)?;
 
         if let Some(snapshot) = &current_snapshot {
-            let snapshot_zxid = snapshot
-                .meta
-                .last_log_id
-                .map_or(Ok(0), |log_id| zxid_of(log_id.index))?;
-            if tree.last_zxid() < snapshot_zxid {
+            let snapshot_index = snapshot.meta.last_log_id.map_or(0, |log_id| log_id.index);
+            if entry_index_of_zxid(tree.last_zxid())? < snapshot_index {
                 // A crash between writing an installed snapshot and replacing the tree store.
                 tree = DataTree::read_snapshot(limits.clone(), snapshot.data.as_slice())?;
                 store.replace(&tree)?;
@@ -293,8 +318,7 @@ fn roll_forward(
     tree_zxid: Zxid,
     log: &RedbLogStore,
 ) -> Result<AppliedCheckpoint, RaftStoreError> {
-    let tree_index = u64::try_from(tree_zxid)
-        .map_err(|_| RaftStoreError::Corrupt(format!("negative tree zxid {tree_zxid}")))?;
+    let tree_index = entry_index_of_zxid(tree_zxid)?;
     let first_index = checkpoint.last_applied.map_or(0, |log_id| log_id.index + 1);
     if let Some(last_applied) = checkpoint.last_applied
         && last_applied.index > tree_index
@@ -361,7 +385,7 @@ impl RaftStateMachine<TypeConfig> for TreeStateMachine {
     /// Applies in chunks of at most [`APPLY_CHUNK_ENTRIES_MAX`] entries; each chunk holds the
     /// tree's write lock, commits once to the tree store and is then reported to the observer
     /// (outside the lock, so readers woken by the notice are not blocked by it).
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<CommandResponse>, StorageError>
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<EntryResponse>, StorageError>
     where
         I: IntoIterator<Item = LogEntry> + OptionalSend,
         I::IntoIter: OptionalSend,

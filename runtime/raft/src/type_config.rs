@@ -2,16 +2,16 @@
 
 use std::io::Cursor;
 
-use crate::{Command, CommandResponse, PeerNode};
+use crate::{Command, EntryResponse, PeerNode};
 
 openraft::declare_raft_types!(
     /// Polis's choices for openraft's type parameters: node ids are `u64`, a node is a
-    /// [`PeerNode`], a normal entry carries a [`Command`], applying it answers a
-    /// [`CommandResponse`], and a snapshot travels as one in-memory byte buffer in the tree's
+    /// [`PeerNode`], a normal entry carries a [`Command`], applying it answers an
+    /// [`EntryResponse`], and a snapshot travels as one in-memory byte buffer in the tree's
     /// deterministic snapshot format.
     pub TypeConfig:
         D = Command,
-        R = CommandResponse,
+        R = EntryResponse,
         NodeId = u64,
         Node = PeerNode,
         Entry = openraft::Entry<TypeConfig>,

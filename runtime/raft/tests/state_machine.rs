@@ -5,15 +5,15 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    CrashableStore, command_entry, create, log_id, membership, reference_tree, snapshot_bytes,
-    varied_log,
+    CrashableStore, batch_entry, blank_entry, command_entry, create, log_id, membership,
+    membership_entry, reference_tree, set_data, snapshot_bytes, varied_log,
 };
 use openraft::StorageHelper;
 use openraft::storage::{RaftLogStorage, RaftLogStorageExt, RaftSnapshotBuilder, RaftStateMachine};
 use polis_raft::{
     APPLY_CHUNK_ENTRIES_MAX, AppliedEntry, ApplyNotice, ApplyObserver, LogEntry,
     RAFT_LOG_FILE_NAME, RaftStoreError, RedbLogStore, SNAPSHOT_FILE_NAME, StoredMembership,
-    TreeStateMachine, polis_raft_config,
+    TreeStateMachine, ZXIDS_PER_ENTRY, polis_raft_config, zxid_of,
 };
 use polis_tree::{Caller, ErrorCode, Limits, OpResult, TxnKind, WriteOp};
 use tokio::sync::mpsc;
@@ -86,7 +86,10 @@ async fn restart_replays_the_log_after_the_trees_stored_zxid() {
         .expect("initial state");
     let replayed = receive_applied(&mut notices, 15).await;
     let replayed_zxids: Vec<i64> = replayed.iter().map(|entry| entry.applied.zxid).collect();
-    assert_eq!(replayed_zxids, (26..=40).collect::<Vec<i64>>());
+    let expected: Vec<i64> = (26..=40)
+        .map(|index| zxid_of(index, 0).expect("a zxid"))
+        .collect();
+    assert_eq!(replayed_zxids, expected);
 
     let (reference, _) = reference_tree(&entries);
     let reader = state_machine.reader();
@@ -332,7 +335,10 @@ async fn the_observer_receives_every_applied_entry_in_order() {
     assert_eq!(received.len(), reference.len());
     for (entry, expected) in received.iter().zip(&reference) {
         assert_eq!(entry.applied, *expected);
-        assert_eq!(entry.log_id.index as i64, expected.zxid);
+        assert_eq!(
+            zxid_of(entry.log_id.index, 0).expect("a zxid"),
+            expected.zxid
+        );
     }
     assert!(
         received
@@ -382,16 +388,22 @@ async fn responses_carry_results_and_error_codes() {
             },
         ],
     };
-    let responses = state_machine
+    let responses: Vec<polis_raft::CommandResponse> = state_machine
         .apply(vec![
             command_entry(1, 1, create("/a", b"1")),
             command_entry(1, 2, create("/a", b"2")),
             command_entry(1, 3, failing_multi),
         ])
         .await
-        .expect("apply");
+        .expect("apply")
+        .into_iter()
+        .map(|entry| {
+            assert_eq!(entry.txns.len(), 1, "one response per transaction");
+            entry.txns.into_iter().next().expect("a response")
+        })
+        .collect();
 
-    assert_eq!(responses[0].zxid, 1);
+    assert_eq!(responses[0].zxid, zxid_of(1, 0).expect("a zxid"));
     assert!(matches!(
         &responses[0].result,
         Ok(OpResult::Created { path, .. }) if path == "/a"
@@ -411,6 +423,88 @@ async fn responses_carry_results_and_error_codes() {
     let encoded = postcard::to_allocvec(&responses).expect("encode");
     let decoded: Vec<polis_raft::CommandResponse> = postcard::from_bytes(&encoded).expect("decode");
     assert_eq!(decoded, responses);
+}
+
+#[tokio::test]
+async fn an_entry_of_many_transactions_applies_each_at_its_own_zxid_and_replays_after_a_restart() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let packed = vec![
+        create("/a", b"1"),
+        create("/a", b"again"),
+        set_data("/a", b"2"),
+        create("/b", b""),
+    ];
+    let entries = vec![
+        membership_entry(0, 0, &[1, 2, 3]),
+        batch_entry(1, 1, packed),
+        blank_entry(1, 2),
+        batch_entry(1, 3, vec![set_data("/b", b"x"), create("/c", b"")]),
+    ];
+    {
+        let mut log = open_log(dir.path());
+        log.blocking_append(entries.clone()).await.expect("append");
+        log.save_committed(Some(log_id(1, 3)))
+            .await
+            .expect("save committed");
+        let mut state_machine =
+            TreeStateMachine::open_redb(dir.path(), Limits::default(), &log, None).expect("open");
+        let responses = state_machine
+            .apply(entries[..2].to_vec())
+            .await
+            .expect("apply");
+        assert_eq!(responses.len(), 2, "one response per entry");
+        let packed_responses = &responses[1].txns;
+        assert_eq!(packed_responses.len(), 4, "one response per transaction");
+        let zxids: Vec<i64> = packed_responses.iter().map(|txn| txn.zxid).collect();
+        let first = zxid_of(1, 0).expect("a zxid");
+        assert_eq!(zxids, vec![first, first + 1, first + 2, first + 3]);
+        // Transactions of one entry are independent: the failed second create undoes nothing.
+        let exists = packed_responses[1].result.as_ref().expect_err("exists");
+        assert_eq!(exists.error_code(), Some(ErrorCode::NodeExists));
+        assert!(packed_responses[2].result.is_ok());
+        assert!(packed_responses[3].result.is_ok());
+        let tree = state_machine.reader();
+        assert_eq!(tree.read().await.last_zxid(), first + 3);
+        let stat = tree
+            .read()
+            .await
+            .exists("/a")
+            .expect("a valid path")
+            .expect("/a exists");
+        assert_eq!((stat.czxid, stat.mzxid), (first, first + 2));
+    }
+
+    // The tree's zxid lies inside entry 1's span: a restart positions the state machine at
+    // entry 1 and replays entries 2 and 3.
+    let mut log = open_log(dir.path());
+    let (observer, mut notices) = ApplyObserver::channel(64);
+    let mut state_machine =
+        TreeStateMachine::open_redb(dir.path(), Limits::default(), &log, Some(observer))
+            .expect("reopen");
+    let (last_applied, _) = state_machine.applied_state().await.expect("state");
+    assert_eq!(last_applied, Some(log_id(1, 1)));
+    StorageHelper::new(&mut log, &mut state_machine)
+        .get_initial_state()
+        .await
+        .expect("initial state");
+    let replayed = receive_applied(&mut notices, 3).await;
+    let replayed_zxids: Vec<i64> = replayed.iter().map(|entry| entry.applied.zxid).collect();
+    let third = zxid_of(3, 0).expect("a zxid");
+    assert_eq!(
+        replayed_zxids,
+        vec![zxid_of(2, 0).expect("a zxid"), third, third + 1]
+    );
+    assert!(third + 1 < zxid_of(4, 0).expect("a zxid"));
+    assert_eq!(
+        ZXIDS_PER_ENTRY,
+        (zxid_of(4, 0).expect("a zxid") - third) as u64
+    );
+
+    let (reference, _) = reference_tree(&entries);
+    assert_eq!(
+        snapshot_bytes(&*state_machine.reader().read().await),
+        snapshot_bytes(&reference)
+    );
 }
 
 #[test]

@@ -106,6 +106,23 @@ pub struct ZooKeeperConfig {
     /// `secureClientPort` with `ssl.clientAuth=need`): the certificate's subject is the
     /// connection's `x509` identity, as on the QUIC face. Off: plain TCP, identities by `addAuth`.
     pub tls: bool,
+    /// How ZooKeeper clients' reads are served: `linearizable` (the default) confirms with the
+    /// leader's quorum that the read sees every write committed before it arrived (Raft's
+    /// ReadIndex); `sequential` is ZooKeeper's own guarantee, a read from this node's tree, which
+    /// already holds every write of the session (a write is answered only once this node applied
+    /// it) but may miss other sessions' latest writes. `sync` is a barrier in both.
+    pub reads: ZooKeeperReads,
+}
+
+/// The consistency of ZooKeeper clients' reads ([`ZooKeeperConfig::reads`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ZooKeeperReads {
+    /// Every read sees every write committed before it arrived, on any node.
+    #[default]
+    Linearizable,
+    /// ZooKeeper's guarantee: a session's reads see its own writes and never go back in time.
+    Sequential,
 }
 
 impl Default for ZooKeeperConfig {
@@ -116,6 +133,7 @@ impl Default for ZooKeeperConfig {
             four_letter_words: vec!["srvr".to_string()],
             connections_max: 10_000,
             tls: false,
+            reads: ZooKeeperReads::Linearizable,
         }
     }
 }

@@ -185,15 +185,7 @@ async fn serve_connection(
         identities.clone(),
         outbound,
     );
-    let outcome = read_requests(
-        connection,
-        context,
-        &mut receive,
-        handler,
-        identities,
-        &client_finished,
-    )
-    .await;
+    let outcome = read_requests(connection, context, &mut receive, handler, &client_finished).await;
     context.node.hub.detach(session_id, connection_id);
     if outcome.is_err() {
         writer.abort();
@@ -208,7 +200,6 @@ async fn read_requests(
     context: &ConnectionContext,
     receive: &mut BufReader<quinn::RecvStream>,
     mut handler: SessionHandler,
-    mut identities: Arc<[Id]>,
     client_finished: &AtomicBool,
 ) -> Result<(), String> {
     loop {
@@ -223,16 +214,7 @@ async fn read_requests(
             connection.close(close_code::PROTOCOL_ERROR.into(), b"expected a Request");
             return Err("a second Connect or an empty message".to_string());
         };
-        if let Some(wire::request::Op::AddAuth(add_auth)) = &request.op
-            && let Ok(id) = digest_identity(add_auth)
-            && !identities.contains(&id)
-        {
-            // The new identity applies to this request's answer and every request after it.
-            let mut updated = identities.to_vec();
-            updated.push(id);
-            identities = updated.into();
-            handler.set_identities(identities.clone());
-        }
+        // `addAuth` changes the session's identities in the session core, which bounds them.
         if handler.handle(request, Instant::now()).await == AfterRequest::SessionClosed {
             return Ok(());
         }

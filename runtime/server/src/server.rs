@@ -187,7 +187,8 @@ impl RunningServer {
                     config.zookeeper.listen,
                     config.data_dir.clone(),
                 )
-                .with_tls_if(zookeeper_tls),
+                .with_tls_if(zookeeper_tls)
+                .with_reads(config.zookeeper.reads),
             )?),
             None => None,
         };

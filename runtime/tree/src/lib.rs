@@ -50,8 +50,10 @@ pub use watch::{WatchKind, WatchRegistry};
 
 /// A ZooKeeper transaction id: the position of a committed transaction in the replicated log.
 ///
-/// Polis uses the Raft log index, which is strictly increasing across leader changes, so a zxid
-/// orders every change the service ever made. Zero means "before the first transaction".
+/// Polis derives it from the Raft log index, which is strictly increasing across leader changes:
+/// the transactions packed into the entry at index `i` get `i × 4096`, `i × 4096 + 1`, … (see
+/// `polis_raft::zxid_of`), so a zxid orders every change the service ever made. Zero means
+/// "before the first transaction".
 pub type Zxid = i64;
 
 /// A session id. Ids are the zxid of the transaction that opened the session, so they are unique,

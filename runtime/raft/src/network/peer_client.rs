@@ -2,6 +2,7 @@
 
 use std::error::Error;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::error::{
@@ -13,17 +14,14 @@ use openraft::raft::{
     VoteRequest, VoteResponse,
 };
 use openraft::{RPCTypes, RaftNetwork};
-use quinn::{Connection, Endpoint};
+use quinn::Connection;
 
 use super::peer_message::{read_message, write_message};
 use super::{
-    ForwardError, ForwardRequest, ForwardResponse, NetworkFaults, PeerNetworkError, PeerRequest,
+    ForwardError, ForwardRequest, ForwardResponse, PeerLink, PeerNetworkError, PeerRequest,
     PeerResponse,
 };
 use crate::{NodeId, PeerNode, TypeConfig};
-
-/// How long establishing a connection to a peer may take.
-pub const PEER_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The first wait after a peer was found unreachable; each further failure doubles it up to
 /// [`PEER_BACKOFF_MAX`]. Openraft applies the backoff between attempts when an RPC reports
@@ -39,23 +37,19 @@ const BACKOFF_DOUBLINGS_MAX: u32 = 16;
 enum CallFailure {
     /// No connection could be made: openraft should back off.
     Unreachable(PeerNetworkError),
-    /// The connection failed during the call: retrying reconnects.
+    /// The call failed on the connection (which, if it closed, the next call dials again).
     Network(PeerNetworkError),
     Timeout(Duration),
 }
 
-/// Sends Raft RPCs to one peer, one QUIC stream per RPC, over one connection that it re-dials
-/// after a failure. A clone shares the open connection (QUIC multiplexes the streams), so callers
-/// can send RPCs concurrently, each from its own clone.
+/// Sends Raft RPCs and forwarded requests to one peer, one QUIC stream each, over the node's
+/// lasting connection to that peer ([`PeerLink`]). Clones, and every other client of the same
+/// peer, share the connection (QUIC multiplexes the streams), so RPCs run concurrently.
 #[derive(Clone)]
 pub struct QuicPeerClient {
     local_id: NodeId,
-    target: NodeId,
     node: PeerNode,
-    endpoint: Endpoint,
-    /// Links cut by fault injection: a call to a blocked peer fails as unreachable.
-    faults: NetworkFaults,
-    connection: Option<Connection>,
+    link: Arc<PeerLink>,
 }
 
 impl fmt::Debug for QuicPeerClient {
@@ -63,80 +57,24 @@ impl fmt::Debug for QuicPeerClient {
         formatter
             .debug_struct("QuicPeerClient")
             .field("local_id", &self.local_id)
-            .field("target", &self.target)
+            .field("target", &self.link.target())
             .field("node", &self.node)
             .finish_non_exhaustive()
     }
 }
 
 impl QuicPeerClient {
-    pub fn new(
-        local_id: NodeId,
-        target: NodeId,
-        node: PeerNode,
-        endpoint: Endpoint,
-        faults: NetworkFaults,
-    ) -> Self {
+    /// A client of the peer `link` reaches, described by `node`.
+    pub fn new(local_id: NodeId, node: PeerNode, link: Arc<PeerLink>) -> Self {
         QuicPeerClient {
             local_id,
-            target,
             node,
-            endpoint,
-            faults,
-            connection: None,
+            link,
         }
     }
 
-    /// The open connection, dialing a new one if there is none or it closed. Fails as
-    /// unreachable while fault injection cuts the link to the peer.
-    async fn connection(&mut self) -> Result<Connection, PeerNetworkError> {
-        if let Some(connection) = &self.connection
-            && connection.close_reason().is_none()
-        {
-            let address = connection.remote_address();
-            if self.faults.is_blocked(address) {
-                return Err(PeerNetworkError::Blocked { address });
-            }
-            return Ok(connection.clone());
-        }
-        self.connection = None;
-        let address = &self.node.peer_address;
-        let (host, _) = address
-            .rsplit_once(':')
-            .ok_or_else(|| PeerNetworkError::Address {
-                address: address.clone(),
-                reason: "no port".to_string(),
-            })?;
-        // The certificate names the host as the address gives it (an IP SAN or a DNS name).
-        let server_name = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string();
-        let socket_address = tokio::net::lookup_host(address.as_str())
-            .await
-            .map_err(|source| PeerNetworkError::Resolve {
-                address: address.clone(),
-                source,
-            })?
-            .next()
-            .ok_or_else(|| PeerNetworkError::Address {
-                address: address.clone(),
-                reason: "resolves to no address".to_string(),
-            })?;
-        if self.faults.is_blocked(socket_address) {
-            return Err(PeerNetworkError::Blocked {
-                address: socket_address,
-            });
-        }
-        let connecting = self.endpoint.connect(socket_address, &server_name)?;
-        let connection = tokio::time::timeout(PEER_CONNECT_TIMEOUT, connecting)
-            .await
-            .map_err(|_| PeerNetworkError::ConnectTimeout {
-                address: address.clone(),
-                timeout_ms: PEER_CONNECT_TIMEOUT.as_millis() as u64,
-            })??;
-        self.connection = Some(connection.clone());
-        Ok(connection)
+    fn target(&self) -> NodeId {
+        self.link.target()
     }
 
     async fn exchange(
@@ -152,21 +90,16 @@ impl QuicPeerClient {
     /// most `deadline`. A failure to reach it is [`ForwardError::Unreachable`], so the caller can
     /// look for the leader again.
     pub async fn forward(
-        &mut self,
+        &self,
         request: ForwardRequest,
         deadline: std::time::Duration,
     ) -> Result<ForwardResponse, ForwardError> {
         let request = PeerRequest::Forward(request);
+        // A failed exchange leaves the connection as it is: if it closed, the next call dials
+        // again; if only the stream failed, the connection still serves the others.
         let attempt = async {
-            let connection = self.connection().await?;
-            match QuicPeerClient::exchange(&connection, &request).await {
-                Ok(response) => Ok(response),
-                Err(error) => {
-                    connection.close(0u32.into(), b"rpc failed");
-                    self.connection = None;
-                    Err(error)
-                }
-            }
+            let connection = self.link.connection().await?;
+            QuicPeerClient::exchange(&connection, &request).await
         };
         match tokio::time::timeout(deadline, attempt).await {
             Ok(Ok(PeerResponse::Forward(answer))) => answer,
@@ -183,22 +116,23 @@ impl QuicPeerClient {
 
     /// Sends `request` and waits for the answer, within `option`'s hard deadline.
     async fn call(
-        &mut self,
+        &self,
         request: PeerRequest,
         option: &RPCOption,
     ) -> Result<PeerResponse, CallFailure> {
         let deadline = option.hard_ttl();
+        // A timeout or a failed stream leaves the connection open for the next call (a
+        // closed connection is dialled again by `PeerLink::connection`): re-dialling after each
+        // slow answer would pay a handshake exactly when the peer is busiest.
         let attempt = async {
-            let connection = self.connection().await.map_err(CallFailure::Unreachable)?;
-            match QuicPeerClient::exchange(&connection, &request).await {
-                Ok(response) => Ok(response),
-                Err(error) => {
-                    // The next call dials afresh rather than reusing a connection that failed.
-                    connection.close(0u32.into(), b"rpc failed");
-                    self.connection = None;
-                    Err(CallFailure::Network(error))
-                }
-            }
+            let connection = self
+                .link
+                .connection()
+                .await
+                .map_err(CallFailure::Unreachable)?;
+            QuicPeerClient::exchange(&connection, &request)
+                .await
+                .map_err(CallFailure::Network)
         };
         match tokio::time::timeout(deadline, attempt).await {
             Ok(result) => result,
@@ -217,7 +151,7 @@ impl QuicPeerClient {
             CallFailure::Timeout(timeout) => RPCError::Timeout(Timeout {
                 action,
                 id: self.local_id,
-                target: self.target,
+                target: self.target(),
                 timeout,
             }),
         }
@@ -228,7 +162,7 @@ impl QuicPeerClient {
         error: RaftError<NodeId, E>,
     ) -> RPCError<NodeId, PeerNode, RaftError<NodeId, E>> {
         RPCError::RemoteError(RemoteError::new_with_node(
-            self.target,
+            self.target(),
             self.node.clone(),
             error,
         ))

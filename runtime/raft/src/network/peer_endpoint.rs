@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use polis_security::{
     ReloadableClientCrypto, TlsFiles, TransportTimeouts, client_crypto,
@@ -22,6 +23,23 @@ pub const PEER_CONNECTIONS_MAX: usize = 64;
 /// A stream may in principle hold up to [`super::PEER_MESSAGE_BYTES_MAX`] bytes, but only
 /// replication and snapshot messages are large.
 pub const PEER_STREAMS_PER_CONNECTION_MAX: u32 = 64;
+
+/// How often a quiet peer connection is kept alive. Peer connections last (see
+/// [`super::PeerLinks`]), so they must notice a peer that went away without closing them: one
+/// killed and restarted on the same port does not know the old connection, and cannot reset it
+/// (its stateless-reset key is new).
+pub const PEER_KEEP_ALIVE_INTERVAL: Duration = Duration::from_millis(500);
+
+/// How long a peer connection may hear nothing before it counts as dead and the next RPC dials
+/// again: several keep-alives and dozens of heartbeats, yet short beside an election timeout's
+/// worth of failed RPCs to a restarted peer.
+pub const PEER_IDLE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The liveness settings of peer connections.
+pub const PEER_TRANSPORT_TIMEOUTS: TransportTimeouts = TransportTimeouts {
+    keep_alive_interval: PEER_KEEP_ALIVE_INTERVAL,
+    idle_timeout: PEER_IDLE_TIMEOUT,
+};
 
 /// A node's QUIC endpoint for its peers: it accepts peers (mutual TLS, [`PEER_ALPN`]) and dials
 /// them, presenting the node certificate both ways.

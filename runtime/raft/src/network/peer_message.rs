@@ -36,8 +36,10 @@ pub enum PeerRequest {
 /// node; writes and linearizable reads still go through the leader.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum ForwardRequest {
-    /// Propose this command; the answer is its [`crate::CommandResponse`].
-    ClientWrite(crate::Command),
+    /// Propose these transactions together, in one entry stamped with the leader's clock (a
+    /// follower's [`crate::Proposer`] packs its clients' writes); the answer is one
+    /// [`crate::CommandResponse`] per transaction, in order.
+    ClientWrite(Vec<polis_tree::TxnKind>),
     /// Confirm leadership with a quorum and answer the commit index to wait for (Raft's
     /// ReadIndex), so the follower can then serve a linearizable read locally.
     ReadIndex,
@@ -61,7 +63,7 @@ pub enum ForwardRequest {
 /// The leader's answer to a [`ForwardRequest`].
 #[derive(Debug, Serialize, Deserialize)]
 pub enum ForwardResponse {
-    ClientWrite(crate::CommandResponse),
+    ClientWrite(Vec<crate::CommandResponse>),
     ReadIndex(u64),
     TouchSessions,
     ClusterStatus(crate::ClusterView),

@@ -16,6 +16,9 @@ pub enum PeerNetworkError {
     Connection(#[from] quinn::ConnectionError),
     #[error("connecting to {address} took longer than {timeout_ms} ms")]
     ConnectTimeout { address: String, timeout_ms: u64 },
+    /// The last dials failed; the next waits out a backoff (`super::PEER_REDIAL_BACKOFF_BASE`).
+    #[error("not dialling {address} again yet: {failures} dials failed in a row")]
+    BackingOff { address: String, failures: u32 },
     #[error("writing: {0}")]
     Write(#[from] quinn::WriteError),
     #[error("stream already closed: {0}")]

@@ -16,7 +16,7 @@ use super::{
     ForwardError, ForwardRequest, ForwardResponse, NetworkFaults, PEER_CONNECTIONS_MAX,
     PeerNetworkError, PeerRequest, PeerResponse,
 };
-use crate::{NodeId, PolisRaft};
+use crate::{NodeId, PolisRaft, ProposeError, Proposer, RaftProposalSink, ReadIndexRounds};
 
 /// The organizational unit the CA puts in node certificates (`polis_security::ca`).
 const NODE_SUBJECT_COMPONENT: &str = "OU=node";
@@ -39,26 +39,50 @@ pub struct PeerServer {
 }
 
 impl PeerServer {
-    /// Starts serving `endpoint` (see [`super::PeerEndpoint`]) for `raft`. Forwarded session
+    /// Starts serving `endpoint` (see [`super::PeerEndpoint`]) for `raft`, proposing forwarded
+    /// writes through a proposer of its own stamped with this machine's clock. Forwarded session
     /// renewals are dropped; use [`PeerServer::spawn_with_touches`] on a server.
     pub fn spawn(endpoint: Endpoint, raft: PolisRaft) -> PeerServer {
         let (touches, _) = mpsc::channel(1);
-        PeerServer::spawn_with_touches(endpoint, raft, touches, NetworkFaults::new())
+        let clock = Arc::new(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |elapsed| {
+                    i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+                })
+        });
+        let sink = RaftProposalSink::new(raft.clone(), clock, Duration::from_secs(10));
+        let proposer = Proposer::spawn(Arc::new(sink));
+        let read_rounds = ReadIndexRounds::spawn(raft.clone());
+        PeerServer::spawn_with_touches(
+            endpoint,
+            raft,
+            proposer,
+            read_rounds,
+            touches,
+            NetworkFaults::new(),
+        )
     }
 
-    /// Starts serving `endpoint` for `raft`, handing the session renewals peers forward to
-    /// `touches` (the leader's session tracker). A full channel drops a renewal: the next one,
+    /// Starts serving `endpoint` for `raft`, proposing the writes peers forward through
+    /// `proposer` and confirming their ReadIndex requests through `read_rounds` (the node's own,
+    /// so that they share entries and rounds with its local requests), and
+    /// handing the session renewals peers forward to `touches` (the leader's session tracker). A full channel drops a renewal: the next one,
     /// a third of a session timeout later, carries it again. Peers that `faults` blocks are not
     /// served.
     pub fn spawn_with_touches(
         endpoint: Endpoint,
         raft: PolisRaft,
+        proposer: Proposer,
+        read_rounds: ReadIndexRounds,
         touches: mpsc::Sender<Vec<SessionId>>,
         faults: NetworkFaults,
     ) -> PeerServer {
         let closing = Arc::new(AtomicBool::new(false));
         let context = Arc::new(Context {
             raft,
+            proposer,
+            read_rounds,
             touches,
             faults,
             closing: closing.clone(),
@@ -105,6 +129,8 @@ impl Drop for PeerServer {
 /// What every peer RPC handler needs.
 struct Context {
     raft: PolisRaft,
+    proposer: Proposer,
+    read_rounds: ReadIndexRounds,
     touches: mpsc::Sender<Vec<SessionId>>,
     faults: NetworkFaults,
     /// The server is closing: accept nothing more.
@@ -155,6 +181,8 @@ async fn serve_connection(
         incoming.refuse();
         return Ok(());
     }
+    // Peers keep their connections (`super::PeerLinks`), so in steady state this stays flat.
+    metrics::counter!("polis_peer_handshakes_total", "side" => "accept").increment(1);
     let connection = incoming.await?;
     if context.is_closing() {
         // Accepted while the endpoint was closing, so `Endpoint::close` did not reach it.
@@ -223,16 +251,17 @@ async fn serve_forward(
     request: ForwardRequest,
 ) -> Result<ForwardResponse, ForwardError> {
     match request {
-        ForwardRequest::ClientWrite(command) => match context.raft.client_write(command).await {
-            Ok(written) => Ok(ForwardResponse::ClientWrite(written.data)),
-            Err(error) => Err(forward_error(error)),
+        ForwardRequest::ClientWrite(txns) => match context.proposer.propose_all(txns).await {
+            Ok(responses) => Ok(ForwardResponse::ClientWrite(responses)),
+            Err(ProposeError::NotLeader { leader }) => Err(ForwardError::NotLeader { leader }),
+            Err(ProposeError::Refused(reason)) => Err(ForwardError::Refused(reason)),
+            Err(error) => Err(ForwardError::Failed(error.to_string())),
         },
-        ForwardRequest::ReadIndex => match context.raft.ensure_linearizable().await {
-            Ok(read_log_id) => Ok(ForwardResponse::ReadIndex(
-                read_log_id.map_or(0, |log_id| log_id.index),
-            )),
-            Err(error) => Err(forward_error(error)),
-        },
+        ForwardRequest::ReadIndex => context
+            .read_rounds
+            .read_index()
+            .await
+            .map(ForwardResponse::ReadIndex),
         ForwardRequest::TouchSessions(sessions) => {
             let _ = context.touches.try_send(sessions);
             Ok(ForwardResponse::TouchSessions)

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use openraft::{CommittedLeaderId, EntryPayload, Membership};
-use polis_raft::{Command, LogEntry, LogId, PeerNode};
+use polis_raft::{Command, LogEntry, LogId, PeerNode, zxid_of};
 use polis_store::{MemoryStore, StoreError, TreeStore};
 use polis_tree::{
     Acl, Applied, Caller, ChangeSet, CreateMode, DataTree, Limits, TreeState, Txn, TxnKind,
@@ -27,6 +27,14 @@ pub fn command_entry(term: u64, index: u64, kind: TxnKind) -> LogEntry {
     LogEntry {
         log_id: log_id(term, index),
         payload: EntryPayload::Normal(Command::new(PROPOSAL_TIME_BASE_MS + index as i64, kind)),
+    }
+}
+
+/// An entry packing several transactions, as a leader's proposer does (group commit).
+pub fn batch_entry(term: u64, index: u64, kinds: Vec<TxnKind>) -> LogEntry {
+    LogEntry {
+        log_id: log_id(term, index),
+        payload: EntryPayload::Normal(Command::batch(PROPOSAL_TIME_BASE_MS + index as i64, kinds)),
     }
 }
 
@@ -127,19 +135,21 @@ pub fn reference_tree(entries: &[LogEntry]) -> (DataTree, Vec<Applied>) {
     let mut tree = DataTree::new(Limits::default());
     let mut applied = Vec::new();
     for entry in entries {
-        let zxid = entry.log_id.index as Zxid;
-        if zxid <= tree.last_zxid() {
-            continue;
-        }
-        let (time_ms, kind) = match &entry.payload {
-            EntryPayload::Normal(command) => (command.time_ms, command.kind.clone()),
-            _ => (0, TxnKind::Noop),
+        let (time_ms, txns) = match &entry.payload {
+            EntryPayload::Normal(command) => (command.time_ms, command.txns.clone()),
+            _ => (0, vec![TxnKind::Noop]),
         };
-        applied.push(tree.apply(&Txn {
-            zxid,
-            time_ms,
-            kind,
-        }));
+        for (position, kind) in txns.into_iter().enumerate() {
+            let zxid: Zxid = zxid_of(entry.log_id.index, position).expect("a zxid");
+            if zxid <= tree.last_zxid() {
+                continue;
+            }
+            applied.push(tree.apply(&Txn {
+                zxid,
+                time_ms,
+                kind,
+            }));
+        }
     }
     (tree, applied)
 }

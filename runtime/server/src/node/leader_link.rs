@@ -5,17 +5,17 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use polis_raft::network::{
-    ForwardError, ForwardRequest, ForwardResponse, NetworkFaults, QuicPeerClient,
+    ForwardError, ForwardProposalSink, ForwardRequest, ForwardResponse, PeerLinks, QuicPeerClient,
 };
 use polis_raft::{
-    ClusterView, Command, CommandResponse, LearnerAdded, MembershipChange, NodeId, PeerNode,
-    PolisRaft, membership,
+    ClusterView, CommandResponse, LearnerAdded, MembershipChange, NodeId, PeerNode, PolisRaft,
+    ProposeError, Proposer, ReadIndexRounds, first_zxid_of_entry, membership,
 };
 use polis_tree::{SessionId, TxnKind, Zxid};
 use tokio::sync::Mutex;
-
-use super::Clock;
 
 /// How long a request may wait for a leader (an election, a partition healing) by default, before
 /// the client is told it failed (`ServerConfig::request_timeout_ms` overrides it).
@@ -68,12 +68,17 @@ impl LeaderError {
 pub struct LeaderLink {
     id: NodeId,
     raft: PolisRaft,
-    endpoint: quinn::Endpoint,
-    /// The node's fault injection: a forward over a cut link fails as unreachable.
-    faults: NetworkFaults,
-    clock: Clock,
+    /// The node's lasting connections to its peers (shared with Raft's own RPCs).
+    links: PeerLinks,
+    /// Packs the writes proposed while this node leads (its clients' and those followers
+    /// forward) into shared entries.
+    proposer: Proposer,
+    /// Confirms this node's leadership for the reads it serves and those followers forward,
+    /// sharing each ReadIndex round among all of them, while it leads.
+    read_rounds: ReadIndexRounds,
+    /// Packs this node's writes into one forwarded request per batch, by leader.
+    forwarders: Mutex<HashMap<NodeId, Proposer>>,
     leader_wait_max: Duration,
-    peers: Mutex<HashMap<NodeId, QuicPeerClient>>,
 }
 
 impl std::fmt::Debug for LeaderLink {
@@ -92,87 +97,75 @@ enum Route {
 }
 
 impl LeaderLink {
+    /// The link of node `id`, proposing through `proposer` (a [`polis_raft::RaftProposalSink`]
+    /// on this node's Raft) while it leads.
     pub fn new(
         id: NodeId,
         raft: PolisRaft,
-        endpoint: quinn::Endpoint,
-        faults: NetworkFaults,
-        clock: Clock,
+        links: PeerLinks,
+        proposer: Proposer,
+        read_rounds: ReadIndexRounds,
         leader_wait_max: Duration,
     ) -> LeaderLink {
         LeaderLink {
             id,
             raft,
-            endpoint,
-            faults,
-            clock,
+            links,
+            proposer,
+            read_rounds,
+            forwarders: Mutex::new(HashMap::new()),
             leader_wait_max,
-            peers: Mutex::new(HashMap::new()),
         }
     }
 
     /// Commits a transaction through the leader and returns what the state machine made of it.
-    /// The commit time is the leader's clock when it proposes.
+    /// The transaction shares its log entry with the others proposed meanwhile (group commit,
+    /// see [`Proposer`]); the commit time is the leader's clock when it proposes the entry.
     pub async fn propose(&self, kind: TxnKind) -> Result<CommandResponse, LeaderError> {
         let started = Instant::now();
         loop {
-            match self.route(started).await? {
-                Route::Local => {
-                    let command = Command::new(self.clock.wall_ms(), kind.clone());
-                    // Openraft 0.9's leader does not step down when it loses its quorum (no
-                    // check-quorum, Raft thesis §6.2), so a leader cut off from the majority
-                    // would wait for the commit until the partition heals. Its client gets
-                    // ConnectionLoss instead, as ZooKeeper's clients do when their leader loses
-                    // its followers; the entry may still commit later, so the outcome is unknown.
-                    let commit_wait = self
-                        .leader_wait_max
-                        .saturating_sub(started.elapsed())
-                        .max(COMMIT_WAIT_MIN);
-                    let written =
-                        match tokio::time::timeout(commit_wait, self.raft.client_write(command))
-                            .await
-                        {
-                            Ok(written) => written,
-                            Err(_) => {
-                                return Err(LeaderError::Unknown(format!(
-                                    "not committed within {} ms: this leader may have lost \
-                                     its quorum",
-                                    commit_wait.as_millis()
-                                )));
-                            }
-                        };
-                    match written {
-                        Ok(written) => return Ok(written.data),
-                        Err(error) => {
-                            // Not appended: another node leads now; try again there.
-                            if error.forward_to_leader().is_some() {
-                                continue;
-                            }
-                            return Err(LeaderError::Unknown(error.to_string()));
-                        }
-                    }
+            let (asked, proposer) = match self.route(started).await? {
+                Route::Local => (self.id, self.proposer.clone()),
+                Route::Remote(leader) => (leader, self.forwarder(leader).await?),
+            };
+            // Bounded like the wait for a leader, but never below what a healthy quorum needs.
+            let commit_wait = self
+                .leader_wait_max
+                .saturating_sub(started.elapsed())
+                .max(COMMIT_WAIT_MIN);
+            let proposed = tokio::time::timeout(commit_wait, proposer.propose(kind.clone())).await;
+            match proposed {
+                Ok(Ok(response)) => return Ok(response),
+                // Refused before anything was appended: another node leads now; try it.
+                Ok(Err(ProposeError::NotLeader { .. })) if asked == self.id => continue,
+                Ok(Err(ProposeError::NotLeader { .. })) => {
+                    self.wait_for_leader_change(asked, started).await?;
                 }
-                Route::Remote(leader) => {
-                    let command = Command::new(self.clock.wall_ms(), kind.clone());
-                    match self
-                        .forward(leader, ForwardRequest::ClientWrite(command))
-                        .await
-                    {
-                        Ok(ForwardResponse::ClientWrite(response)) => return Ok(response),
-                        Ok(other) => {
-                            return Err(LeaderError::Unknown(format!(
-                                "unexpected answer {other:?}"
-                            )));
-                        }
-                        // The peer refused before proposing: safe to try again elsewhere.
-                        Err(ForwardError::NotLeader { .. }) => {
-                            self.wait_for_leader_change(leader, started).await?;
-                        }
-                        Err(error) => return Err(LeaderError::Unknown(error.to_string())),
-                    }
+                Ok(Err(ProposeError::Refused(reason))) => return Err(LeaderError::Refused(reason)),
+                Ok(Err(error)) => return Err(LeaderError::Unknown(error.to_string())),
+                Err(_) => {
+                    return Err(LeaderError::Unknown(format!(
+                        "not committed within {} ms: the leader may have lost its quorum",
+                        commit_wait.as_millis()
+                    )));
                 }
             }
         }
+    }
+
+    /// The proposer that forwards this node's writes to `leader`, made on first use.
+    async fn forwarder(&self, leader: NodeId) -> Result<Proposer, LeaderError> {
+        let mut forwarders = self.forwarders.lock().await;
+        if let Some(proposer) = forwarders.get(&leader) {
+            return Ok(proposer.clone());
+        }
+        let client = self.peer(leader).map_err(|_| {
+            LeaderError::NoLeader(format!("the address of leader {leader} is not known yet"))
+        })?;
+        let sink = ForwardProposalSink::new(client, FORWARD_TIMEOUT);
+        let proposer = Proposer::spawn(Arc::new(sink));
+        forwarders.insert(leader, proposer.clone());
+        Ok(proposer)
     }
 
     /// Raft's ReadIndex: the leader confirms it still leads and names the index a linearizable
@@ -188,13 +181,13 @@ impl LeaderLink {
                         .leader_wait_max
                         .saturating_sub(started.elapsed())
                         .max(COMMIT_WAIT_MIN);
+                    // The caller waits until this node has applied the index (the hub hears of
+                    // every entry before Raft counts it applied), so the round need not.
                     let confirmed =
-                        tokio::time::timeout(confirm_wait, self.raft.ensure_linearizable()).await;
+                        tokio::time::timeout(confirm_wait, self.read_rounds.read_index()).await;
                     match confirmed {
-                        Ok(Ok(read_log_id)) => {
-                            return Ok(read_log_id.map_or(0, |log_id| log_id.index as Zxid));
-                        }
-                        Ok(Err(error)) if error.forward_to_leader().is_some() => continue,
+                        Ok(Ok(index)) => return zxid_of_read_index(index),
+                        Ok(Err(ForwardError::NotLeader { .. })) => continue,
                         Ok(Err(error)) => return Err(LeaderError::NoLeader(error.to_string())),
                         Err(_) => {
                             return Err(LeaderError::NoLeader(format!(
@@ -206,7 +199,7 @@ impl LeaderLink {
                 }
                 Route::Remote(leader) => {
                     match self.forward(leader, ForwardRequest::ReadIndex).await {
-                        Ok(ForwardResponse::ReadIndex(index)) => return Ok(index as Zxid),
+                        Ok(ForwardResponse::ReadIndex(index)) => return zxid_of_read_index(index),
                         Ok(other) => {
                             return Err(LeaderError::NoLeader(format!(
                                 "unexpected answer {other:?}"
@@ -388,6 +381,12 @@ impl LeaderLink {
         request: ForwardRequest,
         timeout: Duration,
     ) -> Result<ForwardResponse, ForwardError> {
+        let peer = self.peer(leader)?;
+        peer.forward(request, timeout).await
+    }
+
+    /// A client of peer `leader` on the node's lasting connection to it.
+    fn peer(&self, leader: NodeId) -> Result<QuicPeerClient, ForwardError> {
         let node = self
             .raft
             .metrics()
@@ -401,25 +400,13 @@ impl LeaderLink {
             .ok_or(ForwardError::NotLeader {
                 leader: Some(leader),
             })?;
-        // A clone per call shares the connection, so forwarded requests run concurrently; the
-        // clone goes back afterwards so that a connection it dialled is reused.
-        let mut peer = self
-            .peers
-            .lock()
-            .await
-            .entry(leader)
-            .or_insert_with(|| {
-                QuicPeerClient::new(
-                    self.id,
-                    leader,
-                    node,
-                    self.endpoint.clone(),
-                    self.faults.clone(),
-                )
-            })
-            .clone();
-        let answer = peer.forward(request, timeout).await;
-        self.peers.lock().await.insert(leader, peer);
-        answer
+        let link = self.links.link(leader, &node);
+        Ok(QuicPeerClient::new(self.id, node, link))
     }
+}
+
+/// The zxid a linearizable read waits for: the first of the ReadIndex entry's span (an entry is
+/// applied whole, so once its first zxid is applied, all of it is).
+fn zxid_of_read_index(index: u64) -> Result<Zxid, LeaderError> {
+    first_zxid_of_entry(index).map_err(|error| LeaderError::NoLeader(error.to_string()))
 }

@@ -31,19 +31,23 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use polis_proto::wire;
-use polis_raft::network::{NetworkFaults, PeerEndpoint, PeerServer, QuicNetworkFactory};
-use polis_raft::{
-    LogCompaction, NodeId, PeerNode, PolisRaft, RAFT_LOG_FILE_NAME, RedbLogStore, TreeReader,
-    TreeStateMachine, polis_raft_config_with,
+use polis_raft::network::{
+    NetworkFaults, PEER_TRANSPORT_TIMEOUTS, PeerEndpoint, PeerLinks, PeerServer, QuicNetworkFactory,
 };
-use polis_security::{TlsFiles, TransportTimeouts};
+use polis_raft::{
+    LogCompaction, NodeId, PeerNode, PolisRaft, Proposer, RAFT_LOG_FILE_NAME, RaftProposalSink,
+    ReadIndexRounds, RedbLogStore, TreeReader, TreeStateMachine, polis_raft_config_with,
+};
+use polis_security::TlsFiles;
 use polis_tree::{ErrorCode, Id, Limits, OpResult, SessionId, TxnKind};
 use tokio::sync::mpsc;
 
 pub use self::clock::Clock;
 pub use self::hub::{Hub, event_message, session_ended};
 pub use self::leader_link::{LEADER_WAIT_MAX_DEFAULT, LeaderError, LeaderLink};
-pub use self::session::{AfterRequest, SessionHandler};
+pub use self::session::{
+    AfterRequest, IDENTITIES_PER_SESSION_MAX, IDENTITY_LEN_MAX, SessionHandler, with_added_identity,
+};
 
 /// Identifies one client connection, so that a message from a connection that has since lost its
 /// session (to a newer connection) is recognised and ignored.
@@ -145,7 +149,7 @@ impl Node {
         let peer_endpoint = PeerEndpoint::bind(
             &settings.tls,
             settings.peer_listen,
-            &TransportTimeouts::default(),
+            &PEER_TRANSPORT_TIMEOUTS,
         )
         .with_context(|| format!("binding the peer endpoint on {}", settings.peer_listen))?;
         let endpoint = peer_endpoint.endpoint().clone();
@@ -153,19 +157,31 @@ impl Node {
         let config = polis_raft_config_with(&settings.cluster_name, &settings.log_compaction)
             .map_err(|error| anyhow::anyhow!("Raft configuration: {error}"))?;
         let network_faults = NetworkFaults::new();
+        let links = PeerLinks::new(settings.id, endpoint.clone(), network_faults.clone());
         let raft = PolisRaft::new(
             settings.id,
             Arc::new(config),
-            QuicNetworkFactory::new(settings.id, endpoint.clone(), network_faults.clone()),
+            QuicNetworkFactory::with_links(links.clone()),
             log,
             state_machine,
         )
         .await
         .context("starting Raft")?;
+        let clock = Clock::new();
+        // The leader stamps every entry with its own clock, for its local writes and the ones
+        // followers forward alike, so replicated time never comes from a follower's clock.
+        let proposer = Proposer::spawn(Arc::new(RaftProposalSink::new(
+            raft.clone(),
+            Arc::new(move || clock.wall_ms()),
+            settings.leader_wait_max,
+        )));
+        let leader_read_rounds = ReadIndexRounds::spawn(raft.clone());
         let (forwarded_sender, forwarded_touches) = mpsc::channel(FORWARDED_TOUCHES_QUEUE_MAX);
         let peer_server = PeerServer::spawn_with_touches(
             endpoint.clone(),
             raft.clone(),
+            proposer.clone(),
+            leader_read_rounds.clone(),
             forwarded_sender,
             network_faults.clone(),
         );
@@ -196,16 +212,15 @@ impl Node {
             }
         }
 
-        let clock = Clock::new();
         let (touches, local_touches) = mpsc::channel(LOCAL_TOUCHES_QUEUE_MAX);
         let node = Arc::new(Node {
             id: settings.id,
             leader: LeaderLink::new(
                 settings.id,
                 raft.clone(),
-                endpoint,
-                network_faults.clone(),
-                clock,
+                links,
+                proposer,
+                leader_read_rounds,
                 settings.leader_wait_max,
             ),
             raft,

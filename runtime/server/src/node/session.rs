@@ -81,6 +81,49 @@ impl Failure {
     }
 }
 
+/// The most identities one session may hold (its certificate's, and those `addAuth` added).
+/// Every write carries its session's identities in its Raft entry, for the ACL checks applied on
+/// every replica, so they must stay small: ZooKeeper bounds them by `jute.maxbuffer`, which
+/// still let an anonymous client make every write of its session megabytes large.
+pub const IDENTITIES_PER_SESSION_MAX: usize = 16;
+
+/// The longest identity `addAuth` may add, in bytes (a digest id is the user name, a colon and
+/// a 28-character hash).
+pub const IDENTITY_LEN_MAX: usize = 512;
+
+/// `identities` with the digest identity `add_auth` names added (unchanged if already there), or
+/// why it is refused: a malformed or unsupported credential, a user name longer than
+/// [`IDENTITY_LEN_MAX`] allows, or a session already at [`IDENTITIES_PER_SESSION_MAX`].
+pub fn with_added_identity(
+    identities: &Arc<[Id]>,
+    add_auth: &wire::AddAuth,
+) -> Result<Arc<[Id]>, TreeError> {
+    let id = crate::connection::digest_identity(add_auth)?;
+    if id.id.len() > IDENTITY_LEN_MAX {
+        return Err(TreeError::BadArguments {
+            reason: format!(
+                "an identity of {} bytes exceeds IDENTITY_LEN_MAX ({IDENTITY_LEN_MAX})",
+                id.id.len()
+            ),
+        });
+    }
+    if identities.contains(&id) {
+        return Ok(identities.clone());
+    }
+    if identities.len() >= IDENTITIES_PER_SESSION_MAX {
+        return Err(TreeError::BadArguments {
+            reason: format!(
+                "the session already holds {} identities (IDENTITIES_PER_SESSION_MAX)",
+                identities.len()
+            ),
+        });
+    }
+    let mut added = identities.to_vec();
+    added.push(id);
+    debug_assert!(added.len() <= IDENTITIES_PER_SESSION_MAX);
+    Ok(added.into())
+}
+
 /// How long an AddLearner waits for the learner to catch up when the request does not say.
 pub const ADD_LEARNER_CATCH_UP_DEFAULT: Duration = Duration::from_secs(2);
 
@@ -122,6 +165,12 @@ impl SessionHandler {
     }
 
     /// The identities later requests run as (after a digest addAuth).
+    /// The identities the session's requests are checked against (its certificate's, and those
+    /// `addAuth` added).
+    pub fn identities(&self) -> &Arc<[Id]> {
+        &self.identities
+    }
+
     pub fn set_identities(&mut self, identities: Arc<[Id]>) {
         self.node
             .hub
@@ -213,16 +262,18 @@ impl SessionHandler {
                 self.node.hub.applied_zxid(),
                 Ok(Reply::Ping(wire::Empty {})),
             ),
-            Op::AddAuth(add_auth) => (
-                self.node.hub.applied_zxid(),
-                crate::connection::digest_identity(&add_auth)
-                    .map(|_| {
-                        Reply::AddAuth(wire::IdsResult {
-                            identities: self.identities.iter().map(id_to_wire).collect(),
-                        })
-                    })
-                    .map_err(Failure::from),
-            ),
+            Op::AddAuth(add_auth) => {
+                let zxid = self.node.hub.applied_zxid();
+                match with_added_identity(&self.identities, &add_auth) {
+                    Ok(identities) => {
+                        // The new identity applies to this answer and every request after it.
+                        self.set_identities(identities);
+                        let identities = self.identities.iter().map(id_to_wire).collect();
+                        (zxid, Ok(Reply::AddAuth(wire::IdsResult { identities })))
+                    }
+                    Err(error) => (zxid, Err(Failure::from(error))),
+                }
+            }
             Op::Sync(sync) => match self.barrier(false).await {
                 Ok(()) => (
                     self.node.hub.applied_zxid(),

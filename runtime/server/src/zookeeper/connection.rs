@@ -26,7 +26,6 @@ use tokio::sync::mpsc;
 use super::context::ConnectionRecord;
 use super::translator::{self, AfterReply, ConnectOutcome, Pending, ReplyAssembler};
 use super::{ZooKeeperContext, four_letter_words};
-use crate::connection::digest_identity;
 use crate::node::{AfterRequest, SessionHandler};
 
 /// How long a closing connection waits for its last replies (a close, an AuthFailed) to be
@@ -317,7 +316,7 @@ async fn read_requests<R: AsyncRead + Unpin>(
         context.packets_received.fetch_add(1, Ordering::Relaxed);
         metrics::counter!("polis_zookeeper_requests_total", "op" => request.body.name())
             .increment(1);
-        let plan = translator::plan(request, &session.identities);
+        let plan = translator::plan(request, &session.identities, context.reads);
         let local = plan.requests.is_empty();
         if session.pending.send(plan.pending).await.is_err() {
             return Ok(());
@@ -336,18 +335,11 @@ async fn read_requests<R: AsyncRead + Unpin>(
             continue;
         }
         for request in plan.requests {
-            if let Some(wire::request::Op::AddAuth(add_auth)) = &request.op
-                && let Ok(id) = digest_identity(add_auth)
-                && !session.identities.contains(&id)
-            {
-                // As on the QUIC face: the identity applies from this request on.
-                let mut updated = session.identities.to_vec();
-                updated.push(id);
-                session.identities = updated.into();
-                session.handler.set_identities(session.identities.clone());
-            }
-            if session.handler.handle(request, Instant::now()).await == AfterRequest::SessionClosed
-            {
+            let closed = session.handler.handle(request, Instant::now()).await
+                == AfterRequest::SessionClosed;
+            // `addAuth` changes the session's identities in the session core, which bounds them.
+            session.identities = session.handler.identities().clone();
+            if closed {
                 return Ok(());
             }
         }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use polis_zookeeper::{FourLetterWord, JuteLimits};
 
+use crate::config::ZooKeeperReads;
 use crate::node::{ConnectionId, Node};
 
 /// Connection ids of ZooKeeper connections start here, so that they never equal the id of a QUIC
@@ -46,6 +47,8 @@ pub struct ZooKeeperContext {
     pub packets_sent: AtomicU64,
     /// TLS with client certificates, when the listener requires it.
     pub tls: Option<super::ZooKeeperTls>,
+    /// How reads are served (`[zookeeper] reads`).
+    pub reads: ZooKeeperReads,
     connections: Mutex<BTreeMap<ConnectionId, Arc<ConnectionRecord>>>,
 }
 
@@ -75,8 +78,15 @@ impl ZooKeeperContext {
             packets_received: AtomicU64::new(0),
             packets_sent: AtomicU64::new(0),
             tls: None,
+            reads: ZooKeeperReads::Linearizable,
             connections: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// Serves reads with the given consistency.
+    pub fn with_reads(mut self, reads: ZooKeeperReads) -> ZooKeeperContext {
+        self.reads = reads;
+        self
     }
 
     /// Requires TLS with client certificates on every connection, if `tls` is given.

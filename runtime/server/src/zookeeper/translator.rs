@@ -8,6 +8,8 @@
 
 use polis_proto::wire;
 use polis_tree::{ErrorCode, Id};
+
+use crate::config::ZooKeeperReads;
 use polis_zookeeper::{
     Acl, AddWatchMode, ConnectRequest, ConnectResponse, CreateKind, CreateRequest, EventType,
     KeeperState, MultiOp, MultiResult, Reply, ReplyBody, ReplyHeader, Request, RequestBody, Stat,
@@ -72,11 +74,14 @@ pub struct Plan {
     pub pending: Pending,
 }
 
-/// The Polis requests for a ZooKeeper request, and how to reply.
-pub fn plan(request: Request, identities: &[Id]) -> Plan {
+/// The Polis requests for a ZooKeeper request, and how to reply; reads are served with the
+/// consistency `reads` (writes and `sync` are unaffected: the session core ignores the stale
+/// flag for them).
+pub fn plan(request: Request, identities: &[Id], reads: ZooKeeperReads) -> Plan {
     let xid = request.xid;
+    let local_reads = reads == ZooKeeperReads::Sequential;
     let forward = |op: wire::request::Op, kind: ReplyKind| Plan {
-        requests: vec![polis_request(xid, op, false)],
+        requests: vec![polis_request(xid, op, local_reads)],
         pending: Pending {
             xid,
             kind,
@@ -226,7 +231,7 @@ pub fn plan(request: Request, identities: &[Id]) -> Plan {
                         // The decoder keeps writes out of a multiRead; a harmless stand-in.
                         _ => Op::Ping(wire::Ping {}),
                     };
-                    polis_request(xid, op, index > 0)
+                    polis_request(xid, op, local_reads || index > 0)
                 })
                 .collect();
             let parts = requests.len();
@@ -704,6 +709,7 @@ mod tests {
                 body: request,
             },
             &[],
+            ZooKeeperReads::Linearizable,
         );
         assert_eq!(plan.pending.parts, responses.len().max(1));
         let mut assembler = ReplyAssembler::default();
@@ -769,6 +775,7 @@ mod tests {
                 body: RequestBody::Create(CreateKind::Create, CreateRequest::default()),
             },
             &[],
+            ZooKeeperReads::Linearizable,
         );
         assert!(plan.requests.is_empty());
         assert!(matches!(
@@ -814,6 +821,29 @@ mod tests {
     }
 
     #[test]
+    fn sequential_reads_are_local_and_linearizable_reads_wait_for_the_leader() {
+        let get = |reads| {
+            plan(
+                Request {
+                    xid: 2,
+                    body: RequestBody::GetData {
+                        path: "/a".to_string(),
+                        watch: false,
+                    },
+                },
+                &[],
+                reads,
+            )
+        };
+        let linearizable = get(ZooKeeperReads::Linearizable);
+        assert_eq!(linearizable.requests.len(), 1);
+        assert!(!linearizable.requests[0].allow_stale);
+        let sequential = get(ZooKeeperReads::Sequential);
+        assert_eq!(sequential.requests.len(), 1);
+        assert!(sequential.requests[0].allow_stale);
+    }
+
+    #[test]
     fn a_multi_read_collects_one_result_per_read() {
         let ops = vec![
             MultiOp::GetData {
@@ -831,6 +861,7 @@ mod tests {
                 body: RequestBody::MultiRead(ops.clone()),
             },
             &[],
+            ZooKeeperReads::Linearizable,
         );
         assert_eq!(plan.requests.len(), 2);
         assert!(!plan.requests[0].allow_stale);
