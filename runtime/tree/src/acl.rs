@@ -124,11 +124,13 @@ pub fn allows(acl: &[Acl], perm: Perms, caller_ids: &[Id]) -> bool {
 }
 
 /// Validates an ACL given by a client and expands the `auth` scheme into the caller's own
-/// identities, as ZooKeeper's `fixupACL` does.
+/// identities, as ZooKeeper's `fixupACL` does; the result has at most `acl_entries_max` entries
+/// of ids at most `acl_id_len_max` bytes long.
 pub fn fixup(
     acl: &[Acl],
     caller_ids: &[Id],
     acl_entries_max: usize,
+    acl_id_len_max: usize,
 ) -> Result<Vec<Acl>, TreeError> {
     let invalid = |reason: String| TreeError::InvalidAcl { reason };
     if acl.is_empty() {
@@ -186,6 +188,12 @@ pub fn fixup(
         return Err(TreeError::LimitExceeded {
             limit: "acl_entries_max",
             max: acl_entries_max,
+        });
+    }
+    if fixed.iter().any(|entry| entry.id.id.len() > acl_id_len_max) {
+        return Err(TreeError::LimitExceeded {
+            limit: "acl_id_len_max",
+            max: acl_id_len_max,
         });
     }
     Ok(fixed)

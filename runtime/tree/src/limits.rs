@@ -26,6 +26,10 @@ pub struct Limits {
     pub multi_ops_max: usize,
     /// The most entries in one ACL.
     pub acl_entries_max: usize,
+    /// The longest id of one ACL entry, in bytes (after `auth` is expanded into the caller's
+    /// identities). With `acl_entries_max` it bounds a node's ACL, and so the largest snapshot
+    /// record, which a follower or a new learner must be able to read back.
+    pub acl_id_len_max: usize,
     /// The most watches (of all kinds) one session may hold on one server.
     pub watches_per_session_max: usize,
     /// The most open sessions.
@@ -56,6 +60,8 @@ impl Limits {
     pub const NODES_MAX_DEFAULT: usize = 16 * 1_048_576;
     pub const MULTI_OPS_MAX_DEFAULT: usize = 1024;
     pub const ACL_ENTRIES_MAX_DEFAULT: usize = 64;
+    /// Room for a certificate subject or a digest `user:hash` with a long user name.
+    pub const ACL_ID_LEN_MAX_DEFAULT: usize = 1024;
     pub const WATCHES_PER_SESSION_MAX_DEFAULT: usize = 65_536;
     pub const SESSIONS_MAX_DEFAULT: usize = 65_536;
     pub const EPHEMERALS_PER_SESSION_MAX_DEFAULT: usize = 65_536;
@@ -81,6 +87,7 @@ impl Limits {
             ("nodes_max", self.nodes_max),
             ("multi_ops_max", self.multi_ops_max),
             ("acl_entries_max", self.acl_entries_max),
+            ("acl_id_len_max", self.acl_id_len_max),
             ("watches_per_session_max", self.watches_per_session_max),
             ("sessions_max", self.sessions_max),
             (
@@ -119,6 +126,7 @@ impl Default for Limits {
             nodes_max: Self::NODES_MAX_DEFAULT,
             multi_ops_max: Self::MULTI_OPS_MAX_DEFAULT,
             acl_entries_max: Self::ACL_ENTRIES_MAX_DEFAULT,
+            acl_id_len_max: Self::ACL_ID_LEN_MAX_DEFAULT,
             watches_per_session_max: Self::WATCHES_PER_SESSION_MAX_DEFAULT,
             sessions_max: Self::SESSIONS_MAX_DEFAULT,
             ephemerals_per_session_max: Self::EPHEMERALS_PER_SESSION_MAX_DEFAULT,

@@ -204,9 +204,28 @@ fn out_of_order(what: &str) -> io::Error {
 pub struct SnapshotReader;
 
 impl SnapshotReader {
-    /// The largest record the reader accepts: a node at the data and path limits with a full ACL.
-    fn record_len_max(limits: &Limits) -> usize {
-        limits.data_len_max + limits.path_len_max + limits.acl_entries_max * 1024 + 4096
+    /// The largest record the reader accepts, derived from the limits the tree enforces on
+    /// every write, so that any node the tree accepted can be read back: the largest node
+    /// record, a path at `path_len_max`, data at `data_len_max` and a full ACL of ids at
+    /// `acl_id_len_max`. Sessions and history entries (an event's path and a few numbers) are
+    /// smaller. Postcard writes every length and integer as a varint, so each field below is
+    /// counted at its longest encoding.
+    pub fn record_len_max(limits: &Limits) -> usize {
+        /// A varint of a u64 or i64, at its longest.
+        const VARINT_MAX: usize = 10;
+        /// An ACL entry besides its id: permission bits, the scheme's length and name (the
+        /// longest scheme is `digest`), the id's length.
+        const ACL_ENTRY_OVERHEAD_MAX: usize = VARINT_MAX + VARINT_MAX + 6 + VARINT_MAX;
+        /// Everything of a node record besides its path, data and ACL: the record's variant,
+        /// the lengths of path, data and ACL, the node kind (a variant and a session id or TTL),
+        /// five 64-bit and three 32-bit numbers of its stat.
+        const NODE_FIXED_MAX: usize = 4 * VARINT_MAX + 2 * VARINT_MAX + 8 * VARINT_MAX;
+        let acl_entry_max = ACL_ENTRY_OVERHEAD_MAX.saturating_add(limits.acl_id_len_max);
+        limits
+            .path_len_max
+            .saturating_add(limits.data_len_max)
+            .saturating_add(limits.acl_entries_max.saturating_mul(acl_entry_max))
+            .saturating_add(NODE_FIXED_MAX)
     }
 
     pub fn read(input: impl Read, limits: &Limits) -> Result<TreeState, SnapshotError> {

@@ -45,6 +45,7 @@ fn limits_strategy() -> impl Strategy<Value = Limits> {
                 nodes_max,
                 multi_ops_max: 3,
                 acl_entries_max: 2,
+                acl_id_len_max: 64,
                 watches_per_session_max: WATCHES_PER_SESSION_MAX,
                 sessions_max: 2,
                 ephemerals_per_session_max,
@@ -1016,6 +1017,12 @@ impl Model {
         }
         if fixed.len() > self.limits.acl_entries_max {
             return Err(Fail::Limit("acl_entries_max"));
+        }
+        if fixed
+            .iter()
+            .any(|entry| entry.id.id.len() > self.limits.acl_id_len_max)
+        {
+            return Err(Fail::Limit("acl_id_len_max"));
         }
         Ok(fixed)
     }

@@ -534,3 +534,92 @@ fn corrupt_snapshot_of_a_well_formed_stream_is_refused_by_from_state() {
         Err(SnapshotError::Corrupt(_))
     ));
 }
+
+/// The largest node the default limits allow, with data at `data_len_max`, a path at
+/// `path_len_max` and a full ACL of ids at `acl_id_len_max`, in an ACL-bounded tree.
+fn largest_legal_node(limits: &Limits) -> (String, Vec<u8>, Vec<polis_tree::Acl>) {
+    let path = format!("/{}", "p".repeat(limits.path_len_max - 1));
+    let data = vec![0xA5; limits.data_len_max];
+    let acl = (0..limits.acl_entries_max)
+        .map(|index| {
+            let user = format!("{index:0>width$}", width = limits.acl_id_len_max - 2);
+            polis_tree::Acl::new(
+                polis_tree::Perms::ALL,
+                polis_tree::Id::new(polis_tree::Id::SCHEME_DIGEST, format!("{user}:h")),
+            )
+        })
+        .collect();
+    (path, data, acl)
+}
+
+/// Issue 13: a follower or a new learner must always be able to read back the snapshot of a
+/// tree the leader accepted. The reader's record bound is derived from the same limits the tree
+/// enforces on writes, so the largest legal node travels write → read intact.
+#[test]
+fn the_largest_legal_node_survives_a_snapshot() {
+    let limits = Limits::default();
+    let (path, data, acl) = largest_legal_node(&limits);
+    let mut tree = DataTree::new(limits.clone());
+    let created = tree.apply(&Txn {
+        zxid: 1,
+        time_ms: START_MS,
+        kind: TxnKind::Write {
+            caller: Caller::system(),
+            op: WriteOp::Create {
+                path: path.clone(),
+                data: data.clone(),
+                acl: acl.clone(),
+                mode: CreateMode::Persistent,
+            },
+        },
+    });
+    assert!(created.result.is_ok(), "{:?}", created.result);
+    let bytes = snapshot(&tree);
+    assert!(
+        bytes.len() > limits.data_len_max + limits.acl_entries_max * limits.acl_id_len_max,
+        "the snapshot holds the whole node"
+    );
+    assert!(bytes.len() < SnapshotReader::record_len_max(&limits) + 4096);
+    let restored = read(limits.clone(), &bytes).expect("the largest legal node reads back");
+    assert_eq!(snapshot(&restored), bytes);
+    let (record, _) = restored.node(&path).expect("the node is there");
+    assert_eq!(record.data, data);
+    assert_eq!(record.acl.len(), acl.len());
+}
+
+/// An ACL id longer than `acl_id_len_max` is refused when it is set, so no tree ever holds a
+/// node whose snapshot record the reader would refuse (before the bound, 64 ids of 4 KiB made a
+/// record no follower could read).
+#[test]
+fn an_acl_id_longer_than_its_bound_is_refused() {
+    let limits = Limits::default();
+    let mut tree = DataTree::new(limits.clone());
+    let long_id = format!("{}:h", "u".repeat(limits.acl_id_len_max));
+    let refused = tree.apply(&Txn {
+        zxid: 1,
+        time_ms: START_MS,
+        kind: TxnKind::Write {
+            caller: Caller::system(),
+            op: WriteOp::Create {
+                path: "/long".to_string(),
+                data: Vec::new(),
+                acl: vec![polis_tree::Acl::new(
+                    polis_tree::Perms::ALL,
+                    polis_tree::Id::new(polis_tree::Id::SCHEME_DIGEST, long_id),
+                )],
+                mode: CreateMode::Persistent,
+            },
+        },
+    });
+    assert!(
+        matches!(
+            refused.result,
+            Err(polis_tree::TreeError::LimitExceeded {
+                limit: "acl_id_len_max",
+                ..
+            })
+        ),
+        "{:?}",
+        refused.result
+    );
+}

@@ -222,6 +222,7 @@ pub fn small_limits() -> Limits {
         nodes_max: 12,
         multi_ops_max: 4,
         acl_entries_max: 3,
+        acl_id_len_max: 64,
         watches_per_session_max: 8,
         sessions_max: 3,
         ephemerals_per_session_max: 2,
