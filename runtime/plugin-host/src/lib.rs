@@ -53,7 +53,8 @@ pub use engine::{
 pub use instance::{LOG_LINE_BYTES_MAX, PluginInstance, RESERVED_MULTI_OPS};
 pub use manifest::{
     CONFIG_LEN_MAX, Capabilities, ConfigBlob, DEADLINE_MS_MAX, ManifestError, OnExhaustion,
-    PluginLimits, PluginManifest, RetryDecision, RetryPolicy, TriggerKind, Triggers,
+    PluginLimits, PluginManifest, RetryDecision, RetryPolicy, STAGED_BYTES_MAX_CEILING,
+    TriggerKind, Triggers,
 };
 pub use outcome::{
     Access, EventBatch, FailureKind, InvocationOutcome, LogLevel, LogLine, PluginEvent,

@@ -16,6 +16,11 @@ const PREFIXES_MAX: usize = 64;
 pub const CONFIG_LEN_MAX: usize = 1024 * 1024;
 /// The longest deadline a manifest may ask for.
 pub const DEADLINE_MS_MAX: u64 = 60_000;
+/// The most a manifest may ask for as `staged_bytes_max`. An invocation's staged writes commit
+/// as one `multi` together with the cursor, status and log, in one proposal, which the server
+/// refuses above 4 MiB (`polis_raft::PROPOSAL_REQUEST_BYTES_MAX`, the bound that keeps every
+/// entry within what the peer transport carries); this leaves a mebibyte for the rest.
+pub const STAGED_BYTES_MAX_CEILING: u64 = 3 * 1024 * 1024;
 
 /// A plugin's manifest.
 ///
@@ -174,7 +179,8 @@ pub struct PluginLimits {
     /// The most writes one invocation may stage. Default 256. The commit also carries the
     /// cursor, so the tree's `multi_ops_max` less two bounds it as well.
     pub staged_writes_max: u32,
-    /// The most bytes (paths plus data) one invocation may stage. Default 1 MiB.
+    /// The most bytes (paths plus data) one invocation may stage. Default 1 MiB, at most
+    /// [`STAGED_BYTES_MAX_CEILING`] (3 MiB).
     pub staged_bytes_max: u64,
     /// The most log lines one invocation may write. Default 100; lines are cut at 4 KiB.
     pub log_lines_max: u32,
@@ -460,6 +466,12 @@ impl PluginManifest {
                 "must be at least one WebAssembly page (65536)",
             ));
         }
+        if limits.staged_bytes_max > STAGED_BYTES_MAX_CEILING {
+            return Err(invalid(
+                "limits.staged_bytes_max",
+                format!("must be at most {STAGED_BYTES_MAX_CEILING}"),
+            ));
+        }
         if limits.deadline_ms > DEADLINE_MS_MAX {
             return Err(invalid(
                 "limits.deadline_ms",
@@ -644,6 +656,10 @@ on_exhaustion = "pause"
         assert_eq!(
             field_of(|m| m.limits.deadline_ms = DEADLINE_MS_MAX + 1),
             "limits.deadline_ms"
+        );
+        assert_eq!(
+            field_of(|m| m.limits.staged_bytes_max = STAGED_BYTES_MAX_CEILING + 1),
+            "limits.staged_bytes_max"
         );
         assert_eq!(field_of(|m| m.retry.attempts = 0), "retry.attempts");
         assert_eq!(

@@ -47,7 +47,7 @@ write = ["/city/alerts/rejected", "/city/alerts/duplicates", "/city/alerts/keys"
 [limits]
 events_per_batch_max = 4
 staged_writes_max = 1000
-staged_bytes_max = 4194304
+staged_bytes_max = 3145728
 fuel_per_invocation = 2000000000
 deadline_ms = 5000
 
