@@ -412,6 +412,44 @@ mod tests {
         assert!(names.contains(&SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST))));
     }
 
+    /// Issue 13: the peer port admits node certificates only. A certificate of the cluster's CA
+    /// whose common name carries `,OU=node` (an external CA may allow any name) renders with an
+    /// escaped comma, and must not pass for a node, as it did when the rendered subject was split
+    /// on commas.
+    #[test]
+    fn only_a_real_organizational_unit_makes_a_node_certificate() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let authority = CertificateAuthority::init(dir.path(), "test CA").expect("a CA");
+        let node_files = authority
+            .issue_node("n1", &["127.0.0.1".to_string()])
+            .expect("a node certificate");
+        let forged_files = TlsFiles::for_client(dir.path(), "forged");
+        let params = leaf_params(&[
+            (DnType::OrganizationName, ORGANIZATION),
+            (DnType::CommonName, "x,OU=node"),
+        ])
+        .expect("parameters");
+        authority
+            .sign_and_write(&params, &forged_files)
+            .expect("signed by the cluster's CA");
+        let identity_of = |files: &TlsFiles| {
+            let chain = files.load_certificate_chain().expect("the certificate");
+            crate::Identity::from_certificate(chain[0].clone()).expect("an identity")
+        };
+        let node = identity_of(&node_files);
+        assert!(node.is_node(), "{}", node.subject());
+        let forged = identity_of(&forged_files);
+        assert!(
+            forged
+                .subject()
+                .split(',')
+                .any(|part| part.trim() == "OU=node"),
+            "splitting the rendered subject finds a fake unit: {}",
+            forged.subject()
+        );
+        assert!(!forged.is_node(), "{}", forged.subject());
+    }
+
     #[test]
     fn hosts_that_are_not_dns_names_are_refused() {
         assert!(subject_alt_names(&["bad host".into()]).is_err());

@@ -46,6 +46,9 @@ pub enum IdentityError {
 pub struct Identity {
     subject: String,
     common_name: Option<String>,
+    /// The organizational units of the subject, each as parsed from the certificate (not split
+    /// out of the rendered subject, where an escaped comma inside another value could fake one).
+    organizational_units: Vec<String>,
     certificate_der: CertificateDer<'static>,
 }
 
@@ -99,9 +102,16 @@ impl Identity {
             .last()
             .and_then(|attribute| attribute.as_str().ok())
             .map(str::to_string);
+        let organizational_units = certificate
+            .subject()
+            .iter_organizational_unit()
+            .filter_map(|attribute| attribute.as_str().ok())
+            .map(str::to_string)
+            .collect();
         Ok(Identity {
             subject,
             common_name,
+            organizational_units,
             certificate_der,
         })
     }
@@ -114,6 +124,15 @@ impl Identity {
     /// The most specific common name in the subject, for example `alice`, if it is a string.
     pub fn common_name(&self) -> Option<&str> {
         self.common_name.as_deref()
+    }
+
+    /// Whether this is a node certificate: its subject has the organizational unit
+    /// [`crate::NODE_ORGANIZATIONAL_UNIT`] as an attribute of its own. A client whose common name
+    /// reads `x,OU=node` renders as `CN=x\,OU=node,…` and is not one.
+    pub fn is_node(&self) -> bool {
+        self.organizational_units
+            .iter()
+            .any(|unit| unit == crate::ca::NODE_ORGANIZATIONAL_UNIT)
     }
 
     /// The identity as an ACL id: scheme `x509` and the canonical subject.

@@ -18,9 +18,6 @@ use super::{
 };
 use crate::{NodeId, PolisRaft, ProposeError, Proposer, RaftProposalSink, ReadIndexRounds};
 
-/// The organizational unit the CA puts in node certificates (`polis_security::ca`).
-const NODE_SUBJECT_COMPONENT: &str = "OU=node";
-
 /// How long [`PeerServer::release`] waits for the endpoint's closed connections to drain, so
 /// that peers hear of the close. An established connection drains in three probe timeouts
 /// (RFC 9000 §10.2), milliseconds on a LAN; one still in its handshake would take about 3 s
@@ -218,11 +215,9 @@ async fn serve_connection(
 fn check_node(connection: &Connection) -> Result<(), PeerNetworkError> {
     let identity = Identity::from_connection(connection)
         .map_err(|error| PeerNetworkError::NotANode(error.to_string()))?;
-    let is_node = identity
-        .subject()
-        .split(',')
-        .any(|component| component.trim() == NODE_SUBJECT_COMPONENT);
-    if is_node {
+    // The organizational unit as parsed from the certificate: splitting the rendered subject on
+    // commas would take an escaped comma inside another value for a separator.
+    if identity.is_node() {
         Ok(())
     } else {
         connection.close(1u32.into(), b"not a node certificate");
