@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -43,6 +44,9 @@ pub struct PeerLinks {
     endpoint: Endpoint,
     faults: NetworkFaults,
     links: Arc<Mutex<HashMap<PeerKey, Arc<PeerLink>>>>,
+    /// Handshakes these links started, to every peer (also in `polis_peer_handshakes_total`,
+    /// which sums every node of a process).
+    dials: Arc<AtomicU64>,
 }
 
 impl fmt::Debug for PeerLinks {
@@ -63,7 +67,13 @@ impl PeerLinks {
             endpoint,
             faults,
             links: Arc::new(Mutex::new(HashMap::new())),
+            dials: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// How many handshakes these links have started.
+    pub fn dials(&self) -> u64 {
+        self.dials.load(Ordering::Relaxed)
     }
 
     pub fn local_id(&self) -> NodeId {
@@ -85,6 +95,7 @@ impl PeerLinks {
                     peer_address: node.peer_address.clone(),
                     endpoint: self.endpoint.clone(),
                     faults: self.faults.clone(),
+                    dials: self.dials.clone(),
                     state: tokio::sync::Mutex::new(LinkState::default()),
                 })
             })
@@ -98,6 +109,7 @@ pub struct PeerLink {
     peer_address: String,
     endpoint: Endpoint,
     faults: NetworkFaults,
+    dials: Arc<AtomicU64>,
     /// Held while dialling, so that concurrent callers wait for one handshake instead of each
     /// making its own.
     state: tokio::sync::Mutex<LinkState>,
@@ -199,6 +211,7 @@ impl PeerLink {
             });
         }
         metrics::counter!("polis_peer_handshakes_total", "side" => "dial").increment(1);
+        self.dials.fetch_add(1, Ordering::Relaxed);
         let connecting = self.endpoint.connect(socket_address, &server_name)?;
         let connection = tokio::time::timeout(PEER_CONNECT_TIMEOUT, connecting)
             .await

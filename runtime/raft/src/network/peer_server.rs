@@ -1,7 +1,7 @@
 //! Serving the Raft RPCs of peers.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use openraft::TryAsRef;
@@ -33,6 +33,8 @@ pub struct PeerServer {
     accept_task: JoinHandle<()>,
     /// Set when the server closes, so that no connection is accepted afterwards.
     closing: Arc<AtomicBool>,
+    /// Handshakes peers started with this server.
+    accepts: Arc<AtomicU64>,
 }
 
 impl PeerServer {
@@ -76,7 +78,9 @@ impl PeerServer {
         faults: NetworkFaults,
     ) -> PeerServer {
         let closing = Arc::new(AtomicBool::new(false));
+        let accepts = Arc::new(AtomicU64::new(0));
         let context = Arc::new(Context {
+            accepts: accepts.clone(),
             raft,
             proposer,
             read_rounds,
@@ -89,6 +93,7 @@ impl PeerServer {
             endpoint,
             accept_task,
             closing,
+            accepts,
         }
     }
 
@@ -111,6 +116,12 @@ impl PeerServer {
         polis_security::release_endpoint_port(&self.endpoint, PEER_DRAIN_TIMEOUT).await;
     }
 
+    /// How many handshakes peers have started with this server (also in
+    /// `polis_peer_handshakes_total`, which sums every node of a process).
+    pub fn accepts(&self) -> u64 {
+        self.accepts.load(Ordering::Relaxed)
+    }
+
     /// The endpoint's local address.
     pub fn local_address(&self) -> Result<std::net::SocketAddr, PeerNetworkError> {
         Ok(self.endpoint.local_addr()?)
@@ -125,6 +136,7 @@ impl Drop for PeerServer {
 
 /// What every peer RPC handler needs.
 struct Context {
+    accepts: Arc<AtomicU64>,
     raft: PolisRaft,
     proposer: Proposer,
     read_rounds: ReadIndexRounds,
@@ -180,6 +192,7 @@ async fn serve_connection(
     }
     // Peers keep their connections (`super::PeerLinks`), so in steady state this stays flat.
     metrics::counter!("polis_peer_handshakes_total", "side" => "accept").increment(1);
+    context.accepts.fetch_add(1, Ordering::Relaxed);
     let connection = incoming.await?;
     if context.is_closing() {
         // Accepted while the endpoint was closing, so `Endpoint::close` did not reach it.

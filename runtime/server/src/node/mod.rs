@@ -107,6 +107,8 @@ pub struct Node {
     peer_server: PeerServer,
     /// Links to peers cut by fault injection (tests, failure drills); none normally.
     network_faults: NetworkFaults,
+    /// The node's lasting connections to its peers.
+    peer_links: PeerLinks,
 }
 
 impl std::fmt::Debug for Node {
@@ -218,7 +220,7 @@ impl Node {
             leader: LeaderLink::new(
                 settings.id,
                 raft.clone(),
-                links,
+                links.clone(),
                 proposer,
                 leader_read_rounds,
                 settings.leader_wait_max,
@@ -235,6 +237,7 @@ impl Node {
             peer_endpoint,
             peer_server,
             network_faults,
+            peer_links: links,
         });
         let _ = node
             .read_rounds
@@ -429,6 +432,12 @@ impl Node {
     /// The peer server (for its address in tests and status).
     pub fn peer_server(&self) -> &PeerServer {
         &self.peer_server
+    }
+
+    /// The handshakes of this node's peer connections so far: those it dialled and those peers
+    /// dialled to it. Flat in steady state, as peers keep their connections.
+    pub fn peer_handshakes(&self) -> (u64, u64) {
+        (self.peer_links.dials(), self.peer_server.accepts())
     }
 
     /// The switch that cuts this node's links to chosen peers, for tests and failure drills
