@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::TreeError;
+use crate::{Limits, TreeError};
 
 /// A set of ZooKeeper permissions, with ZooKeeper's bit values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -124,14 +124,10 @@ pub fn allows(acl: &[Acl], perm: Perms, caller_ids: &[Id]) -> bool {
 }
 
 /// Validates an ACL given by a client and expands the `auth` scheme into the caller's own
-/// identities, as ZooKeeper's `fixupACL` does; the result has at most `acl_entries_max` entries
-/// of ids at most `acl_id_len_max` bytes long.
-pub fn fixup(
-    acl: &[Acl],
-    caller_ids: &[Id],
-    acl_entries_max: usize,
-    acl_id_len_max: usize,
-) -> Result<Vec<Acl>, TreeError> {
+/// identities, as ZooKeeper's `fixupACL` does; the result has at most `limits.acl_entries_max`
+/// entries of ids at most `limits.acl_id_len_max` bytes long.
+pub fn fixup(acl: &[Acl], caller_ids: &[Id], limits: &Limits) -> Result<Vec<Acl>, TreeError> {
+    let (acl_entries_max, acl_id_len_max) = (limits.acl_entries_max, limits.acl_id_len_max);
     let invalid = |reason: String| TreeError::InvalidAcl { reason };
     if acl.is_empty() {
         return Err(invalid("an ACL needs at least one entry".into()));

@@ -453,12 +453,7 @@ impl DataTree {
                 reason: "the system session cannot own ephemeral nodes".to_string(),
             });
         }
-        let acl = acl::fixup(
-            acl,
-            &caller.ids,
-            self.limits.acl_entries_max,
-            self.limits.acl_id_len_max,
-        )?;
+        let acl = acl::fixup(acl, &caller.ids, &self.limits)?;
         let parent_path = path::parent(&probe_path).to_string();
         let Some(parent) = self.nodes.get(&parent_path) else {
             return Err(TreeError::NoNode { path: parent_path });
@@ -636,12 +631,7 @@ impl DataTree {
     ) -> Result<(OpResult, Undo), TreeError> {
         path::validate(node_path, self.limits.path_len_max)?;
         // ZooKeeper validates the new ACL before it looks the node up.
-        let acl = acl::fixup(
-            acl,
-            &caller.ids,
-            self.limits.acl_entries_max,
-            self.limits.acl_id_len_max,
-        )?;
+        let acl = acl::fixup(acl, &caller.ids, &self.limits)?;
         let Some(node) = self.nodes.get(node_path) else {
             return Err(TreeError::NoNode {
                 path: node_path.to_string(),
