@@ -17,6 +17,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use polis_tree::TxnKind;
@@ -91,6 +92,8 @@ pub struct RaftProposalSink {
     /// leader does not step down when it loses its quorum (no check-quorum, Raft thesis §6.2),
     /// so without a bound a cut-off leader's proposals would wait until the partition heals.
     commit_timeout: Duration,
+    /// The last time stamped on an entry, in milliseconds since the Unix epoch.
+    last_stamp_ms: AtomicI64,
 }
 
 impl RaftProposalSink {
@@ -103,6 +106,7 @@ impl RaftProposalSink {
             raft,
             clock,
             commit_timeout,
+            last_stamp_ms: AtomicI64::new(i64::MIN),
         }
     }
 }
@@ -116,10 +120,28 @@ impl fmt::Debug for RaftProposalSink {
     }
 }
 
+impl RaftProposalSink {
+    /// The time to stamp on the next entry: the clock, but never before the last stamp, so that
+    /// commit times (ctime, mtime, TTL expiry, `/polis/clock`) do not go backwards while this
+    /// node leads, even when its wall clock is set back. Entries are stamped in the order they
+    /// are proposed, which is the order they land in the log.
+    fn stamp(&self) -> i64 {
+        next_stamp(&self.last_stamp_ms, (self.clock)())
+    }
+}
+
+/// `now`, or the last stamp if the clock went back behind it; records the stamp as the last.
+fn next_stamp(last_stamp_ms: &AtomicI64, now: i64) -> i64 {
+    let previous = last_stamp_ms.fetch_max(now, Ordering::AcqRel);
+    let stamp = now.max(previous);
+    debug_assert!(stamp >= previous, "stamps never go backwards");
+    stamp
+}
+
 impl ProposalSink for RaftProposalSink {
     fn propose(&self, txns: Vec<TxnKind>) -> ProposalFuture {
         let raft = self.raft.clone();
-        let command = Command::batch((self.clock)(), txns);
+        let command = Command::batch(self.stamp(), txns);
         let count = command.txns.len();
         let commit_timeout = self.commit_timeout;
         Box::pin(async move {
@@ -440,6 +462,17 @@ mod tests {
         let zxids: Vec<Zxid> = responses.iter().map(|response| response.zxid).collect();
         assert_eq!(zxids, vec![1, 2, 3]);
         assert_eq!(*sizes.lock().unwrap(), vec![3]);
+    }
+
+    #[test]
+    fn entry_stamps_never_go_backwards_when_the_clock_does() {
+        let last = AtomicI64::new(i64::MIN);
+        assert_eq!(next_stamp(&last, 1_000), 1_000);
+        assert_eq!(next_stamp(&last, 1_500), 1_500);
+        // The wall clock is set back by an operator or NTP: commit times hold still instead.
+        assert_eq!(next_stamp(&last, 900), 1_500);
+        assert_eq!(next_stamp(&last, 1_400), 1_500);
+        assert_eq!(next_stamp(&last, 1_600), 1_600);
     }
 
     #[tokio::test]
