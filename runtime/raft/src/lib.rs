@@ -34,6 +34,7 @@ pub mod network;
 mod peer_node;
 mod proposer;
 mod raft_config;
+mod recent_entries;
 mod shared_rounds;
 mod snapshot_builder;
 mod snapshot_file;
@@ -67,6 +68,7 @@ pub use raft_config::{
     REPLICATION_LAG_THRESHOLD_ENTRIES, SNAPSHOT_CHUNK_BYTES_MAX, SNAPSHOT_INTERVAL_ENTRIES,
     SNAPSHOT_LOG_ENTRIES_KEPT, polis_raft_config, polis_raft_config_with,
 };
+pub use recent_entries::{RECENT_ENTRIES_BYTES_MAX, RECENT_ENTRIES_MAX};
 pub use shared_rounds::{ROUND_REQUESTS_MAX, ROUND_WAITING_MAX, ReadIndexRounds, SharedRounds};
 pub use snapshot_builder::TreeSnapshotBuilder;
 pub use snapshot_file::{SNAPSHOT_FILE_NAME, SnapshotFile};

@@ -15,7 +15,7 @@
 use std::fmt;
 use std::ops::{Bound, RangeBounds};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use openraft::storage::{LogFlushed, LogState, RaftLogReader, RaftLogStorage};
@@ -26,6 +26,7 @@ use redb::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::recent_entries::RecentEntries;
 use crate::{LogEntry, LogId, RaftStoreError, StorageError, TypeConfig, Vote};
 
 const ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("entries");
@@ -56,9 +57,59 @@ const FSYNC_FILE_LABEL: &str = "raft-log";
 /// Cloning is cheap and gives another handle on the same file; openraft's log reader
 /// ([`RaftLogStorage::get_log_reader`]) is such a clone. redb lets readers run beside the one
 /// writer and shows each reader a committed state, so replication tasks read while appends go on.
+///
+/// Two things live in memory beside the file, shared by every clone:
+/// - the newest entries ([`RecentEntries`]), so that a leader replicating what it has just
+///   appended neither waits for a blocking thread nor reads back and decodes from redb;
+/// - the committed position openraft last saved, written to the file with the next transaction
+///   that is written anyway (see [`RaftLogStorage::save_committed`]).
 #[derive(Clone)]
 pub struct RedbLogStore {
-    database: Arc<Database>,
+    file: Arc<LogFile>,
+}
+
+/// What every clone of a [`RedbLogStore`] shares.
+struct LogFile {
+    database: Database,
+    recent: Mutex<RecentEntries>,
+    committed: Mutex<CommittedPosition>,
+}
+
+impl Drop for LogFile {
+    /// A node that stops cleanly writes the committed position it has not written yet, so that
+    /// its restart re-applies everything committed at once rather than waiting for a leader.
+    fn drop(&mut self) {
+        let committed = self
+            .committed
+            .get_mut()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let Some(saved) = committed.saved.filter(|_| !committed.written) else {
+            return;
+        };
+        let written = self
+            .database
+            .begin_write()
+            .map_err(RaftStoreError::redb)
+            .and_then(|transaction| {
+                {
+                    let mut meta = transaction
+                        .open_table(LOG_META)
+                        .map_err(RaftStoreError::redb)?;
+                    write_value(&mut meta, META_COMMITTED, &saved)?;
+                }
+                commit(transaction, Durability::Immediate)
+            });
+        if let Err(error) = written {
+            tracing::warn!(%error, "writing the committed position on close failed");
+        }
+    }
+}
+
+/// The committed position openraft saved, and whether the file already holds it.
+#[derive(Debug, Default)]
+struct CommittedPosition {
+    saved: Option<Option<LogId>>,
+    written: bool,
 }
 
 impl fmt::Debug for RedbLogStore {
@@ -74,7 +125,11 @@ impl RedbLogStore {
     pub fn open(file: impl AsRef<Path>) -> Result<RedbLogStore, RaftStoreError> {
         let database = Database::create(file).map_err(RaftStoreError::redb)?;
         let store = RedbLogStore {
-            database: Arc::new(database),
+            file: Arc::new(LogFile {
+                database,
+                recent: Mutex::default(),
+                committed: Mutex::default(),
+            }),
         };
         store.check_format()?;
         Ok(store)
@@ -107,7 +162,11 @@ impl RedbLogStore {
     }
 
     fn begin_write(&self, durability: Durability) -> Result<WriteTransaction, RaftStoreError> {
-        let mut transaction = self.database.begin_write().map_err(RaftStoreError::redb)?;
+        let mut transaction = self
+            .file
+            .database
+            .begin_write()
+            .map_err(RaftStoreError::redb)?;
         transaction
             .set_durability(durability)
             .map_err(RaftStoreError::redb)?;
@@ -125,8 +184,58 @@ impl RedbLogStore {
         tokio::task::spawn_blocking(move || work(&store)).await?
     }
 
+    fn recent(&self) -> MutexGuard<'_, RecentEntries> {
+        // The window is only a copy of the file: after a panic elsewhere it is still consistent
+        // (every method leaves it whole), so a poisoned lock is taken over.
+        self.file
+            .recent
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn committed(&self) -> MutexGuard<'_, CommittedPosition> {
+        self.file
+            .committed
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Adds the committed position openraft saved last, if the file does not hold it yet, to a
+    /// transaction that is being written anyway. Returns whether it did, so that the caller
+    /// marks it written once the transaction committed.
+    fn write_pending_committed(
+        &self,
+        transaction: &WriteTransaction,
+    ) -> Result<Option<Option<LogId>>, RaftStoreError> {
+        let pending = {
+            let committed = self.committed();
+            match committed.saved {
+                Some(saved) if !committed.written => Some(saved),
+                _ => None,
+            }
+        };
+        if let Some(saved) = pending {
+            let mut meta = transaction
+                .open_table(LOG_META)
+                .map_err(RaftStoreError::redb)?;
+            write_value(&mut meta, META_COMMITTED, &saved)?;
+        }
+        Ok(pending)
+    }
+
+    fn mark_committed_written(&self, written: Option<Option<LogId>>) {
+        let mut committed = self.committed();
+        if written.is_some() && committed.saved == written {
+            committed.written = true;
+        }
+    }
+
     fn read_meta<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, RaftStoreError> {
-        let transaction = self.database.begin_read().map_err(RaftStoreError::redb)?;
+        let transaction = self
+            .file
+            .database
+            .begin_read()
+            .map_err(RaftStoreError::redb)?;
         let meta = transaction
             .open_table(LOG_META)
             .map_err(RaftStoreError::redb)?;
@@ -150,25 +259,35 @@ impl RedbLogStore {
     }
 
     /// Writes a whole append batch in one durable transaction: one fsync however many entries
-    /// openraft hands over, which is Raft's group commit.
-    fn write_entries(&self, entries: &[LogEntry]) -> Result<(), RaftStoreError> {
+    /// openraft hands over, which is Raft's group commit. The entries join the in-memory window
+    /// only once they are durable, so the window never shows what the file does not hold.
+    fn write_entries(&self, entries: Vec<LogEntry>) -> Result<(), RaftStoreError> {
         let transaction = self.begin_write(Durability::Immediate)?;
+        let mut sizes = Vec::with_capacity(entries.len());
         {
             let mut table = transaction
                 .open_table(ENTRIES)
                 .map_err(RaftStoreError::redb)?;
-            for entry in entries {
+            for entry in &entries {
                 let bytes = postcard::to_allocvec(entry)?;
                 table
                     .insert(entry.get_log_id().index, bytes.as_slice())
                     .map_err(RaftStoreError::redb)?;
+                sizes.push(bytes.len());
             }
         }
-        commit(transaction, Durability::Immediate)
+        let committed = self.write_pending_committed(&transaction)?;
+        commit(transaction, Durability::Immediate)?;
+        self.mark_committed_written(committed);
+        self.recent().extend(entries.into_iter().zip(sizes));
+        Ok(())
     }
 
     /// Deletes the entries from `index` on.
     fn delete_from(&self, index: u64) -> Result<(), RaftStoreError> {
+        // Cut the window first: between the two steps a reader finds the entries in the file,
+        // which still holds them, never in the window after the file lost them.
+        self.recent().remove_from(index);
         let transaction = self.begin_write(Durability::Immediate)?;
         {
             let mut table = transaction
@@ -184,7 +303,9 @@ impl RedbLogStore {
     /// Records the purge point and deletes the entries up to it, in one transaction, so the file
     /// never shows entries missing below a purge point it does not record (a hole).
     fn purge_through(&self, log_id: LogId) -> Result<(), RaftStoreError> {
+        self.recent().remove_through(log_id.index);
         let transaction = self.begin_write(Durability::Immediate)?;
+        let committed = self.write_pending_committed(&transaction)?;
         {
             let mut meta = transaction
                 .open_table(LOG_META)
@@ -204,7 +325,9 @@ impl RedbLogStore {
                 .retain_in(..=log_id.index, |_, _| false)
                 .map_err(RaftStoreError::redb)?;
         }
-        commit(transaction, Durability::Immediate)
+        commit(transaction, Durability::Immediate)?;
+        self.mark_committed_written(committed);
+        Ok(())
     }
 
     /// The entries in `range`, stopping once `bytes_max` bytes of encoded entries were read
@@ -214,7 +337,11 @@ impl RedbLogStore {
         range: (Bound<u64>, Bound<u64>),
         bytes_max: usize,
     ) -> Result<Vec<LogEntry>, RaftStoreError> {
-        let transaction = self.database.begin_read().map_err(RaftStoreError::redb)?;
+        let transaction = self
+            .file
+            .database
+            .begin_read()
+            .map_err(RaftStoreError::redb)?;
         let table = transaction
             .open_table(ENTRIES)
             .map_err(RaftStoreError::redb)?;
@@ -241,8 +368,31 @@ impl RedbLogStore {
         self.read_entries((Bound::Included(first), Bound::Included(last)), usize::MAX)
     }
 
+    /// The entries in `range` from the in-memory window, if it holds all of them.
+    fn read_recent(
+        &self,
+        range: (Bound<u64>, Bound<u64>),
+        bytes_max: usize,
+    ) -> Option<Vec<LogEntry>> {
+        let start = match range.0 {
+            Bound::Included(start) => start,
+            Bound::Excluded(start) => start.checked_add(1)?,
+            Bound::Unbounded => return None,
+        };
+        let end = match range.1 {
+            Bound::Included(last) => last.checked_add(1)?,
+            Bound::Excluded(end) => end,
+            Bound::Unbounded => return None,
+        };
+        self.recent().read(start, end, bytes_max)
+    }
+
     fn log_state(&self) -> Result<LogState<TypeConfig>, RaftStoreError> {
-        let transaction = self.database.begin_read().map_err(RaftStoreError::redb)?;
+        let transaction = self
+            .file
+            .database
+            .begin_read()
+            .map_err(RaftStoreError::redb)?;
         let meta = transaction
             .open_table(LOG_META)
             .map_err(RaftStoreError::redb)?;
@@ -315,6 +465,9 @@ impl RaftLogReader<TypeConfig> for RedbLogStore {
         range: RB,
     ) -> Result<Vec<LogEntry>, StorageError> {
         let range = owned_bounds(&range);
+        if let Some(entries) = self.read_recent(range, usize::MAX) {
+            return Ok(entries);
+        }
         self.blocking(move |store| store.read_entries(range, usize::MAX))
             .await
             .map_err(read_logs_error)
@@ -328,6 +481,9 @@ impl RaftLogReader<TypeConfig> for RedbLogStore {
         end: u64,
     ) -> Result<Vec<LogEntry>, StorageError> {
         let range = (Bound::Included(start), Bound::Excluded(end));
+        if let Some(entries) = self.read_recent(range, LOG_READ_BYTES_MAX) {
+            return Ok(entries);
+        }
         self.blocking(move |store| store.read_entries(range, LOG_READ_BYTES_MAX))
             .await
             .map_err(read_logs_error)
@@ -361,19 +517,25 @@ impl RaftLogStorage<TypeConfig> for RedbLogStore {
             .map_err(|error| error.into_storage_error(ErrorSubject::Vote, ErrorVerb::Read))
     }
 
-    /// Not fsynced on its own: openraft saves the committed position every time it advances, and
-    /// an fsync each time would double the fsyncs of a busy cluster. A redb commit without
-    /// durability becomes durable with the next durable commit of the file (the next append or
-    /// vote), and a committed position that is lost in a crash only means that, on restart,
-    /// fewer entries are re-applied before the leader tells the node the commit index again
-    /// (openraft's "optionally persisted committed", see `docs::data::log_pointers`).
+    /// Kept in memory and written with the next append or purge, not in a transaction of its
+    /// own: openraft saves the committed position every time it advances, once per entry on a
+    /// busy cluster, and a redb transaction each time cost as much as a tenth of an append. A
+    /// committed position that a crash loses only means that, on restart, fewer entries are
+    /// re-applied before the leader tells the node the commit index again (openraft's
+    /// "optionally persisted committed", see `docs::data::log_pointers`).
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
-        self.blocking(move |store| store.write_meta(META_COMMITTED, &committed, Durability::None))
-            .await
-            .map_err(write_logs_error)
+        let mut position = self.committed();
+        if position.saved != Some(committed) {
+            position.saved = Some(committed);
+            position.written = false;
+        }
+        Ok(())
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
+        if let Some(saved) = self.committed().saved {
+            return Ok(saved);
+        }
         self.read_meta::<Option<LogId>>(META_COMMITTED)
             .map(Option::flatten)
             .map_err(read_logs_error)
@@ -399,7 +561,7 @@ impl RaftLogStorage<TypeConfig> for RedbLogStore {
         }
         metrics::histogram!("polis_raft_append_entries").record(entries.len() as f64);
         let written = self
-            .blocking(move |store| store.write_entries(&entries))
+            .blocking(move |store| store.write_entries(entries))
             .await;
         match written {
             Ok(()) => {

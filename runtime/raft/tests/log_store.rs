@@ -114,3 +114,51 @@ async fn limited_reads_stop_at_the_byte_bound() {
     let all = log.try_get_log_entries(1..=count).await.expect("full read");
     assert_eq!(all.len() as u64, count);
 }
+
+/// Reads of recent entries are served from memory (`RecentEntries`); whatever the log went
+/// through, what a reader sees must equal what the file holds, which a fresh open reads.
+#[tokio::test]
+async fn reads_of_recent_entries_agree_with_the_file_after_truncation_and_purge() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let file = dir.path().join(RAFT_LOG_FILE_NAME);
+    let mut log = RedbLogStore::open(&file).expect("open");
+    let mut reader = log.get_log_reader().await;
+    log.blocking_append(entries(1, 10)).await.expect("append");
+    // A new leader overwrites the tail from index 8 in term 3.
+    log.truncate(log_id(2, 8)).await.expect("truncate");
+    let rewritten: Vec<LogEntry> = (8..=9)
+        .map(|index| command_entry(3, index, create(&format!("/m{index}"), b"y")))
+        .collect();
+    log.blocking_append(rewritten.clone())
+        .await
+        .expect("append the new tail");
+    log.purge(log_id(2, 3)).await.expect("purge");
+
+    let mut expected = entries(4, 7);
+    expected.extend(rewritten);
+    assert_eq!(
+        reader.try_get_log_entries(4..10).await.expect("read"),
+        expected
+    );
+    assert_eq!(
+        reader
+            .limited_get_log_entries(4, 10)
+            .await
+            .expect("limited read"),
+        expected
+    );
+    assert!(
+        reader
+            .try_get_log_entries(1..4)
+            .await
+            .expect("read")
+            .is_empty(),
+        "purged entries are gone from memory too"
+    );
+    drop((log, reader));
+    let mut reopened = RedbLogStore::open(&file).expect("reopen");
+    assert_eq!(
+        reopened.try_get_log_entries(1..11).await.expect("read"),
+        expected
+    );
+}
