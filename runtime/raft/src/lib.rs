@@ -58,9 +58,9 @@ pub use log_store::{LOG_READ_BYTES_MAX, RAFT_LOG_FILE_NAME, RedbLogStore};
 pub use membership::{ClusterView, LearnerAdded, MemberView, MembershipChange, NodeRole};
 pub use peer_node::PeerNode;
 pub use proposer::{
-    PROPOSAL_BYTES_MAX, PROPOSAL_REQUEST_BYTES_MAX, PROPOSALS_IN_FLIGHT_MAX,
-    PROPOSALS_WAITING_BYTES_MAX, PROPOSALS_WAITING_MAX, ProposalFuture, ProposalSink, ProposeError,
-    Proposer, RaftProposalSink,
+    FORWARDS_IN_FLIGHT_MAX, PROPOSAL_BYTES_MAX, PROPOSAL_REQUEST_BYTES_MAX,
+    PROPOSALS_IN_FLIGHT_MAX, PROPOSALS_WAITING_BYTES_MAX, PROPOSALS_WAITING_MAX, ProposalFuture,
+    ProposalSink, ProposeError, Proposer, RaftProposalSink,
 };
 pub use raft_config::{
     ELECTION_TIMEOUT_MAX_MS, ELECTION_TIMEOUT_MIN_MS, HEARTBEAT_INTERVAL_MS,

@@ -26,11 +26,17 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use crate::{Command, CommandResponse, NodeId, PolisRaft, TXNS_PER_ENTRY_MAX};
 
-/// The most proposals under way at once. Two keep the log busy: while one is being flushed and
-/// replicated, the next gathers the transactions that arrive meanwhile, and is appended as soon
-/// as the first is flushed. More would only split the waiting transactions into more entries,
-/// that is more fsyncs.
+/// The most proposals under way at once on the leader. Two keep the log busy: while one is being
+/// flushed and replicated, the next gathers the transactions that arrive meanwhile, and is
+/// appended as soon as the first is flushed. More would only split the waiting transactions into
+/// more entries, that is more fsyncs.
 pub const PROPOSALS_IN_FLIGHT_MAX: usize = 2;
+
+/// The most packed batches a follower has forwarded to the leader and not yet had answered. A
+/// forwarded batch costs no fsync of its own (the leader packs it with everything else waiting
+/// there), so a follower does not hold its writes back for a whole commit round; it only packs
+/// what arrives while this many batches travel, to keep the messages few.
+pub const FORWARDS_IN_FLIGHT_MAX: usize = 4;
 
 /// The most bytes of transactions (postcard-encoded) packed into one proposal, unless its first
 /// waiting request alone is larger. Bounds one log entry, and so one replication message, well
@@ -194,10 +200,17 @@ impl fmt::Debug for Proposer {
 }
 
 impl Proposer {
-    /// Starts the task that packs and sends proposals to `sink`.
+    /// Starts the task that packs and sends proposals to `sink`, at most
+    /// [`PROPOSALS_IN_FLIGHT_MAX`] at once.
     pub fn spawn(sink: Arc<dyn ProposalSink>) -> Proposer {
+        Proposer::spawn_with_in_flight(sink, PROPOSALS_IN_FLIGHT_MAX)
+    }
+
+    /// Starts the task that packs and sends proposals to `sink`, at most `in_flight_max` at once.
+    pub fn spawn_with_in_flight(sink: Arc<dyn ProposalSink>, in_flight_max: usize) -> Proposer {
+        assert!(in_flight_max > 0, "at least one proposal can be under way");
         let (queue, waiting) = mpsc::channel(PROPOSALS_WAITING_MAX);
-        tokio::spawn(pack_and_send(sink, waiting));
+        tokio::spawn(pack_and_send(sink, waiting, in_flight_max));
         Proposer {
             queue,
             room: Arc::new(Semaphore::new(PROPOSALS_WAITING_BYTES_MAX)),
@@ -262,10 +275,14 @@ fn encoded_len(txn: &TxnKind) -> usize {
         .unwrap_or(usize::MAX)
 }
 
-/// Packs waiting requests into proposals and sends them, at most [`PROPOSALS_IN_FLIGHT_MAX`] at
-/// once, until every [`Proposer`] handle is gone.
-async fn pack_and_send(sink: Arc<dyn ProposalSink>, mut waiting: mpsc::Receiver<Waiting>) {
-    let in_flight = Arc::new(Semaphore::new(PROPOSALS_IN_FLIGHT_MAX));
+/// Packs waiting requests into proposals and sends them, at most `in_flight_max` at once, until
+/// every [`Proposer`] handle is gone.
+async fn pack_and_send(
+    sink: Arc<dyn ProposalSink>,
+    mut waiting: mpsc::Receiver<Waiting>,
+    in_flight_max: usize,
+) {
+    let in_flight = Arc::new(Semaphore::new(in_flight_max));
     let mut carried: Option<Waiting> = None;
     loop {
         // The permit first: everything that arrives while the proposals in flight take their

@@ -11,8 +11,8 @@ use polis_raft::network::{
     ForwardError, ForwardProposalSink, ForwardRequest, ForwardResponse, PeerLinks, QuicPeerClient,
 };
 use polis_raft::{
-    ClusterView, CommandResponse, LearnerAdded, MembershipChange, NodeId, PeerNode, PolisRaft,
-    ProposeError, Proposer, ReadIndexRounds, first_zxid_of_entry, membership,
+    ClusterView, CommandResponse, FORWARDS_IN_FLIGHT_MAX, LearnerAdded, MembershipChange, NodeId,
+    PeerNode, PolisRaft, ProposeError, Proposer, ReadIndexRounds, first_zxid_of_entry, membership,
 };
 use polis_tree::{SessionId, TxnKind, Zxid};
 use tokio::sync::Mutex;
@@ -163,7 +163,7 @@ impl LeaderLink {
             LeaderError::NoLeader(format!("the address of leader {leader} is not known yet"))
         })?;
         let sink = ForwardProposalSink::new(client, FORWARD_TIMEOUT);
-        let proposer = Proposer::spawn(Arc::new(sink));
+        let proposer = Proposer::spawn_with_in_flight(Arc::new(sink), FORWARDS_IN_FLIGHT_MAX);
         forwarders.insert(leader, proposer.clone());
         Ok(proposer)
     }
