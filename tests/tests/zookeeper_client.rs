@@ -802,3 +802,146 @@ async fn add_auth_is_bounded_in_count_and_in_bytes() {
     drop((collector, bloater, bystander));
     node.shutdown().await;
 }
+
+/// `zk_packets_received` from `mntr`: the requests the node has read, over every connection.
+async fn packets_received(address: &str) -> u64 {
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    stream.write_all(b"mntr").await.unwrap();
+    let mntr = String::from_utf8(read_to_end(&mut stream).await).unwrap();
+    mntr.lines()
+        .find_map(|line| line.strip_prefix("zk_packets_received\t"))
+        .and_then(|count| count.trim().parse().ok())
+        .unwrap_or_else(|| panic!("mntr reports zk_packets_received: {mntr}"))
+}
+
+/// A raw getData request for `path`.
+fn get_data_frame(xid: i32, path: &str) -> Vec<u8> {
+    Request {
+        xid,
+        body: RequestBody::GetData {
+            path: path.to_string(),
+            watch: false,
+        },
+    }
+    .encode()
+}
+
+/// The node's largest legal data, under `path`.
+async fn create_largest_node(client: &zk::Client, path: &str, limits: &polis_tree::Limits) {
+    let data = vec![b'x'; limits.data_len_max];
+    client.create(path, &data, &open()).await.unwrap();
+}
+
+/// A client that pipelines reads of a 1 MiB node and never reads the replies once made the server
+/// queue every reply (4,096 of them: 4 GiB). The queue is bounded in bytes
+/// (`outbound_queue_bytes_max`): the server stops reading that client's requests while its
+/// replies wait, everybody else is served meanwhile, and once the client reads it gets every
+/// reply, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_does_not_read_holds_a_bounded_number_of_replies() {
+    const REQUESTS: i32 = 100;
+    let node = TestNode::start_with(|config| {
+        enable_zookeeper(config);
+        config.outbound_queue_bytes_max = 2 * 1024 * 1024;
+    })
+    .await;
+    let address = node.server.zookeeper_address.unwrap().to_string();
+    let bystander = connect(&address).await;
+    create_largest_node(&bystander, "/big", &node.config.limits).await;
+
+    let mut hoarder = raw_session(&address).await;
+    let before = packets_received(&address).await;
+    let requests: Vec<u8> = (1..=REQUESTS)
+        .flat_map(|xid| get_data_frame(xid, "/big"))
+        .collect();
+    hoarder.write_all(&requests).await.unwrap();
+    // Wait until the node stops reading the hoarder's requests: the count holds still across
+    // several polls (each `mntr` itself counts as no request).
+    let mut last = packets_received(&address).await;
+    let mut unchanged = 0;
+    let started = std::time::Instant::now();
+    while unchanged < 5 && started.elapsed() < DEADLINE {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = packets_received(&address).await;
+        unchanged = if now == last { unchanged + 1 } else { 0 };
+        last = now;
+    }
+    let read = last - before;
+    assert!(
+        read < (REQUESTS as u64) / 2,
+        "the node read {read} of {REQUESTS} requests from a client that reads no replies"
+    );
+
+    // Everybody else is served meanwhile.
+    bystander.create("/served", b"", &open()).await.unwrap();
+    assert!(bystander.check_stat("/big").await.unwrap().is_some());
+
+    // The hoarder reads at last and gets every reply, in order.
+    for xid in 1..=REQUESTS {
+        let (replied, _, err, rest) = read_reply(&mut hoarder).await;
+        assert_eq!((replied, err), (xid, 0));
+        assert!(rest.len() > node.config.limits.data_len_max);
+    }
+    drop((bystander, hoarder));
+    node.shutdown().await;
+}
+
+/// A `multiRead` of many large nodes was gathered, cloned and encoded whole (1,024 reads of 1 MiB:
+/// gigabytes). A reply larger than the frame bound, which a ZooKeeper client would refuse to read
+/// (its `jute.maxbuffer`), is not built: the connection is closed, the session survives and
+/// resumes, and a multiRead within the bound is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multi_read_larger_than_a_frame_closes_only_its_connection() {
+    use polis_zookeeper::MultiOp;
+    let (node, address) = start_node().await;
+    let bystander = connect(&address).await;
+    for path in ["/big1", "/big2", "/big3"] {
+        create_largest_node(&bystander, path, &node.config.limits).await;
+    }
+    bystander.create("/small", b"s", &open()).await.unwrap();
+    let multi_read = |xid: i32, paths: &[&str]| {
+        Request {
+            xid,
+            body: RequestBody::MultiRead(
+                paths
+                    .iter()
+                    .map(|path| MultiOp::GetData {
+                        path: path.to_string(),
+                        watch: false,
+                    })
+                    .collect(),
+            ),
+        }
+        .encode()
+    };
+
+    let (mut greedy, connected) = raw_connect(&address, 0, vec![0; 16], 0).await;
+    greedy
+        .write_all(&multi_read(1, &["/big1", "/big2", "/big3"]))
+        .await
+        .unwrap();
+    assert!(
+        read_to_end(&mut greedy).await.is_empty(),
+        "no reply is sent; the connection is closed"
+    );
+
+    let (mut resumed, again) =
+        raw_connect(&address, connected.session_id, connected.password, 0).await;
+    assert_eq!(
+        again.session_id, connected.session_id,
+        "the session survives"
+    );
+    resumed
+        .write_all(&multi_read(2, &["/small", "/big1"]))
+        .await
+        .unwrap();
+    let (xid, _, err, rest) = read_reply(&mut resumed).await;
+    assert_eq!((xid, err), (2, 0));
+    assert!(
+        rest.len() > node.config.limits.data_len_max,
+        "both reads answered"
+    );
+    assert!(bystander.check_stat("/small").await.unwrap().is_some());
+    drop((bystander, greedy, resumed));
+    node.shutdown().await;
+}

@@ -51,6 +51,11 @@ pub struct ServerConfig {
     /// The most messages waiting to be written to one client; a client that does not read is
     /// disconnected when its queue is full (its session survives and may resume).
     pub outbound_queue_max: usize,
+    /// The most encoded bytes waiting to be written to one client, the message being written
+    /// included; as with `outbound_queue_max`, a session's own responses wait for room (its
+    /// requests are not read meanwhile) and a watch event that finds no room disconnects the
+    /// client. One message larger than this passes alone.
+    pub outbound_queue_bytes_max: usize,
     /// The largest frame accepted from a client, in bytes.
     pub frame_len_max: usize,
     /// How often a node sends its sessions' renewals to the leader, and the leader looks for
@@ -297,6 +302,7 @@ impl Default for ServerConfig {
             limits: Limits::default(),
             connections_max: 10_000,
             outbound_queue_max: 4_096,
+            outbound_queue_bytes_max: 8 * 1024 * 1024,
             frame_len_max: polis_proto::FRAME_LEN_MAX_DEFAULT,
             tick_interval_ms: 50,
             certificate_reload_interval_ms: 2_000,
@@ -353,6 +359,10 @@ impl ServerConfig {
         anyhow::ensure!(
             self.outbound_queue_max > 0,
             "outbound_queue_max must be positive"
+        );
+        anyhow::ensure!(
+            self.outbound_queue_bytes_max > 0 && self.outbound_queue_bytes_max <= u32::MAX as usize,
+            "outbound_queue_bytes_max must be positive and at most 4 GiB"
         );
         anyhow::ensure!(self.connections_max > 0, "connections_max must be positive");
         anyhow::ensure!(

@@ -15,9 +15,8 @@ use polis_proto::{FrameError, read_frame, wire, write_frame};
 use polis_security::Identity;
 use polis_tree::{Id, TreeError};
 use tokio::io::BufReader;
-use tokio::sync::mpsc;
 
-use crate::node::{AfterRequest, ConnectionId, Node, SessionHandler};
+use crate::node::{AfterRequest, ConnectionId, Node, OutboundBounds, SessionHandler};
 
 /// QUIC application close codes, so a client can tell why its connection ended.
 pub use polis_proto::close_code;
@@ -29,7 +28,7 @@ pub struct ConnectionContext {
     /// Certificate subjects with administrator rights.
     pub admins: HashSet<String>,
     pub frame_len_max: usize,
-    pub outbound_queue_max: usize,
+    pub outbound: OutboundBounds,
     pub handshake_timeout: Duration,
     pub next_connection_id: AtomicU64,
     pub active_connections: AtomicU64,
@@ -125,7 +124,7 @@ async fn serve_connection(
     };
 
     let connection_id: ConnectionId = context.next_connection_id.fetch_add(1, Ordering::Relaxed);
-    let (outbound, mut outbound_queue) = mpsc::channel(context.outbound_queue_max);
+    let (outbound, mut outbound_queue) = context.outbound.channel();
     let identities: Arc<[Id]> = identities.into();
     let connected = context
         .node
@@ -154,14 +153,17 @@ async fn serve_connection(
     let client_finished = Arc::new(AtomicBool::new(false));
     let finished = client_finished.clone();
     let writer = tokio::spawn(async move {
-        while let Some(message) = outbound_queue.recv().await {
-            let ends_session = ends_session(&message);
-            if write_frame(&mut send, &message, frame_len_max)
+        while let Some(queued) = outbound_queue.recv().await {
+            let message = &queued.message;
+            let ends_session = ends_session(message);
+            if write_frame(&mut send, message, frame_len_max)
                 .await
                 .is_err()
             {
                 return;
             }
+            // The message's share of the byte budget is given back once it is written.
+            drop(queued);
             if ends_session {
                 let _ = send.finish();
                 let _ = send.stopped().await;

@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use polis_raft::PeerNode;
-use polis_security::{TransportTimeouts, quinn_server_config, spawn_certificate_reloader};
+use polis_security::{TransportTimeouts, spawn_certificate_reloader};
 use tokio::task::JoinHandle;
 
 use crate::config::ServerConfig;
 use crate::connection::{self, ConnectionContext, close_code};
-use crate::node::{Node, NodeSettings};
-use crate::tls_faces::TlsFaces;
+use crate::node::{Node, NodeSettings, OutboundBounds};
+use crate::tls_faces::{TlsFaces, client_server_config};
 use crate::zookeeper::{ZooKeeperContext, ZooKeeperListener};
 
 /// How long shutdown waits for connections to acknowledge their close.
@@ -57,8 +57,9 @@ impl RunningServer {
         let tls_files = config.tls.files();
         let alpn = vec![polis_proto::ALPN_CLIENT.to_vec()];
         let timeouts = TransportTimeouts::default();
-        let server_config = quinn_server_config(&tls_files, &alpn, &timeouts)
-            .context("building the TLS configuration from the certificate files")?;
+        let server_config =
+            client_server_config(&tls_files, &alpn, &timeouts, config.frame_len_max)
+                .context("building the TLS configuration from the certificate files")?;
         let endpoint = quinn::Endpoint::server(server_config, config.listen)
             .with_context(|| format!("binding the QUIC listener on {}", config.listen))?;
         let client_address = endpoint.local_addr()?;
@@ -113,7 +114,7 @@ impl RunningServer {
             node: node.clone(),
             admins: config.admins.iter().cloned().collect(),
             frame_len_max: config.frame_len_max,
-            outbound_queue_max: config.outbound_queue_max,
+            outbound: outbound_bounds(&config),
             handshake_timeout: Duration::from_millis(config.handshake_timeout_ms),
             next_connection_id: AtomicU64::new(1),
             active_connections: AtomicU64::new(0),
@@ -124,6 +125,7 @@ impl RunningServer {
             client_endpoint: endpoint.clone(),
             client_alpn: alpn,
             client_timeouts: timeouts,
+            client_frame_len_max: config.frame_len_max,
             peer_endpoint: node.peer_endpoint().clone(),
             zookeeper: zookeeper_tls.clone(),
         };
@@ -180,7 +182,7 @@ impl RunningServer {
                 ZooKeeperContext::new(
                     node.clone(),
                     zookeeper_limits(&config),
-                    config.outbound_queue_max,
+                    outbound_bounds(&config),
                     Duration::from_millis(config.handshake_timeout_ms),
                     config.zookeeper.connections_max,
                     config.zookeeper.four_letter_words()?,
@@ -278,6 +280,14 @@ fn zookeeper_tls(config: &ServerConfig) -> anyhow::Result<Option<crate::zookeepe
     )
     .context("building the ZooKeeper listener's TLS configuration")?;
     Ok(Some(tls))
+}
+
+/// The bounds of every client connection's queue, on either face.
+fn outbound_bounds(config: &ServerConfig) -> OutboundBounds {
+    OutboundBounds {
+        messages_max: config.outbound_queue_max,
+        bytes_max: config.outbound_queue_bytes_max,
+    }
 }
 
 /// The jute decoder's bounds, from the node's: a request the tree would refuse is refused before

@@ -19,6 +19,7 @@
 mod clock;
 mod hub;
 mod leader_link;
+mod outbound;
 mod read_rounds;
 mod session;
 pub mod supervisor;
@@ -45,6 +46,10 @@ use tokio::sync::mpsc;
 pub use self::clock::Clock;
 pub use self::hub::{Hub, event_message, session_ended};
 pub use self::leader_link::{LEADER_WAIT_MAX_DEFAULT, LeaderError, LeaderLink};
+pub use self::outbound::{
+    Outbound, OutboundBounds, OutboundError, OutboundQueue, OutboundSlot, QueuedMessage,
+    outbound_channel,
+};
 pub use self::session::{
     AfterRequest, IDENTITIES_PER_SESSION_MAX, IDENTITY_LEN_MAX, SessionHandler, with_added_identity,
 };
@@ -52,10 +57,6 @@ pub use self::session::{
 /// Identifies one client connection, so that a message from a connection that has since lost its
 /// session (to a newer connection) is recognised and ignored.
 pub type ConnectionId = u64;
-
-/// The queue of frames written to one client connection. Bounded: a client that does not read
-/// is disconnected rather than allowed to grow the server's memory.
-pub type Outbound = mpsc::Sender<wire::ServerMessage>;
 
 /// How many session renewals may wait for the supervisor.
 const LOCAL_TOUCHES_QUEUE_MAX: usize = 65_536;

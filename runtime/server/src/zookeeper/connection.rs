@@ -26,7 +26,7 @@ use tokio::sync::mpsc;
 use super::context::ConnectionRecord;
 use super::translator::{self, AfterReply, ConnectOutcome, Pending, ReplyAssembler};
 use super::{ZooKeeperContext, four_letter_words};
-use crate::node::{AfterRequest, SessionHandler};
+use crate::node::{AfterRequest, OutboundQueue, SessionHandler};
 
 /// How long a closing connection waits for its last replies (a close, an AuthFailed) to be
 /// written before it lets go.
@@ -207,7 +207,7 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Send + Unpin>(
         decode_connect(&frame, limits).map_err(|error| ReadError::from(error).counted())?;
     context.packets_received.fetch_add(1, Ordering::Relaxed);
 
-    let (outbound, outbound_queue) = mpsc::channel(context.outbound_queue_max);
+    let (outbound, outbound_queue) = context.outbound.channel();
     let connected = context
         .node
         .connect(
@@ -249,7 +249,7 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Send + Unpin>(
     // The reader hands the writer each request's Pending before the session answers it: the
     // queue is bounded like the session's own, which bounds the requests in flight. Reader and
     // writer run in this task, so that ending the task (the listener stopping) ends both.
-    let (pending_sender, pending_receiver) = mpsc::channel(context.outbound_queue_max);
+    let (pending_sender, pending_receiver) = mpsc::channel(context.outbound.messages_max);
     let mut writer = std::pin::pin!(write_replies(
         write_half,
         outbound_queue,
@@ -346,17 +346,30 @@ async fn read_requests<R: AsyncRead + Unpin>(
     }
 }
 
+/// Counts and logs a reply too large to send; the caller closes the connection.
+fn refuse_too_large(record: &ConnectionRecord, reply_bytes_max: usize) {
+    metrics::counter!("polis_zookeeper_replies_too_large_total").increment(1);
+    tracing::warn!(
+        session_id = record.session_id.load(Ordering::Relaxed),
+        reply_bytes_max,
+        "a reply is larger than the frame bound; closing the connection (the session survives)"
+    );
+}
+
 /// Writes what the session's queue delivers, as jute frames, until the connection should close.
 async fn write_replies<W: AsyncWrite + Unpin>(
     mut write_half: W,
-    mut outbound_queue: mpsc::Receiver<wire::ServerMessage>,
+    mut outbound_queue: OutboundQueue,
     mut pending: mpsc::Receiver<Pending>,
     record: &ConnectionRecord,
     context: &ZooKeeperContext,
 ) {
-    let mut assembler = ReplyAssembler::default();
-    while let Some(message) = outbound_queue.recv().await {
-        let (frame, after) = match message.body {
+    // A reply may be as large as the largest frame a client may send: the largest node's data
+    // and stat fit, as ZooKeeper's jute.maxbuffer bounds both directions alike.
+    let reply_bytes_max = context.limits.frame_len_max;
+    let mut assembler = ReplyAssembler::new(reply_bytes_max);
+    while let Some(queued) = outbound_queue.recv().await {
+        let (frame, after) = match queued.message.body {
             Some(wire::server_message::Body::Event(event)) => {
                 (translator::notification(&event), AfterReply::Continue)
             }
@@ -367,7 +380,16 @@ async fn write_replies<W: AsyncWrite + Unpin>(
                 else {
                     continue;
                 };
-                (encode_reply(&reply), after)
+                if after == AfterReply::TooLarge {
+                    refuse_too_large(record, reply_bytes_max);
+                    break;
+                }
+                let frame = encode_reply(&reply);
+                if frame.len() > reply_bytes_max.saturating_add(FRAME_PREFIX_LEN) {
+                    refuse_too_large(record, reply_bytes_max);
+                    break;
+                }
+                (frame, after)
             }
             // ZooKeeper closes the connection of an expired session; the client reconnects and
             // learns of the expiry from the connect answer. A moved session is simply closed.

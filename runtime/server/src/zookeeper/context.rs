@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use polis_zookeeper::{FourLetterWord, JuteLimits};
 
 use crate::config::ZooKeeperReads;
-use crate::node::{ConnectionId, Node};
+use crate::node::{ConnectionId, Node, OutboundBounds};
 
 /// Connection ids of ZooKeeper connections start here, so that they never equal the id of a QUIC
 /// connection (counted from 1): the hub tells a session's connections apart by id, and a session
@@ -33,7 +33,7 @@ pub struct ConnectionRecord {
 pub struct ZooKeeperContext {
     pub node: Arc<Node>,
     pub limits: JuteLimits,
-    pub outbound_queue_max: usize,
+    pub outbound: OutboundBounds,
     pub handshake_timeout: Duration,
     pub connections_max: usize,
     /// The four-letter words this node answers.
@@ -57,7 +57,7 @@ impl ZooKeeperContext {
     pub fn new(
         node: Arc<Node>,
         limits: JuteLimits,
-        outbound_queue_max: usize,
+        outbound: OutboundBounds,
         handshake_timeout: Duration,
         connections_max: usize,
         four_letter_words: HashSet<FourLetterWord>,
@@ -67,7 +67,7 @@ impl ZooKeeperContext {
         ZooKeeperContext {
             node,
             limits,
-            outbound_queue_max,
+            outbound,
             handshake_timeout,
             connections_max,
             four_letter_words,

@@ -23,6 +23,10 @@ pub enum AfterReply {
     /// Close the connection: the session was closed, or authentication failed (ZooKeeper closes
     /// the connection after an AuthFailed reply).
     Close,
+    /// Do not send the reply, and close the connection: it would be larger than the face's frame
+    /// bound, which a ZooKeeper client refuses to read anyway (its `jute.maxbuffer`) and which the
+    /// server will not build in memory. The session survives, as after any lost connection.
+    TooLarge,
 }
 
 /// How to build the reply of one ZooKeeper request from the responses of its Polis requests.
@@ -421,12 +425,41 @@ fn stat_from_wire(stat: Option<&wire::Stat>) -> Stat {
 }
 
 /// Collects the responses of each pending request and builds its reply once all have arrived.
-#[derive(Debug, Default)]
+///
+/// Bounded in bytes: a `multiRead` of 1,024 reads of 1 MiB nodes would otherwise gather a
+/// gigabyte here before encoding it. Once the parts of one reply pass `reply_bytes_max`, their
+/// payloads are dropped as they arrive and the reply comes out as [`AfterReply::TooLarge`].
+#[derive(Debug)]
 pub struct ReplyAssembler {
-    current: Option<(Pending, Vec<wire::Response>)>,
+    current: Option<Gathering>,
+    reply_bytes_max: usize,
+}
+
+/// The responses gathered so far for one pending request.
+#[derive(Debug)]
+struct Gathering {
+    pending: Pending,
+    responses: Vec<wire::Response>,
+    parts_seen: usize,
+    /// The encoded bytes of the responses seen, kept or dropped.
+    bytes: usize,
+}
+
+impl Default for ReplyAssembler {
+    fn default() -> ReplyAssembler {
+        ReplyAssembler::new(usize::MAX)
+    }
 }
 
 impl ReplyAssembler {
+    /// An assembler of replies of at most `reply_bytes_max` bytes of responses.
+    pub fn new(reply_bytes_max: usize) -> ReplyAssembler {
+        ReplyAssembler {
+            current: None,
+            reply_bytes_max,
+        }
+    }
+
     /// A response arrived; `next_pending` gives the next request waiting for its responses (the
     /// connection's reader hands them over in the order it sends the requests). Returns the reply
     /// when this response completes one.
@@ -435,16 +468,44 @@ impl ReplyAssembler {
         response: wire::Response,
         next_pending: impl FnOnce() -> Option<Pending>,
     ) -> Option<(Reply, AfterReply)> {
-        let (pending, mut responses) = match self.current.take() {
-            Some(current) => current,
-            None => (next_pending()?, Vec::new()),
+        let mut gathering = match self.current.take() {
+            Some(gathering) => gathering,
+            None => Gathering {
+                pending: next_pending()?,
+                responses: Vec::new(),
+                parts_seen: 0,
+                bytes: 0,
+            },
         };
-        responses.push(response);
-        if responses.len() < pending.parts {
-            self.current = Some((pending, responses));
+        gathering.parts_seen += 1;
+        gathering.bytes = gathering
+            .bytes
+            .saturating_add(prost::Message::encoded_len(&response));
+        let too_large = gathering.bytes > self.reply_bytes_max;
+        if too_large {
+            // Only the count of parts matters from here on.
+            gathering.responses = Vec::new();
+        } else {
+            gathering.responses.push(response);
+        }
+        debug_assert!(gathering.parts_seen <= gathering.pending.parts);
+        if gathering.parts_seen < gathering.pending.parts {
+            self.current = Some(gathering);
             return None;
         }
-        Some(reply_of(pending, &responses))
+        if too_large {
+            let header = ReplyHeader {
+                xid: gathering.pending.xid,
+                zxid: 0,
+                err: 0,
+            };
+            let reply = Reply {
+                header,
+                body: ReplyBody::Empty,
+            };
+            return Some((reply, AfterReply::TooLarge));
+        }
+        Some(reply_of(gathering.pending, &gathering.responses))
     }
 }
 
