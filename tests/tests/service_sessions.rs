@@ -13,7 +13,8 @@ fn connect_request() -> wire::Connect {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_concurrent_sessions_on_one_node() {
     const SESSIONS: usize = 1_000;
-    let node = TestNode::start().await;
+    // Every client here shares 127.0.0.1, which the per-address bound counts as one host.
+    let node = TestNode::start_with(|config| config.connections_per_address_max = SESSIONS).await;
     // Handshakes at once are bounded, as a gateway's connection pool would bound them: a
     // thousand simultaneous TLS handshakes on one UDP socket only measure the socket buffer.
     const HANDSHAKES_AT_ONCE: usize = 32;
@@ -195,4 +196,36 @@ async fn a_stopped_server_frees_its_client_port_at_once() {
     for task in racing {
         task.abort();
     }
+}
+
+/// One host may hold at most `connections_per_address_max` connections, so that it cannot take
+/// every connection a node allows; a place is given back when a connection ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_holds_at_most_its_share_of_connections() {
+    let node = TestNode::start_with(|config| config.connections_per_address_max = 2).await;
+    let files = node.client_files("greedy");
+    let first = RawSession::connect(node.address(), &files, connect_request())
+        .await
+        .expect("first");
+    let _second = RawSession::connect(node.address(), &files, connect_request())
+        .await
+        .expect("second");
+    assert!(
+        RawSession::connect(node.address(), &files, connect_request())
+            .await
+            .is_err(),
+        "a third connection from the same address is refused"
+    );
+    drop(first);
+    assert!(
+        polis_tests::wait_until(std::time::Duration::from_secs(10), || {
+            node.server.active_connections() < 2
+        })
+        .await,
+        "the first connection ends"
+    );
+    RawSession::connect(node.address(), &files, connect_request())
+        .await
+        .expect("a place was given back");
+    node.shutdown().await;
 }

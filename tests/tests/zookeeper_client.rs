@@ -945,3 +945,98 @@ async fn a_multi_read_larger_than_a_frame_closes_only_its_connection() {
     drop((bystander, greedy, resumed));
     node.shutdown().await;
 }
+
+/// A `setWatches` whose replay fills the client's queue gets the client cut off, and the hub drops
+/// its watches; the rest of the request used to register its watches after that, leaving them
+/// behind a session no connection serves. Duplicate paths in the request count once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_set_watches_replay_that_overflows_the_queue_leaves_no_watches_behind() {
+    let node = TestNode::start_with(|config| {
+        enable_zookeeper(config);
+        config.outbound_queue_max = 16;
+    })
+    .await;
+    let address = node.server.zookeeper_address.unwrap().to_string();
+    let writer = connect(&address).await;
+    writer.create("/w", b"", &open()).await.unwrap();
+    for round in 0..64 {
+        writer
+            .set_data("/w", format!("{round}").as_bytes(), None)
+            .await
+            .unwrap();
+    }
+    let (mut stream, session) = raw_connect(&address, 0, vec![0; 16], 0).await;
+    let mut data_watches: Vec<String> = (0..100).map(|index| format!("/missing{index}")).collect();
+    data_watches.extend(std::iter::repeat_n("/missing0".to_string(), 100));
+    let set_watches = Request {
+        xid: polis_zookeeper::xid::SET_WATCHES,
+        body: RequestBody::SetWatches2(polis_zookeeper::SetWatchesRequest {
+            relative_zxid: 0,
+            data_watches,
+            persistent_watches: vec!["/w".to_string()],
+            ..polis_zookeeper::SetWatchesRequest::default()
+        }),
+    };
+    stream.write_all(&set_watches.encode()).await.unwrap();
+    // 65 missed events for a queue of 16: the client is cut off.
+    read_to_end(&mut stream).await;
+    let hub = &node.server.node.hub;
+    assert!(
+        wait_until(DEADLINE, || hub
+            .lock()
+            .watches
+            .session_watch_count(session.session_id)
+            == 0)
+        .await,
+        "the cut-off session keeps no watches"
+    );
+    // The session itself survives and can set its watches again on a new connection.
+    let seen_zxid = writer.check_stat("/w").await.unwrap().unwrap().mzxid;
+    let (mut again, resumed) =
+        raw_connect(&address, session.session_id, session.password, seen_zxid).await;
+    assert_eq!(resumed.session_id, session.session_id);
+    let set_watches = Request {
+        xid: polis_zookeeper::xid::SET_WATCHES,
+        body: RequestBody::SetWatches2(polis_zookeeper::SetWatchesRequest {
+            relative_zxid: seen_zxid,
+            data_watches: vec!["/missing0".to_string(), "/missing0".to_string()],
+            ..polis_zookeeper::SetWatchesRequest::default()
+        }),
+    };
+    again.write_all(&set_watches.encode()).await.unwrap();
+    let (xid, _, err, _) = read_reply(&mut again).await;
+    assert_eq!((xid, err), (polis_zookeeper::xid::SET_WATCHES, 0));
+    assert_eq!(
+        hub.lock().watches.session_watch_count(session.session_id),
+        1,
+        "a watch listed twice is one watch"
+    );
+    drop((writer, again));
+    node.shutdown().await;
+}
+
+/// One host may hold at most `[zookeeper] connections_per_address_max` connections (ZooKeeper's
+/// `maxClientCnxns`); further ones are closed at once, and a place is given back when one ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_holds_at_most_its_share_of_zookeeper_connections() {
+    let node = TestNode::start_with(|config| {
+        enable_zookeeper(config);
+        config.zookeeper.connections_per_address_max = 2;
+    })
+    .await;
+    let address = node.server.zookeeper_address.unwrap().to_string();
+    let first = raw_session(&address).await;
+    let _second = raw_session(&address).await;
+    let mut third = TcpStream::connect(&address).await.unwrap();
+    assert!(
+        read_to_end(&mut third).await.is_empty(),
+        "a third connection from the same address is closed unanswered"
+    );
+    drop(first);
+    assert!(
+        wait_until(DEADLINE, || node.server.zookeeper_connections() < 2).await,
+        "the first connection ends"
+    );
+    raw_session(&address).await;
+    node.shutdown().await;
+}

@@ -48,6 +48,9 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// The most client connections at once; further ones are refused.
     pub connections_max: usize,
+    /// The most client connections from one IP address at once, so that one host cannot take
+    /// every connection a node allows.
+    pub connections_per_address_max: usize,
     /// The most messages waiting to be written to one client; a client that does not read is
     /// disconnected when its queue is full (its session survives and may resume).
     pub outbound_queue_max: usize,
@@ -105,8 +108,13 @@ pub struct ZooKeeperConfig {
     /// The four-letter words answered (ZooKeeper's `4lw.commands.whitelist`, whose default is
     /// `srvr` alone); `*` means all that Polis implements.
     pub four_letter_words: Vec<String>,
-    /// The most ZooKeeper connections at once (ZooKeeper's `maxClientCnxns`, for all clients).
+    /// The most ZooKeeper connections at once, from all clients. Each takes a file descriptor:
+    /// the node raises its open-files limit to the hard limit at start, and accepts no more
+    /// connections than that leaves room for.
     pub connections_max: usize,
+    /// The most ZooKeeper connections from one IP address at once (ZooKeeper's
+    /// `maxClientCnxns`, whose default is also 60).
+    pub connections_per_address_max: usize,
     /// Require TLS 1.3 with a client certificate from the node's CA (ZooKeeper's
     /// `secureClientPort` with `ssl.clientAuth=need`): the certificate's subject is the
     /// connection's `x509` identity, as on the QUIC face. Off: plain TCP, identities by `addAuth`.
@@ -137,6 +145,7 @@ impl Default for ZooKeeperConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 2181)),
             four_letter_words: vec!["srvr".to_string()],
             connections_max: 10_000,
+            connections_per_address_max: 60,
             tls: false,
             reads: ZooKeeperReads::Linearizable,
         }
@@ -301,6 +310,7 @@ impl Default for ServerConfig {
             admins: Vec::new(),
             limits: Limits::default(),
             connections_max: 10_000,
+            connections_per_address_max: 1_024,
             outbound_queue_max: 4_096,
             outbound_queue_bytes_max: 8 * 1024 * 1024,
             frame_len_max: polis_proto::FRAME_LEN_MAX_DEFAULT,
@@ -365,6 +375,14 @@ impl ServerConfig {
             "outbound_queue_bytes_max must be positive and at most 4 GiB"
         );
         anyhow::ensure!(self.connections_max > 0, "connections_max must be positive");
+        anyhow::ensure!(
+            self.connections_per_address_max > 0,
+            "connections_per_address_max must be positive"
+        );
+        anyhow::ensure!(
+            self.zookeeper.connections_per_address_max > 0,
+            "zookeeper.connections_per_address_max must be positive"
+        );
         anyhow::ensure!(
             self.tick_interval_ms > 0,
             "tick_interval_ms must be positive"

@@ -10,6 +10,7 @@
 //! - [`dev`]: a single dev node with generated certificates.
 //! - [`zookeeper`]: the ZooKeeper-compatible TCP face (jute protocol) of the same sessions.
 
+pub mod address_caps;
 pub mod admin_http;
 pub mod config;
 pub mod connection;

@@ -12,6 +12,7 @@ use polis_raft::PeerNode;
 use polis_security::{TransportTimeouts, spawn_certificate_reloader};
 use tokio::task::JoinHandle;
 
+use crate::address_caps::{AddressCaps, connections_within_descriptors, raise_descriptor_limit};
 use crate::config::ServerConfig;
 use crate::connection::{self, ConnectionContext, close_code};
 use crate::node::{Node, NodeSettings, OutboundBounds};
@@ -144,6 +145,7 @@ impl RunningServer {
                 endpoint.clone(),
                 context.clone(),
                 config.connections_max,
+                AddressCaps::new(config.connections_per_address_max),
             )),
         ];
         let mut plugin_runner = None;
@@ -184,13 +186,14 @@ impl RunningServer {
                     zookeeper_limits(&config),
                     outbound_bounds(&config),
                     Duration::from_millis(config.handshake_timeout_ms),
-                    config.zookeeper.connections_max,
+                    zookeeper_connections_max(&config),
                     config.zookeeper.four_letter_words()?,
                     config.zookeeper.listen,
                     config.data_dir.clone(),
                 )
                 .with_tls_if(zookeeper_tls)
-                .with_reads(config.zookeeper.reads),
+                .with_reads(config.zookeeper.reads)
+                .with_connections_per_address_max(config.zookeeper.connections_per_address_max),
             )?),
             None => None,
         };
@@ -221,6 +224,13 @@ impl RunningServer {
     /// The number of client connections open now.
     pub fn active_connections(&self) -> u64 {
         self.context.active_connections.load(Ordering::Relaxed)
+    }
+
+    /// The number of ZooKeeper connections open now (0 without the ZooKeeper face).
+    pub fn zookeeper_connections(&self) -> usize {
+        self.zookeeper
+            .as_ref()
+            .map_or(0, ZooKeeperListener::connection_count)
     }
 
     /// The number of open sessions, as of the last entry this node applied.
@@ -309,13 +319,46 @@ async fn accept_loop(
     endpoint: quinn::Endpoint,
     context: Arc<ConnectionContext>,
     connections_max: usize,
+    address_caps: Arc<AddressCaps>,
 ) {
     while let Some(incoming) = endpoint.accept().await {
         if context.active_connections.load(Ordering::Relaxed) as usize >= connections_max {
-            metrics::counter!("polis_connections_refused_total").increment(1);
+            metrics::counter!("polis_connections_refused_total", "reason" => "connections_max")
+                .increment(1);
             incoming.refuse();
             continue;
         }
-        tokio::spawn(connection::serve(incoming, context.clone()));
+        let Some(slot) = address_caps.admit(incoming.remote_address().ip()) else {
+            metrics::counter!(
+                "polis_connections_refused_total",
+                "reason" => "connections_per_address_max"
+            )
+            .increment(1);
+            incoming.refuse();
+            continue;
+        };
+        let context = context.clone();
+        tokio::spawn(async move {
+            connection::serve(incoming, context).await;
+            drop(slot);
+        });
     }
+}
+
+/// The ZooKeeper face's connection bound, within what the open-files limit leaves room for
+/// (raised to its hard limit first).
+fn zookeeper_connections_max(config: &ServerConfig) -> usize {
+    let descriptors_max = raise_descriptor_limit();
+    let connections_max =
+        connections_within_descriptors(config.zookeeper.connections_max, descriptors_max);
+    if connections_max < config.zookeeper.connections_max {
+        tracing::warn!(
+            configured = config.zookeeper.connections_max,
+            descriptors_max,
+            connections_max,
+            "the open-files limit leaves room for fewer ZooKeeper connections than configured; \
+             raise it (LimitNOFILE in a systemd unit, ulimit -n) to accept more"
+        );
+    }
+    connections_max
 }

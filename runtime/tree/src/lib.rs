@@ -32,6 +32,7 @@ mod snapshot;
 mod stat;
 mod tree;
 mod watch;
+mod watch_replay;
 
 pub use acl::{Acl, AclList, Id, Perms, allows};
 pub use change::ChangeSet;
@@ -47,6 +48,7 @@ pub use snapshot::{SNAPSHOT_FORMAT_VERSION, SnapshotError, SnapshotReader, Snaps
 pub use stat::Stat;
 pub use tree::{Applied, DataTree, TreeState};
 pub use watch::{WatchKind, WatchRegistry};
+pub use watch_replay::{WatchReplay, replay_watches};
 
 /// A ZooKeeper transaction id: the position of a committed transaction in the replicated log.
 ///

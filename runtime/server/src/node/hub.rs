@@ -198,6 +198,9 @@ impl HubState {
             return;
         };
         if attachment.outbound.try_send(message).is_err() {
+            // Cut it off for real: the session's reader and handler still hold senders, so
+            // dropping the hub's alone would let later messages through after a gap.
+            attachment.outbound.cut_off();
             tracing::warn!(
                 session_id,
                 "client does not read its events; disconnecting it"

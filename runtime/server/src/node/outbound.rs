@@ -1,10 +1,11 @@
 //! The queue of messages written to one client connection, bounded in messages and in bytes.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use polis_proto::wire;
 use prost::Message;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, mpsc};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, TryAcquireError, mpsc};
 
 /// The sending side of one connection's queue. Cloning gives another handle on the same queue
 /// and the same byte budget.
@@ -19,12 +20,21 @@ pub struct Outbound {
     sender: mpsc::Sender<QueuedMessage>,
     budget: Arc<Semaphore>,
     bytes_max: usize,
+    cut: Arc<CutOff>,
 }
 
 /// The receiving side of one connection's queue, read by its writer.
 #[derive(Debug)]
 pub struct OutboundQueue {
     receiver: mpsc::Receiver<QueuedMessage>,
+    cut: Arc<CutOff>,
+}
+
+/// Set when the connection is cut off: its writer stops at once, whoever still holds a sender.
+#[derive(Debug, Default)]
+struct CutOff {
+    cut: AtomicBool,
+    wake: Notify,
 }
 
 /// A message taken from the queue, holding its share of the byte budget until it is dropped
@@ -98,12 +108,14 @@ pub fn outbound_channel(count_max: usize, bytes_max: usize) -> (Outbound, Outbou
     // Permits are counted in u32 when several are taken at once.
     let bytes_max = bytes_max.min(u32::MAX as usize);
     let (sender, receiver) = mpsc::channel(count_max);
+    let cut = Arc::new(CutOff::default());
     let outbound = Outbound {
         sender,
         budget: Arc::new(Semaphore::new(bytes_max)),
         bytes_max,
+        cut: cut.clone(),
     };
-    (outbound, OutboundQueue { receiver })
+    (outbound, OutboundQueue { receiver, cut })
 }
 
 impl Outbound {
@@ -117,6 +129,9 @@ impl Outbound {
     /// Queues `message`, waiting for room. Waiting is back-pressure on the one session whose
     /// responses these are: its reader stops reading requests until its client reads replies.
     pub async fn send(&self, message: wire::ServerMessage) -> Result<(), OutboundError> {
+        if self.is_cut_off() {
+            return Err(OutboundError::Closed);
+        }
         let share = self.share_of(&message);
         let bytes = self
             .budget
@@ -161,6 +176,9 @@ impl Outbound {
     /// Queues `message` if there is room now. Used where waiting is not allowed (the hub sends
     /// watch events under its lock): a full queue means the client does not read.
     pub fn try_send(&self, message: wire::ServerMessage) -> Result<(), OutboundError> {
+        if self.is_cut_off() {
+            return Err(OutboundError::Closed);
+        }
         let share = self.share_of(&message);
         let bytes = match self.budget.clone().try_acquire_many_owned(share) {
             Ok(bytes) => bytes,
@@ -180,18 +198,44 @@ impl Outbound {
 
     /// Whether the connection's writer is gone.
     pub fn is_closed(&self) -> bool {
-        self.sender.is_closed()
+        self.sender.is_closed() || self.is_cut_off()
+    }
+
+    /// Cuts the connection off: its writer stops without writing what is queued, and the
+    /// connection closes, though the session's reader and handler still hold senders. For a
+    /// client that does not read: sending it later messages would give it a stream with gaps.
+    pub fn cut_off(&self) {
+        self.cut.cut.store(true, Ordering::Release);
+        // `notify_one` keeps a permit if the writer is not waiting yet, so it cannot miss it.
+        self.cut.wake.notify_one();
+    }
+
+    fn is_cut_off(&self) -> bool {
+        self.cut.cut.load(Ordering::Acquire)
     }
 }
 
 impl OutboundQueue {
-    /// The next message, or `None` once every [`Outbound`] handle is gone and the queue is empty.
+    /// The next message, or `None` once every [`Outbound`] handle is gone and the queue is empty,
+    /// or at once after [`Outbound::cut_off`].
     pub async fn recv(&mut self) -> Option<QueuedMessage> {
-        self.receiver.recv().await
+        loop {
+            if self.cut.cut.load(Ordering::Acquire) {
+                return None;
+            }
+            tokio::select! {
+                biased;
+                () = self.cut.wake.notified() => continue,
+                message = self.receiver.recv() => return message,
+            }
+        }
     }
 
-    /// The next message if one is queued now.
+    /// The next message if one is queued now (none after a cut-off).
     pub fn try_recv(&mut self) -> Option<QueuedMessage> {
+        if self.cut.cut.load(Ordering::Acquire) {
+            return None;
+        }
         self.receiver.try_recv().ok()
     }
 }
@@ -246,6 +290,17 @@ mod tests {
         );
         drop(queue.recv().await);
         waiting.await.expect("joined").expect("reserved");
+    }
+
+    #[tokio::test]
+    async fn a_cut_off_queue_ends_its_writer_though_senders_remain() {
+        let (outbound, mut queue) = outbound_channel(10, 1_000);
+        outbound.try_send(event_of(1)).expect("room");
+        let kept = outbound.clone();
+        outbound.cut_off();
+        assert!(queue.recv().await.is_none(), "nothing more is written");
+        assert_eq!(kept.try_send(event_of(1)), Err(OutboundError::Closed));
+        assert!(kept.is_closed());
     }
 
     #[tokio::test]

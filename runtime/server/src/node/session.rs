@@ -526,9 +526,14 @@ impl SessionHandler {
                 set.persistent_recursive_watches,
             ),
         ];
+        // Each (kind, path) once: a watch listed twice is one watch, and a used-up one-shot must
+        // not come back through its duplicate.
+        let mut listed: BTreeSet<(WatchKind, String)> = BTreeSet::new();
         for (kind, paths) in lists {
             for watch_path in paths {
-                if path::validate(&watch_path, tree.limits().path_len_max).is_ok() {
+                if path::validate(&watch_path, tree.limits().path_len_max).is_ok()
+                    && listed.insert((kind, watch_path.clone()))
+                {
                     watches.push((kind, watch_path));
                 }
             }
@@ -542,6 +547,14 @@ impl SessionHandler {
                     (replayed, fired, true)
                 }
             };
+        if !hub.attachments.contains_key(&self.session_id) {
+            // The replay overflowed the client's queue and the hub cut it off, dropping its
+            // watches: registering the rest now would leave them behind a detached session.
+            return Reply::SetWatches(wire::SetWatchesResult {
+                replayed_events: replayed,
+                history_compacted,
+            });
+        }
         for (index, (kind, watch_path)) in watches.iter().enumerate() {
             if fired.contains(&index) {
                 continue;
@@ -566,37 +579,22 @@ impl SessionHandler {
         after_zxid: Zxid,
         watches: &[(WatchKind, String)],
     ) -> Result<(u32, BTreeSet<usize>), TreeError> {
-        let mut fired: BTreeSet<usize> = BTreeSet::new();
+        let replay = polis_tree::replay_watches(tree.history().since(after_zxid)?, watches);
         let mut replayed = 0u32;
-        for entry in tree.history().since(after_zxid)? {
-            let mut matched = false;
-            for (index, (kind, watch_path)) in watches.iter().enumerate() {
-                let one_shot = matches!(kind, WatchKind::Data | WatchKind::Children);
-                if one_shot && fired.contains(&index) {
-                    continue;
-                }
-                if kind.fires_for(watch_path, &entry.event) {
-                    matched = true;
-                    if one_shot {
-                        fired.insert(index);
-                    }
-                }
-            }
+        for entry in replay.events {
             // As live events, a replayed one reaches only a watcher that may read its node;
             // the history keeps no ACLs, so the node's current one decides.
-            let readable = || {
-                polis_tree::allows(
-                    &tree.replay_acl(&entry.event.path),
-                    polis_tree::Perms::READ,
-                    &self.identities,
-                )
-            };
-            if matched && readable() {
+            let readable = polis_tree::allows(
+                &tree.replay_acl(&entry.event.path),
+                polis_tree::Perms::READ,
+                &self.identities,
+            );
+            if readable {
                 hub.send_event(self.session_id, &entry.event);
                 replayed = replayed.saturating_add(1);
             }
         }
-        Ok((replayed, fired))
+        Ok((replayed, replay.fired))
     }
 
     /// ZooKeeper's own setWatches rule, for when the history no longer reaches back to the

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use polis_zookeeper::{FourLetterWord, JuteLimits};
 
+use crate::address_caps::AddressCaps;
 use crate::config::ZooKeeperReads;
 use crate::node::{ConnectionId, Node, OutboundBounds};
 
@@ -36,6 +37,8 @@ pub struct ZooKeeperContext {
     pub outbound: OutboundBounds,
     pub handshake_timeout: Duration,
     pub connections_max: usize,
+    /// Each remote address's share of the connections.
+    pub address_caps: Arc<AddressCaps>,
     /// The four-letter words this node answers.
     pub four_letter_words: HashSet<FourLetterWord>,
     /// For `conf`.
@@ -70,6 +73,7 @@ impl ZooKeeperContext {
             outbound,
             handshake_timeout,
             connections_max,
+            address_caps: AddressCaps::new(usize::MAX),
             four_letter_words,
             listen_address,
             data_dir,
@@ -81,6 +85,12 @@ impl ZooKeeperContext {
             reads: ZooKeeperReads::Linearizable,
             connections: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// Allows each remote address at most `per_address_max` connections at once.
+    pub fn with_connections_per_address_max(mut self, per_address_max: usize) -> ZooKeeperContext {
+        self.address_caps = AddressCaps::new(per_address_max);
+        self
     }
 
     /// Serves reads with the given consistency.

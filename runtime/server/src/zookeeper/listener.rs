@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
@@ -56,25 +57,46 @@ impl ZooKeeperListener {
     }
 }
 
+/// The first pause after a failed accept; it doubles with each failure in a row.
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
+/// The longest pause after failed accepts.
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
 async fn accept_loop(listener: TcpListener, context: Arc<ZooKeeperContext>) {
     let mut connections = JoinSet::new();
+    let mut backoff = ACCEPT_BACKOFF_MIN;
     loop {
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, remote) = match accepted {
                     Ok(accepted) => accepted,
                     Err(error) => {
-                        // Out of file descriptors and the like: the next accept may succeed.
-                        tracing::warn!(%error, "accepting a ZooKeeper connection failed");
+                        // Out of file descriptors and the like: the next accept may succeed once
+                        // connections close, but retrying at once would spin on the same error
+                        // (the pending connection stays queued), so pause, longer each time.
+                        tracing::warn!(%error, ?backoff, "accepting a ZooKeeper connection failed");
+                        metrics::counter!("polis_zookeeper_accept_errors_total").increment(1);
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
                         continue;
                     }
                 };
+                backoff = ACCEPT_BACKOFF_MIN;
                 if context.connection_count() >= context.connections_max {
-                    metrics::counter!("polis_zookeeper_connections_refused_total").increment(1);
+                    metrics::counter!("polis_zookeeper_connections_refused_total", "reason" => "connections_max").increment(1);
                     drop(stream);
                     continue;
                 }
-                connections.spawn(connection::serve(stream, remote, context.clone()));
+                let Some(slot) = context.address_caps.admit(remote.ip()) else {
+                    metrics::counter!("polis_zookeeper_connections_refused_total", "reason" => "connections_per_address_max").increment(1);
+                    drop(stream);
+                    continue;
+                };
+                let context = context.clone();
+                connections.spawn(async move {
+                    connection::serve(stream, remote, context).await;
+                    drop(slot);
+                });
             }
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
