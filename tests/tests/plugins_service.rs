@@ -134,6 +134,39 @@ async fn a_deployed_plugin_reacts_to_writes_and_reports_its_progress() {
         acl.iter().any(|entry| entry.id.id.contains("OU=plugin")),
         "{acl:?}"
     );
+
+    // `/polis` is for administrators: a manifest's config, the logs and the dead letters were
+    // once readable by anyone. A status is published to others only by setting its ACL.
+    let stranger = connect(&node, "stranger").await;
+    let status = "/polis/plugins/deployed/echo/status";
+    for path in [
+        "/polis",
+        "/polis/plugins",
+        "/polis/plugins/deployed/echo",
+        status,
+        "/polis/plugins/deployed/echo/logs",
+    ] {
+        let refused = stranger.get_data(path).await.expect_err(path);
+        assert!(refused.is_no_auth(), "{path}: {refused:?}");
+        admin.get_data(path).await.expect(path);
+    }
+    assert!(stranger.get_children("/polis").await.is_err());
+    admin
+        .set_acl(
+            status,
+            &[
+                Acl::new(Perms::READ, Id::anyone()),
+                Acl::new(Perms::ALL, Id::new("x509", "CN=echo,OU=plugin,O=Polis")),
+            ],
+            -1,
+        )
+        .await
+        .expect("publish the status");
+    stranger.get_data(status).await.expect("a published status");
+    status_when(&admin, "echo", "the plugin to keep reporting", |report| {
+        report.status.state == PluginState::Running
+    })
+    .await;
     node.shutdown().await;
 }
 

@@ -174,7 +174,7 @@ async fn digest_user_added_with_add_auth_is_checked_like_zookeeper() {
 }
 
 #[tokio::test]
-async fn only_administrators_write_under_the_system_path() {
+async fn only_administrators_read_or_write_under_the_system_path() {
     let node = TestNode::start().await;
     let mut alice = RawSession::connect(
         node.address(),
@@ -190,8 +190,8 @@ async fn only_administrators_write_under_the_system_path() {
     assert_eq!(denied.error_code, ErrorCode::NoAuth.as_i32());
     let (denied_delete, _) = alice.call(op::delete("/polis")).await.unwrap();
     assert_eq!(denied_delete.error_code, ErrorCode::NoAuth.as_i32());
-    let (readable, _) = alice.call(op::get_data("/polis", false)).await.unwrap();
-    assert_eq!(readable.error_code, 0);
+    let (unreadable, _) = alice.call(op::get_data("/polis", false)).await.unwrap();
+    assert_eq!(unreadable.error_code, ErrorCode::NoAuth.as_i32());
     let mut admin = RawSession::connect(node.address(), &node.admin_files(), connect_request())
         .await
         .unwrap();

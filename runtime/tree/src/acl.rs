@@ -105,6 +105,18 @@ impl Acl {
     pub fn read_only() -> AclList {
         Arc::from(vec![Acl::new(Perms::READ, Id::anyone())])
     }
+
+    /// Administrators only: they pass every ACL as `super` identities, and this one entry names
+    /// them for whoever reads the ACL while granting nothing to anyone else.
+    pub fn administrators_only() -> AclList {
+        Arc::from(vec![Acl::new(
+            Perms::ALL,
+            Id::new(Id::SCHEME_SUPER, Acl::ADMINISTRATORS),
+        )])
+    }
+
+    /// The id of [`Acl::administrators_only`]'s entry.
+    pub const ADMINISTRATORS: &'static str = "administrators";
 }
 
 /// A znode's ACL. Shared, because most nodes of a tree carry one of a few lists (ZooKeeper

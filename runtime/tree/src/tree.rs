@@ -137,13 +137,15 @@ impl DataTree {
     const ACL_LISTS_PRUNE_AT: usize = 4096;
 
     /// A new tree: the root (open to everyone, as in ZooKeeper) and the system node [`SYSTEM_PATH`]
-    /// (readable by everyone, writable only by administrators).
+    /// (administrators only: it holds plugin deployments, their configuration, logs and dead
+    /// letters, which are nobody else's business; a node below it may grant more, as
+    /// `/polis/clock` does, and an administrator may publish a plugin's status with `setACL`).
     ///
     /// [`SYSTEM_PATH`]: crate::SYSTEM_PATH
     pub fn new(limits: Limits) -> DataTree {
         let mut tree = DataTree::empty(limits);
         let open = tree.intern_acl(&Acl::open());
-        let read_only = tree.intern_acl(&Acl::read_only());
+        let administrators_only = tree.intern_acl(&Acl::administrators_only());
         tree.nodes.insert(
             "/".to_string(),
             Znode {
@@ -151,7 +153,10 @@ impl DataTree {
                 children: BTreeSet::new(),
             },
         );
-        tree.insert_node(crate::SYSTEM_PATH.to_string(), genesis_record(read_only));
+        tree.insert_node(
+            crate::SYSTEM_PATH.to_string(),
+            genesis_record(administrators_only),
+        );
         // The first change set carries the whole genesis state, root included, so that a store
         // that commits it holds a loadable tree.
         tree.dirty_nodes.insert("/".to_string());

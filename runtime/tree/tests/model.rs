@@ -682,7 +682,11 @@ impl Model {
         );
         nodes.insert(
             "/polis".to_string(),
-            ModelNode::genesis(vec![Acl::new(Perms::READ, anyone())]),
+            // Administrators only: they pass every ACL, and the entry grants nobody else.
+            ModelNode::genesis(vec![Acl::new(
+                Perms::ALL,
+                Id::new(Id::SCHEME_SUPER, Acl::ADMINISTRATORS),
+            )]),
         );
         Model {
             limits,

@@ -49,7 +49,11 @@ fn new_tree_has_an_open_root_and_a_read_only_system_node() {
     );
     assert_eq!(&*tree.get_acl("/", &[]).unwrap().0, &*Acl::open());
     let (acl, system) = tree.get_acl(SYSTEM_PATH, &[]).unwrap();
-    assert_eq!(&*acl, &*Acl::read_only());
+    assert_eq!(&*acl, &*Acl::administrators_only());
+    assert!(
+        tree.get_data(SYSTEM_PATH, &[Id::anyone()]).is_err(),
+        "only administrators read /polis"
+    );
     assert_eq!(system, Stat::default());
     assert!(tree.sessions().is_empty());
     assert!(tree.history().is_empty());

@@ -15,8 +15,8 @@ use sha2::{Digest, Sha256};
 use super::layout::{
     COMPONENT_CHUNK_LEN, COMPONENT_LEN_MAX, COMPONENTS_PATH, ComponentRecord, Cursor,
     DEPLOYED_PATH, DeadLetter, Deployment, HISTORY_REVISIONS_MAX, PLUGINS_PATH, PluginPaths,
-    PluginState, PluginStatus, Revision, StoredLogLine, component_chunk_path, component_path,
-    plugin_state_acl, world_readable_acl,
+    PluginState, PluginStatus, Revision, StoredLogLine, administrators_only_acl,
+    component_chunk_path, component_path, plugin_state_acl,
 };
 
 /// The most dead-letter entries removed per request when a plugin is removed.
@@ -124,7 +124,7 @@ pub async fn deploy(client: &Client, package: &PluginPackage) -> Result<Deployme
         Op::create(
             &paths.deployment,
             &json(&deployment),
-            &world_readable_acl(),
+            &administrators_only_acl(),
             CreateMode::Persistent,
         ),
         // Empty: the plugin starts after this transaction (the cursor's czxid).
@@ -286,7 +286,12 @@ async fn ensure_layout(client: &Client) -> Result<(), DeployError> {
 
 async fn create_if_missing(client: &Client, path: &str, data: &[u8]) -> Result<(), DeployError> {
     match client
-        .create(path, data, &world_readable_acl(), CreateMode::Persistent)
+        .create(
+            path,
+            data,
+            &administrators_only_acl(),
+            CreateMode::Persistent,
+        )
         .await
     {
         Ok(_) => Ok(()),

@@ -15,9 +15,12 @@
 //!     dead-letter/entry-<seq>      DeadLetter (JSON): events given up on, and why
 //! ```
 //!
-//! Only administrators may write under `/polis`, so only they deploy. The nodes a plugin's own
-//! commits touch (cursor, status, logs, dead letters) grant the plugin's identity
-//! ([`plugin_identity`]) write access, and everyone read access.
+//! Only administrators may read or write under `/polis`, so only they deploy and only they see
+//! manifests (with their `config`), logs and dead letters. The nodes a plugin's own commits
+//! touch (cursor, status, logs, dead letters) also grant the plugin's identity
+//! ([`plugin_identity`]) access. To publish a plugin's status to others, an administrator sets
+//! its ACL: `polis acl set /polis/plugins/deployed/<name>/status world:anyone:r` (the status
+//! keeps its ACL across updates, upgrades and rollbacks).
 
 use polis_plugin_host::PluginManifest;
 use polis_tree::{Acl, Id, Perms, Zxid};
@@ -86,17 +89,15 @@ pub fn plugin_identity(name: &str) -> Id {
     Id::new(Id::SCHEME_X509, format!("CN={name},OU=plugin,O=Polis"))
 }
 
-/// The ACL of the nodes a plugin's commits write: the plugin may do anything, everyone may read.
+/// The ACL of the nodes a plugin's commits write: the plugin may do anything, and
+/// administrators (who pass every ACL); nobody else.
 pub fn plugin_state_acl(name: &str) -> Vec<Acl> {
-    vec![
-        Acl::new(Perms::ALL, plugin_identity(name)),
-        Acl::new(Perms::READ, Id::anyone()),
-    ]
+    vec![Acl::new(Perms::ALL, plugin_identity(name))]
 }
 
-/// Readable by everyone, writable by administrators only (who pass every ACL).
-pub fn world_readable_acl() -> Vec<Acl> {
-    vec![Acl::new(Perms::READ, Id::anyone())]
+/// Administrators only (who pass every ACL): deployments, components and their folders.
+pub fn administrators_only_acl() -> Vec<Acl> {
+    Acl::administrators_only().to_vec()
 }
 
 /// A stored component: how to reassemble and verify it.
