@@ -63,6 +63,10 @@ struct Arguments {
     /// Where the table (peers.md) and the figures (peers.json) are written.
     #[arg(long, default_value = "target/bench-peers")]
     out_dir: PathBuf,
+    /// How Polis's ZooKeeper faces serve reads: `linearizable` (the default, Raft's ReadIndex)
+    /// or `sequential` (ZooKeeper's own guarantee: a local read after the session's writes).
+    #[arg(long, default_value = "linearizable", value_parser = ["linearizable", "sequential"])]
+    polis_zookeeper_reads: String,
     /// The `polis` binary (a release build).
     #[arg(long, default_value = "target/release/polis")]
     polis: PathBuf,
@@ -187,9 +191,12 @@ async fn run(arguments: Arguments) -> anyhow::Result<()> {
                         "polis".into(),
                         first_line(&arguments.polis, "--version").into(),
                     );
-                    let cluster =
-                        PolisCluster::start(&arguments.polis, &work_dir.path().join("polis"))
-                            .await?;
+                    let cluster = PolisCluster::start(
+                        &arguments.polis,
+                        &work_dir.path().join("polis"),
+                        &arguments.polis_zookeeper_reads,
+                    )
+                    .await?;
                     clusters.polis = Some(cluster);
                 }
                 let cluster = clusters.polis.as_ref().expect("started above");
@@ -244,10 +251,12 @@ async fn run(arguments: Arguments) -> anyhow::Result<()> {
          (one request in flight per session), {PAYLOAD_LEN}-byte data, {:.0} s measured after \
          {:.0} s warm-up, {} repeat(s) merged. Watch: ops/s are fan-out rounds per second (the \
          ZooKeeper-protocol and Polis watchers set a one-shot watch again each round, etcd's \
-         streams stay open), latency is until the last watcher has the event.\n\n",
+         streams stay open), latency is until the last watcher has the event. Polis's \
+         ZooKeeper faces serve {} reads.\n\n",
         arguments.seconds,
         arguments.warmup_seconds,
         arguments.repeats,
+        arguments.polis_zookeeper_reads,
         PAYLOAD_LEN = load::PAYLOAD_LEN,
     );
     println!("{heading}{table}");

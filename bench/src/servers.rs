@@ -380,6 +380,8 @@ struct PolisZooKeeper {
     enabled: bool,
     listen: SocketAddr,
     four_letter_words: Vec<String>,
+    /// `linearizable` (the default) or `sequential` (ZooKeeper's own read guarantee).
+    reads: String,
 }
 
 /// Runs `polis` with `arguments` to completion (certificate authority commands).
@@ -412,7 +414,8 @@ pub struct PolisCluster {
 }
 
 impl PolisCluster {
-    pub async fn start(polis: &Path, dir: &Path) -> anyhow::Result<Self> {
+    /// Starts the three nodes; `zookeeper_reads` is their `[zookeeper] reads`.
+    pub async fn start(polis: &Path, dir: &Path, zookeeper_reads: &str) -> anyhow::Result<Self> {
         let node_port = |node: u16, offset: u16| {
             POLIS_CLIENT_PORT_FIRST + POLIS_NODE_PORT_STRIDE * node + offset
         };
@@ -492,6 +495,7 @@ impl PolisCluster {
                     enabled: true,
                     listen: address(POLIS_ZOOKEEPER_PORT_FIRST + node),
                     four_letter_words: vec!["ruok".into(), "srvr".into(), "mntr".into()],
+                    reads: zookeeper_reads.to_string(),
                 },
             };
             let config = toml::to_string(&config).context("encoding polis.toml")?;

@@ -136,6 +136,25 @@ impl RaftProposalSink {
     }
 }
 
+/// What a write that this leader submitted to openraft and that failed means for its caller.
+///
+/// Never [`ProposeError::NotLeader`], which tells the caller that nothing was appended and that
+/// proposing again elsewhere is safe. Openraft 0.9 answers `ForwardToLeader` both when it refused
+/// a write outright (leadership lost between our check and its core taking the write) and when it
+/// appended the entry and a new leader's log then truncated it here. A truncated entry may still
+/// be committed: another node may hold it and win a later election (the Raft paper's Figure 8),
+/// so retrying it elsewhere could apply the write twice. Its outcome is unknown, as ZooKeeper's
+/// ConnectionLoss: the client must look.
+fn write_error_outcome(forward_to_leader: bool, error: String) -> ProposeError {
+    if forward_to_leader {
+        ProposeError::Unknown(format!(
+            "the leadership changed while the write was pending; it may or may not commit: {error}"
+        ))
+    } else {
+        ProposeError::Unknown(error)
+    }
+}
+
 /// `now`, or the last stamp if the clock went back behind it; records the stamp as the last.
 fn next_stamp(last_stamp_ms: &AtomicI64, now: i64) -> i64 {
     let previous = last_stamp_ms.fetch_max(now, Ordering::AcqRel);
@@ -147,6 +166,16 @@ fn next_stamp(last_stamp_ms: &AtomicI64, now: i64) -> i64 {
 impl ProposalSink for RaftProposalSink {
     fn propose(&self, txns: Vec<TxnKind>) -> ProposalFuture {
         let raft = self.raft.clone();
+        // The one NotLeader a caller may safely retry elsewhere is the one given before anything
+        // was submitted; see `write_error_outcome` for why openraft's own answer is not enough.
+        let (leads, leader) = {
+            let metrics = raft.metrics();
+            let metrics = metrics.borrow();
+            (metrics.state.is_leader(), metrics.current_leader)
+        };
+        if !leads {
+            return Box::pin(std::future::ready(Err(ProposeError::NotLeader { leader })));
+        }
         let command = Command::batch(self.stamp(), txns);
         let count = command.txns.len();
         let commit_timeout = self.commit_timeout;
@@ -165,12 +194,10 @@ impl ProposalSink for RaftProposalSink {
                     "{count} transactions proposed but {} applied",
                     written.data.txns.len()
                 ))),
-                Err(error) => match error.forward_to_leader() {
-                    Some(forward) => Err(ProposeError::NotLeader {
-                        leader: forward.leader_id,
-                    }),
-                    None => Err(ProposeError::Unknown(error.to_string())),
-                },
+                Err(error) => Err(write_error_outcome(
+                    error.forward_to_leader().is_some(),
+                    error.to_string(),
+                )),
             }
         })
     }
@@ -376,6 +403,18 @@ mod tests {
     use polis_tree::{OpResult, Zxid};
 
     use super::*;
+
+    #[test]
+    fn a_submitted_write_that_openraft_sends_elsewhere_has_an_unknown_outcome() {
+        assert!(matches!(
+            write_error_outcome(true, "forward to 2".into()),
+            ProposeError::Unknown(_)
+        ));
+        assert!(matches!(
+            write_error_outcome(false, "storage".into()),
+            ProposeError::Unknown(_)
+        ));
+    }
 
     /// A sink that answers each proposal after `gate` lets it, one response per transaction
     /// numbered in arrival order, and records the size of every proposal.

@@ -106,6 +106,16 @@ impl Acl {
         Arc::from(vec![Acl::new(Perms::READ, Id::anyone())])
     }
 
+    /// The root's ACL: everyone may read, write, create and delete, as on ZooKeeper's root, but
+    /// only administrators may change the ACL itself. With ZooKeeper's open root anyone could
+    /// `setACL /` to a list naming only themselves and lock every other client out of the tree.
+    pub fn root() -> AclList {
+        Arc::from(vec![Acl::new(
+            Perms(Perms::ALL.0 & !Perms::ADMIN.0),
+            Id::anyone(),
+        )])
+    }
+
     /// Administrators only: they pass every ACL as `super` identities, and this one entry names
     /// them for whoever reads the ACL while granting nothing to anyone else.
     pub fn administrators_only() -> AclList {

@@ -136,7 +136,8 @@ impl DataTree {
     /// ACL lists beyond this many distinct ones are pruned of unused entries.
     const ACL_LISTS_PRUNE_AT: usize = 4096;
 
-    /// A new tree: the root (open to everyone, as in ZooKeeper) and the system node [`SYSTEM_PATH`]
+    /// A new tree: the root (open to everyone as in ZooKeeper, except for changing its ACL:
+    /// [`Acl::root`]) and the system node [`SYSTEM_PATH`]
     /// (administrators only: it holds plugin deployments, their configuration, logs and dead
     /// letters, which are nobody else's business; a node below it may grant more, as
     /// `/polis/clock` does, and an administrator may publish a plugin's status with `setACL`).
@@ -144,7 +145,7 @@ impl DataTree {
     /// [`SYSTEM_PATH`]: crate::SYSTEM_PATH
     pub fn new(limits: Limits) -> DataTree {
         let mut tree = DataTree::empty(limits);
-        let open = tree.intern_acl(&Acl::open());
+        let open = tree.intern_acl(&Acl::root());
         let administrators_only = tree.intern_acl(&Acl::administrators_only());
         tree.nodes.insert(
             "/".to_string(),

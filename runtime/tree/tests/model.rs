@@ -678,7 +678,10 @@ impl Model {
         let mut nodes = BTreeMap::new();
         nodes.insert(
             "/".to_string(),
-            ModelNode::genesis(vec![Acl::new(Perms::ALL, anyone())]),
+            ModelNode::genesis(vec![Acl::new(
+                Perms(Perms::ALL.0 & !Perms::ADMIN.0),
+                anyone(),
+            )]),
         );
         nodes.insert(
             "/polis".to_string(),

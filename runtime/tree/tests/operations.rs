@@ -34,7 +34,7 @@ fn assert_code(applied: &polis_tree::Applied, code: ErrorCode) {
 // Genesis.
 
 #[test]
-fn new_tree_has_an_open_root_and_a_read_only_system_node() {
+fn new_tree_has_an_open_root_and_an_administrators_only_system_node() {
     let tree = DataTree::new(Limits::default());
     assert_eq!(tree.last_zxid(), 0);
     assert_eq!(tree.node_count(), 2);
@@ -47,8 +47,9 @@ fn new_tree_has_an_open_root_and_a_read_only_system_node() {
             ..Stat::default()
         }
     );
-    assert_eq!(&*tree.get_acl("/", &[]).unwrap().0, &*Acl::open());
-    let (acl, system) = tree.get_acl(SYSTEM_PATH, &[]).unwrap();
+    assert_eq!(&*tree.get_acl("/", &[]).unwrap().0, &*Acl::root());
+    let administrator = [Id::new(Id::SCHEME_SUPER, "admin")];
+    let (acl, system) = tree.get_acl(SYSTEM_PATH, &administrator).unwrap();
     assert_eq!(&*acl, &*Acl::administrators_only());
     assert!(
         tree.get_data(SYSTEM_PATH, &[Id::anyone()]).is_err(),
@@ -561,7 +562,7 @@ fn create_needs_create_permission_on_the_parent() {
 }
 
 #[test]
-fn system_node_is_writable_only_by_administrators() {
+fn system_node_is_readable_and_writable_only_by_administrators() {
     let mut h = Harness::new();
     let session = h.open_session();
     let users = [
@@ -580,8 +581,13 @@ fn system_node_is_writable_only_by_administrators() {
             assert_code(&applied, ErrorCode::NoAuth);
         }
     }
-    // Everyone may read it.
-    assert!(h.tree.get_data("/polis", &[]).is_ok());
+    // Nobody but administrators may read it.
+    assert!(h.tree.get_data("/polis", &[]).is_err());
+    assert!(
+        h.tree
+            .get_data("/polis", &[Id::new(Id::SCHEME_SUPER, "admin")])
+            .is_ok()
+    );
     // The system writes below it.
     h.write_as(
         Caller::system(),
@@ -2358,4 +2364,29 @@ fn every_event_carries_the_acl_of_its_node_when_it_fired() {
         ops: vec![delete_op("/a", -1), delete_op("/missing", -1)],
     });
     assert!(failed.events.is_empty() && failed.event_acls.is_empty());
+}
+
+/// ZooKeeper's root is open to all, so anyone could `setACL /` to a list naming only themselves
+/// and lock every other client out. Polis's root lets anyone read, write, create and delete, but
+/// only administrators change its ACL.
+#[test]
+fn only_an_administrator_changes_the_roots_acl() {
+    let mut h = Harness::new();
+    let session = h.open_session();
+    let locked = h.write(
+        session,
+        set_acl_op(
+            "/",
+            vec![Acl::new(Perms::ALL, Id::new(Id::SCHEME_DIGEST, "me:x"))],
+            -1,
+        ),
+    );
+    assert!(
+        matches!(locked.result, Err(TreeError::NoAuth { .. })),
+        "{locked:?}"
+    );
+    let created = h.write(session, create_op("/top", b"", CreateMode::Persistent));
+    assert!(created.result.is_ok(), "anyone still creates at the top");
+    let admin = h.write_as(Caller::system(), set_acl_op("/", Acl::open().to_vec(), -1));
+    assert!(admin.result.is_ok(), "{admin:?}");
 }
