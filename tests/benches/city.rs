@@ -13,7 +13,7 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use polis_city::sample_city::format_cap_time;
+use polis_city::sample_city::{self, OEM_AGENCY, format_cap_time};
 use polis_city::{
     CityOptions, ROOT, alert_key, deploy_all, packages, publish, set_up_city, wait_handled,
 };
@@ -126,10 +126,12 @@ async fn run() {
     let cluster = TestCluster::start(3).await;
     let admin = cluster.admin(&[1, 2, 3]).await;
     let registry = districts();
-    set_up_city(&admin, &registry).await.expect("city");
+    set_up_city(&admin, &registry, &sample_city::agencies())
+        .await
+        .expect("city");
     let packages = packages(&CityOptions::default(), core_module).expect("packages");
     deploy_all(&admin, &packages).await.expect("deployed");
-    let agency = cluster.client("agency", &[1, 2, 3]).await;
+    let agency = cluster.client(OEM_AGENCY, &[1, 2, 3]).await;
     println!(
         "3 nodes, {} districts, {alerts} alerts per latency case",
         registry.len()
@@ -138,6 +140,7 @@ async fn run() {
     // The first invocation compiles the component; keep it out of the figures.
     let warm = publish(
         &agency,
+        OEM_AGENCY,
         "warm-up",
         &alert("warm-up", &area(GRID_SIDE)),
         None,
@@ -185,9 +188,15 @@ async fn latency_case(
     let mut latencies = Vec::with_capacity(alerts);
     for index in 0..alerts {
         let identifier = format!("latency-{districts_hit}-{index:05}");
-        let published = publish(agency, &identifier, &alert(&identifier, &polygon), None)
-            .await
-            .expect("publish");
+        let published = publish(
+            agency,
+            OEM_AGENCY,
+            &identifier,
+            &alert(&identifier, &polygon),
+            None,
+        )
+        .await
+        .expect("publish");
         assert!(wait_handled(admin, "alert-fanout", published.czxid, CASE_DEADLINE).await);
         let key = alert_key(SENDER, &identifier, SENT);
         let mut slowest = 0;
@@ -225,12 +234,11 @@ async fn throughput_case(
     let started = Instant::now();
     let mut last_zxid = 0;
     for chunk in documents.chunks(IN_FLIGHT) {
-        let stats = futures::future::join_all(
-            chunk
-                .iter()
-                .map(|(identifier, document)| publish(agency, identifier, document, None)),
-        )
-        .await;
+        let stats =
+            futures::future::join_all(chunk.iter().map(|(identifier, document)| {
+                publish(agency, OEM_AGENCY, identifier, document, None)
+            }))
+            .await;
         for stat in stats {
             last_zxid = last_zxid.max(stat.expect("publish").czxid);
         }

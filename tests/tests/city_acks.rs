@@ -6,7 +6,7 @@ use polis_city::sample_city::fresh_fixture;
 use polis_city::{CityOptions, ROOT, deliveries, read_json};
 use polis_client::Client;
 use polis_server::plugins::deploy;
-use polis_tests::city::{eventually, open_city, publish_handled};
+use polis_tests::city::{SampleAgencies, eventually, open_city, publish_handled};
 use polis_tests::cluster::TestCluster;
 
 /// The acknowledgement window: long enough for a prompt district on a loaded test machine,
@@ -37,10 +37,10 @@ async fn districts_that_do_not_acknowledge_in_time_are_escalated_and_the_others_
         (report.status.processed_events > 0).then_some(())
     })
     .await;
-    let agency = cluster.client("nws-portland", &[1, 2, 3]).await;
+    let agencies = SampleAgencies::connect(|name| cluster.client(name, &[1, 2, 3])).await;
     let flood = publish_handled(
         &admin,
-        &agency,
+        &agencies,
         "flood-1",
         &fresh_fixture("flood-warning.xml"),
     )
@@ -123,7 +123,7 @@ async fn districts_that_do_not_acknowledge_in_time_are_escalated_and_the_others_
     // count.
     publish_handled(
         &admin,
-        &agency,
+        &agencies,
         "flood-2",
         &fresh_fixture("flood-warning-update.xml"),
     )

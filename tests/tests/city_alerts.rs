@@ -8,7 +8,7 @@ use polis_city::sample_city::fresh_fixture;
 use polis_city::{CityOptions, ROOT, deliveries, publish, read_json, read_text, wait_handled};
 use polis_client::{Acl, Client, Id, Perms};
 use polis_server::plugins::layout::plugin_identity;
-use polis_tests::city::{CITY_DEADLINE, open_city, publish_handled};
+use polis_tests::city::{CITY_DEADLINE, POLICE_AGENCY, SampleAgencies, open_city, publish_handled};
 use polis_tests::cluster::TestCluster;
 
 /// The notifications under `subtree`: district → [(thread, msg type)].
@@ -27,22 +27,22 @@ fn districts(map: &BTreeMap<String, Vec<(String, String)>>) -> Vec<&str> {
     map.keys().map(String::as_str).collect()
 }
 
-async fn city_cluster() -> (TestCluster, Client, Client) {
+async fn city_cluster() -> (TestCluster, Client, SampleAgencies) {
     let cluster = TestCluster::start(3).await;
     let admin = cluster.admin(&[1, 2, 3]).await;
     open_city(&admin, &CityOptions::default()).await;
-    let agency = cluster.client("nws-portland", &[1, 2, 3]).await;
-    (cluster, admin, agency)
+    let agencies = SampleAgencies::connect(|name| cluster.client(name, &[1, 2, 3])).await;
+    (cluster, admin, agencies)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn each_district_receives_exactly_the_alerts_whose_area_touches_it() {
-    let (cluster, admin, agency) = city_cluster().await;
+    let (cluster, admin, agencies) = city_cluster().await;
 
     // A polygon over the waterfront: Old Town and Riverside, not their neighbours.
     let flood = publish_handled(
         &admin,
-        &agency,
+        &agencies,
         "flood-1",
         &fresh_fixture("flood-warning.xml"),
     )
@@ -53,7 +53,7 @@ async fn each_district_receives_exactly_the_alerts_whose_area_touches_it() {
     // The JSON rendering with a 2 km circle: Industrial, and University 1.6 km away.
     publish_handled(
         &admin,
-        &agency,
+        &agencies,
         "fire-1",
         &fresh_fixture("chemical-fire.json"),
     )
@@ -61,7 +61,7 @@ async fn each_district_receives_exactly_the_alerts_whose_area_touches_it() {
     // A geocode (UGC zone ORZ101): the four northern districts.
     publish_handled(
         &admin,
-        &agency,
+        &agencies,
         "storm-1",
         &fresh_fixture("winter-storm.xml"),
     )
@@ -94,7 +94,7 @@ async fn each_district_receives_exactly_the_alerts_whose_area_touches_it() {
     assert_eq!(riverside.field("severity"), "Severe");
     assert_eq!(
         riverside.field("alert"),
-        format!("{ROOT}/alerts/inbox/flood-1")
+        format!("{ROOT}/alerts/inbox/nws-portland/flood-1")
     );
     assert!(riverside.field("headline").starts_with("Flood Warning"));
     assert_eq!(
@@ -139,10 +139,10 @@ async fn each_district_receives_exactly_the_alerts_whose_area_touches_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_update_moves_the_alert_and_a_cancel_ends_it_without_a_duplicate() {
-    let (cluster, admin, agency) = city_cluster().await;
+    let (cluster, admin, agencies) = city_cluster().await;
     publish_handled(
         &admin,
-        &agency,
+        &agencies,
         "flood-1",
         &fresh_fixture("flood-warning.xml"),
     )
@@ -150,7 +150,7 @@ async fn an_update_moves_the_alert_and_a_cancel_ends_it_without_a_duplicate() {
     // The same message again (an agency retrying): recorded as a duplicate, nothing sent.
     publish_handled(
         &admin,
-        &agency,
+        &agencies,
         "flood-1-retry",
         &fresh_fixture("flood-warning.xml"),
     )
@@ -172,7 +172,7 @@ async fn an_update_moves_the_alert_and_a_cancel_ends_it_without_a_duplicate() {
 
     publish_handled(
         &admin,
-        &agency,
+        &agencies,
         "flood-2",
         &fresh_fixture("flood-warning-update.xml"),
     )
@@ -206,7 +206,7 @@ async fn an_update_moves_the_alert_and_a_cancel_ends_it_without_a_duplicate() {
 
     publish_handled(
         &admin,
-        &agency,
+        &agencies,
         "flood-3",
         &fresh_fixture("flood-warning-cancel.xml"),
     )
@@ -226,18 +226,18 @@ async fn an_update_moves_the_alert_and_a_cancel_ends_it_without_a_duplicate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn invalid_alerts_are_rejected_with_reasons_and_drills_stay_apart() {
-    let (cluster, admin, agency) = city_cluster().await;
+    let (cluster, admin, agencies) = city_cluster().await;
     publish_handled(
         &admin,
-        &agency,
+        &agencies,
         "bad-1",
         &fresh_fixture("invalid-open-polygon.xml"),
     )
     .await;
-    publish_handled(&admin, &agency, "bad-2", "<html>not an alert</html>").await;
+    publish_handled(&admin, &agencies, "bad-2", "<html>not an alert</html>").await;
     publish_handled(
         &admin,
-        &agency,
+        &agencies,
         "cancel-1",
         &fresh_fixture("flood-warning-cancel.xml"),
     )
@@ -259,7 +259,13 @@ async fn invalid_alerts_are_rejected_with_reasons_and_drills_stay_apart() {
     assert!(received(&admin, "notifications").await.is_empty());
 
     // A Required Monthly Test, county-wide: all twelve districts, in the exercise subtree only.
-    publish_handled(&admin, &agency, "rmt-1", &fresh_fixture("monthly-test.xml")).await;
+    publish_handled(
+        &admin,
+        &agencies,
+        "rmt-1",
+        &fresh_fixture("monthly-test.xml"),
+    )
+    .await;
     assert!(received(&admin, "notifications").await.is_empty());
     let drills = received(&admin, "exercises").await;
     assert_eq!(drills.len(), 12);
@@ -269,7 +275,7 @@ async fn invalid_alerts_are_rejected_with_reasons_and_drills_stay_apart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_restricted_alert_notifies_without_content_and_its_acl_decides_who_reads_it() {
-    let (cluster, admin, agency) = city_cluster().await;
+    let (cluster, admin, agencies) = city_cluster().await;
     let police = cluster.client("cbpd-watch", &[1, 2, 3]).await;
     let acl = vec![
         Acl::new(Perms::ALL, Id::new(Id::SCHEME_AUTH, "")),
@@ -278,6 +284,7 @@ async fn a_restricted_alert_notifies_without_content_and_its_acl_decides_who_rea
     ];
     let stat = publish(
         &police,
+        POLICE_AGENCY,
         "police-1",
         &fresh_fixture("restricted-police.xml"),
         Some(&acl),
@@ -302,7 +309,8 @@ async fn a_restricted_alert_notifies_without_content_and_its_acl_decides_who_rea
         .await
         .expect("harbor reads it");
     assert!(String::from_utf8_lossy(&full).contains("Terminal 2"));
-    let error = agency
+    let error = agencies
+        .weather_service
         .get_data(harbor.field("alert"))
         .await
         .expect_err("the agency may not");
@@ -312,6 +320,7 @@ async fn a_restricted_alert_notifies_without_content_and_its_acl_decides_who_rea
     let sealed = vec![Acl::new(Perms::ALL, Id::new(Id::SCHEME_AUTH, ""))];
     let stat = publish(
         &police,
+        POLICE_AGENCY,
         "police-2",
         &fresh_fixture("restricted-police.xml"),
         Some(&sealed),
@@ -324,5 +333,59 @@ async fn a_restricted_alert_notifies_without_content_and_its_acl_decides_who_rea
         .expect("read")
         .expect("rejected");
     assert!(reason.contains("CN=alert-fanout,OU=plugin"), "{reason}");
+    cluster.shutdown().await;
+}
+
+/// Anyone could once publish an alert to every district (the inbox was open to all): the 2018
+/// Hawaii false missile alert shows what one wrong message costs. Now only a registered agency
+/// writes, into its own inbox, and only under the senders it is registered for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn only_a_registered_agency_publishes_and_only_in_its_own_name() {
+    let (cluster, admin, agencies) = city_cluster().await;
+    let flood = fresh_fixture("flood-warning.xml");
+    let stranger = cluster.client("stranger", &[1, 2, 3]).await;
+    for inbox in [
+        format!("{ROOT}/alerts/inbox/fake"),
+        format!("{ROOT}/alerts/inbox/nws-portland/fake"),
+    ] {
+        let refused = stranger
+            .create(
+                &inbox,
+                flood.as_bytes(),
+                &[],
+                polis_client::CreateMode::Persistent,
+            )
+            .await
+            .expect_err(&inbox);
+        assert!(refused.is_no_auth(), "{inbox}: {refused}");
+    }
+    // The police may not write into the Weather Service's inbox…
+    let refused = publish(&agencies.police, "nws-portland", "fake", &flood, None)
+        .await
+        .expect_err("another agency's inbox");
+    match refused {
+        polis_city::CityError::Client { source, .. } => assert!(source.is_no_auth(), "{source}"),
+        other => panic!("{other}"),
+    }
+    // …nor publish the Weather Service's alert in its own.
+    let stat = publish(&agencies.police, POLICE_AGENCY, "spoofed", &flood, None)
+        .await
+        .expect("its own inbox");
+    assert!(wait_handled(&admin, "alert-fanout", stat.czxid, CITY_DEADLINE).await);
+    let reason = read_text(&admin, &format!("{ROOT}/alerts/rejected/spoofed"))
+        .await
+        .expect("read")
+        .expect("rejected");
+    assert!(
+        reason.contains("is not one that agency cbpd-watch"),
+        "{reason}"
+    );
+    assert!(
+        deliveries(&admin, "notifications")
+            .await
+            .expect("deliveries")
+            .is_empty(),
+        "nothing reached a district"
+    );
     cluster.shutdown().await;
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use polis_city::sample_city::fresh_fixture;
 use polis_city::{CityOptions, DistrictFollower, ROOT, Received, read_text};
-use polis_tests::city::{open_city, publish_handled};
+use polis_tests::city::{SampleAgencies, open_city, publish_handled};
 use polis_tests::client::connect;
 use polis_tests::node::{ADMIN_NAME, TestNode};
 use tokio::sync::mpsc;
@@ -46,7 +46,7 @@ async fn a_restarted_district_resumes_where_it_stopped_and_acknowledges_what_it_
     let node = TestNode::start().await;
     let admin = connect(&node, ADMIN_NAME).await;
     open_city(&admin, &CityOptions::default()).await;
-    let agency = connect(&node, "nws-portland").await;
+    let agencies = SampleAgencies::connect(|name| connect(&node, name)).await;
     let state_dir = tempfile::tempdir().expect("tempdir");
     let state_file = state_dir.path().join("riverside.zxid");
 
@@ -54,7 +54,7 @@ async fn a_restarted_district_resumes_where_it_stopped_and_acknowledges_what_it_
         start_follower(connect(&node, "riverside").await, state_file.clone());
     publish_handled(
         &admin,
-        &agency,
+        &agencies,
         "flood-1",
         &fresh_fixture("flood-warning.xml"),
     )
@@ -77,7 +77,7 @@ async fn a_restarted_district_resumes_where_it_stopped_and_acknowledges_what_it_
     assert!(saved >= first.zxid);
     publish_handled(
         &admin,
-        &agency,
+        &agencies,
         "flood-2",
         &fresh_fixture("flood-warning-update.xml"),
     )
@@ -86,7 +86,7 @@ async fn a_restarted_district_resumes_where_it_stopped_and_acknowledges_what_it_
         "<valueName>UGC</valueName><value>ORZ101</value>",
         "<valueName>SAME</valueName><value>041051</value>",
     );
-    publish_handled(&admin, &agency, "storm-1", &county).await;
+    publish_handled(&admin, &agencies, "storm-1", &county).await;
 
     let (task, mut receiver) =
         start_follower(connect(&node, "riverside").await, state_file.clone());

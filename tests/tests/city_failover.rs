@@ -7,7 +7,7 @@ use polis_city::sample_city::fresh_fixture;
 use polis_city::{CityOptions, ROOT, deliveries, wait_handled};
 use polis_client::{Acl, Client, CreateMode, Id, Perms, Stat};
 use polis_server::plugins::deploy;
-use polis_tests::city::{CITY_DEADLINE, eventually, open_city};
+use polis_tests::city::{CITY_DEADLINE, NWS_AGENCY, eventually, open_city};
 use polis_tests::cluster::TestCluster;
 
 /// Alerts published in all; the leader is stopped after a third of them.
@@ -31,7 +31,7 @@ fn county_alert(index: usize) -> String {
 /// Publishes through failovers. Returns the inbox node's stat once it exists, whether this call
 /// or an earlier attempt whose answer was lost created it.
 async fn publish_surely(client: &Client, id: &str, document: &str) -> Stat {
-    let path = format!("{ROOT}/alerts/inbox/{id}");
+    let path = format!("{ROOT}/alerts/inbox/{NWS_AGENCY}/{id}");
     let acl = [
         Acl::new(Perms::ALL, Id::new(Id::SCHEME_AUTH, "")),
         Acl::new(Perms::READ, Id::anyone()),

@@ -64,6 +64,10 @@ impl Config {
     pub fn inbox(&self) -> String {
         format!("{}/alerts/inbox", self.root)
     }
+    /// An alerting agency's registry entry: who it is and which CAP senders it speaks for.
+    pub fn agency(&self, agency: &str) -> String {
+        format!("{}/agencies/{agency}", self.root)
+    }
     pub fn rejected(&self, id: &str) -> String {
         format!("{}/alerts/rejected/{id}", self.root)
     }

@@ -69,8 +69,29 @@ impl<'s, 'c, 'a> Fanout<'s, 'c, 'a> {
         )
     }
 
-    /// Handles the inbox node at `path`, whose data the event carried (if readable).
-    pub fn intake(&mut self, path: &str, data: Option<&[u8]>) -> Result<(), String> {
+    /// The CAP senders `agency` is registered to speak for, or why it may publish nothing.
+    fn registered_senders(&mut self, agency: &str) -> Result<Result<Vec<String>, String>, String> {
+        let path = self.config.agency(agency);
+        let entry = match self.stage.context().get(&path) {
+            Ok(Some(node)) => node.data,
+            Ok(None) => return Ok(Err(format!("{agency} is not a registered agency ({path})"))),
+            Err(error) => return Err(format!("{path}: {error}")),
+        };
+        #[derive(serde::Deserialize)]
+        struct AgencyEntry {
+            senders: Vec<String>,
+        }
+        match serde_json::from_slice::<AgencyEntry>(&entry) {
+            Ok(entry) => Ok(Ok(entry.senders)),
+            Err(error) => Ok(Err(format!(
+                "the registry entry {path} is not valid: {error}"
+            ))),
+        }
+    }
+
+    /// Handles the alert at `path` in `agency`'s inbox, whose data the event carried (if
+    /// readable).
+    pub fn intake(&mut self, agency: &str, path: &str, data: Option<&[u8]>) -> Result<(), String> {
         let id = last_segment(path).to_string();
         let data = match data {
             Some(data) => data.to_vec(),
@@ -93,6 +114,22 @@ impl<'s, 'c, 'a> Fanout<'s, 'c, 'a> {
             Ok(alert) => alert,
             Err(reason) => return self.reject(&id, &reason),
         };
+        // The inbox's ACL proves which agency wrote the alert; the registry says whose name it
+        // may use. Without this any agency could publish as the National Weather Service.
+        let senders = match self.registered_senders(agency)? {
+            Ok(senders) => senders,
+            Err(reason) => return self.reject(&id, &reason),
+        };
+        if !senders.iter().any(|sender| *sender == alert.alert.sender) {
+            return self.reject(
+                &id,
+                &format!(
+                    "sender {:?} is not one that agency {agency} is registered for ({})",
+                    alert.alert.sender,
+                    senders.join(", ")
+                ),
+            );
+        }
         match (alert.status, alert.msg_type) {
             (Status::Draft, _) => {
                 return self.reject(&id, "status Draft: a draft is not for distribution");

@@ -2,10 +2,14 @@
 //! notification per affected district, exactly once.
 //!
 //! An agency writes a CAP 1.2 alert (XML, or the JSON rendering with CAP's element names) to
-//! `<root>/alerts/inbox/<id>`. For each such node the plugin
+//! its own inbox, `<root>/alerts/inbox/<agency>/<id>`, which only its identity may create in (the
+//! city's ACLs). For each such node the plugin
 //!
 //! - parses and validates it; a refusal goes to `<root>/alerts/rejected/<id>` with every problem
 //!   found, in words;
+//! - checks that the CAP `<sender>` is one the agency is registered to speak for
+//!   (`<root>/agencies/<agency>`: `{"identity": …, "senders": […]}`), so that an agency cannot
+//!   publish in another's name;
 //! - dedupes by CAP's identity (sender, identifier, sent): a repeat goes to
 //!   `<root>/alerts/duplicates/<id>` naming the key it repeats, and nothing else happens;
 //! - threads Updates and Cancels through `references`: the referenced key records are marked
@@ -58,13 +62,18 @@ impl Plugin for AlertFanout {
         let mut stage = Staging::new(ctx);
         let mut fanout = Fanout::new(&config, &mut stage);
         for event in events {
+            // `<inbox>/<agency>/<id>`: an alert in an agency's own inbox. The agencies' inbox
+            // folders themselves, and anything deeper, are not alerts.
             let in_inbox = event
                 .path
                 .strip_prefix(&inbox)
                 .and_then(|rest| rest.strip_prefix('/'))
-                .is_some_and(|name| !name.is_empty() && !name.contains('/'));
-            if in_inbox && event.kind == EventKind::NodeCreated {
-                fanout.intake(&event.path, event.data.as_deref())?;
+                .and_then(|rest| rest.split_once('/'))
+                .filter(|(agency, id)| !agency.is_empty() && !id.is_empty() && !id.contains('/'));
+            if let Some((agency, _)) = in_inbox
+                && event.kind == EventKind::NodeCreated
+            {
+                fanout.intake(agency, &event.path, event.data.as_deref())?;
             }
         }
         Ok(())

@@ -18,14 +18,69 @@ fn city() -> MemoryTree {
             district.to_string().as_bytes(),
         );
     }
-    tree.create("/city/alerts/inbox", b"");
+    // The Weather Service speaks for itself; the city's emergency management office publishes
+    // for the city's own services (police, fire) too.
+    for (agency, senders) in [
+        ("nws-portland", vec![NWS_SENDER]),
+        (
+            "cascadia-bay-oem",
+            vec![
+                "oem@cascadia-bay.example",
+                "watch@police.cascadia-bay.example",
+                "dispatch@fire.cascadia-bay.example",
+            ],
+        ),
+    ] {
+        let entry = serde_json::json!({ "identity": format!("CN={agency},O=Polis"), "senders": senders });
+        tree.create(&format!("/city/agencies/{agency}"), entry.to_string().as_bytes());
+        tree.create(&format!("/city/alerts/inbox/{agency}"), b"");
+    }
     tree
 }
 
-/// Publishes `document` as inbox node `id` and runs the plugin on the events.
+const NWS_SENDER: &str = "w-nws.webmaster@noaa.gov";
+
+/// The agency whose inbox the sample `document` belongs in: the Weather Service's own alerts in
+/// its inbox, every other sample in the city's emergency management office's.
+fn agency_of(document: &str) -> &'static str {
+    if document.contains(NWS_SENDER) {
+        "nws-portland"
+    } else {
+        "cascadia-bay-oem"
+    }
+}
+
+/// Publishes `document` as inbox node `id` of its agency and runs the plugin on the events.
 fn publish(tree: &mut MemoryTree, id: &str, document: &str) {
-    let events = tree.create(&format!("/city/alerts/inbox/{id}"), document.as_bytes());
+    publish_as(tree, agency_of(document), id, document);
+}
+
+/// Publishes `document` as inbox node `id` of `agency` and runs the plugin on the events.
+fn publish_as(tree: &mut MemoryTree, agency: &str, id: &str, document: &str) {
+    let events = tree.create(
+        &format!("/city/alerts/inbox/{agency}/{id}"),
+        document.as_bytes(),
+    );
     tree.run::<AlertFanout>(b"", &events).expect("handled");
+}
+
+/// An agency may publish only under the senders it is registered for: otherwise the city's
+/// police could put out an alert as the National Weather Service, and an agency the city never
+/// registered could publish at all.
+#[test]
+fn an_agency_cannot_publish_in_another_agencys_name() {
+    let mut tree = city();
+    let flood = include_str!("../testdata/flood-warning.xml");
+    publish_as(&mut tree, "cascadia-bay-oem", "spoof", flood);
+    let reason = String::from_utf8(tree.get("/city/alerts/rejected/spoof").unwrap()).unwrap();
+    assert!(reason.contains("is not one that agency cascadia-bay-oem"), "{reason}");
+    tree.create("/city/alerts/inbox/stranger", b"");
+    publish_as(&mut tree, "stranger", "unknown", flood);
+    let reason = String::from_utf8(tree.get("/city/alerts/rejected/unknown").unwrap()).unwrap();
+    assert!(reason.contains("not a registered agency"), "{reason}");
+    assert!(notified(&tree, "notifications").is_empty(), "nothing was sent");
+    publish_as(&mut tree, "nws-portland", "real", flood);
+    assert!(!notified(&tree, "notifications").is_empty());
 }
 
 fn notified(tree: &MemoryTree, subtree: &str) -> Vec<String> {
@@ -63,7 +118,7 @@ fn a_polygon_alert_reaches_exactly_the_districts_it_overlaps() {
     assert_eq!(first.severity, "Severe");
     assert!(first.headline.starts_with("Flood Warning"));
     assert_eq!(first.polygons.len(), 1);
-    assert_eq!(first.alert, "/city/alerts/inbox/a1");
+    assert_eq!(first.alert, "/city/alerts/inbox/nws-portland/a1");
     let stat = tree
         .stat(&format!("/city/notifications/{}", list[0]))
         .unwrap();
@@ -243,11 +298,11 @@ fn an_update_rewrites_the_thread_and_a_cancel_releases_it() {
 fn an_update_and_its_alert_in_one_batch_still_make_one_notification_each() {
     let mut tree = city();
     let mut events = tree.create(
-        "/city/alerts/inbox/a1",
+        "/city/alerts/inbox/nws-portland/a1",
         include_str!("../testdata/flood-warning.xml").as_bytes(),
     );
     events.extend(tree.create(
-        "/city/alerts/inbox/a2",
+        "/city/alerts/inbox/nws-portland/a2",
         include_str!("../testdata/flood-warning-update.xml").as_bytes(),
     ));
     tree.run::<AlertFanout>(b"", &events).expect("handled");
@@ -282,7 +337,7 @@ fn a_restricted_alert_notifies_without_its_content() {
     let harbor = notification(&tree, &format!("notifications/{}", list[0]));
     assert_eq!(harbor.scope, "Restricted");
     assert!(harbor.headline.is_empty() && harbor.polygons.is_empty() && harbor.circles.is_empty());
-    assert_eq!(harbor.alert, "/city/alerts/inbox/r1");
+    assert_eq!(harbor.alert, "/city/alerts/inbox/cascadia-bay-oem/r1");
 }
 
 #[test]

@@ -38,10 +38,10 @@ config = '{"root": "/city"}'
 [triggers]
 prefixes = ["/city/alerts/inbox"]
 kinds = ["created"]
-recursive = false
+recursive = true
 
 [capabilities]
-read = ["/city/alerts", "/city/districts", "/city/notifications", "/city/exercises"]
+read = ["/city/alerts", "/city/agencies", "/city/districts", "/city/notifications", "/city/exercises"]
 write = ["/city/alerts/rejected", "/city/alerts/duplicates", "/city/alerts/keys", "/city/alerts/state", "/city/notifications", "/city/exercises"]
 
 [limits]

@@ -1,12 +1,14 @@
-//! The city's skeleton in the tree, with the ACLs that make the workflows safe: agencies may only
-//! add alerts to the inbox, shelters only add reports, each plugin writes only its own subtrees,
-//! and everyone may read the rest.
+//! The city's skeleton in the tree, with the ACLs that make the workflows safe: each registered
+//! agency may only add alerts to its own inbox (and the fan-out checks that it speaks only for
+//! the senders it is registered for), shelters only add reports, each plugin writes only its own
+//! subtrees, and everyone may read the rest.
 
 use polis_client::{Acl, Client, CreateMode, Id, Perms};
 use polis_server::plugins::layout::plugin_identity;
 
 use crate::city_plugins::{ESCALATION, FANOUT, SHELTERS};
 use crate::error::CityError;
+use crate::sample_city::Agency;
 
 /// Where the city lives.
 pub const ROOT: &str = "/city";
@@ -34,14 +36,40 @@ async fn create(client: &Client, path: &str, data: &[u8], acl: &[Acl]) -> Result
     }
 }
 
-/// Lays out `/city` and registers `districts` (name, registry entry as JSON). Run as an
-/// administrator.
-pub async fn set_up_city(admin: &Client, districts: &[(String, String)]) -> Result<(), CityError> {
+/// Lays out `/city` and registers `districts` (name, registry entry as JSON) and the `agencies`
+/// that may publish alerts. Run as an administrator.
+pub async fn set_up_city(
+    admin: &Client,
+    districts: &[(String, String)],
+    agencies: &[Agency],
+) -> Result<(), CityError> {
     let read = Perms::READ;
     let add = Perms(Perms::READ.0 | Perms::CREATE.0);
     create(admin, ROOT, b"", &acl(read, &[])).await?;
     create(admin, &format!("{ROOT}/alerts"), b"", &acl(read, &[])).await?;
-    create(admin, &format!("{ROOT}/alerts/inbox"), b"", &acl(add, &[])).await?;
+    // Nobody but an administrator adds to the inbox itself: each agency has its own folder in
+    // it, where only its identity may create (a 2018-Hawaii-style false alert needs a stolen
+    // agency certificate, not merely access to the network).
+    create(admin, &format!("{ROOT}/alerts/inbox"), b"", &acl(read, &[])).await?;
+    create(admin, &format!("{ROOT}/agencies"), b"", &acl(read, &[])).await?;
+    for agency in agencies {
+        create(
+            admin,
+            &format!("{ROOT}/agencies/{}", agency.name),
+            agency.registry_entry().as_bytes(),
+            &acl(read, &[]),
+        )
+        .await?;
+        let mut inbox_acl = acl(read, &[]);
+        inbox_acl.push(Acl::new(add, Id::new(Id::SCHEME_X509, &agency.identity)));
+        create(
+            admin,
+            &format!("{ROOT}/alerts/inbox/{}", agency.name),
+            b"",
+            &inbox_acl,
+        )
+        .await?;
+    }
     for dir in ["rejected", "duplicates", "keys", "state"] {
         create(
             admin,
@@ -98,15 +126,17 @@ pub async fn set_up_city(admin: &Client, districts: &[(String, String)]) -> Resu
     Ok(())
 }
 
-/// Publishes a CAP document as `/city/alerts/inbox/<id>`, readable by all (a Public alert; for
-/// Restricted ones pass the ACL naming who may read it, which must include the fan-out).
+/// Publishes a CAP document as `/city/alerts/inbox/<agency>/<id>`, readable by all (a Public
+/// alert; for Restricted ones pass the ACL naming who may read it, which must include the
+/// fan-out). `client` must hold `agency`'s identity.
 pub async fn publish(
     client: &Client,
+    agency: &str,
     id: &str,
     document: &str,
     acl: Option<&[Acl]>,
 ) -> Result<polis_client::Stat, CityError> {
-    let path = format!("{ROOT}/alerts/inbox/{id}");
+    let path = format!("{ROOT}/alerts/inbox/{agency}/{id}");
     let public = [
         Acl::new(Perms::READ, Id::anyone()),
         Acl::new(Perms::ALL, Id::new(Id::SCHEME_AUTH, "")),

@@ -10,6 +10,73 @@ use crate::error::CityError;
 pub const DISTRICTS_JSON: &str =
     include_str!("../../../plugins/alert-fanout/testdata/districts.json");
 
+/// An alerting agency the city registers: the certificate subject it publishes as, and the CAP
+/// senders it may speak for (the fan-out rejects an alert whose `<sender>` is not among them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Agency {
+    /// Its name, which is also its inbox's: `/city/alerts/inbox/<name>`.
+    pub name: String,
+    /// The `x509` identity (certificate subject) that may publish in its inbox.
+    pub identity: String,
+    pub senders: Vec<String>,
+}
+
+impl Agency {
+    /// An agency with a client certificate from the city's CA (`polis ca issue --client NAME`:
+    /// subject `CN=NAME,O=Polis`).
+    pub fn with_client_certificate(name: &str, senders: &[&str]) -> Agency {
+        Agency {
+            name: name.to_string(),
+            identity: format!("CN={name},O=Polis"),
+            senders: senders.iter().map(|sender| sender.to_string()).collect(),
+        }
+    }
+
+    /// Its registry entry, `/city/agencies/<name>`.
+    pub fn registry_entry(&self) -> String {
+        serde_json::json!({ "identity": self.identity, "senders": self.senders }).to_string()
+    }
+}
+
+/// The sample city's agencies: the National Weather Service's Portland office, the police's
+/// watch desk, and the city's office of emergency management, which also publishes for the fire
+/// department.
+pub fn agencies() -> Vec<Agency> {
+    vec![
+        Agency::with_client_certificate(NWS_AGENCY, &[NWS_SENDER]),
+        Agency::with_client_certificate(POLICE_AGENCY, &[POLICE_SENDER]),
+        Agency::with_client_certificate(
+            OEM_AGENCY,
+            &[
+                "oem@cascadia-bay.example",
+                "dispatch@fire.cascadia-bay.example",
+                "bench@oem.cascadia-bay.example",
+            ],
+        ),
+    ]
+}
+
+/// The sample Weather Service office.
+pub const NWS_AGENCY: &str = "nws-portland";
+/// The sample police watch desk.
+pub const POLICE_AGENCY: &str = "cbpd-watch";
+/// The sample city's office of emergency management.
+pub const OEM_AGENCY: &str = "cascadia-bay-oem";
+const NWS_SENDER: &str = "w-nws.webmaster@noaa.gov";
+const POLICE_SENDER: &str = "watch@police.cascadia-bay.example";
+
+/// The sample agency whose inbox a sample alert belongs in, by its sender (anything else, a
+/// document that is not CAP included, goes to the office of emergency management's).
+pub fn agency_of(document: &str) -> &'static str {
+    if document.contains(NWS_SENDER) {
+        NWS_AGENCY
+    } else if document.contains(POLICE_SENDER) {
+        POLICE_AGENCY
+    } else {
+        OEM_AGENCY
+    }
+}
+
 /// The sample alerts, by file name.
 pub const FIXTURES: &[(&str, &str)] = &[
     (

@@ -139,10 +139,12 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let districts = sample_city::districts()?;
-    set_up_city(&admin, &districts).await?;
+    let agencies = sample_city::agencies();
+    set_up_city(&admin, &districts, &agencies).await?;
     println!(
-        "   {} districts registered under {ROOT}/districts",
-        districts.len()
+        "   {} districts registered under {ROOT}/districts, {} agencies under {ROOT}/agencies",
+        districts.len(),
+        agencies.len()
     );
     let options = CityOptions {
         ack_window_ms: arguments.ack_window_ms,
@@ -190,11 +192,26 @@ async fn main() -> anyhow::Result<()> {
         }));
     }
 
-    let agency = cluster.client(Some("agency")).await?;
+    // Each agency publishes with its own certificate, into its own inbox.
+    let weather_service = cluster.client(Some(sample_city::NWS_AGENCY)).await?;
+    let police = cluster.client(Some(sample_city::POLICE_AGENCY)).await?;
+    let emergency_management = cluster.client(Some(sample_city::OEM_AGENCY)).await?;
+    let agency_client = |agency: &str| match agency {
+        sample_city::NWS_AGENCY => &weather_service,
+        sample_city::POLICE_AGENCY => &police,
+        _ => &emergency_management,
+    };
     // A plugin's first invocation compiles its component (seconds in a debug build): warm both
     // alert plugins up so the latencies below are the steady state. The warm-up message is not
     // CAP, so the fan-out just records it as rejected.
-    let warm = publish(&agency, "warm-up", "warm-up", None).await?;
+    let warm = publish(
+        &emergency_management,
+        sample_city::OEM_AGENCY,
+        "warm-up",
+        "warm-up",
+        None,
+    )
+    .await?;
     if !wait_handled(&admin, "alert-fanout", warm.czxid, STEP_DEADLINE * 4).await {
         bail!("the fan-out did not start in time");
     }
@@ -254,7 +271,8 @@ async fn main() -> anyhow::Result<()> {
     for (id, file, what) in script {
         let document = fresh_fixture(file);
         let acl = (id == "police-1").then_some(police_acl.as_slice());
-        let published = publish(&agency, id, &document, acl).await?;
+        let agency = sample_city::agency_of(&document);
+        let published = publish(agency_client(agency), agency, id, &document, acl).await?;
         if !wait_handled(&admin, "alert-fanout", published.czxid, STEP_DEADLINE).await {
             bail!("the fan-out did not handle {id} in time");
         }
@@ -269,7 +287,7 @@ async fn main() -> anyhow::Result<()> {
         }
         for subtree in ["notifications", "exercises"] {
             for delivery in deliveries(&admin, subtree).await? {
-                if delivery.field("alert") != format!("{ROOT}/alerts/inbox/{id}") {
+                if delivery.field("alert") != format!("{ROOT}/alerts/inbox/{agency}/{id}") {
                     continue;
                 }
                 let latency = delivery.latency_ms(&published);
