@@ -126,7 +126,7 @@ async fn run() {
     let cluster = TestCluster::start(3).await;
     let admin = cluster.admin(&[1, 2, 3]).await;
     let registry = districts();
-    set_up_city(&admin, &registry, &sample_city::agencies())
+    set_up_city(&admin, &registry, &sample_city::access())
         .await
         .expect("city");
     let packages = packages(&CityOptions::default(), core_module).expect("packages");

@@ -16,7 +16,7 @@ pub const CITY_DEADLINE: Duration = Duration::from_secs(60);
 /// Sets up the sample city and deploys its three plugins. Run as an administrator.
 pub async fn open_city(admin: &Client, options: &CityOptions) {
     let districts = sample_city::districts().expect("the sample city");
-    set_up_city(admin, &districts, &sample_city::agencies())
+    set_up_city(admin, &districts, &sample_city::access())
         .await
         .expect("city set up");
     let packages = packages(options, core_module).expect("packages");

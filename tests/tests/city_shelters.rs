@@ -2,10 +2,18 @@
 //! the plugin keeps district and city totals and the full flags.
 
 use polis_city::{CityOptions, ROOT, read_json, wait_handled};
-use polis_client::{Acl, Client, CreateMode, Stat};
+use polis_client::{Acl, Client, CreateMode, Id, Perms, Stat};
 use polis_tests::city::{CITY_DEADLINE, open_city};
 use polis_tests::client::connect;
 use polis_tests::node::{ADMIN_NAME, TestNode};
+
+/// A report's ACL: its operator may change it, everyone may read it.
+fn report_acl() -> Vec<Acl> {
+    vec![
+        Acl::new(Perms::ALL, Id::new(Id::SCHEME_AUTH, "")),
+        Acl::new(Perms::READ, Id::anyone()),
+    ]
+}
 
 async fn report(shelter: &Client, path: &str, occupancy: u64, capacity: u64) -> Stat {
     let path = format!("{ROOT}/shelters/{path}");
@@ -17,7 +25,12 @@ async fn report(shelter: &Client, path: &str, occupancy: u64, capacity: u64) -> 
             .expect("set"),
         None => {
             shelter
-                .create(&path, data.as_bytes(), &Acl::open(), CreateMode::Persistent)
+                .create(
+                    &path,
+                    data.as_bytes(),
+                    &report_acl(),
+                    CreateMode::Persistent,
+                )
                 .await
                 .expect("create");
             shelter.get_data(&path).await.expect("read").1
@@ -41,6 +54,28 @@ async fn shelter_reports_add_up_to_district_and_city_totals_with_full_flags() {
     let red_cross = connect(&node, "red-cross").await;
 
     report(&red_cross, "harbor/pier-7-gym", 180, 200).await;
+    // False figures would send evacuees to a full shelter: only the registered operator
+    // reports, and nobody else changes its reports.
+    let stranger = connect(&node, "stranger").await;
+    let refused = stranger
+        .create(
+            &format!("{ROOT}/shelters/harbor/fake-shelter"),
+            br#"{"occupancy": 0, "capacity": 5000}"#,
+            &report_acl(),
+            CreateMode::Persistent,
+        )
+        .await
+        .expect_err("a stranger reports a shelter");
+    assert!(refused.is_no_auth(), "{refused}");
+    let refused = stranger
+        .set_data(
+            &format!("{ROOT}/shelters/harbor/pier-7-gym"),
+            br#"{"occupancy": 0, "capacity": 200}"#,
+            -1,
+        )
+        .await
+        .expect_err("a stranger changes a report");
+    assert!(refused.is_no_auth(), "{refused}");
     report(&red_cross, "harbor/st-marys-hall", 60, 60).await;
     let last = report(&red_cross, "riverside/riverside-high", 240, 400).await;
     let harbor = totals(&admin, &last, "districts/harbor").await;

@@ -8,7 +8,7 @@ use polis_server::plugins::layout::plugin_identity;
 
 use crate::city_plugins::{ESCALATION, FANOUT, SHELTERS};
 use crate::error::CityError;
-use crate::sample_city::Agency;
+use crate::sample_city::CityAccess;
 
 /// Where the city lives.
 pub const ROOT: &str = "/city";
@@ -36,13 +36,15 @@ async fn create(client: &Client, path: &str, data: &[u8], acl: &[Acl]) -> Result
     }
 }
 
-/// Lays out `/city` and registers `districts` (name, registry entry as JSON) and the `agencies`
-/// that may publish alerts. Run as an administrator.
+/// Lays out `/city` and registers `districts` (name, registry entry as JSON), the agencies that
+/// may publish alerts and the operators who may report shelters (`access`). Run as an
+/// administrator.
 pub async fn set_up_city(
     admin: &Client,
     districts: &[(String, String)],
-    agencies: &[Agency],
+    access: &CityAccess,
 ) -> Result<(), CityError> {
+    let agencies = &access.agencies;
     let read = Perms::READ;
     let add = Perms(Perms::READ.0 | Perms::CREATE.0);
     create(admin, ROOT, b"", &acl(read, &[])).await?;
@@ -105,7 +107,16 @@ pub async fn set_up_city(
         &acl(read, &[SHELTERS]),
     )
     .await?;
-    create(admin, &format!("{ROOT}/shelters"), b"", &acl(add, &[])).await?;
+    // Shelter reports come from the registered shelter operators only: false occupancy figures
+    // would send evacuees to a full shelter, or away from one with room.
+    let mut shelters_acl = acl(read, &[]);
+    shelters_acl.extend(
+        access
+            .shelter_operators
+            .iter()
+            .map(|operator| Acl::new(add, Id::new(Id::SCHEME_X509, operator))),
+    );
+    create(admin, &format!("{ROOT}/shelters"), b"", &acl(read, &[])).await?;
     create(admin, &format!("{ROOT}/districts"), b"", &acl(read, &[])).await?;
     for (name, entry) in districts {
         create(
@@ -119,7 +130,7 @@ pub async fn set_up_city(
             admin,
             &format!("{ROOT}/shelters/{name}"),
             b"",
-            &acl(add, &[]),
+            &shelters_acl,
         )
         .await?;
     }

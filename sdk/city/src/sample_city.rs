@@ -56,6 +56,26 @@ pub fn agencies() -> Vec<Agency> {
     ]
 }
 
+/// Who may do what in a city beyond its administrators: the alerting agencies, and the shelter
+/// operators who report shelters' occupancy.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CityAccess {
+    pub agencies: Vec<Agency>,
+    /// The `x509` identities (certificate subjects) that may report shelters, in any district.
+    pub shelter_operators: Vec<String>,
+}
+
+/// The sample city's access: its agencies, and the Red Cross as its shelter operator.
+pub fn access() -> CityAccess {
+    CityAccess {
+        agencies: agencies(),
+        shelter_operators: vec![format!("CN={SHELTER_OPERATOR},O=Polis")],
+    }
+}
+
+/// The sample shelter operator's certificate name.
+pub const SHELTER_OPERATOR: &str = "red-cross";
+
 /// The sample Weather Service office.
 pub const NWS_AGENCY: &str = "nws-portland";
 /// The sample police watch desk.

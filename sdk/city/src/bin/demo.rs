@@ -139,12 +139,12 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let districts = sample_city::districts()?;
-    let agencies = sample_city::agencies();
-    set_up_city(&admin, &districts, &agencies).await?;
+    let access = sample_city::access();
+    set_up_city(&admin, &districts, &access).await?;
     println!(
         "   {} districts registered under {ROOT}/districts, {} agencies under {ROOT}/agencies",
         districts.len(),
-        agencies.len()
+        access.agencies.len()
     );
     let options = CityOptions {
         ack_window_ms: arguments.ack_window_ms,
@@ -360,7 +360,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     println!("\n-- shelters");
-    let shelter = cluster.client(Some("red-cross")).await?;
+    let shelter = cluster.client(Some(sample_city::SHELTER_OPERATOR)).await?;
     for (path, occupancy, capacity) in [
         ("harbor/pier-7-gym", 180, 200),
         ("harbor/st-marys-hall", 60, 60),
@@ -372,7 +372,11 @@ async fn main() -> anyhow::Result<()> {
             .create(
                 &format!("{ROOT}/shelters/{path}"),
                 report.as_bytes(),
-                &Acl::open(),
+                // The operator may change its report; everyone may read it.
+                &[
+                    Acl::new(Perms::ALL, Id::new(Id::SCHEME_AUTH, "")),
+                    Acl::new(Perms::READ, Id::anyone()),
+                ],
                 CreateMode::Persistent,
             )
             .await?;
