@@ -82,6 +82,20 @@ async fn districts_that_do_not_acknowledge_in_time_are_escalated_and_the_others_
         .await
         .expect_err("the notification is read-only to districts");
     assert!(error.is_no_auth(), "{error}");
+    // Nor may it, or anybody else, acknowledge for Riverside or delete Riverside's ack to keep
+    // it from being escalated: the ack node is Riverside's to write and the fan-out's alone to
+    // delete.
+    let riverside_ack = format!("{ROOT}/notifications/riverside/{thread}/ack");
+    let error = old_town
+        .set_data(&riverside_ack, key.as_bytes(), -1)
+        .await
+        .expect_err("another district's ack");
+    assert!(error.is_no_auth(), "{error}");
+    let error = old_town
+        .delete(&riverside_ack, -1)
+        .await
+        .expect_err("deleting another district's ack");
+    assert!(error.is_no_auth(), "{error}");
 
     let settled = eventually("riverside's escalation", || async {
         let state = acks_of(&admin, &thread).await?;

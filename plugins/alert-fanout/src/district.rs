@@ -16,12 +16,16 @@ use crate::validation::CheckedArea;
 /// ```
 ///
 /// `polygon` is a CAP polygon string; either it or `geocodes` (or both) locates the district.
+/// `identity`, the certificate subject of the district's own system (which alone may write its
+/// acknowledgements), defaults to the city CA's client certificate for the district's name,
+/// `CN=<name>,O=Polis`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct District {
     pub polygon: Option<String>,
     pub geocodes: Vec<NamedValue>,
     pub agencies: Vec<AgencySubscription>,
+    pub identity: Option<String>,
 }
 
 /// An agency of the district that wants alerts of some CAP categories (all when empty).
@@ -57,6 +61,11 @@ impl LocatedDistrict {
             entry,
             polygon,
         })
+    }
+
+    /// The certificate subject of the district's own system.
+    pub fn identity(&self) -> String {
+        default_identity_or(&self.name, self.entry.identity.as_deref())
     }
 
     /// True if the area names one of the district's geocodes or its shapes overlap the
@@ -96,4 +105,9 @@ impl LocatedDistrict {
             .map(|agency| agency.name.clone())
             .collect()
     }
+}
+
+/// `identity`, or the city CA's client certificate subject for the district `name`.
+pub fn default_identity_or(name: &str, identity: Option<&str>) -> String {
+    identity.map_or_else(|| format!("CN={name},O=Polis"), str::to_string)
 }

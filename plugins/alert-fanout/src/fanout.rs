@@ -354,6 +354,18 @@ impl<'s, 'c, 'a> Fanout<'s, 'c, 'a> {
         Ok(())
     }
 
+    /// The certificate subject of `district`'s own system, from its registry entry.
+    fn district_identity(&self, district: &str) -> String {
+        let entry = self
+            .districts
+            .as_ref()
+            .and_then(|all| all.iter().find(|located| located.name == district));
+        match entry {
+            Some(located) => located.identity(),
+            None => crate::district::default_identity_or(district, None),
+        }
+    }
+
     /// Writes (or rewrites) a district's notification of the thread, and for an actual alert the
     /// `ack` node under it that the district acknowledges through.
     fn notify(
@@ -376,13 +388,16 @@ impl<'s, 'c, 'a> Fanout<'s, 'c, 'a> {
         if actual {
             let ack = format!("{path}/ack");
             if !self.stage.exists(&ack)? {
-                // Open: the three ACL presets cannot name the district's identity, and the
-                // district needs WRITE here. The notification itself stays read-only to it.
+                // Only the district writes its acknowledgement: with an open ACL any client could
+                // acknowledge for another district, or delete its ack, and so suppress the
+                // escalation of a district that never saw the alert. Nobody but the fan-out may
+                // delete it (the notification grants DELETE to the plugin alone).
+                let writer = self.district_identity(district);
                 self.stage.put_with(
                     &ack,
                     b"",
                     CreateMode::PersistentWithTtl(ttl_ms),
-                    AclPreset::Open,
+                    AclPreset::CreatorAllWorldReadAndWriter(writer),
                 )?;
             }
         }

@@ -127,6 +127,25 @@ fn a_polygon_alert_reaches_exactly_the_districts_it_overlaps() {
         tree.get(&format!("/city/notifications/{}/ack", list[0]))
             .is_some()
     );
+    // Only the district's own system may write its acknowledgement.
+    let district = list[0].split('/').next().unwrap();
+    let (acl, _) = tree
+        .tree()
+        .get_acl(
+            &format!("/city/notifications/{}/ack", list[0]),
+            &[polis_plugin_sdk::testing::polis_tree::Id::new("super", "test")],
+        )
+        .unwrap();
+    let writers: Vec<String> = acl
+        .iter()
+        .filter(|entry| entry.perms.contains(polis_plugin_sdk::testing::polis_tree::Perms::WRITE))
+        .map(|entry| format!("{}:{}", entry.id.scheme, entry.id.id))
+        .collect();
+    assert!(
+        writers.contains(&format!("x509:CN={district},O=Polis")),
+        "{writers:?}"
+    );
+    assert!(!writers.iter().any(|writer| writer == "world:anyone"), "{writers:?}");
 }
 
 #[test]

@@ -517,10 +517,14 @@ impl writes::Host for HostState {
                 (TreeCreateMode::PersistentSequentialWithTtl { ttl_ms }, true)
             }
         };
+        let acl = match acl_of(acl) {
+            Ok(acl) => acl,
+            Err(reason) => return Ok(Err(writes::WriteError::InvalidArgument(reason))),
+        };
         let op = WriteOp::Create {
             path: node_path,
             data,
-            acl: acl_of(acl),
+            acl,
             mode,
         };
         self.stage(op, sequential)
@@ -603,17 +607,42 @@ impl clock::Host for HostState {
 // --------------------------------------------------------------------------------------------
 // Conversions.
 
-/// The ACL a preset stands for. `auth` entries are ZooKeeper's "the caller's identities": the
-/// tree expands them to the identities the commit runs as.
-pub fn acl_of(preset: writes::AclPreset) -> Vec<Acl> {
+/// The ACL a preset stands for, or why the preset is refused. `auth` entries are ZooKeeper's
+/// "the caller's identities": the tree expands them to the identities the commit runs as.
+pub fn acl_of(preset: writes::AclPreset) -> Result<Vec<Acl>, String> {
     let creator = Acl::new(Perms::ALL, Id::new(Id::SCHEME_AUTH, ""));
-    match preset {
+    let world_read = Acl::new(Perms::READ, Id::anyone());
+    Ok(match preset {
         writes::AclPreset::CreatorAll => vec![creator],
-        writes::AclPreset::CreatorAllWorldRead => {
-            vec![creator, Acl::new(Perms::READ, Id::anyone())]
+        writes::AclPreset::CreatorAllWorldRead => vec![creator, world_read],
+        writes::AclPreset::CreatorAllWorldReadAndWriter(subject) => {
+            check_granted_subject(&subject)?;
+            let writer = Perms(Perms::READ.0 | Perms::WRITE.0);
+            vec![
+                creator,
+                world_read,
+                Acl::new(writer, Id::new(Id::SCHEME_X509, subject)),
+            ]
         }
         writes::AclPreset::Open => Acl::open().to_vec(),
+    })
+}
+
+/// A plugin may grant write access to a client's certificate subject, never to a node's or
+/// another plugin's (`OU=node`, `OU=plugin`): those identities carry the cluster's and the
+/// plugins' own powers, and a plugin must not extend them. Checked on the subject as text, which
+/// refuses more than the parsed subject would (an `OU=node` inside another value included).
+fn check_granted_subject(subject: &str) -> Result<(), String> {
+    if subject.trim().is_empty() {
+        return Err("an ACL grant needs a certificate subject".to_string());
     }
+    let lower = subject.to_ascii_lowercase();
+    if lower.contains("ou=node") || lower.contains("ou=plugin") {
+        return Err(format!(
+            "a plugin may not grant access to a node or plugin identity ({subject})"
+        ));
+    }
+    Ok(())
 }
 
 fn read_error(error: TreeError) -> tree::ReadError {
@@ -646,5 +675,31 @@ fn node_stat(stat: Stat) -> types::NodeStat {
         data_length: stat.data_length,
         num_children: stat.num_children,
         pzxid: stat.pzxid,
+    }
+}
+
+#[cfg(test)]
+mod acl_grant_tests {
+    use super::*;
+
+    #[test]
+    fn a_plugin_grants_write_to_a_client_subject_but_never_to_a_node_or_plugin() {
+        let granted = acl_of(writes::AclPreset::CreatorAllWorldReadAndWriter(
+            "CN=harbor,O=Polis".to_string(),
+        ))
+        .expect("a client subject");
+        assert!(granted.iter().any(|entry| entry.id
+            == Id::new(Id::SCHEME_X509, "CN=harbor,O=Polis")
+            && entry.perms.contains(Perms::WRITE)
+            && !entry.perms.contains(Perms::DELETE)));
+        for refused in ["", "CN=n1,OU=node,O=Polis", "CN=fanout,ou=Plugin,O=Polis"] {
+            assert!(
+                acl_of(writes::AclPreset::CreatorAllWorldReadAndWriter(
+                    refused.to_string()
+                ))
+                .is_err(),
+                "{refused:?}"
+            );
+        }
     }
 }

@@ -59,7 +59,7 @@ impl Backend for HostBackend {
                 data,
                 mode,
                 acl,
-            } => writes::stage_create(&path, &data, mode, acl),
+            } => writes::stage_create(&path, &data, mode, &acl),
             StagedWrite::SetData {
                 path,
                 data,

@@ -42,6 +42,9 @@ use crate::{
     WriteError,
 };
 
+/// The tree's own types, for tests that look at what [`MemoryTree::tree`] holds (ACLs, stats).
+pub use polis_tree;
+
 /// An in-memory Polis tree to run plugins against natively. See the [module docs](self).
 #[derive(Debug)]
 pub struct MemoryTree {
@@ -544,6 +547,14 @@ fn acl_of(preset: AclPreset) -> Vec<Acl> {
     match preset {
         AclPreset::CreatorAll => vec![creator],
         AclPreset::CreatorAllWorldRead => vec![creator, Acl::new(Perms::READ, Id::anyone())],
+        AclPreset::CreatorAllWorldReadAndWriter(subject) => vec![
+            creator,
+            Acl::new(Perms::READ, Id::anyone()),
+            Acl::new(
+                Perms(Perms::READ.0 | Perms::WRITE.0),
+                Id::new(Id::SCHEME_X509, subject),
+            ),
+        ],
         AclPreset::Open => Acl::open().to_vec(),
     }
 }
