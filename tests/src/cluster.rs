@@ -40,8 +40,11 @@ pub struct TestCluster {
     pub dir: TempDir,
 }
 
+/// How many times [`TestCluster::start_with`] tries, each on new ports.
+const START_ATTEMPTS_MAX: usize = 3;
+
 /// A free UDP port on 127.0.0.1 (the OS picks it; the socket is closed again at once, so a rare
-/// race with another process is possible, and would fail the start loudly).
+/// race with another binder is possible: see [`TestCluster::start_with`]).
 fn free_udp_address() -> SocketAddr {
     let socket = UdpSocket::bind("127.0.0.1:0").expect("a free port");
     socket.local_addr().expect("its address")
@@ -54,7 +57,34 @@ impl TestCluster {
     }
 
     /// Starts `size` voters whose configurations `adjust` may change, and waits for a leader.
+    ///
+    /// The ports come from [`free_udp_address`], which lets them go again before the nodes bind
+    /// them, so another test of the same process may take one meanwhile (its clients bind
+    /// ephemeral ports too); a start that fails to bind is tried again on new ports, at most
+    /// [`START_ATTEMPTS_MAX`] times in all.
     pub async fn start_with(size: u64, adjust: impl Fn(&mut ServerConfig)) -> TestCluster {
+        let mut attempt = 1;
+        loop {
+            match TestCluster::try_start(size, &adjust).await {
+                Ok(cluster) => {
+                    cluster.leader().await;
+                    return cluster;
+                }
+                Err(error)
+                    if attempt < START_ATTEMPTS_MAX && format!("{error:#}").contains("binding") =>
+                {
+                    attempt += 1;
+                }
+                Err(error) => panic!("node starts: {error:?}"),
+            }
+        }
+    }
+
+    /// One start on fresh ports; on failure the nodes that did start are stopped again.
+    async fn try_start(
+        size: u64,
+        adjust: &impl Fn(&mut ServerConfig),
+    ) -> anyhow::Result<TestCluster> {
         let dir = tempfile::tempdir().expect("tempdir");
         let authority =
             CertificateAuthority::init(&dir.path().join("certs"), "Polis test CA").expect("CA");
@@ -96,16 +126,26 @@ impl TestCluster {
                 .map(|member| RunningServer::start(member.config.clone())),
         )
         .await;
+        let mut failure = None;
         for (member, server) in members.iter_mut().zip(servers) {
-            member.server = Some(server.expect("node starts"));
+            match server {
+                Ok(server) => member.server = Some(server),
+                Err(error) => failure = Some(error),
+            }
         }
-        let cluster = TestCluster {
+        if let Some(error) = failure {
+            for member in &mut members {
+                if let Some(server) = member.server.take() {
+                    let _ = server.shutdown().await;
+                }
+            }
+            return Err(error);
+        }
+        Ok(TestCluster {
             members,
             authority,
             dir,
-        };
-        cluster.leader().await;
-        cluster
+        })
     }
 
     /// The current leader's id, waiting for one.
