@@ -24,7 +24,8 @@ const DEADLINE: Duration = Duration::from_secs(10);
 fn enable_zookeeper(config: &mut ServerConfig) {
     config.zookeeper.enabled = true;
     config.zookeeper.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    config.zookeeper.four_letter_words = vec!["ruok".into(), "srvr".into(), "mntr".into()];
+    config.zookeeper.four_letter_words =
+        vec!["ruok".into(), "srvr".into(), "mntr".into(), "wchs".into()];
     // Short sessions, so that expiry is quick to observe.
     config.limits.session_timeout_min_ms = 400;
 }
@@ -673,6 +674,16 @@ async fn four_letter_words_answer_when_whitelisted() {
     assert!(srvr.contains("Zxid: 0x"), "{srvr}");
     let mntr = ask("mntr").await;
     assert!(mntr.contains("zk_server_state\tstandalone"), "{mntr}");
+    assert!(mntr.contains("zk_ephemerals_count\t0"), "{mntr}");
+    // One session watching one path twice over (data and children).
+    let watcher = connect(&address).await;
+    watcher.create("/watched", b"", &open()).await.unwrap();
+    let (_, _, _data_watch) = watcher.get_and_watch_data("/watched").await.unwrap();
+    let (_, _, _child_watch) = watcher.get_and_watch_children("/watched").await.unwrap();
+    assert_eq!(
+        ask("wchs").await,
+        "1 connections watching 1 paths\nTotal watches:2\n"
+    );
     assert_eq!(
         ask("cons").await,
         "cons is not executed because it is not in the whitelist.\n"

@@ -57,6 +57,11 @@ impl AddressCaps {
         })
     }
 
+    /// The most connections one address may hold.
+    pub fn per_address_max(&self) -> usize {
+        self.per_address_max
+    }
+
     /// The connections `address` holds now.
     pub fn held_by(&self, address: IpAddr) -> usize {
         self.counts().get(&address).copied().unwrap_or(0)

@@ -29,15 +29,15 @@ fn version() -> String {
     format!("3.9.0-polis-{}", env!("CARGO_PKG_VERSION"))
 }
 
-/// What the node looks like now, for the words that report it.
+/// What the node looks like now, for the words that report it. Cheap to gather: `srvr` is
+/// whitelisted by default, so any client may ask for it as often as it likes, and it must not
+/// walk every watch or ephemeral under the tree's lock and the watch hub's (what only `wchs` and
+/// `mntr` report is gathered by them alone).
 struct Figures {
     mode: &'static str,
     zxid: i64,
     node_count: usize,
     watch_count: usize,
-    watched_paths: usize,
-    watching_sessions: usize,
-    ephemerals: usize,
 }
 
 async fn figures(context: &ZooKeeperContext) -> Figures {
@@ -53,33 +53,45 @@ async fn figures(context: &ZooKeeperContext) -> Figures {
         NodeRole::Candidate => "candidate",
         NodeRole::Shutdown => "shutdown",
     };
-    let tree = node.reader.read().await;
-    let (zxid, node_count) = (tree.last_zxid(), tree.node_count());
-    let hub = node.hub.lock();
-    let sessions: Vec<_> = hub.attachments.keys().copied().collect();
-    let ephemerals = sessions
-        .iter()
-        .map(|session_id| tree.ephemerals(*session_id, "/").len())
-        .sum();
-    let mut paths = BTreeSet::new();
-    for session_id in &sessions {
-        for (_, path) in hub.watches.session_watches(*session_id) {
-            paths.insert(path.to_string());
-        }
-    }
-    let watching_sessions = sessions
-        .iter()
-        .filter(|session_id| hub.watches.session_watch_count(**session_id) > 0)
-        .count();
+    let (zxid, node_count) = {
+        let tree = node.reader.read().await;
+        (tree.last_zxid(), tree.node_count())
+    };
+    let watch_count = node.hub.lock().watches.len();
     Figures {
         mode,
         zxid,
         node_count,
-        watch_count: hub.watches.len(),
-        watched_paths: paths.len(),
-        watching_sessions,
-        ephemerals,
+        watch_count,
     }
+}
+
+/// The ephemeral nodes of the sessions attached here (`mntr`'s `zk_ephemerals_count`).
+async fn ephemeral_count(context: &ZooKeeperContext) -> usize {
+    let node = &context.node;
+    let tree = node.reader.read().await;
+    let sessions: Vec<_> = node.hub.lock().attachments.keys().copied().collect();
+    sessions
+        .iter()
+        .map(|session_id| tree.ephemerals(*session_id, "/").len())
+        .sum()
+}
+
+/// `wchs`: the sessions attached here that watch something, and the distinct paths they watch.
+fn watch_summary(context: &ZooKeeperContext) -> (usize, usize) {
+    let hub = context.node.hub.lock();
+    let mut paths = BTreeSet::new();
+    let mut watching_sessions = 0;
+    for session_id in hub.attachments.keys() {
+        let mut watches = hub.watches.session_watches(*session_id).peekable();
+        if watches.peek().is_some() {
+            watching_sessions += 1;
+        }
+        for (_, path) in watches {
+            paths.insert(path);
+        }
+    }
+    (watching_sessions, paths.len())
 }
 
 /// The answer to `word`, closed by the connection after writing it.
@@ -130,7 +142,10 @@ pub async fn answer(word: FourLetterWord, context: &ZooKeeperContext) -> String 
                 ("zk_outstanding_requests", "0".to_string()),
                 ("zk_znode_count", figures.node_count.to_string()),
                 ("zk_watch_count", figures.watch_count.to_string()),
-                ("zk_ephemerals_count", figures.ephemerals.to_string()),
+                (
+                    "zk_ephemerals_count",
+                    ephemeral_count(context).await.to_string(),
+                ),
                 ("zk_last_zxid", format!("{:#x}", figures.zxid)),
                 (
                     "zk_uptime",
@@ -148,7 +163,12 @@ pub async fn answer(word: FourLetterWord, context: &ZooKeeperContext) -> String 
             let _ = writeln!(text, "clientPort={}", context.listen_address.port());
             let _ = writeln!(text, "clientPortAddress={}", context.listen_address.ip());
             let _ = writeln!(text, "dataDir={}", context.data_dir.display());
-            let _ = writeln!(text, "maxClientCnxns={}", context.connections_max);
+            // ZooKeeper's maxClientCnxns is per client address.
+            let _ = writeln!(
+                text,
+                "maxClientCnxns={}",
+                context.address_caps.per_address_max()
+            );
             let _ = writeln!(text, "minSessionTimeout={}", limits.session_timeout_min_ms);
             let _ = writeln!(text, "maxSessionTimeout={}", limits.session_timeout_max_ms);
             let _ = writeln!(text, "serverId={}", context.node.id);
@@ -161,9 +181,10 @@ pub async fn answer(word: FourLetterWord, context: &ZooKeeperContext) -> String 
         }
         FourLetterWord::Wchs => {
             let figures = figures(context).await;
+            let (watching_sessions, watched_paths) = watch_summary(context);
             format!(
-                "{} connections watching {} paths\nTotal watches:{}\n",
-                figures.watching_sessions, figures.watched_paths, figures.watch_count
+                "{watching_sessions} connections watching {watched_paths} paths\nTotal watches:{}\n",
+                figures.watch_count
             )
         }
         // Not implemented, so never whitelisted (the configuration refuses them).
