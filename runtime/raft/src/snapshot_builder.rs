@@ -59,25 +59,23 @@ impl TreeSnapshotBuilder {
         .await??;
 
         let mut state = self.state.clone().write_owned().await;
-        let stored = built.clone();
-        tokio::task::spawn_blocking(move || -> Result<(), RaftStoreError> {
+        tokio::task::spawn_blocking(move || -> Result<SnapshotFile, RaftStoreError> {
             // A snapshot installed from the leader while this one was being built is newer; it
             // stays the current one.
             let newer_exists = state
                 .current_snapshot
                 .as_ref()
-                .is_some_and(|current| current.meta.last_log_id > stored.meta.last_log_id);
+                .is_some_and(|current| current.last_log_id > built.meta.last_log_id);
             if newer_exists {
-                return Ok(());
+                return Ok(built);
             }
             let dir = state.dir.clone();
-            stored.write(&dir)?;
+            built.write(&dir)?;
             state.checkpoint()?;
-            state.current_snapshot = Some(stored);
-            Ok(())
+            state.current_snapshot = Some(built.meta.clone());
+            Ok(built)
         })
-        .await??;
-        Ok(built)
+        .await?
     }
 }
 

@@ -62,7 +62,11 @@ pub(crate) struct MachineState {
     pub(crate) membership: StoredMembership,
     entries_since_checkpoint: u64,
     entries_since_tree_commit: u64,
-    pub(crate) current_snapshot: Option<SnapshotFile>,
+    /// The metadata of the current snapshot, whose bytes stay in its file
+    /// ([`crate::SNAPSHOT_FILE_NAME`]): a snapshot is as large as the tree, and keeping a copy in
+    /// memory (cloned again for every follower or learner it was sent to) doubled what a large
+    /// tree costs a node.
+    pub(crate) current_snapshot: Option<SnapshotMeta>,
     limits: Limits,
     /// Called under the write lock after each applied entry and installed snapshot.
     hook: Option<Arc<dyn ApplyHook>>,
@@ -226,7 +230,7 @@ impl MachineState {
         self.last_applied = snapshot.meta.last_log_id;
         self.membership = snapshot.meta.last_membership.clone();
         self.checkpoint()?;
-        self.current_snapshot = Some(snapshot);
+        self.current_snapshot = Some(snapshot.meta);
         Ok(self.tree.last_zxid())
     }
 }
@@ -322,7 +326,7 @@ impl TreeStateMachine {
             membership: rolled.membership.clone(),
             entries_since_checkpoint: 0,
             entries_since_tree_commit: 0,
-            current_snapshot,
+            current_snapshot: current_snapshot.map(|snapshot| snapshot.meta),
             limits,
             hook: None,
         };
@@ -516,11 +520,26 @@ impl RaftStateMachine<TypeConfig> for TreeStateMachine {
         Ok(())
     }
 
+    /// Read from the snapshot's file for each call (openraft asks when it sends a snapshot to a
+    /// follower or learner). Files are replaced by an atomic rename, so the file read is always
+    /// one whole snapshot, with its own metadata: a newer one than the state's if it was just
+    /// replaced, which is as good to send.
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, StorageError> {
-        let state = self.state.read().await;
-        Ok(state.current_snapshot.as_ref().map(|current| Snapshot {
-            meta: current.meta.clone(),
-            snapshot: Box::new(std::io::Cursor::new(current.data.clone())),
+        let dir = {
+            let state = self.state.read().await;
+            if state.current_snapshot.is_none() {
+                return Ok(None);
+            }
+            state.dir.clone()
+        };
+        let read = tokio::task::spawn_blocking(move || SnapshotFile::read(&dir))
+            .await
+            .map_err(RaftStoreError::from)
+            .and_then(|read| read)
+            .map_err(|error| snapshot_error(error, ErrorVerb::Read))?;
+        Ok(read.map(|file| Snapshot {
+            meta: file.meta,
+            snapshot: Box::new(std::io::Cursor::new(file.data)),
         }))
     }
 }
