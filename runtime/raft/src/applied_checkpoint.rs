@@ -46,7 +46,11 @@ pub(crate) struct AppliedCheckpointFile {
 
 impl AppliedCheckpointFile {
     pub(crate) fn open(file: impl AsRef<Path>) -> Result<AppliedCheckpointFile, RaftStoreError> {
-        let database = Database::create(file).map_err(RaftStoreError::redb)?;
+        // One small record: redb's default cache of 1 GiB would be all waste.
+        let database = redb::Builder::new()
+            .set_cache_size(1024 * 1024)
+            .create(file)
+            .map_err(RaftStoreError::redb)?;
         let transaction = database.begin_write().map_err(RaftStoreError::redb)?;
         {
             let mut table = transaction

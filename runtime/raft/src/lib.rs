@@ -54,7 +54,7 @@ pub use command::{
 pub use command_response::{CommandError, CommandResponse, EntryResponse};
 pub use error::RaftStoreError;
 pub use log_compaction::LogCompaction;
-pub use log_store::{LOG_READ_BYTES_MAX, RAFT_LOG_FILE_NAME, RedbLogStore};
+pub use log_store::{LOG_READ_BYTES_MAX, RAFT_LOG_CACHE_BYTES, RAFT_LOG_FILE_NAME, RedbLogStore};
 pub use membership::{ClusterView, LearnerAdded, MemberView, MembershipChange, NodeRole};
 pub use peer_node::PeerNode;
 pub use proposer::{
