@@ -111,7 +111,7 @@ async fn an_acl_that_leaves_a_client_out_answers_no_auth_to_every_guarded_operat
             .await
             .map(|_| ()),
         bob.delete("/traffic/light", -1).await,
-        bob.set_acl("/traffic", &[], -1).await.map(|_| ()),
+        bob.set_acl("/traffic", &Acl::open(), -1).await.map(|_| ()),
         bob.count_descendants("/traffic").await.map(|_| ()),
     ];
     for (index, outcome) in denied.into_iter().enumerate() {
@@ -229,5 +229,25 @@ async fn only_administrators_read_or_write_under_the_system_path() {
         .unwrap();
     let (data, _) = admin.get_data("/private").await.unwrap();
     assert_eq!(data, b"p");
+    node.shutdown().await;
+}
+
+/// An empty list in a `setACL` was read as "open", so a mistaken empty list threw a node, and
+/// its ACL, open to the world. ZooKeeper refuses it with InvalidACL, and so does Polis now; an
+/// empty list on create stays the native protocol's shorthand for an open node.
+#[tokio::test]
+async fn set_acl_with_an_empty_list_is_refused_and_changes_nothing() {
+    let node = TestNode::start().await;
+    let alice = connect(&node, "alice").await;
+    let bob = connect(&node, "bob").await;
+    alice
+        .create("/private", b"p", &alice_only(), CreateMode::Persistent)
+        .await
+        .unwrap();
+    let refused = alice.set_acl("/private", &[], -1).await.unwrap_err();
+    assert_eq!(refused.code(), Some(ErrorCode::InvalidAcl), "{refused:?}");
+    let (acl, _) = alice.get_acl("/private").await.unwrap();
+    assert_eq!(acl, alice_only());
+    assert!(bob.get_data("/private").await.unwrap_err().is_no_auth());
     node.shutdown().await;
 }
