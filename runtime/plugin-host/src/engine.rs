@@ -273,7 +273,7 @@ impl PluginEngine {
         Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
             .map_err(|error| EngineError::Config(format!("{error:#}")))?;
         let disk = match &config.cache_dir {
-            Some(dir) => Some(DiskCache::new(dir, &engine)?),
+            Some(dir) => DiskCache::new(dir, &engine)?,
             None => None,
         };
         let ticker = Ticker::start(engine.clone(), config.epoch_tick)?;
