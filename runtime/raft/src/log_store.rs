@@ -84,29 +84,42 @@ impl Drop for LogFile {
     /// A node that stops cleanly writes the committed position it has not written yet, so that
     /// its restart re-applies everything committed at once rather than waiting for a leader.
     fn drop(&mut self) {
-        let committed = self
+        let pending = self
             .committed
             .get_mut()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let Some(saved) = committed.saved.filter(|_| !committed.written) else {
-            return;
-        };
-        let written = self
-            .database
-            .begin_write()
-            .map_err(RaftStoreError::redb)
-            .and_then(|transaction| {
-                {
-                    let mut meta = transaction
-                        .open_table(LOG_META)
-                        .map_err(RaftStoreError::redb)?;
-                    write_value(&mut meta, META_COMMITTED, &saved)?;
-                }
-                commit(transaction, Durability::Immediate)
-            });
-        if let Err(error) = written {
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .pending();
+        if let Some(saved) = pending
+            && let Err(error) = self.write_meta(META_COMMITTED, &saved, Durability::Immediate)
+        {
             tracing::warn!(%error, "writing the committed position on close failed");
         }
+    }
+}
+
+impl LogFile {
+    fn begin_write(&self, durability: Durability) -> Result<WriteTransaction, RaftStoreError> {
+        let mut transaction = self.database.begin_write().map_err(RaftStoreError::redb)?;
+        transaction
+            .set_durability(durability)
+            .map_err(RaftStoreError::redb)?;
+        Ok(transaction)
+    }
+
+    fn write_meta<T: Serialize>(
+        &self,
+        key: &str,
+        value: &T,
+        durability: Durability,
+    ) -> Result<(), RaftStoreError> {
+        let transaction = self.begin_write(durability)?;
+        {
+            let mut meta = transaction
+                .open_table(LOG_META)
+                .map_err(RaftStoreError::redb)?;
+            write_value(&mut meta, key, value)?;
+        }
+        commit(transaction, durability)
     }
 }
 
@@ -115,6 +128,13 @@ impl Drop for LogFile {
 struct CommittedPosition {
     saved: Option<Option<LogId>>,
     written: bool,
+}
+
+impl CommittedPosition {
+    /// The position saved last, if the file does not hold it yet.
+    fn pending(&self) -> Option<Option<LogId>> {
+        self.saved.filter(|_| !self.written)
+    }
 }
 
 impl fmt::Debug for RedbLogStore {
@@ -170,15 +190,7 @@ impl RedbLogStore {
     }
 
     fn begin_write(&self, durability: Durability) -> Result<WriteTransaction, RaftStoreError> {
-        let mut transaction = self
-            .file
-            .database
-            .begin_write()
-            .map_err(RaftStoreError::redb)?;
-        transaction
-            .set_durability(durability)
-            .map_err(RaftStoreError::redb)?;
-        Ok(transaction)
+        self.file.begin_write(durability)
     }
 
     /// Runs blocking redb work off the async workers: an fsync takes milliseconds, and a tokio
@@ -215,13 +227,7 @@ impl RedbLogStore {
         &self,
         transaction: &WriteTransaction,
     ) -> Result<Option<Option<LogId>>, RaftStoreError> {
-        let pending = {
-            let committed = self.committed();
-            match committed.saved {
-                Some(saved) if !committed.written => Some(saved),
-                _ => None,
-            }
-        };
+        let pending = self.committed().pending();
         if let Some(saved) = pending {
             let mut meta = transaction
                 .open_table(LOG_META)
@@ -256,14 +262,7 @@ impl RedbLogStore {
         value: &T,
         durability: Durability,
     ) -> Result<(), RaftStoreError> {
-        let transaction = self.begin_write(durability)?;
-        {
-            let mut meta = transaction
-                .open_table(LOG_META)
-                .map_err(RaftStoreError::redb)?;
-            write_value(&mut meta, key, value)?;
-        }
-        commit(transaction, durability)
+        self.file.write_meta(key, value, durability)
     }
 
     /// Writes a whole append batch in one durable transaction: one fsync however many entries

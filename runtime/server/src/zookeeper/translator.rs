@@ -478,9 +478,14 @@ impl ReplyAssembler {
             },
         };
         gathering.parts_seen += 1;
-        gathering.bytes = gathering
-            .bytes
-            .saturating_add(prost::Message::encoded_len(&response));
+        // Only a multi-part reply accumulates here. A reply of one part is in hand whole already
+        // (the connection's queue bounded it) and the writer checks its encoded frame, so the
+        // common case pays no size computation.
+        if gathering.pending.parts > 1 {
+            gathering.bytes = gathering
+                .bytes
+                .saturating_add(prost::Message::encoded_len(&response));
+        }
         let too_large = gathering.bytes > self.reply_bytes_max;
         if too_large {
             // Only the count of parts matters from here on.
