@@ -229,3 +229,67 @@ async fn one_address_holds_at_most_its_share_of_connections() {
         .expect("a place was given back");
     node.shutdown().await;
 }
+
+/// Sessions outlive their connections (up to their timeout), so a certificate holder that
+/// connects and drops over and over would leave a session behind each time until the cluster's
+/// `sessions_max` shut everyone out. One certificate may hold at most
+/// `sessions_per_identity_max` live sessions through a node: further ones are refused with
+/// Throttled, other certificates are unaffected, and a closed session gives its place back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_certificate_holds_at_most_its_share_of_sessions() {
+    let node = TestNode::start_with(|config| config.sessions_per_identity_max = 2).await;
+    let greedy = node.client_files("greedy");
+    let first = RawSession::connect(node.address(), &greedy, connect_request())
+        .await
+        .expect("first");
+    let (first_id, first_password) = (first.session_id(), first.connected.password.clone());
+    drop(first);
+    drop(
+        RawSession::connect(node.address(), &greedy, connect_request())
+            .await
+            .expect("second"),
+    );
+    let refused = RawSession::connect(node.address(), &greedy, connect_request())
+        .await
+        .expect("the server answers");
+    assert_eq!(
+        refused.connected.error_code,
+        polis_tree::ErrorCode::Throttled.as_i32(),
+        "{}",
+        refused.connected.error_message
+    );
+    assert!(
+        refused.connected.error_message.contains("CN=greedy"),
+        "{}",
+        refused.connected.error_message
+    );
+    // Another certificate from the same host opens its own.
+    let modest = node.client_files("modest");
+    let other = RawSession::connect(node.address(), &modest, connect_request())
+        .await
+        .expect("another identity");
+    assert_eq!(other.connected.error_code, 0);
+    // Resuming one of its own sessions opens nothing new; closing it frees a place.
+    let resume = wire::Connect {
+        session_id: first_id,
+        password: first_password,
+        ..connect_request()
+    };
+    let mut resumed = RawSession::connect(node.address(), &greedy, resume)
+        .await
+        .expect("resume");
+    assert_eq!(resumed.connected.error_code, 0);
+    resumed
+        .call(wire::request::Op::Close(wire::Close {}))
+        .await
+        .expect("close");
+    let again = RawSession::connect(node.address(), &greedy, connect_request())
+        .await
+        .expect("again");
+    assert_eq!(
+        again.connected.error_code, 0,
+        "{}",
+        again.connected.error_message
+    );
+    node.shutdown().await;
+}

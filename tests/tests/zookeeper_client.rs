@@ -1026,6 +1026,59 @@ async fn a_set_watches_replay_that_overflows_the_queue_leaves_no_watches_behind(
     node.shutdown().await;
 }
 
+/// Sessions outlive their connections, so capping connections does not cap sessions: a host
+/// that connects and drops over and over would leave a session behind each time until the
+/// cluster's `sessions_max` shut everyone out. One host may hold at most `[zookeeper]
+/// sessions_per_owner_max` live sessions through a node; others are unaffected, and a session
+/// that closes gives its place back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_holds_at_most_its_share_of_zookeeper_sessions() {
+    let node = TestNode::start_with(|config| {
+        enable_zookeeper(config);
+        config.zookeeper.sessions_per_owner_max = 2;
+    })
+    .await;
+    let address = node.server.zookeeper_address.unwrap().to_string();
+    // Two sessions whose connections are dropped without closing them: they live on.
+    let (first, opened) = raw_connect(&address, 0, vec![0; 16], 0).await;
+    drop(first);
+    drop(raw_session(&address).await);
+    let mut third = TcpStream::connect(&address).await.unwrap();
+    let connect = ConnectRequest {
+        timeout_ms: 6_000,
+        password: vec![0; 16],
+        read_only: Some(false),
+        ..ConnectRequest::default()
+    };
+    third.write_all(&connect.encode()).await.unwrap();
+    assert!(
+        read_to_end(&mut third).await.is_empty(),
+        "a third session from the same address is refused"
+    );
+    // The owner's own sessions still resume (that opens nothing new).
+    let (mut resumed, response) =
+        raw_connect(&address, opened.session_id, opened.password.clone(), 0).await;
+    assert_eq!(response.session_id, opened.session_id);
+    // Closing one gives its place back.
+    let close = Request {
+        xid: 1,
+        body: RequestBody::CloseSession,
+    };
+    resumed.write_all(&close.encode()).await.unwrap();
+    read_to_end(&mut resumed).await;
+    let session_count = || node.server.node.hub.session_count();
+    assert!(
+        wait_until(DEADLINE, || session_count() == 1).await,
+        "the closed session is gone"
+    );
+    let (_, fresh) = raw_connect(&address, 0, vec![0; 16], 0).await;
+    assert_ne!(
+        fresh.session_id, 0,
+        "a new session opens in the freed place"
+    );
+    node.shutdown().await;
+}
+
 /// One host may hold at most `[zookeeper] connections_per_address_max` connections (ZooKeeper's
 /// `maxClientCnxns`); further ones are closed at once, and a place is given back when one ends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

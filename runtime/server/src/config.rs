@@ -51,6 +51,10 @@ pub struct ServerConfig {
     /// The most client connections from one IP address at once, so that one host cannot take
     /// every connection a node allows.
     pub connections_per_address_max: usize,
+    /// The most live sessions one client certificate may hold through this node. A session
+    /// outlives its connection by up to its timeout, so without this a client that connects and
+    /// drops over and over could fill the cluster's `limits.sessions_max` alone.
+    pub sessions_per_identity_max: usize,
     /// The most messages waiting to be written to one client; a client that does not read is
     /// disconnected when its queue is full (its session survives and may resume).
     pub outbound_queue_max: usize,
@@ -115,6 +119,11 @@ pub struct ZooKeeperConfig {
     /// The most ZooKeeper connections from one IP address at once (ZooKeeper's
     /// `maxClientCnxns`, whose default is also 60).
     pub connections_per_address_max: usize,
+    /// The most live sessions one owner may hold through this node: the certificate's subject
+    /// with `tls`, else the remote IP address. Sessions outlive their connections (up to their
+    /// timeout), so this is larger than `connections_per_address_max`: a client may reconnect
+    /// and open new sessions while its old ones run out.
+    pub sessions_per_owner_max: usize,
     /// Require TLS 1.3 with a client certificate from the node's CA (ZooKeeper's
     /// `secureClientPort` with `ssl.clientAuth=need`): the certificate's subject is the
     /// connection's `x509` identity, as on the QUIC face. Off: plain TCP, identities by `addAuth`.
@@ -146,6 +155,7 @@ impl Default for ZooKeeperConfig {
             four_letter_words: vec!["srvr".to_string()],
             connections_max: 10_000,
             connections_per_address_max: 60,
+            sessions_per_owner_max: 120,
             tls: false,
             reads: ZooKeeperReads::Linearizable,
         }
@@ -311,6 +321,7 @@ impl Default for ServerConfig {
             limits: Limits::default(),
             connections_max: 10_000,
             connections_per_address_max: 1_024,
+            sessions_per_identity_max: 1_024,
             outbound_queue_max: 4_096,
             outbound_queue_bytes_max: 8 * 1024 * 1024,
             frame_len_max: polis_proto::FRAME_LEN_MAX_DEFAULT,
@@ -382,6 +393,14 @@ impl ServerConfig {
         anyhow::ensure!(
             self.zookeeper.connections_per_address_max > 0,
             "zookeeper.connections_per_address_max must be positive"
+        );
+        anyhow::ensure!(
+            self.sessions_per_identity_max > 0,
+            "sessions_per_identity_max must be positive"
+        );
+        anyhow::ensure!(
+            self.zookeeper.sessions_per_owner_max > 0,
+            "zookeeper.sessions_per_owner_max must be positive"
         );
         anyhow::ensure!(
             self.tick_interval_ms > 0,

@@ -16,7 +16,9 @@ use polis_security::Identity;
 use polis_tree::{Id, TreeError};
 use tokio::io::BufReader;
 
-use crate::node::{AfterRequest, ConnectionId, Node, OutboundBounds, SessionHandler};
+use crate::node::{
+    AfterRequest, ConnectionId, Node, OutboundBounds, OwnerKey, SessionHandler, SessionOwner,
+};
 
 /// QUIC application close codes, so a client can tell why its connection ended.
 pub use polis_proto::close_code;
@@ -30,6 +32,8 @@ pub struct ConnectionContext {
     pub frame_len_max: usize,
     pub outbound: OutboundBounds,
     pub handshake_timeout: Duration,
+    /// The most live sessions one certificate may hold through this node.
+    pub sessions_per_identity_max: usize,
     pub next_connection_id: AtomicU64,
     pub active_connections: AtomicU64,
     /// The server is shutting down: a connection that finishes its handshake now is closed.
@@ -128,7 +132,16 @@ async fn serve_connection(
     let identities: Arc<[Id]> = identities.into();
     let connected = context
         .node
-        .connect(connection_id, &connect, &identities, outbound.clone())
+        .connect(
+            connection_id,
+            &connect,
+            &identities,
+            &SessionOwner::new(
+                OwnerKey::Identity(identity.subject().to_string()),
+                context.sessions_per_identity_max,
+            ),
+            outbound.clone(),
+        )
         .await;
     let session_id = connected.session_id;
     let refused = connected.error_code != 0;

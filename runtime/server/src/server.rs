@@ -117,6 +117,7 @@ impl RunningServer {
             frame_len_max: config.frame_len_max,
             outbound: outbound_bounds(&config),
             handshake_timeout: Duration::from_millis(config.handshake_timeout_ms),
+            sessions_per_identity_max: config.sessions_per_identity_max,
             next_connection_id: AtomicU64::new(1),
             active_connections: AtomicU64::new(0),
             closing: AtomicBool::new(false),
@@ -193,7 +194,8 @@ impl RunningServer {
                 )
                 .with_tls_if(zookeeper_tls)
                 .with_reads(config.zookeeper.reads)
-                .with_connections_per_address_max(config.zookeeper.connections_per_address_max),
+                .with_connections_per_address_max(config.zookeeper.connections_per_address_max)
+                .with_sessions_per_owner_max(config.zookeeper.sessions_per_owner_max),
             )?),
             None => None,
         };

@@ -15,6 +15,7 @@ use crate::{StoreError, TreeStore};
 pub struct MemoryStore {
     written: bool,
     last_zxid: Zxid,
+    last_time_ms: i64,
     nodes: BTreeMap<String, NodeRecord>,
     children: BTreeSet<(String, String)>,
     sessions: BTreeMap<SessionId, Session>,
@@ -36,6 +37,7 @@ impl TreeStore for MemoryStore {
         }
         Ok(Some(TreeState {
             last_zxid: self.last_zxid,
+            last_time_ms: self.last_time_ms,
             nodes: self
                 .nodes
                 .iter()
@@ -90,6 +92,7 @@ impl TreeStore for MemoryStore {
         self.history_compacted_through = changes.history_compacted_through;
         self.history_next_seq = changes.history_next_seq;
         self.last_zxid = changes.last_zxid;
+        self.last_time_ms = changes.last_time_ms;
         self.written = true;
         Ok(())
     }
@@ -122,6 +125,7 @@ impl TreeStore for MemoryStore {
                 let mut writer = SnapshotWriter::new(
                     out,
                     state.last_zxid,
+                    state.last_time_ms,
                     state.history_compacted_through,
                     state.history_next_seq,
                 )
@@ -146,6 +150,7 @@ impl TreeStore for MemoryStore {
         let mut replacement = MemoryStore {
             written: true,
             last_zxid: state.last_zxid,
+            last_time_ms: state.last_time_ms,
             history_compacted_through: state.history_compacted_through,
             history_next_seq: state.history_next_seq,
             ..MemoryStore::default()

@@ -37,6 +37,9 @@ const META_FORMAT_VERSION: &str = "format_version";
 const META_LAST_ZXID: &str = "last_zxid";
 const META_HISTORY_COMPACTED_THROUGH: &str = "history_compacted_through";
 const META_HISTORY_NEXT_SEQ: &str = "history_next_seq";
+/// The tree's last commit time; absent in stores written before it was kept, which then take
+/// the newest history entry's time.
+const META_LAST_TIME_MS: &str = "last_time_ms";
 
 /// The version of the table layout and value encoding written by this build.
 const FORMAT_VERSION: i64 = 1;
@@ -162,9 +165,12 @@ impl RedbStore {
         let mut meta = transaction.open_table(META).map_err(StoreError::redb)?;
         write_meta(
             &mut meta,
-            state.last_zxid,
-            state.history_compacted_through,
-            state.history_next_seq,
+            &StoredPosition {
+                last_zxid: state.last_zxid,
+                last_time_ms: Some(state.last_time_ms),
+                history_compacted_through: state.history_compacted_through,
+                history_next_seq: state.history_next_seq,
+            },
         )
     }
 }
@@ -172,6 +178,8 @@ impl RedbStore {
 /// The position of the stored state: last zxid and the history window's bounds.
 struct StoredPosition {
     last_zxid: Zxid,
+    /// `None` in a store written before the last commit time was kept.
+    last_time_ms: Option<i64>,
     history_compacted_through: Zxid,
     history_next_seq: u64,
 }
@@ -191,6 +199,7 @@ fn read_meta(
     };
     Ok(Some(StoredPosition {
         last_zxid,
+        last_time_ms: read(META_LAST_TIME_MS)?,
         history_compacted_through: read(META_HISTORY_COMPACTED_THROUGH)?.unwrap_or(0),
         history_next_seq: u64::try_from(read(META_HISTORY_NEXT_SEQ)?.unwrap_or(0))
             .map_err(|_| StoreError::Corrupt("negative history sequence".to_string()))?,
@@ -199,16 +208,21 @@ fn read_meta(
 
 fn write_meta(
     meta: &mut redb::Table<&'static str, i64>,
-    last_zxid: Zxid,
-    history_compacted_through: Zxid,
-    history_next_seq: u64,
+    position: &StoredPosition,
 ) -> Result<(), StoreError> {
-    let next_seq = i64::try_from(history_next_seq)
+    let next_seq = i64::try_from(position.history_next_seq)
         .map_err(|_| StoreError::Corrupt("history sequence beyond i64".to_string()))?;
-    meta.insert(META_LAST_ZXID, last_zxid)
+    meta.insert(META_LAST_ZXID, position.last_zxid)
         .map_err(StoreError::redb)?;
-    meta.insert(META_HISTORY_COMPACTED_THROUGH, history_compacted_through)
-        .map_err(StoreError::redb)?;
+    if let Some(last_time_ms) = position.last_time_ms {
+        meta.insert(META_LAST_TIME_MS, last_time_ms)
+            .map_err(StoreError::redb)?;
+    }
+    meta.insert(
+        META_HISTORY_COMPACTED_THROUGH,
+        position.history_compacted_through,
+    )
+    .map_err(StoreError::redb)?;
     meta.insert(META_HISTORY_NEXT_SEQ, next_seq)
         .map_err(StoreError::redb)?;
     Ok(())
@@ -239,8 +253,14 @@ impl TreeStore for RedbStore {
             let (_, value) = row.map_err(StoreError::redb)?;
             history.push(decode(value.value())?);
         }
+        let last_time_ms = position.last_time_ms.unwrap_or_else(|| {
+            history
+                .last()
+                .map_or(0, |entry: &HistoryEntry| entry.time_ms)
+        });
         Ok(Some(TreeState {
             last_zxid: position.last_zxid,
+            last_time_ms,
             nodes,
             sessions,
             history,
@@ -303,9 +323,12 @@ impl TreeStore for RedbStore {
             let mut meta = transaction.open_table(META).map_err(StoreError::redb)?;
             write_meta(
                 &mut meta,
-                changes.last_zxid,
-                changes.history_compacted_through,
-                changes.history_next_seq,
+                &StoredPosition {
+                    last_zxid: changes.last_zxid,
+                    last_time_ms: Some(changes.last_time_ms),
+                    history_compacted_through: changes.history_compacted_through,
+                    history_next_seq: changes.history_next_seq,
+                },
             )?;
         }
         transaction.commit().map_err(StoreError::redb)
@@ -357,9 +380,18 @@ impl TreeStore for RedbStore {
             genesis.write_snapshot(out).map_err(snapshot_io)?;
             return Ok(());
         };
+        let history = transaction.open_table(HISTORY).map_err(StoreError::redb)?;
+        let last_time_ms = match position.last_time_ms {
+            Some(last_time_ms) => last_time_ms,
+            None => match history.last().map_err(StoreError::redb)? {
+                Some((_, value)) => decode::<HistoryEntry>(value.value())?.time_ms,
+                None => 0,
+            },
+        };
         let mut writer = SnapshotWriter::new(
             out,
             position.last_zxid,
+            last_time_ms,
             position.history_compacted_through,
             position.history_next_seq,
         )
@@ -376,7 +408,6 @@ impl TreeStore for RedbStore {
             let session: Session = decode(value.value())?;
             writer.session(key.value(), &session).map_err(snapshot_io)?;
         }
-        let history = transaction.open_table(HISTORY).map_err(StoreError::redb)?;
         for row in history.iter().map_err(StoreError::redb)? {
             let (_, value) = row.map_err(StoreError::redb)?;
             let entry: HistoryEntry = decode(value.value())?;

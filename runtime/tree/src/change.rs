@@ -25,6 +25,8 @@ pub struct ChangeSet {
     pub history_next_seq: u64,
     /// The zxid of the last applied transaction.
     pub last_zxid: Zxid,
+    /// The commit time of the last applied transaction that carried one.
+    pub last_time_ms: i64,
 }
 
 impl ChangeSet {

@@ -22,8 +22,12 @@ use crate::{HistoryEntry, Limits, NodeRecord, Session, SessionId, TreeState, Zxi
 const MAGIC: &[u8; 8] = b"POLISNAP";
 
 /// The version of the snapshot format written by this build. Version 2 added the commit time to
-/// history entries.
-pub const SNAPSHOT_FORMAT_VERSION: u32 = 2;
+/// history entries; version 3 the tree's last commit time to the header.
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 3;
+
+/// The oldest version this build still reads: a version 2 header lacks the last commit time,
+/// which is then taken from the newest history entry (the best the snapshot knows).
+pub const SNAPSHOT_FORMAT_VERSION_READ_MIN: u32 = 2;
 
 /// Why a snapshot could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -33,7 +37,7 @@ pub enum SnapshotError {
     #[error("not a Polis snapshot (bad magic)")]
     BadMagic,
     #[error(
-        "snapshot format version {0} is not supported (this build reads {SNAPSHOT_FORMAT_VERSION})"
+        "snapshot format version {0} is not supported (this build reads {SNAPSHOT_FORMAT_VERSION_READ_MIN} to {SNAPSHOT_FORMAT_VERSION})"
     )]
     UnsupportedVersion(u32),
     #[error("corrupt snapshot: {0}")]
@@ -45,6 +49,7 @@ pub enum SnapshotError {
 enum RecordRef<'a> {
     Header {
         last_zxid: Zxid,
+        last_time_ms: i64,
         history_compacted_through: Zxid,
         history_next_seq: u64,
     },
@@ -69,6 +74,7 @@ enum RecordRef<'a> {
 enum Record {
     Header {
         last_zxid: Zxid,
+        last_time_ms: i64,
         history_compacted_through: Zxid,
         history_next_seq: u64,
     },
@@ -107,6 +113,7 @@ impl<W: Write> SnapshotWriter<W> {
     pub fn new(
         out: W,
         last_zxid: Zxid,
+        last_time_ms: i64,
         history_compacted_through: Zxid,
         history_next_seq: u64,
     ) -> io::Result<SnapshotWriter<W>> {
@@ -124,6 +131,7 @@ impl<W: Write> SnapshotWriter<W> {
         writer.write_raw(&SNAPSHOT_FORMAT_VERSION.to_le_bytes())?;
         writer.write_record(&RecordRef::Header {
             last_zxid,
+            last_time_ms,
             history_compacted_through,
             history_next_seq,
         })?;
@@ -239,24 +247,13 @@ impl SnapshotReader {
             return Err(SnapshotError::BadMagic);
         }
         let version = read_u32(&mut input)?;
-        if version != SNAPSHOT_FORMAT_VERSION {
+        if !(SNAPSHOT_FORMAT_VERSION_READ_MIN..=SNAPSHOT_FORMAT_VERSION).contains(&version) {
             return Err(SnapshotError::UnsupportedVersion(version));
         }
         let record_len_max = Self::record_len_max(limits);
         let mut buffer = Vec::new();
-        let mut state = match read_record(&mut input, &mut buffer, record_len_max)? {
-            Record::Header {
-                last_zxid,
-                history_compacted_through,
-                history_next_seq,
-            } => TreeState {
-                last_zxid,
-                history_compacted_through,
-                history_next_seq,
-                ..TreeState::default()
-            },
-            _ => return Err(corrupt("the first record is not the header")),
-        };
+        let mut state = read_header(&mut input, &mut buffer, version)?;
+        let header_has_time = version >= 3;
         loop {
             match read_record(&mut input, &mut buffer, record_len_max)? {
                 Record::Header { .. } => return Err(corrupt("a second header")),
@@ -331,6 +328,9 @@ impl SnapshotReader {
         if input.inner.read(&mut trailing)? != 0 {
             return Err(corrupt("bytes after the checksum"));
         }
+        if !header_has_time {
+            state.last_time_ms = state.history.last().map_or(0, |entry| entry.time_ms);
+        }
         Ok(state)
     }
 }
@@ -345,11 +345,61 @@ fn read_u32(input: &mut impl Read) -> Result<u32, SnapshotError> {
     Ok(u32::from_le_bytes(bytes))
 }
 
-fn read_record(
+/// The header of a version 2 snapshot: the same variant index as [`Record::Header`], without the
+/// last commit time.
+#[derive(Deserialize)]
+enum HeaderVersion2 {
+    Header {
+        last_zxid: Zxid,
+        history_compacted_through: Zxid,
+        history_next_seq: u64,
+    },
+}
+
+/// A header is a few varints; nothing longer is read as one.
+const HEADER_LEN_MAX: usize = 64;
+
+/// Reads the header record of a snapshot of format `version` into an otherwise empty state.
+fn read_header(
+    input: &mut impl Read,
+    buffer: &mut Vec<u8>,
+    version: u32,
+) -> Result<TreeState, SnapshotError> {
+    if version < 3 {
+        let HeaderVersion2::Header {
+            last_zxid,
+            history_compacted_through,
+            history_next_seq,
+        } = read_record(input, buffer, HEADER_LEN_MAX)?;
+        return Ok(TreeState {
+            last_zxid,
+            history_compacted_through,
+            history_next_seq,
+            ..TreeState::default()
+        });
+    }
+    match read_record(input, buffer, HEADER_LEN_MAX)? {
+        Record::Header {
+            last_zxid,
+            last_time_ms,
+            history_compacted_through,
+            history_next_seq,
+        } => Ok(TreeState {
+            last_zxid,
+            last_time_ms,
+            history_compacted_through,
+            history_next_seq,
+            ..TreeState::default()
+        }),
+        _ => Err(corrupt("the first record is not the header")),
+    }
+}
+
+fn read_record<T: serde::de::DeserializeOwned>(
     input: &mut impl Read,
     buffer: &mut Vec<u8>,
     record_len_max: usize,
-) -> Result<Record, SnapshotError> {
+) -> Result<T, SnapshotError> {
     let length = read_u32(input)? as usize;
     if length > record_len_max {
         return Err(SnapshotError::Corrupt(format!(

@@ -15,6 +15,8 @@ use crate::{
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TreeState {
     pub last_zxid: Zxid,
+    /// The commit time of the last transaction that carried one (see [`DataTree::last_time_ms`]).
+    pub last_time_ms: i64,
     /// Every node, root included, in ascending path order.
     pub nodes: Vec<(String, NodeRecord)>,
     /// Every session in ascending id order.
@@ -108,6 +110,9 @@ pub struct DataTree {
     sessions: SessionTable,
     history: ChangeHistory,
     last_zxid: Zxid,
+    /// The commit time of the last applied transaction that carried one: no later transaction
+    /// commits before it (see [`DataTree::apply`]).
+    last_time_ms: i64,
     /// Containers and TTL nodes, so that finding expired ones does not scan the tree.
     containers: BTreeSet<String>,
     ttl_nodes: BTreeSet<String>,
@@ -126,6 +131,7 @@ impl PartialEq for DataTree {
     /// Two trees are equal if their replicated state is; pending changes do not count.
     fn eq(&self, other: &DataTree) -> bool {
         self.last_zxid == other.last_zxid
+            && self.last_time_ms == other.last_time_ms
             && self.nodes == other.nodes
             && self.sessions == other.sessions
             && self.history == other.history
@@ -172,6 +178,7 @@ impl DataTree {
             sessions: SessionTable::default(),
             history,
             last_zxid: 0,
+            last_time_ms: 0,
             containers: BTreeSet::new(),
             ttl_nodes: BTreeSet::new(),
             acl_lists: BTreeSet::new(),
@@ -199,9 +206,10 @@ impl DataTree {
                 event_acls: Vec::new(),
             };
         }
+        let time_ms = self.commit_time_of(txn);
         let at = At {
             zxid: txn.zxid,
-            time_ms: txn.time_ms,
+            time_ms,
         };
         let mut events = Vec::new();
         let result = match &txn.kind {
@@ -225,8 +233,10 @@ impl DataTree {
         let event_acls = self.event_acls(&events);
         self.deleted_acls.clear();
         self.last_zxid = txn.zxid;
+        debug_assert!(time_ms >= self.last_time_ms || txn.kind == TxnKind::Noop);
+        self.last_time_ms = self.last_time_ms.max(time_ms);
         if !events.is_empty() {
-            let appended = self.history.append(&events, txn.time_ms);
+            let appended = self.history.append(&events, time_ms);
             self.pending_history.extend(appended);
         }
         Applied {
@@ -234,6 +244,23 @@ impl DataTree {
             result,
             events,
             event_acls,
+        }
+    }
+
+    /// The time `txn` commits at: its leader's stamp, but never before the commit time of the
+    /// transaction applied before it.
+    ///
+    /// A leader never stamps backwards while it leads (its proposer holds its stamps still when
+    /// the wall clock is set back), but a new leader's clock may run behind the old one's.
+    /// ZooKeeper clients rely on `ctime`/`mtime` rising with the zxid, a TTL node must not live
+    /// longer because leadership moved, and plugins take commit times as the passing of time;
+    /// so the tree itself, the one place every replica passes through in the same order, keeps
+    /// commit times monotonic. A no-op carries no time and leaves the last time alone.
+    fn commit_time_of(&self, txn: &Txn) -> i64 {
+        if txn.kind == TxnKind::Noop {
+            txn.time_ms
+        } else {
+            txn.time_ms.max(self.last_time_ms)
         }
     }
 
@@ -985,6 +1012,14 @@ impl DataTree {
         self.last_zxid
     }
 
+    /// The commit time of the last applied transaction that carried one, in milliseconds since
+    /// the Unix epoch: the replicated state's own "now", which never goes backwards (see
+    /// [`DataTree::apply`]'s commit times). A leader deciding which TTL nodes have expired takes
+    /// the later of this and its wall clock.
+    pub fn last_time_ms(&self) -> i64 {
+        self.last_time_ms
+    }
+
     pub fn sessions(&self) -> &SessionTable {
         &self.sessions
     }
@@ -1022,6 +1057,7 @@ impl DataTree {
             history_compacted_through: self.history.compacted_through(),
             history_next_seq: self.history.next_seq(),
             last_zxid: self.last_zxid,
+            last_time_ms: self.last_time_ms,
         }
     }
 
@@ -1029,6 +1065,7 @@ impl DataTree {
     pub fn to_state(&self) -> TreeState {
         TreeState {
             last_zxid: self.last_zxid,
+            last_time_ms: self.last_time_ms,
             nodes: self
                 .nodes
                 .iter()
@@ -1051,6 +1088,7 @@ impl DataTree {
         let corrupt = |what: String| SnapshotError::Corrupt(what);
         let mut tree = DataTree::empty(limits);
         tree.last_zxid = state.last_zxid;
+        tree.last_time_ms = state.last_time_ms;
         for (session_id, session) in state.sessions {
             tree.sessions.insert(
                 session_id,
@@ -1106,6 +1144,7 @@ impl DataTree {
         let mut writer = SnapshotWriter::new(
             out,
             self.last_zxid,
+            self.last_time_ms,
             self.history.compacted_through(),
             self.history.next_seq(),
         )?;

@@ -2390,3 +2390,69 @@ fn only_an_administrator_changes_the_roots_acl() {
     let admin = h.write_as(Caller::system(), set_acl_op("/", Acl::open().to_vec(), -1));
     assert!(admin.result.is_ok(), "{admin:?}");
 }
+
+// ------------------------------------------------------------------------------------------------
+// Commit time across leaders.
+
+#[test]
+fn commit_times_never_go_backwards_when_a_new_leader_stamps_earlier() {
+    let mut h = Harness::new();
+    h.create_persistent("/a"); // stamped START_MS
+    let first = h.stat("/a");
+    assert_eq!(h.tree.last_time_ms(), START_MS);
+    // The next leader's clock runs a minute behind the old one's.
+    h.now_ms = START_MS - 60_000;
+    h.create_persistent("/b");
+    let second = h.stat("/b");
+    assert!(second.czxid > first.czxid);
+    assert_eq!(second.ctime, first.ctime, "held at the last commit time");
+    assert_eq!(h.tree.last_time_ms(), START_MS);
+    // The change history carries the same, monotonic, time.
+    let times: Vec<i64> = h
+        .tree
+        .history()
+        .entries()
+        .map(|entry| entry.time_ms)
+        .collect();
+    assert!(times.windows(2).all(|pair| pair[0] <= pair[1]), "{times:?}");
+    // Once the new leader's clock passes the old time, its stamps count again.
+    h.now_ms = START_MS + 5_000;
+    h.write(0, set_data_op("/a", b"x", -1)).result.unwrap();
+    assert_eq!(h.stat("/a").mtime, START_MS + 5_000);
+    assert_eq!(h.tree.last_time_ms(), START_MS + 5_000);
+}
+
+#[test]
+fn a_ttl_node_does_not_outlive_its_ttl_because_the_leader_clock_went_back() {
+    let mut h = Harness::new();
+    h.create(
+        0,
+        "/ttl",
+        b"",
+        CreateMode::PersistentWithTtl { ttl_ms: 10_000 },
+    );
+    // The node is 11 s old by the committed time when a leader whose clock is 20 s behind
+    // proposes its removal: it is removed, at the committed time.
+    h.now_ms = START_MS + 11_000;
+    h.apply(TxnKind::Noop);
+    h.create_persistent("/tick");
+    assert_eq!(h.tree.last_time_ms(), START_MS + 12_000);
+    h.now_ms = START_MS - 9_000;
+    let applied = h.apply(TxnKind::RemoveExpiredNode {
+        path: "/ttl".to_string(),
+    });
+    assert_eq!(applied.result, Ok(OpResult::NodeRemoved));
+}
+
+#[test]
+fn the_last_commit_time_survives_state_and_change_sets() {
+    let mut h = Harness::new();
+    h.create_persistent("/a");
+    h.now_ms = START_MS + 42_000;
+    h.create_persistent("/b");
+    let changes = h.tree.take_changes();
+    assert_eq!(changes.last_time_ms, START_MS + 42_000);
+    let rebuilt = DataTree::from_state(Limits::default(), h.tree.to_state()).unwrap();
+    assert_eq!(rebuilt.last_time_ms(), START_MS + 42_000);
+    assert_eq!(rebuilt, h.tree);
+}

@@ -302,7 +302,11 @@ fn every_flipped_byte_is_refused() {
                 Err(SnapshotError::UnsupportedVersion(_)) => {
                     assert!((8..12).contains(&position))
                 }
-                Err(SnapshotError::Corrupt(_) | SnapshotError::Io(_)) => assert!(position >= 12),
+                // Flipping the version's low bit may name version 2, which is read as such and
+                // then refused as corrupt.
+                Err(SnapshotError::Corrupt(_) | SnapshotError::Io(_)) => {
+                    assert!(position >= 12 || position == 8)
+                }
             }
         }
     }
@@ -419,19 +423,19 @@ fn snapshot_writer_refuses_records_out_of_order() {
     let (root, root_record) = &state.nodes[0];
     let (other, other_record) = &state.nodes[1];
 
-    let mut writer = SnapshotWriter::new(Vec::new(), 1, 0, 0).unwrap();
+    let mut writer = SnapshotWriter::new(Vec::new(), 1, 0, 0, 0).unwrap();
     writer.node(other, other_record).unwrap();
     assert!(writer.node(root, root_record).is_err());
     assert!(writer.node(other, other_record).is_err());
 
     let (session_id, session) = &state.sessions[0];
-    let mut writer = SnapshotWriter::new(Vec::new(), 1, 0, 0).unwrap();
+    let mut writer = SnapshotWriter::new(Vec::new(), 1, 0, 0, 0).unwrap();
     writer.session(*session_id, session).unwrap();
     assert!(writer.node(root, root_record).is_err());
     assert!(writer.session(*session_id, session).is_err());
 
     let entry = &state.history[0];
-    let mut writer = SnapshotWriter::new(Vec::new(), 1, 0, 0).unwrap();
+    let mut writer = SnapshotWriter::new(Vec::new(), 1, 0, 0, 0).unwrap();
     writer.history(entry).unwrap();
     assert!(writer.session(*session_id, session).is_err());
     assert!(writer.history(entry).is_err());
@@ -522,7 +526,7 @@ fn corrupt_snapshot_of_a_well_formed_stream_is_refused_by_from_state() {
     // public writer, it passes the checksum and fails the tree checks.
     let tree = sample_tree(Limits::default());
     let state = tree.to_state();
-    let mut writer = SnapshotWriter::new(Vec::new(), state.last_zxid, 0, 0).unwrap();
+    let mut writer = SnapshotWriter::new(Vec::new(), state.last_zxid, 0, 0, 0).unwrap();
     for (path, record) in &state.nodes {
         writer.node(path, record).unwrap();
     }
@@ -622,4 +626,59 @@ fn an_acl_id_longer_than_its_bound_is_refused() {
         "{:?}",
         refused.result
     );
+}
+
+/// LEB128, as postcard writes unsigned integers.
+fn varint(mut value: u64, out: &mut Vec<u8>) {
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// Zigzag and LEB128, as postcard writes signed integers.
+fn signed_varint(value: i64, out: &mut Vec<u8>) {
+    varint(((value << 1) ^ (value >> 63)) as u64, out);
+}
+
+/// The same tree as a version 2 snapshot: the header without the last commit time.
+fn as_version_2(tree: &DataTree, version_3: &[u8]) -> Vec<u8> {
+    let state = tree.to_state();
+    let header_len = u32::from_le_bytes(version_3[12..16].try_into().unwrap()) as usize;
+    let mut header = vec![0u8];
+    signed_varint(state.last_zxid, &mut header);
+    signed_varint(state.history_compacted_through, &mut header);
+    varint(state.history_next_seq, &mut header);
+    let mut bytes = b"POLISNAP".to_vec();
+    bytes.extend_from_slice(&2u32.to_le_bytes());
+    bytes.extend_from_slice(&(header.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(&header);
+    let rest = &version_3[16 + header_len..version_3.len() - 4];
+    bytes.extend_from_slice(rest);
+    let checksum = crc32fast::hash(&bytes);
+    bytes.extend_from_slice(&checksum.to_le_bytes());
+    bytes
+}
+
+#[test]
+fn snapshot_keeps_the_last_commit_time_and_reads_version_2_without_it() {
+    let tree = sample_tree(Limits::default());
+    assert!(tree.last_time_ms() > START_MS);
+    let bytes = snapshot(&tree);
+    assert_eq!(
+        read(Limits::default(), &bytes).unwrap().last_time_ms(),
+        tree.last_time_ms()
+    );
+    // A version 2 snapshot (written before the time was kept) takes the newest history entry's.
+    let old = as_version_2(&tree, &bytes);
+    let restored = read(Limits::default(), &old).unwrap();
+    let newest_event_ms = tree.history().entries().last().unwrap().time_ms;
+    assert_eq!(restored.last_time_ms(), newest_event_ms);
+    assert_eq!(restored.last_zxid(), tree.last_zxid());
+    assert_eq!(restored.node_count(), tree.node_count());
 }

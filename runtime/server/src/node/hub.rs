@@ -22,6 +22,7 @@ use polis_tree::{
 };
 use tokio::sync::watch;
 
+use super::session_owners::SessionOwners;
 use super::{ConnectionId, Outbound};
 
 /// One connection's attachment to a session.
@@ -39,6 +40,9 @@ pub struct Attachment {
 pub struct HubState {
     pub watches: WatchRegistry,
     pub attachments: HashMap<SessionId, Attachment>,
+    /// Who opened the sessions this node opened, for the per-owner caps; a close applied here
+    /// gives the place back, wherever in the cluster it happened.
+    pub owners: SessionOwners,
 }
 
 /// Watches and attachments of the sessions connected to this node.
@@ -59,6 +63,7 @@ impl Hub {
             state: Mutex::new(HubState {
                 watches: WatchRegistry::new(watches_per_session_max),
                 attachments: HashMap::new(),
+                owners: SessionOwners::default(),
             }),
             applied_zxid: watch::Sender::new(applied_zxid),
             session_count: AtomicUsize::new(0),
@@ -244,6 +249,7 @@ impl ApplyHook for Hub {
             for session_id in gone {
                 state.end_session(session_id, ErrorCode::SessionExpired, "the session ended");
             }
+            state.owners.retain_open(tree);
         }
         drop(state);
         self.session_count
@@ -262,6 +268,7 @@ impl ApplyHook for Hub {
             state.watches.remove_session(session_id);
             state.attachments.remove(&session_id);
         }
+        state.owners.retain_open(tree);
         drop(state);
         self.applied_zxid.send_replace(tree.last_zxid());
     }

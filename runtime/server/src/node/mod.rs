@@ -22,6 +22,7 @@ mod leader_link;
 mod outbound;
 mod read_rounds;
 mod session;
+mod session_owners;
 pub mod supervisor;
 
 use std::collections::BTreeMap;
@@ -53,6 +54,7 @@ pub use self::outbound::{
 pub use self::session::{
     AfterRequest, IDENTITIES_PER_SESSION_MAX, IDENTITY_LEN_MAX, SessionHandler, with_added_identity,
 };
+pub use self::session_owners::{OwnerCapReached, OwnerKey, SessionOwner, SessionOwners};
 
 /// Identifies one client connection, so that a message from a connection that has since lost its
 /// session (to a newer connection) is recognised and ignored.
@@ -280,6 +282,7 @@ impl Node {
         connection_id: ConnectionId,
         connect: &wire::Connect,
         identities: &[Id],
+        owner: &SessionOwner,
         outbound: Outbound,
     ) -> wire::Connected {
         let mut connected = wire::Connected {
@@ -291,7 +294,13 @@ impl Node {
             ..wire::Connected::default()
         };
         match self
-            .open_or_resume(connection_id, connect, outbound, Arc::from(identities))
+            .open_or_resume(
+                connection_id,
+                connect,
+                owner,
+                outbound,
+                Arc::from(identities),
+            )
             .await
         {
             Ok((session_id, timeout_ms, password)) => {
@@ -312,6 +321,7 @@ impl Node {
         &self,
         connection_id: ConnectionId,
         connect: &wire::Connect,
+        owner: &SessionOwner,
         outbound: Outbound,
         identities: Arc<[Id]>,
     ) -> Result<(SessionId, i32, [u8; 16]), (ErrorCode, String)> {
@@ -325,7 +335,6 @@ impl Node {
                 ),
             ));
         }
-        let unavailable = |error: LeaderError| (ErrorCode::ConnectionLoss, error.to_string());
         if connect.session_id == 0 {
             let mut password = [0u8; 16];
             getrandom::fill(&mut password).map_err(|error| {
@@ -334,37 +343,72 @@ impl Node {
                     format!("no randomness for a session password: {error}"),
                 )
             })?;
-            let response = self
-                .leader
-                .propose(TxnKind::OpenSession {
-                    timeout_ms: connect.session_timeout_ms,
-                    password,
-                })
-                .await
-                .map_err(unavailable)?;
-            self.hub.applied_through(response.zxid).await;
-            let (session_id, timeout_ms) = match response.result {
-                Ok(OpResult::SessionOpened {
-                    session_id,
-                    timeout_ms,
-                }) => (session_id, timeout_ms),
-                Ok(other) => {
-                    return Err((
-                        ErrorCode::SystemError,
-                        format!("unexpected result {other:?}"),
-                    ));
-                }
-                Err(error) => {
-                    let code = error.error_code().unwrap_or(ErrorCode::SystemError);
-                    return Err((code, error.message));
-                }
-            };
+            self.hub.lock().owners.reserve(owner).map_err(|refused| {
+                metrics::counter!("polis_sessions_refused_total", "reason" => "owner_cap")
+                    .increment(1);
+                (ErrorCode::Throttled, refused.to_string())
+            })?;
+            let opened = self.open_session(connect, password).await;
+            let mut state = self.hub.lock();
+            match &opened {
+                Ok((session_id, _)) => state.owners.opened(&owner.key, *session_id),
+                Err(_) => state.owners.abandon(&owner.key),
+            }
+            drop(state);
+            let (session_id, timeout_ms) = opened?;
             self.hub
                 .attach(session_id, connection_id, outbound, identities);
             self.touch(session_id);
             metrics::counter!("polis_sessions_opened_total").increment(1);
             return Ok((session_id, timeout_ms, password));
         }
+        self.resume_session(connection_id, connect, outbound, identities)
+            .await
+    }
+
+    /// Proposes a new session and waits until this node has applied it (so that the session's
+    /// first request finds it).
+    async fn open_session(
+        &self,
+        connect: &wire::Connect,
+        password: [u8; 16],
+    ) -> Result<(SessionId, i32), (ErrorCode, String)> {
+        let unavailable = |error: LeaderError| (ErrorCode::ConnectionLoss, error.to_string());
+        let response = self
+            .leader
+            .propose(TxnKind::OpenSession {
+                timeout_ms: connect.session_timeout_ms,
+                password,
+            })
+            .await
+            .map_err(unavailable)?;
+        self.hub.applied_through(response.zxid).await;
+        match response.result {
+            Ok(OpResult::SessionOpened {
+                session_id,
+                timeout_ms,
+            }) => Ok((session_id, timeout_ms)),
+            Ok(other) => Err((
+                ErrorCode::SystemError,
+                format!("unexpected result {other:?}"),
+            )),
+            Err(error) => {
+                let code = error.error_code().unwrap_or(ErrorCode::SystemError);
+                Err((code, error.message))
+            }
+        }
+    }
+
+    /// Resumes `connect.session_id` on this connection, if it is still open and the password
+    /// matches.
+    async fn resume_session(
+        &self,
+        connection_id: ConnectionId,
+        connect: &wire::Connect,
+        outbound: Outbound,
+        identities: Arc<[Id]>,
+    ) -> Result<(SessionId, i32, [u8; 16]), (ErrorCode, String)> {
+        let unavailable = |error: LeaderError| (ErrorCode::ConnectionLoss, error.to_string());
         // The session may have been opened through another node a moment ago: read it as of
         // the leader's commit point, not this node's.
         let index = self.read_index().await.map_err(unavailable)?;

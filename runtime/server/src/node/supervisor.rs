@@ -165,7 +165,12 @@ fn expire_sessions(
 
 /// Proposes the removal of expired containers and TTL nodes (ZooKeeper's ContainerManager).
 async fn remove_expired_nodes(node: &Arc<Node>, wall_ms: i64) {
-    let expired = node.reader.read().await.expired_nodes(wall_ms);
+    let expired = {
+        let tree = node.reader.read().await;
+        // A new leader whose clock runs behind the old one's judges expiry by the committed
+        // time, which the tree keeps from going backwards (and the removal applies at).
+        tree.expired_nodes(wall_ms.max(tree.last_time_ms()))
+    };
     for path in expired {
         let node = node.clone();
         tokio::spawn(async move {

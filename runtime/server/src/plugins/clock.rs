@@ -50,7 +50,15 @@ impl Clock {
         let node = node.clone();
         let in_flight = self.in_flight.clone();
         tokio::spawn(async move {
-            let now_ms = node.clock.wall_ms().to_string().into_bytes();
+            // A new leader whose wall clock runs behind the old one's does not tick backwards:
+            // the committed time is the floor, as it is for the tick's commit time.
+            let committed_ms = node.reader.read().await.last_time_ms();
+            let now_ms = node
+                .clock
+                .wall_ms()
+                .max(committed_ms)
+                .to_string()
+                .into_bytes();
             let set = TxnKind::Write {
                 caller: Caller::system(),
                 op: WriteOp::SetData {

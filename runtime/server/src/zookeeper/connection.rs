@@ -26,7 +26,7 @@ use tokio::sync::mpsc;
 use super::context::ConnectionRecord;
 use super::translator::{self, AfterReply, ConnectOutcome, Pending, ReplyAssembler};
 use super::{ZooKeeperContext, four_letter_words};
-use crate::node::{AfterRequest, OutboundQueue, SessionHandler};
+use crate::node::{AfterRequest, OutboundQueue, OwnerKey, SessionHandler, SessionOwner};
 
 /// How long a closing connection waits for its last replies (a close, an AuthFailed) to be
 /// written before it lets go.
@@ -139,6 +139,23 @@ impl ReadError {
     }
 }
 
+/// Whom a new session of this connection counts against: its certificate's subject on a TLS
+/// listener, else its remote address (ZooKeeper's `maxClientCnxns` is per address too). A digest
+/// added later does not count: it is the client's own claim and could be made up anew each time.
+fn session_owner(
+    identities: &[Id],
+    record: &ConnectionRecord,
+    context: &ZooKeeperContext,
+) -> SessionOwner {
+    let key = identities
+        .iter()
+        .find(|id| id.scheme == Id::SCHEME_X509)
+        .map_or(OwnerKey::Address(record.remote.ip()), |id| {
+            OwnerKey::Identity(id.id.clone())
+        });
+    SessionOwner::new(key, context.sessions_per_owner_max)
+}
+
 /// Reads the frame a prefix announced, of at most `frame_len_max` bytes (already checked).
 async fn read_frame_body<R: AsyncRead + Unpin>(
     reader: &mut R,
@@ -214,6 +231,7 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Send + Unpin>(
             connection_id,
             &translator::connect_to_wire(&connect),
             &identities,
+            &session_owner(&identities, record, context),
             outbound.clone(),
         )
         .await;

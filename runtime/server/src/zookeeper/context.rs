@@ -39,6 +39,8 @@ pub struct ZooKeeperContext {
     pub connections_max: usize,
     /// Each remote address's share of the connections.
     pub address_caps: Arc<AddressCaps>,
+    /// The most live sessions one owner (certificate subject, else remote address) may hold.
+    pub sessions_per_owner_max: usize,
     /// The four-letter words this node answers.
     pub four_letter_words: HashSet<FourLetterWord>,
     /// For `conf`.
@@ -74,6 +76,7 @@ impl ZooKeeperContext {
             handshake_timeout,
             connections_max,
             address_caps: AddressCaps::new(usize::MAX),
+            sessions_per_owner_max: usize::MAX,
             four_letter_words,
             listen_address,
             data_dir,
@@ -90,6 +93,12 @@ impl ZooKeeperContext {
     /// Allows each remote address at most `per_address_max` connections at once.
     pub fn with_connections_per_address_max(mut self, per_address_max: usize) -> ZooKeeperContext {
         self.address_caps = AddressCaps::new(per_address_max);
+        self
+    }
+
+    /// Allows each owner at most `sessions_max` live sessions through this node.
+    pub fn with_sessions_per_owner_max(mut self, sessions_max: usize) -> ZooKeeperContext {
+        self.sessions_per_owner_max = sessions_max;
         self
     }
 
