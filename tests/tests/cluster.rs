@@ -243,3 +243,71 @@ async fn a_busy_cluster_makes_no_peer_handshakes_in_steady_state() {
     );
     cluster.shutdown().await;
 }
+
+/// Issue 13: a limit decides whether a committed write succeeds, so replicas configured with
+/// different `[limits]` used to diverge silently. The limits are cluster state: the leader
+/// proposes its configured ones, every replica applies every write under them, and a new leader
+/// with other limits brings its own at one zxid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_configured_with_different_limits_apply_the_leaders() {
+    let limit_of = |id: u64| 1_000 * id as usize;
+    let mut cluster = TestCluster::start_with(3, |config| {
+        config.limits.data_len_max = 1_000 * config.cluster.node_id as usize;
+    })
+    .await;
+    let leader = cluster.leader().await;
+    let others: Vec<u64> = (1..=3).filter(|id| *id != leader).collect();
+    let client = cluster.client("alice", &others).await;
+    let at_the_limit = vec![b'x'; limit_of(leader)];
+    client
+        .create("/edge", &at_the_limit, &Acl::open(), CreateMode::Persistent)
+        .await
+        .expect("data at the leader's limit is accepted, whatever the follower's own");
+    let over = vec![b'x'; limit_of(leader) + 1];
+    let refused = client
+        .create("/over", &over, &Acl::open(), CreateMode::Persistent)
+        .await
+        .expect_err("one byte over the leader's limit is refused");
+    assert!(refused.to_string().contains("data_len_max"), "{refused}");
+    let applied_limit = |cluster: &TestCluster, id: u64| {
+        let node = cluster.node(id).clone();
+        async move { node.reader.read().await.limits().data_len_max }
+    };
+    for id in 1..=3 {
+        // A linearizable read on the node waits until it has applied the write, and so the
+        // limits proposed before it.
+        let reader = cluster.client("carol", &[id]).await;
+        assert_eq!(
+            reader.get_data("/edge").await.unwrap().0.len(),
+            limit_of(leader)
+        );
+        reader.close().await.unwrap();
+        assert_eq!(
+            applied_limit(&cluster, id).await,
+            limit_of(leader),
+            "node {id} applies the leader's limits"
+        );
+    }
+    let trees: Vec<_> = futures::future::join_all((1..=3).map(|id| cluster.tree_of(id))).await;
+    assert!(trees.windows(2).all(|pair| pair[0] == pair[1]));
+    // A new leader configured otherwise brings its own limits with its first write.
+    cluster.stop(leader).await;
+    let new_leader = cluster.leader().await;
+    let survivors: Vec<u64> = (1..=3).filter(|id| *id != leader).collect();
+    let client = cluster.client("bob", &survivors).await;
+    client
+        .create("/after", b"y", &Acl::open(), CreateMode::Persistent)
+        .await
+        .unwrap();
+    for id in survivors {
+        let reader = cluster.client("carol", &[id]).await;
+        assert!(reader.exists("/after").await.unwrap().is_some());
+        reader.close().await.unwrap();
+        assert_eq!(
+            applied_limit(&cluster, id).await,
+            limit_of(new_leader),
+            "node {id}"
+        );
+    }
+    cluster.shutdown().await;
+}

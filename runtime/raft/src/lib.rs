@@ -24,6 +24,7 @@
 mod applied_checkpoint;
 mod apply_hook;
 mod apply_observer;
+mod cluster_limits;
 mod command;
 mod command_response;
 mod error;
@@ -48,6 +49,7 @@ pub use apply_observer::{
     APPLY_NOTICES_CAPACITY_DEFAULT, APPLY_OBSERVER_STALL_TIMEOUT, AppliedBatch, AppliedEntry,
     ApplyNotice, ApplyObserver,
 };
+pub use cluster_limits::ClusterLimits;
 pub use command::{
     Command, TXNS_PER_ENTRY_MAX, ZXIDS_PER_ENTRY, entry_index_of_zxid, first_zxid_of_entry, zxid_of,
 };

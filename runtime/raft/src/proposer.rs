@@ -24,7 +24,7 @@ use polis_tree::TxnKind;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
-use crate::{Command, CommandResponse, NodeId, PolisRaft, TXNS_PER_ENTRY_MAX};
+use crate::{ClusterLimits, Command, CommandResponse, NodeId, PolisRaft, TXNS_PER_ENTRY_MAX};
 
 /// The most proposals under way at once on the leader. Two keep the log busy: while one is being
 /// flushed and replicated, the next gathers the transactions that arrive meanwhile, and is
@@ -100,6 +100,8 @@ pub struct RaftProposalSink {
     commit_timeout: Duration,
     /// The last time stamped on an entry, in milliseconds since the Unix epoch.
     last_stamp_ms: AtomicI64,
+    /// This node's configured limits, proposed first in an entry while the tree's differ.
+    cluster_limits: Option<Arc<ClusterLimits>>,
 }
 
 impl RaftProposalSink {
@@ -113,7 +115,15 @@ impl RaftProposalSink {
             clock,
             commit_timeout,
             last_stamp_ms: AtomicI64::new(i64::MIN),
+            cluster_limits: None,
         }
+    }
+
+    /// Makes the cluster take this node's configured limits when it leads: while the tree's
+    /// differ, each entry proposed starts with a `SetLimits` (see [`ClusterLimits`]).
+    pub fn with_cluster_limits(mut self, cluster_limits: Arc<ClusterLimits>) -> RaftProposalSink {
+        self.cluster_limits = Some(cluster_limits);
+        self
     }
 }
 
@@ -176,6 +186,17 @@ impl ProposalSink for RaftProposalSink {
         if !leads {
             return Box::pin(std::future::ready(Err(ProposeError::NotLeader { leader })));
         }
+        let mut txns = txns;
+        let set_limits = self
+            .cluster_limits
+            .as_ref()
+            .filter(|_| txns.len() < TXNS_PER_ENTRY_MAX)
+            .and_then(|cluster_limits| cluster_limits.proposal());
+        let prepended = set_limits.is_some();
+        if let Some(set_limits) = set_limits {
+            tracing::info!("proposing this node's configured limits, which the tree lacks");
+            txns.insert(0, set_limits);
+        }
         let command = Command::batch(self.stamp(), txns);
         let count = command.txns.len();
         let commit_timeout = self.commit_timeout;
@@ -189,7 +210,14 @@ impl ProposalSink for RaftProposalSink {
                     ))
                 })?;
             match written {
-                Ok(written) if written.data.txns.len() == count => Ok(written.data.txns),
+                Ok(written) if written.data.txns.len() == count => {
+                    let mut responses = written.data.txns;
+                    if prepended {
+                        // The callers asked for the rest; the limits' own result is nobody's.
+                        responses.remove(0);
+                    }
+                    Ok(responses)
+                }
                 Ok(written) => Err(ProposeError::Unknown(format!(
                     "{count} transactions proposed but {} applied",
                     written.data.txns.len()

@@ -11,6 +11,7 @@ use polis_tree::{DataTree, Limits, Txn, TxnKind, Zxid};
 use tokio::sync::RwLock;
 
 use crate::applied_checkpoint::AppliedCheckpointFile;
+use crate::cluster_limits::ClusterLimits;
 use crate::command::{TXNS_PER_ENTRY_MAX, entry_index_of_zxid, zxid_of};
 use crate::{
     APPLIED_CHECKPOINT_FILE_NAME, AppliedBatch, AppliedCheckpoint, AppliedEntry, ApplyHook,
@@ -67,7 +68,8 @@ pub(crate) struct MachineState {
     /// memory (cloned again for every follower or learner it was sent to) doubled what a large
     /// tree costs a node.
     pub(crate) current_snapshot: Option<SnapshotMeta>,
-    limits: Limits,
+    /// Told the tree's limits after every applied batch, installed snapshot and restart.
+    cluster_limits: Arc<ClusterLimits>,
     /// Called under the write lock after each applied entry and installed snapshot.
     hook: Option<Arc<dyn ApplyHook>>,
 }
@@ -146,6 +148,7 @@ impl MachineState {
         }
         debug_assert!(self.entries_since_tree_commit < TREE_COMMIT_INTERVAL_ENTRIES);
         debug_assert!(self.entries_since_checkpoint < CHECKPOINT_INTERVAL_ENTRIES);
+        self.cluster_limits.observe(self.tree.limits());
         Ok((responses, batch))
     }
 
@@ -190,7 +193,18 @@ impl MachineState {
             // that is only openraft's initial membership entry at index 0 (before the first
             // zxid).
             let already_applied = zxid <= self.tree.last_zxid();
+            let limits_before =
+                matches!(txn.kind, TxnKind::SetLimits { .. }).then(|| self.tree.limits().clone());
             let applied = self.tree.apply(&txn);
+            if let Some(before) = limits_before
+                && before != *self.tree.limits()
+            {
+                tracing::info!(
+                    zxid,
+                    limits = ?self.tree.limits(),
+                    "the cluster's limits changed (a leader proposed its configured ones)"
+                );
+            }
             response.txns.push(CommandResponse::from(&applied));
             if already_applied {
                 continue;
@@ -210,7 +224,7 @@ impl MachineState {
 
     /// Replaces the whole state with a snapshot's.
     fn install(&mut self, snapshot: SnapshotFile) -> Result<Zxid, RaftStoreError> {
-        let tree = DataTree::read_snapshot(self.limits.clone(), snapshot.data.as_slice())?;
+        let tree = DataTree::read_snapshot(Limits::default(), snapshot.data.as_slice())?;
         let expected_index = snapshot.meta.last_log_id.map_or(0, |log_id| log_id.index);
         if entry_index_of_zxid(tree.last_zxid())? != expected_index {
             return Err(RaftStoreError::Corrupt(format!(
@@ -224,6 +238,7 @@ impl MachineState {
         snapshot.write(&self.dir)?;
         self.store.replace(&tree)?;
         self.tree = tree;
+        self.cluster_limits.observe(self.tree.limits());
         if let Some(hook) = &self.hook {
             hook.snapshot_installed(&self.tree);
         }
@@ -298,14 +313,18 @@ impl TreeStateMachine {
         let checkpoints = AppliedCheckpointFile::open(dir.join(APPLIED_CHECKPOINT_FILE_NAME))?;
         let mut checkpoint = checkpoints.read()?;
         let mut store = store;
-        let mut tree = store.load(limits.clone())?;
+        // The tree's limits are the cluster's, replicated, never this node's configuration: a
+        // new tree starts from the defaults, as on every other node, and so does a tree (or a
+        // snapshot) stored before limits were kept. The configured limits reach the tree only
+        // as a `SetLimits` this node proposes when it leads (see `ClusterLimits`).
+        let mut tree = store.load(Limits::default())?;
         let current_snapshot = SnapshotFile::read(&dir)?;
 
         if let Some(snapshot) = &current_snapshot {
             let snapshot_index = snapshot.meta.last_log_id.map_or(0, |log_id| log_id.index);
             if entry_index_of_zxid(tree.last_zxid())? < snapshot_index {
                 // A crash between writing an installed snapshot and replacing the tree store.
-                tree = DataTree::read_snapshot(limits.clone(), snapshot.data.as_slice())?;
+                tree = DataTree::read_snapshot(Limits::default(), snapshot.data.as_slice())?;
                 store.replace(&tree)?;
             }
             if checkpoint.last_applied < snapshot.meta.last_log_id {
@@ -327,9 +346,10 @@ impl TreeStateMachine {
             entries_since_checkpoint: 0,
             entries_since_tree_commit: 0,
             current_snapshot: current_snapshot.map(|snapshot| snapshot.meta),
-            limits,
+            cluster_limits: Arc::new(ClusterLimits::new(limits)),
             hook: None,
         };
+        state.cluster_limits.observe(state.tree.limits());
         if rolled != checkpoint {
             state.checkpoint()?;
         }
@@ -358,6 +378,12 @@ impl TreeStateMachine {
     /// [`ApplyHook`]). Call it before starting Raft: it waits for the state's lock.
     pub async fn set_apply_hook(&self, hook: Arc<dyn ApplyHook>) {
         self.state.write().await.hook = Some(hook);
+    }
+
+    /// The node's configured limits and whether the cluster has them, for the leader's sink
+    /// ([`crate::RaftProposalSink::with_cluster_limits`]).
+    pub async fn cluster_limits(&self) -> Arc<ClusterLimits> {
+        self.state.read().await.cluster_limits.clone()
     }
 
     /// A handle for local reads of the tree, on any node.

@@ -16,6 +16,7 @@ pub struct MemoryStore {
     written: bool,
     last_zxid: Zxid,
     last_time_ms: i64,
+    limits: Option<polis_tree::Limits>,
     nodes: BTreeMap<String, NodeRecord>,
     children: BTreeSet<(String, String)>,
     sessions: BTreeMap<SessionId, Session>,
@@ -38,6 +39,7 @@ impl TreeStore for MemoryStore {
         Ok(Some(TreeState {
             last_zxid: self.last_zxid,
             last_time_ms: self.last_time_ms,
+            limits: self.limits.clone(),
             nodes: self
                 .nodes
                 .iter()
@@ -93,6 +95,9 @@ impl TreeStore for MemoryStore {
         self.history_next_seq = changes.history_next_seq;
         self.last_zxid = changes.last_zxid;
         self.last_time_ms = changes.last_time_ms;
+        if let Some(limits) = &changes.limits {
+            self.limits = Some(limits.clone());
+        }
         self.written = true;
         Ok(())
     }
@@ -126,6 +131,7 @@ impl TreeStore for MemoryStore {
                     out,
                     state.last_zxid,
                     state.last_time_ms,
+                    &state.limits.clone().unwrap_or_default(),
                     state.history_compacted_through,
                     state.history_next_seq,
                 )
@@ -151,6 +157,7 @@ impl TreeStore for MemoryStore {
             written: true,
             last_zxid: state.last_zxid,
             last_time_ms: state.last_time_ms,
+            limits: state.limits.clone(),
             history_compacted_through: state.history_compacted_through,
             history_next_seq: state.history_next_seq,
             ..MemoryStore::default()

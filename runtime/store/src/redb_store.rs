@@ -15,7 +15,8 @@ use std::io::Write;
 use std::path::Path;
 
 use polis_tree::{
-    ChangeSet, DataTree, HistoryEntry, NodeRecord, Session, SnapshotWriter, TreeState, Zxid, path,
+    ChangeSet, DataTree, HistoryEntry, Limits, NodeRecord, Session, SnapshotWriter, TreeState,
+    Zxid, path,
 };
 use redb::{
     Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
@@ -32,6 +33,10 @@ const CHILDREN: TableDefinition<(&str, &str), ()> = TableDefinition::new("childr
 const SESSIONS: TableDefinition<i64, &[u8]> = TableDefinition::new("sessions");
 const HISTORY: TableDefinition<u64, &[u8]> = TableDefinition::new("history");
 const META: TableDefinition<&str, i64> = TableDefinition::new("meta");
+/// Replicated settings that are not numbers: `limits` (postcard [`Limits`], the cluster's).
+const SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("settings");
+
+const SETTINGS_LIMITS: &str = "limits";
 
 const META_FORMAT_VERSION: &str = "format_version";
 const META_LAST_ZXID: &str = "last_zxid";
@@ -120,6 +125,7 @@ impl RedbStore {
             transaction.open_table(CHILDREN).map_err(StoreError::redb)?;
             transaction.open_table(SESSIONS).map_err(StoreError::redb)?;
             transaction.open_table(HISTORY).map_err(StoreError::redb)?;
+            transaction.open_table(SETTINGS).map_err(StoreError::redb)?;
         }
         transaction.commit().map_err(StoreError::redb)
     }
@@ -161,6 +167,9 @@ impl RedbStore {
             history_table
                 .insert(entry.seq, encode(entry)?.as_slice())
                 .map_err(StoreError::redb)?;
+        }
+        if let Some(limits) = &state.limits {
+            write_limits(transaction, limits)?;
         }
         let mut meta = transaction.open_table(META).map_err(StoreError::redb)?;
         write_meta(
@@ -204,6 +213,24 @@ fn read_meta(
         history_next_seq: u64::try_from(read(META_HISTORY_NEXT_SEQ)?.unwrap_or(0))
             .map_err(|_| StoreError::Corrupt("negative history sequence".to_string()))?,
     }))
+}
+
+fn write_limits(transaction: &WriteTransaction, limits: &Limits) -> Result<(), StoreError> {
+    let mut settings = transaction.open_table(SETTINGS).map_err(StoreError::redb)?;
+    settings
+        .insert(SETTINGS_LIMITS, encode(limits)?.as_slice())
+        .map_err(StoreError::redb)?;
+    Ok(())
+}
+
+/// The cluster's limits as stored, `None` in a store written before they were kept.
+fn read_limits(
+    settings: &impl ReadableTable<&'static str, &'static [u8]>,
+) -> Result<Option<Limits>, StoreError> {
+    match settings.get(SETTINGS_LIMITS).map_err(StoreError::redb)? {
+        Some(value) => Ok(Some(decode(value.value())?)),
+        None => Ok(None),
+    }
 }
 
 fn write_meta(
@@ -253,6 +280,8 @@ impl TreeStore for RedbStore {
             let (_, value) = row.map_err(StoreError::redb)?;
             history.push(decode(value.value())?);
         }
+        let settings = transaction.open_table(SETTINGS).map_err(StoreError::redb)?;
+        let limits = read_limits(&settings)?;
         let last_time_ms = position.last_time_ms.unwrap_or_else(|| {
             history
                 .last()
@@ -261,6 +290,7 @@ impl TreeStore for RedbStore {
         Ok(Some(TreeState {
             last_zxid: position.last_zxid,
             last_time_ms,
+            limits,
             nodes,
             sessions,
             history,
@@ -320,6 +350,9 @@ impl TreeStore for RedbStore {
             history
                 .retain_in(..changes.history_first_retained_seq, |_, _| false)
                 .map_err(StoreError::redb)?;
+            if let Some(limits) = &changes.limits {
+                write_limits(&transaction, limits)?;
+            }
             let mut meta = transaction.open_table(META).map_err(StoreError::redb)?;
             write_meta(
                 &mut meta,
@@ -388,10 +421,15 @@ impl TreeStore for RedbStore {
                 None => 0,
             },
         };
+        let settings = transaction.open_table(SETTINGS).map_err(StoreError::redb)?;
+        // Every change set since limits were kept carries them from genesis on; a store older
+        // than that was written with the defaults unless configured otherwise.
+        let limits = read_limits(&settings)?.unwrap_or_default();
         let mut writer = SnapshotWriter::new(
             out,
             position.last_zxid,
             last_time_ms,
+            &limits,
             position.history_compacted_through,
             position.history_next_seq,
         )

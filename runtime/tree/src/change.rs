@@ -27,11 +27,16 @@ pub struct ChangeSet {
     pub last_zxid: Zxid,
     /// The commit time of the last applied transaction that carried one.
     pub last_time_ms: i64,
+    /// The cluster's limits, if a `SetLimits` changed them.
+    pub limits: Option<crate::Limits>,
 }
 
 impl ChangeSet {
     /// True if nothing but possibly the zxid changed.
     pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty() && self.sessions.is_empty() && self.history_appended.is_empty()
+        self.nodes.is_empty()
+            && self.sessions.is_empty()
+            && self.history_appended.is_empty()
+            && self.limits.is_none()
     }
 }

@@ -84,6 +84,14 @@ impl ChangeHistory {
         appended
     }
 
+    /// Changes the bound (the cluster's `history_events_max` changed), dropping the oldest events
+    /// beyond a lower one at once.
+    pub(crate) fn set_events_max(&mut self, events_max: usize) {
+        assert!(events_max > 0, "the history keeps an event");
+        self.events_max = events_max;
+        self.evict();
+    }
+
     /// Drops the oldest events beyond the bound. The events of one zxid leave together, so that a
     /// resume never sees half of a multi.
     fn evict(&mut self) {

@@ -9,7 +9,10 @@ use serde::{Deserialize, Serialize};
 /// The limits a [`crate::DataTree`] and a [`crate::WatchRegistry`] enforce.
 ///
 /// All replicas of one cluster must use the same limits, because a limit decides whether a
-/// committed transaction succeeds.
+/// committed transaction succeeds. They are therefore part of the replicated state: the tree
+/// changes them only by applying a [`crate::TxnKind::SetLimits`], which a leader proposes when
+/// its configured limits differ from the tree's, so a node's own `[limits]` section is what it
+/// proposes when it leads, not what it applies.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
@@ -76,6 +79,40 @@ impl Limits {
     /// The TTL bound imposed by ZooKeeper's `ephemeralOwner` encoding.
     pub const TTL_MAX_MS: i64 = (1 << 40) - 1;
 
+    /// The highest `data_len_max` any cluster may set: 64 times ZooKeeper's default. Limits
+    /// arrive in snapshots from other nodes, and a snapshot reader sizes its record bound from
+    /// them, so even valid limits must stay within what a node can hold in memory.
+    pub const DATA_LEN_MAX_CEILING: usize = 64 * 1024 * 1024;
+    /// The highest `path_len_max` any cluster may set.
+    pub const PATH_LEN_MAX_CEILING: usize = 64 * 1024;
+    /// The highest `acl_entries_max` any cluster may set.
+    pub const ACL_ENTRIES_MAX_CEILING: usize = 1024;
+    /// The highest `acl_id_len_max` any cluster may set.
+    pub const ACL_ID_LEN_MAX_CEILING: usize = 64 * 1024;
+    /// The highest `history_events_max` any cluster may set (the window is held in memory).
+    pub const HISTORY_EVENTS_MAX_CEILING: usize = 16 * 1024 * 1024;
+    /// The highest `nodes_max` any cluster may set.
+    pub const NODES_MAX_CEILING: usize = 1 << 32;
+    /// The highest `sessions_max` any cluster may set.
+    pub const SESSIONS_MAX_CEILING: usize = 16 * 1024 * 1024;
+
+    /// The ceilings themselves, as limits: every valid set of limits lies at or under them in
+    /// what bounds a snapshot (a record's size, the counts of nodes, sessions and events). A
+    /// snapshot reader bounds what it reads by these rather than by the cluster's current
+    /// limits, which may have been lowered below what the tree already holds.
+    pub fn ceilings() -> Limits {
+        Limits {
+            data_len_max: Self::DATA_LEN_MAX_CEILING,
+            path_len_max: Self::PATH_LEN_MAX_CEILING,
+            nodes_max: Self::NODES_MAX_CEILING,
+            acl_entries_max: Self::ACL_ENTRIES_MAX_CEILING,
+            acl_id_len_max: Self::ACL_ID_LEN_MAX_CEILING,
+            sessions_max: Self::SESSIONS_MAX_CEILING,
+            history_events_max: Self::HISTORY_EVENTS_MAX_CEILING,
+            ..Limits::default()
+        }
+    }
+
     /// Refuses limits that cannot work, naming the field: a zero bound would refuse every
     /// operation, and a TTL bound above [`Limits::TTL_MAX_MS`] would let a TTL spill into the
     /// node-kind bits of `ephemeralOwner`.
@@ -98,6 +135,47 @@ impl Limits {
         ];
         if let Some((name, _)) = positive.iter().find(|(_, value)| *value == 0) {
             return Err(format!("limits.{name} must be positive"));
+        }
+        let ceilings = [
+            (
+                "data_len_max",
+                self.data_len_max,
+                Self::DATA_LEN_MAX_CEILING,
+            ),
+            (
+                "path_len_max",
+                self.path_len_max,
+                Self::PATH_LEN_MAX_CEILING,
+            ),
+            ("nodes_max", self.nodes_max, Self::NODES_MAX_CEILING),
+            (
+                "sessions_max",
+                self.sessions_max,
+                Self::SESSIONS_MAX_CEILING,
+            ),
+            (
+                "acl_entries_max",
+                self.acl_entries_max,
+                Self::ACL_ENTRIES_MAX_CEILING,
+            ),
+            (
+                "acl_id_len_max",
+                self.acl_id_len_max,
+                Self::ACL_ID_LEN_MAX_CEILING,
+            ),
+            (
+                "history_events_max",
+                self.history_events_max,
+                Self::HISTORY_EVENTS_MAX_CEILING,
+            ),
+        ];
+        if let Some((name, value, ceiling)) = ceilings
+            .iter()
+            .find(|(_, value, ceiling)| *value > *ceiling)
+        {
+            return Err(format!(
+                "limits.{name} is {value}, above its ceiling {ceiling}"
+            ));
         }
         if self.session_timeout_min_ms <= 0
             || self.session_timeout_min_ms > self.session_timeout_max_ms

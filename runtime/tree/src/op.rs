@@ -37,6 +37,10 @@ pub enum TxnKind {
     RemoveExpiredNode { path: String },
     /// Changes nothing but the last applied zxid (Raft's blank and membership entries).
     Noop,
+    /// Makes `limits` the cluster's limits from this transaction on, on every replica at the same
+    /// zxid (see [`crate::Limits`]). Proposed by a leader whose configured limits differ from the
+    /// tree's; limits that do not validate change nothing.
+    SetLimits { limits: crate::Limits },
 }
 
 /// Why a session ends.
@@ -145,6 +149,7 @@ pub enum OpResult {
     },
     NodeRemoved,
     Noop,
+    LimitsSet,
 }
 
 /// The result of a transaction. A failed multi reports which operation failed in

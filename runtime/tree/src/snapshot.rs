@@ -22,11 +22,12 @@ use crate::{HistoryEntry, Limits, NodeRecord, Session, SessionId, TreeState, Zxi
 const MAGIC: &[u8; 8] = b"POLISNAP";
 
 /// The version of the snapshot format written by this build. Version 2 added the commit time to
-/// history entries; version 3 the tree's last commit time to the header.
+/// history entries; version 3 the tree's last commit time and the cluster's limits to the header.
 pub const SNAPSHOT_FORMAT_VERSION: u32 = 3;
 
 /// The oldest version this build still reads: a version 2 header lacks the last commit time,
-/// which is then taken from the newest history entry (the best the snapshot knows).
+/// which is then taken from the newest history entry (the best the snapshot knows), and the
+/// cluster's limits, for which the reader's configured ones stand in.
 pub const SNAPSHOT_FORMAT_VERSION_READ_MIN: u32 = 2;
 
 /// Why a snapshot could not be read.
@@ -50,6 +51,7 @@ enum RecordRef<'a> {
     Header {
         last_zxid: Zxid,
         last_time_ms: i64,
+        limits: &'a Limits,
         history_compacted_through: Zxid,
         history_next_seq: u64,
     },
@@ -75,6 +77,7 @@ enum Record {
     Header {
         last_zxid: Zxid,
         last_time_ms: i64,
+        limits: Limits,
         history_compacted_through: Zxid,
         history_next_seq: u64,
     },
@@ -114,6 +117,7 @@ impl<W: Write> SnapshotWriter<W> {
         out: W,
         last_zxid: Zxid,
         last_time_ms: i64,
+        limits: &Limits,
         history_compacted_through: Zxid,
         history_next_seq: u64,
     ) -> io::Result<SnapshotWriter<W>> {
@@ -132,6 +136,7 @@ impl<W: Write> SnapshotWriter<W> {
         writer.write_record(&RecordRef::Header {
             last_zxid,
             last_time_ms,
+            limits,
             history_compacted_through,
             history_next_seq,
         })?;
@@ -236,7 +241,11 @@ impl SnapshotReader {
             .saturating_add(NODE_FIXED_MAX)
     }
 
-    pub fn read(input: impl Read, limits: &Limits) -> Result<TreeState, SnapshotError> {
+    /// Reads a snapshot. What is read is bounded by [`Limits::ceilings`]: the cluster's limits
+    /// (in the header) may have been lowered below what the tree already held, and a snapshot of
+    /// such a tree must still be read back. `configured_limits` stand in for the cluster's in a
+    /// version 2 snapshot, which lacks them.
+    pub fn read(input: impl Read, configured_limits: &Limits) -> Result<TreeState, SnapshotError> {
         let mut input = HashingReader {
             inner: input,
             hasher: crc32fast::Hasher::new(),
@@ -250,10 +259,15 @@ impl SnapshotReader {
         if !(SNAPSHOT_FORMAT_VERSION_READ_MIN..=SNAPSHOT_FORMAT_VERSION).contains(&version) {
             return Err(SnapshotError::UnsupportedVersion(version));
         }
-        let record_len_max = Self::record_len_max(limits);
         let mut buffer = Vec::new();
         let mut state = read_header(&mut input, &mut buffer, version)?;
         let header_has_time = version >= 3;
+        let cluster_limits = state
+            .limits
+            .get_or_insert_with(|| configured_limits.clone());
+        cluster_limits.validate().map_err(SnapshotError::Corrupt)?;
+        let limits = &Limits::ceilings();
+        let record_len_max = Self::record_len_max(limits);
         loop {
             match read_record(&mut input, &mut buffer, record_len_max)? {
                 Record::Header { .. } => return Err(corrupt("a second header")),
@@ -356,8 +370,8 @@ enum HeaderVersion2 {
     },
 }
 
-/// A header is a few varints; nothing longer is read as one.
-const HEADER_LEN_MAX: usize = 64;
+/// A header is a few varints and the limits (a varint each); nothing longer is read as one.
+const HEADER_LEN_MAX: usize = 256;
 
 /// Reads the header record of a snapshot of format `version` into an otherwise empty state.
 fn read_header(
@@ -382,11 +396,13 @@ fn read_header(
         Record::Header {
             last_zxid,
             last_time_ms,
+            limits,
             history_compacted_through,
             history_next_seq,
         } => Ok(TreeState {
             last_zxid,
             last_time_ms,
+            limits: Some(limits),
             history_compacted_through,
             history_next_seq,
             ..TreeState::default()

@@ -17,6 +17,9 @@ pub struct TreeState {
     pub last_zxid: Zxid,
     /// The commit time of the last transaction that carried one (see [`DataTree::last_time_ms`]).
     pub last_time_ms: i64,
+    /// The cluster's limits; `None` in a state stored before they were kept, which then takes
+    /// the node's configured ones.
+    pub limits: Option<Limits>,
     /// Every node, root included, in ascending path order.
     pub nodes: Vec<(String, NodeRecord)>,
     /// Every session in ascending id order.
@@ -105,6 +108,7 @@ enum Undo {
 /// that state is fresh enough (linearizable reads) is the consensus layer's concern.
 #[derive(Clone, Debug)]
 pub struct DataTree {
+    /// The cluster's limits: replicated state, changed only by [`TxnKind::SetLimits`].
     limits: Limits,
     nodes: BTreeMap<String, Znode>,
     sessions: SessionTable,
@@ -122,6 +126,8 @@ pub struct DataTree {
     dirty_nodes: BTreeSet<String>,
     dirty_sessions: BTreeSet<SessionId>,
     pending_history: Vec<HistoryEntry>,
+    /// Whether the limits changed since the last `take_changes`.
+    limits_changed: bool,
     /// The ACLs of the nodes the transaction being applied deleted, in deletion order; empty
     /// between transactions.
     deleted_acls: Vec<(String, AclList)>,
@@ -132,6 +138,7 @@ impl PartialEq for DataTree {
     fn eq(&self, other: &DataTree) -> bool {
         self.last_zxid == other.last_zxid
             && self.last_time_ms == other.last_time_ms
+            && self.limits == other.limits
             && self.nodes == other.nodes
             && self.sessions == other.sessions
             && self.history == other.history
@@ -164,9 +171,10 @@ impl DataTree {
             crate::SYSTEM_PATH.to_string(),
             genesis_record(administrators_only),
         );
-        // The first change set carries the whole genesis state, root included, so that a store
-        // that commits it holds a loadable tree.
+        // The first change set carries the whole genesis state, root and limits included, so
+        // that a store that commits it holds a loadable tree.
         tree.dirty_nodes.insert("/".to_string());
+        tree.limits_changed = true;
         tree
     }
 
@@ -185,6 +193,7 @@ impl DataTree {
             dirty_nodes: BTreeSet::new(),
             dirty_sessions: BTreeSet::new(),
             pending_history: Vec::new(),
+            limits_changed: false,
             deleted_acls: Vec::new(),
         }
     }
@@ -226,6 +235,7 @@ impl DataTree {
             TxnKind::Multi { caller, ops } => self.multi(at, caller, ops, &mut events),
             TxnKind::RemoveExpiredNode { path } => self.remove_expired_node(at, path, &mut events),
             TxnKind::Noop => Ok(OpResult::Noop),
+            TxnKind::SetLimits { limits } => self.set_limits(limits),
         };
         if result.is_err() {
             events.clear();
@@ -346,6 +356,22 @@ impl DataTree {
         Ok(OpResult::SessionClosed {
             ephemerals_deleted: ephemerals,
         })
+    }
+
+    /// Makes `limits` the cluster's limits. Everything already in the tree stays, even where a
+    /// lower limit would refuse it now (as ZooKeeper keeps nodes larger than a lowered
+    /// `jute.maxbuffer`): limits bound what grows from here on. A lower history bound drops the
+    /// oldest events at once.
+    fn set_limits(&mut self, limits: &Limits) -> TxnResult {
+        limits
+            .validate()
+            .map_err(|reason| TreeError::BadArguments { reason })?;
+        if *limits != self.limits {
+            self.history.set_events_max(limits.history_events_max);
+            self.limits = limits.clone();
+            self.limits_changed = true;
+        }
+        Ok(OpResult::LimitsSet)
     }
 
     fn remove_expired_node(
@@ -1058,6 +1084,7 @@ impl DataTree {
             history_next_seq: self.history.next_seq(),
             last_zxid: self.last_zxid,
             last_time_ms: self.last_time_ms,
+            limits: std::mem::take(&mut self.limits_changed).then(|| self.limits.clone()),
         }
     }
 
@@ -1066,6 +1093,7 @@ impl DataTree {
         TreeState {
             last_zxid: self.last_zxid,
             last_time_ms: self.last_time_ms,
+            limits: Some(self.limits.clone()),
             nodes: self
                 .nodes
                 .iter()
@@ -1083,10 +1111,19 @@ impl DataTree {
     }
 
     /// Rebuilds a tree from its parts, checking that they form a tree: a root, every node's parent
-    /// present, every ephemeral's owner an open session.
-    pub fn from_state(limits: Limits, state: TreeState) -> Result<DataTree, SnapshotError> {
+    /// present, every ephemeral's owner an open session. The state's own limits win;
+    /// `configured_limits` are for a state stored before limits were kept.
+    pub fn from_state(
+        configured_limits: Limits,
+        state: TreeState,
+    ) -> Result<DataTree, SnapshotError> {
         let corrupt = |what: String| SnapshotError::Corrupt(what);
+        let stored_limits = state.limits.is_some();
+        let limits = state.limits.clone().unwrap_or(configured_limits);
+        limits.validate().map_err(corrupt)?;
         let mut tree = DataTree::empty(limits);
+        // A state stored before limits were kept gets them stored with its next change set.
+        tree.limits_changed = !stored_limits;
         tree.last_zxid = state.last_zxid;
         tree.last_time_ms = state.last_time_ms;
         for (session_id, session) in state.sessions {
@@ -1113,7 +1150,9 @@ impl DataTree {
             _ => return Err(corrupt("the first node is not the root".to_string())),
         }
         for (node_path, mut record) in nodes {
-            path::validate(&node_path, tree.limits.path_len_max)
+            // The path bound is the ceiling, not the cluster's limit: a limit lowered after a
+            // node was created leaves the node in place.
+            path::validate(&node_path, Limits::PATH_LEN_MAX_CEILING)
                 .map_err(|error| corrupt(error.to_string()))?;
             if !tree.nodes.contains_key(path::parent(&node_path)) {
                 return Err(corrupt(format!("{node_path} has no parent")));
@@ -1145,6 +1184,7 @@ impl DataTree {
             out,
             self.last_zxid,
             self.last_time_ms,
+            &self.limits,
             self.history.compacted_through(),
             self.history.next_seq(),
         )?;

@@ -911,6 +911,8 @@ impl Model {
                 }
             }
             TxnKind::Noop => Ok(OpResult::Noop),
+            // The model's workloads keep one set of limits; changing them is tested directly.
+            TxnKind::SetLimits { .. } => panic!("the model does not change its limits"),
         };
         self.last_zxid = zxid;
         if result.is_err() {

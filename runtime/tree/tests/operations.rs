@@ -2456,3 +2456,76 @@ fn the_last_commit_time_survives_state_and_change_sets() {
     assert_eq!(rebuilt.last_time_ms(), START_MS + 42_000);
     assert_eq!(rebuilt, h.tree);
 }
+
+// ------------------------------------------------------------------------------------------------
+// The cluster's limits, replicated.
+
+#[test]
+fn set_limits_changes_what_every_replica_refuses_from_its_zxid_on() {
+    let mut h = Harness::new();
+    h.write(0, create_op("/big", &[7; 100], CreateMode::Persistent))
+        .result
+        .unwrap();
+    let lowered = Limits {
+        data_len_max: 10,
+        ..Limits::default()
+    };
+    let applied = h.apply(TxnKind::SetLimits {
+        limits: lowered.clone(),
+    });
+    assert_eq!(applied.result, Ok(OpResult::LimitsSet));
+    assert_eq!(h.tree.limits(), &lowered);
+    let refused = h.write(0, create_op("/next", &[7; 11], CreateMode::Persistent));
+    assert_code(&refused, ErrorCode::BadArguments);
+    // What the tree already held stays.
+    assert_eq!(h.tree.node("/big").unwrap().0.data.len(), 100);
+    // The change reaches storage once, and survives the state round trip.
+    let changes = h.tree.take_changes();
+    assert_eq!(changes.limits, Some(lowered.clone()));
+    assert_eq!(h.tree.take_changes().limits, None);
+    let rebuilt = DataTree::from_state(Limits::default(), h.tree.to_state()).unwrap();
+    assert_eq!(
+        rebuilt.limits(),
+        &lowered,
+        "the state's limits win over the configured"
+    );
+}
+
+#[test]
+fn set_limits_that_do_not_validate_change_nothing() {
+    let mut h = Harness::new();
+    let before = h.tree.limits().clone();
+    for limits in [
+        Limits {
+            data_len_max: 0,
+            ..Limits::default()
+        },
+        Limits {
+            data_len_max: Limits::DATA_LEN_MAX_CEILING + 1,
+            ..Limits::default()
+        },
+    ] {
+        let applied = h.apply(TxnKind::SetLimits { limits });
+        assert_code(&applied, ErrorCode::BadArguments);
+        assert_eq!(h.tree.limits(), &before);
+    }
+}
+
+#[test]
+fn a_lower_history_bound_drops_the_oldest_events_at_once() {
+    let mut h = Harness::new();
+    for index in 0..10 {
+        h.create_persistent(&format!("/n{index}"));
+    }
+    assert!(h.tree.history().entries().count() >= 10);
+    h.apply(TxnKind::SetLimits {
+        limits: Limits {
+            history_events_max: 4,
+            ..Limits::default()
+        },
+    })
+    .result
+    .unwrap();
+    assert!(h.tree.history().entries().count() <= 4);
+    assert!(h.tree.history().compacted_through() > 0);
+}

@@ -364,34 +364,22 @@ fn wrong_format_version_is_refused() {
     }
 }
 
+/// The limits a snapshot is read under are the cluster's, which it carries, not the reader's own
+/// configuration: a follower configured for fewer nodes, sessions or events than the cluster
+/// holds reads the leader's snapshot all the same, and takes the cluster's limits with it.
 #[test]
-fn snapshot_beyond_the_readers_limits_is_refused() {
+fn snapshot_is_read_under_its_own_limits_not_the_readers() {
     let tree = sample_tree(Limits::default());
     let bytes = snapshot(&tree);
-    let few_nodes = Limits {
+    let narrow = Limits {
         nodes_max: tree.node_count() - 1,
-        ..Limits::default()
-    };
-    assert!(matches!(
-        read(few_nodes, &bytes),
-        Err(SnapshotError::Corrupt(_))
-    ));
-    let few_sessions = Limits {
         sessions_max: tree.sessions().len() - 1,
-        ..Limits::default()
-    };
-    assert!(matches!(
-        read(few_sessions, &bytes),
-        Err(SnapshotError::Corrupt(_))
-    ));
-    let short_history = Limits {
         history_events_max: tree.history().len() - 1,
         ..Limits::default()
     };
-    assert!(matches!(
-        read(short_history, &bytes),
-        Err(SnapshotError::Corrupt(_))
-    ));
+    let restored = read(narrow, &bytes).expect("read under the snapshot's limits");
+    assert_eq!(restored, tree);
+    assert_eq!(restored.limits(), &Limits::default());
     // A record longer than any valid node is refused before it is read.
     let mut huge = Vec::new();
     huge.extend_from_slice(b"POLISNAP");
@@ -423,19 +411,19 @@ fn snapshot_writer_refuses_records_out_of_order() {
     let (root, root_record) = &state.nodes[0];
     let (other, other_record) = &state.nodes[1];
 
-    let mut writer = SnapshotWriter::new(Vec::new(), 1, 0, 0, 0).unwrap();
+    let mut writer = SnapshotWriter::new(Vec::new(), 1, 0, &Limits::default(), 0, 0).unwrap();
     writer.node(other, other_record).unwrap();
     assert!(writer.node(root, root_record).is_err());
     assert!(writer.node(other, other_record).is_err());
 
     let (session_id, session) = &state.sessions[0];
-    let mut writer = SnapshotWriter::new(Vec::new(), 1, 0, 0, 0).unwrap();
+    let mut writer = SnapshotWriter::new(Vec::new(), 1, 0, &Limits::default(), 0, 0).unwrap();
     writer.session(*session_id, session).unwrap();
     assert!(writer.node(root, root_record).is_err());
     assert!(writer.session(*session_id, session).is_err());
 
     let entry = &state.history[0];
-    let mut writer = SnapshotWriter::new(Vec::new(), 1, 0, 0, 0).unwrap();
+    let mut writer = SnapshotWriter::new(Vec::new(), 1, 0, &Limits::default(), 0, 0).unwrap();
     writer.history(entry).unwrap();
     assert!(writer.session(*session_id, session).is_err());
     assert!(writer.history(entry).is_err());
@@ -526,7 +514,8 @@ fn corrupt_snapshot_of_a_well_formed_stream_is_refused_by_from_state() {
     // public writer, it passes the checksum and fails the tree checks.
     let tree = sample_tree(Limits::default());
     let state = tree.to_state();
-    let mut writer = SnapshotWriter::new(Vec::new(), state.last_zxid, 0, 0, 0).unwrap();
+    let mut writer =
+        SnapshotWriter::new(Vec::new(), state.last_zxid, 0, &Limits::default(), 0, 0).unwrap();
     for (path, record) in &state.nodes {
         writer.node(path, record).unwrap();
     }
@@ -681,4 +670,51 @@ fn snapshot_keeps_the_last_commit_time_and_reads_version_2_without_it() {
     assert_eq!(restored.last_time_ms(), newest_event_ms);
     assert_eq!(restored.last_zxid(), tree.last_zxid());
     assert_eq!(restored.node_count(), tree.node_count());
+}
+
+/// The cluster's limits travel in the snapshot, and a tree whose limits were lowered below what
+/// it already holds still reads back (the reader bounds records by the ceilings, not by them).
+#[test]
+fn a_snapshot_carries_the_cluster_limits_even_when_lowered_below_the_tree() {
+    let limits = Limits::default();
+    let (path, data, acl) = largest_legal_node(&limits);
+    let mut tree = DataTree::new(limits.clone());
+    let create = TxnKind::Write {
+        caller: Caller::system(),
+        op: WriteOp::Create {
+            path: path.clone(),
+            data,
+            acl,
+            mode: CreateMode::Persistent,
+        },
+    };
+    let lowered = Limits {
+        data_len_max: 16,
+        path_len_max: 64,
+        acl_entries_max: 1,
+        acl_id_len_max: 32,
+        nodes_max: 2,
+        ..Limits::default()
+    };
+    for (zxid, kind) in [
+        (1, create),
+        (
+            2,
+            TxnKind::SetLimits {
+                limits: lowered.clone(),
+            },
+        ),
+    ] {
+        let applied = tree.apply(&Txn {
+            zxid,
+            time_ms: START_MS,
+            kind,
+        });
+        assert!(applied.result.is_ok(), "{:?}", applied.result);
+    }
+    // Read with other configured limits: the snapshot's own win.
+    let restored = read(Limits::default(), &snapshot(&tree)).expect("reads back");
+    assert_eq!(restored.limits(), &lowered);
+    assert_eq!(restored, tree);
+    assert!(restored.node(&path).is_some());
 }

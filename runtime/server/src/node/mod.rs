@@ -147,6 +147,7 @@ impl Node {
             .context("opening the state machine")?
         };
         let reader = state_machine.reader();
+        let cluster_limits = state_machine.cluster_limits().await;
         let applied = reader.read().await.last_zxid();
         let hub = Arc::new(Hub::new(settings.limits.watches_per_session_max, applied));
         state_machine.set_apply_hook(hub.clone()).await;
@@ -175,11 +176,16 @@ impl Node {
         let clock = Clock::new();
         // The leader stamps every entry with its own clock, for its local writes and the ones
         // followers forward alike, so replicated time never comes from a follower's clock.
-        let proposer = Proposer::spawn(Arc::new(RaftProposalSink::new(
-            raft.clone(),
-            Arc::new(move || clock.wall_ms()),
-            settings.leader_wait_max,
-        )));
+        // It also puts this node's configured limits to the cluster when the tree's differ, so
+        // that every replica applies every write under the same limits.
+        let proposer = Proposer::spawn(Arc::new(
+            RaftProposalSink::new(
+                raft.clone(),
+                Arc::new(move || clock.wall_ms()),
+                settings.leader_wait_max,
+            )
+            .with_cluster_limits(cluster_limits),
+        ));
         let leader_read_rounds = ReadIndexRounds::spawn(raft.clone());
         let (forwarded_sender, forwarded_touches) = mpsc::channel(FORWARDED_TOUCHES_QUEUE_MAX);
         let peer_server = PeerServer::spawn_with_touches(
