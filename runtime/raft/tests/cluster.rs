@@ -49,12 +49,21 @@ async fn start_cluster(
 
 /// Starts a node for each `(id, certificate files)`, none of them initialised.
 async fn start_nodes(nodes: Vec<(u64, TlsFiles)>) -> (Vec<TestNode>, BTreeMap<u64, PeerNode>) {
+    start_nodes_on(nodes, "127.0.0.1").await
+}
+
+/// Starts a node for each `(id, certificate files)` with its peer endpoint on `ip`, none of them
+/// initialised.
+async fn start_nodes_on(
+    nodes: Vec<(u64, TlsFiles)>,
+    ip: &str,
+) -> (Vec<TestNode>, BTreeMap<u64, PeerNode>) {
     let mut endpoints = Vec::new();
     let mut members = BTreeMap::new();
     for (id, files) in nodes {
         let peer_endpoint = PeerEndpoint::bind(
             &files,
-            "127.0.0.1:0".parse().expect("an address"),
+            format!("{ip}:0").parse().expect("an address"),
             &TransportTimeouts::default(),
         )
         .expect("a peer endpoint");
@@ -282,7 +291,7 @@ async fn a_client_certificate_cannot_speak_the_peer_protocol() {
     let address: std::net::SocketAddr = members[&1].peer_address.parse().expect("an address");
 
     let client_files = ca.issue_client("alice").expect("a client certificate");
-    let (connection, refused) = ask_for_a_vote(address, &client_files).await;
+    let (connection, refused) = ask_for_a_vote(address, &client_files, 9).await;
     assert!(refused.is_err(), "the peer server answers no RPC");
     match connection.closed().await {
         quinn::ConnectionError::ApplicationClosed(close) => {
@@ -296,7 +305,13 @@ async fn a_client_certificate_cannot_speak_the_peer_protocol() {
     }
 }
 
-/// Sends one Vote RPC, as the holder of `files`, to the peer endpoint at `address`, and returns
+/// The candidate the CA-rotation probes name: member 1, whose host (127.0.0.1) every test node
+/// certificate names, so that the peer server admits the RPC (see
+/// `polis_raft::network::admit`) and only the TLS handshake decides.
+const MEMBER: u64 = 1;
+
+/// Sends one Vote RPC, as the holder of `files` for `candidate`, to the peer endpoint at
+/// `address`, and returns
 /// the connection (to see why it ended) with the answer's bytes or why there was none.
 ///
 /// The caller's side of the handshake must succeed: in TLS 1.3 a server that refuses the
@@ -304,6 +319,24 @@ async fn a_client_certificate_cannot_speak_the_peer_protocol() {
 async fn ask_for_a_vote(
     address: std::net::SocketAddr,
     files: &TlsFiles,
+    candidate: u64,
+) -> (
+    quinn::Connection,
+    Result<Vec<u8>, Box<dyn std::error::Error + Send + Sync>>,
+) {
+    let vote = polis_raft::network::PeerRequest::Vote(openraft::raft::VoteRequest::new(
+        polis_raft::Vote::new(1, candidate),
+        None,
+    ));
+    ask(address, files, &vote).await
+}
+
+/// Sends one peer RPC, as the holder of `files`, to the peer endpoint at `address`; returns as
+/// [`ask_for_a_vote`] does.
+async fn ask(
+    address: std::net::SocketAddr,
+    files: &TlsFiles,
+    request: &polis_raft::network::PeerRequest,
 ) -> (
     quinn::Connection,
     Result<Vec<u8>, Box<dyn std::error::Error + Send + Sync>>,
@@ -324,11 +357,7 @@ async fn ask_for_a_vote(
         .expect("the TLS handshake itself succeeds on the caller's side");
     let answer = tokio::time::timeout(CLUSTER_WAIT, async {
         let (mut send, mut recv) = connection.open_bi().await?;
-        let vote = polis_raft::network::PeerRequest::Vote(openraft::raft::VoteRequest::new(
-            polis_raft::Vote::new(1, 9),
-            None,
-        ));
-        send.write_all(&postcard::to_allocvec(&vote)?).await?;
+        send.write_all(&postcard::to_allocvec(request)?).await?;
         send.finish()?;
         Ok::<_, Box<dyn std::error::Error + Send + Sync>>(recv.read_to_end(64 * 1024).await?)
     })
@@ -380,7 +409,7 @@ async fn a_peer_endpoint_takes_a_rotated_ca_for_the_peers_it_accepts_and_dials()
     let node1_address = members[&1].peer_address.parse().expect("an address");
     let leader = found_cluster(&nodes[0], members).await;
     let newcomer = node_files(&rotated, "n3");
-    let (connection, answer) = ask_for_a_vote(node1_address, &newcomer).await;
+    let (connection, answer) = ask_for_a_vote(node1_address, &newcomer, MEMBER).await;
     assert!(answer.is_err(), "node 1 does not trust the rotated CA yet");
     assert!(connection.closed().await.is_certificate_rejection());
 
@@ -390,7 +419,7 @@ async fn a_peer_endpoint_takes_a_rotated_ca_for_the_peers_it_accepts_and_dials()
         .peer_endpoint
         .install_certificates(&node1)
         .expect("install the bundle");
-    let (_, answer) = ask_for_a_vote(node1_address, &newcomer).await;
+    let (_, answer) = ask_for_a_vote(node1_address, &newcomer, MEMBER).await;
     answer.expect("node 1 answers a peer whose certificate comes from the rotated CA");
     // Node 1's dialing side trusts it too, through the endpoint handle Raft was given at start:
     // it replicates to node 2, whose certificate comes from the rotated CA.
@@ -424,10 +453,11 @@ async fn a_peer_endpoint_takes_a_rotated_ca_for_the_peers_it_accepts_and_dials()
         .peer_endpoint
         .install_certificates(&node1)
         .expect("install the reissued certificate");
-    let (connection, answer) = ask_for_a_vote(node1_address, &node_files(&original, "n4")).await;
+    let (connection, answer) =
+        ask_for_a_vote(node1_address, &node_files(&original, "n4"), MEMBER).await;
     assert!(answer.is_err(), "node 1 no longer trusts the original CA");
     assert!(connection.closed().await.is_certificate_rejection());
-    let (connection, answer) = ask_for_a_vote(node1_address, &newcomer).await;
+    let (connection, answer) = ask_for_a_vote(node1_address, &newcomer, MEMBER).await;
     answer.expect("node 1 still answers the rotated CA's peers");
     let presented = polis_security::Identity::from_connection(&connection)
         .expect("node 1's identity")
@@ -452,8 +482,60 @@ async fn a_peer_endpoint_takes_a_rotated_ca_for_the_peers_it_accepts_and_dials()
             .install_certificates(&mismatched)
             .is_err()
     );
-    let (_, answer) = ask_for_a_vote(node1_address, &newcomer).await;
+    let (_, answer) = ask_for_a_vote(node1_address, &newcomer, MEMBER).await;
     answer.expect("node 1 keeps the certificate it had");
+
+    for node in &nodes {
+        node.raft.shutdown().await.expect("shut down");
+    }
+}
+
+/// Issue 13: every node certificate of the cluster's CA passes the handshake, so the peer port
+/// ties a certificate to the member whose peer address it names (the check a dialling peer
+/// makes). A node certificate that names no member's host — a removed node's, or one issued for
+/// some other machine — may not forward writes, may not win a vote, and may not pose as a member.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_certificate_that_names_no_member_may_not_forward_nor_vote() {
+    let ca_dir = tempfile::tempdir().expect("a temporary directory");
+    let ca = CertificateAuthority::init(ca_dir.path(), "polis-test-ca").expect("a CA");
+    // Node 1 lives on its own loopback address, which only its certificate names (every
+    // certificate names 127.0.0.1 and localhost as well).
+    let node1_files = ca
+        .issue_node("n1", &["127.0.0.2".to_string()])
+        .expect("a node certificate");
+    let (nodes, members) = start_nodes_on(vec![(1, node1_files.clone())], "127.0.0.2").await;
+    let address: std::net::SocketAddr = members[&1].peer_address.parse().expect("an address");
+    found_cluster(&nodes[0], members).await;
+    let stranger = ca
+        .issue_node("n9", &["127.0.0.3".to_string()])
+        .expect("a node certificate of the same CA");
+    let closed_because = |connection: quinn::Connection| async move {
+        match connection.closed().await {
+            quinn::ConnectionError::ApplicationClosed(close) => close.reason.to_vec(),
+            other => panic!("closed for another reason: {other}"),
+        }
+    };
+
+    let forward =
+        polis_raft::network::PeerRequest::Forward(polis_raft::network::ForwardRequest::ReadIndex);
+    let (connection, answer) = ask(address, &stranger, &forward).await;
+    assert!(answer.is_err(), "a stranger's forward is not served");
+    assert_eq!(closed_because(connection).await, b"not a member");
+
+    let (connection, answer) = ask_for_a_vote(address, &stranger, 9).await;
+    assert!(answer.is_err(), "a stranger gets no vote");
+    assert_eq!(closed_because(connection).await, b"not a member");
+
+    let (connection, answer) = ask_for_a_vote(address, &stranger, 1).await;
+    assert!(answer.is_err(), "a stranger may not pose as member 1");
+    assert_eq!(
+        closed_because(connection).await,
+        b"certificate does not match the member"
+    );
+
+    // The member's own certificate is served.
+    let (_, answer) = ask(address, &node1_files, &forward).await;
+    answer.expect("member 1's forward is answered");
 
     for node in &nodes {
         node.raft.shutdown().await.expect("shut down");

@@ -450,6 +450,32 @@ mod tests {
         assert!(!forged.is_node(), "{}", forged.subject());
     }
 
+    /// A peer that dials a node checks that the node's certificate names the host it dialled;
+    /// the node that is dialled checks the same of the caller's certificate against the
+    /// caller's address in the membership (issue 13: a node certificate is tied to its member).
+    #[test]
+    fn an_identity_names_exactly_the_hosts_of_its_certificate() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let authority = CertificateAuthority::init(dir.path(), "test CA").expect("a CA");
+        let files = authority
+            .issue_node("n1", &["10.0.0.1".to_string(), "Node1.City".to_string()])
+            .expect("a node certificate");
+        let chain = files.load_certificate_chain().expect("the certificate");
+        let identity = crate::Identity::from_certificate(chain[0].clone()).expect("an identity");
+        for named in [
+            "10.0.0.1",
+            "node1.city",
+            "NODE1.CITY",
+            "localhost",
+            "127.0.0.1",
+        ] {
+            assert!(identity.names_host(named), "{named}");
+        }
+        for other in ["10.0.0.2", "node2.city", "city", "", "[::2]"] {
+            assert!(!identity.names_host(other), "{other}");
+        }
+    }
+
     #[test]
     fn hosts_that_are_not_dns_names_are_refused() {
         assert!(subject_alt_names(&["bad host".into()]).is_err());

@@ -49,7 +49,17 @@ pub struct Identity {
     /// The organizational units of the subject, each as parsed from the certificate (not split
     /// out of the rendered subject, where an escaped comma inside another value could fake one).
     organizational_units: Vec<String>,
+    /// The hosts the certificate's subject alternative names cover: DNS names in lower case and
+    /// IP addresses, as a TLS client checks them against the host it dialled.
+    hosts: Vec<Host>,
     certificate_der: CertificateDer<'static>,
+}
+
+/// A host a certificate names.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Host {
+    Dns(String),
+    Ip(std::net::IpAddr),
 }
 
 impl fmt::Debug for Identity {
@@ -108,10 +118,23 @@ impl Identity {
             .filter_map(|attribute| attribute.as_str().ok())
             .map(str::to_string)
             .collect();
+        let hosts = certificate
+            .subject_alternative_name()
+            .map_err(|error| IdentityError::InvalidCertificate(error.to_string()))?
+            .map(|extension| {
+                extension
+                    .value
+                    .general_names
+                    .iter()
+                    .filter_map(host_of)
+                    .collect()
+            })
+            .unwrap_or_default();
         Ok(Identity {
             subject,
             common_name,
             organizational_units,
+            hosts,
             certificate_der,
         })
     }
@@ -135,6 +158,19 @@ impl Identity {
             .any(|unit| unit == crate::ca::NODE_ORGANIZATIONAL_UNIT)
     }
 
+    /// Whether the certificate names `host` (a DNS name or an IP address, as in a `host:port`
+    /// address, brackets allowed around an IPv6 address) among its subject alternative names:
+    /// the check a TLS client makes of the server it dialled. DNS names compare without regard
+    /// to case; wildcard names match nothing here.
+    pub fn names_host(&self, host: &str) -> bool {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let wanted = match host.parse::<std::net::IpAddr>() {
+            Ok(address) => Host::Ip(address),
+            Err(_) => Host::Dns(host.to_ascii_lowercase()),
+        };
+        self.hosts.contains(&wanted)
+    }
+
     /// The identity as an ACL id: scheme `x509` and the canonical subject.
     pub fn acl_id(&self) -> (&'static str, &str) {
         (ACL_SCHEME, &self.subject)
@@ -143,6 +179,24 @@ impl Identity {
     /// The end-entity certificate the identity was read from.
     pub fn certificate_der(&self) -> &CertificateDer<'static> {
         &self.certificate_der
+    }
+}
+
+/// The host a subject alternative name gives, if it is a DNS name or an IP address.
+fn host_of(name: &x509_parser::extensions::GeneralName<'_>) -> Option<Host> {
+    use x509_parser::extensions::GeneralName;
+    match name {
+        GeneralName::DNSName(dns) => Some(Host::Dns(dns.to_ascii_lowercase())),
+        GeneralName::IPAddress(bytes) => match bytes.len() {
+            4 => <[u8; 4]>::try_from(*bytes)
+                .ok()
+                .map(|octets| Host::Ip(std::net::IpAddr::from(octets))),
+            16 => <[u8; 16]>::try_from(*bytes)
+                .ok()
+                .map(|octets| Host::Ip(std::net::IpAddr::from(octets))),
+            _ => None,
+        },
+        _ => None,
     }
 }
 

@@ -18,6 +18,7 @@
 
 mod forward_proposal_sink;
 mod network_faults;
+mod peer_admission;
 mod peer_client;
 mod peer_endpoint;
 mod peer_link;
@@ -28,6 +29,7 @@ mod quic_network_factory;
 
 pub use forward_proposal_sink::ForwardProposalSink;
 pub use network_faults::NetworkFaults;
+pub use peer_admission::{AdmissionView, PeerClaim, PeerRefusal, admit, host_of_address};
 pub use peer_client::{PEER_BACKOFF_BASE, PEER_BACKOFF_MAX, QuicPeerClient};
 pub use peer_endpoint::{
     PEER_CONNECTIONS_MAX, PEER_IDLE_TIMEOUT, PEER_KEEP_ALIVE_INTERVAL,

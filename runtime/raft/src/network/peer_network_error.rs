@@ -33,6 +33,11 @@ pub enum PeerNetworkError {
     UnexpectedResponse,
     #[error("the peer's certificate is not a node's: {0}")]
     NotANode(String),
+    #[error("refused {subject}: {refusal}")]
+    Refused {
+        subject: String,
+        refusal: super::PeerRefusal,
+    },
     #[error("TLS configuration: {0}")]
     Tls(#[from] polis_security::TlsConfigError),
     /// Fault injection ([`super::NetworkFaults`]) cuts the link to this peer.

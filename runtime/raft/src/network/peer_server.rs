@@ -11,6 +11,7 @@ use quinn::{Connection, Endpoint, Incoming};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 
+use super::peer_admission::{AdmissionView, PeerClaim, admit, host_of_address};
 use super::peer_message::{read_message, write_message};
 use super::{
     ForwardError, ForwardRequest, ForwardResponse, NetworkFaults, PEER_CONNECTIONS_MAX,
@@ -199,7 +200,7 @@ async fn serve_connection(
         connection.close(0u32.into(), b"node stopping");
         return Ok(());
     }
-    check_node(&connection)?;
+    let identity = Arc::new(check_node(&connection)?);
     loop {
         // The transport bounds how many streams a peer may have open at once.
         let (mut send, mut recv) = connection.accept_bi().await?;
@@ -210,9 +211,11 @@ async fn serve_connection(
             return Err(PeerNetworkError::Blocked { address });
         }
         let context = context.clone();
+        let (connection, identity) = (connection.clone(), identity.clone());
         tokio::spawn(async move {
             let served = async {
                 let request: PeerRequest = read_message(&mut recv).await?;
+                admit_request(&context.raft, &connection, &identity, &request)?;
                 let response = dispatch(&context, request).await;
                 write_message(&mut send, &response).await
             };
@@ -223,15 +226,70 @@ async fn serve_connection(
     }
 }
 
+/// Refuses an RPC its sender may not send (see [`super::peer_admission`]), closing the
+/// connection with the reason: a well-behaved peer that was refused (a node that was removed)
+/// learns why in its log.
+fn admit_request(
+    raft: &PolisRaft,
+    connection: &Connection,
+    identity: &Identity,
+    request: &PeerRequest,
+) -> Result<(), PeerNetworkError> {
+    let claim = match request {
+        PeerRequest::AppendEntries(rpc) => rpc.vote.leader_id().voted_for().map(PeerClaim::Leader),
+        PeerRequest::InstallSnapshot(rpc) => {
+            rpc.vote.leader_id().voted_for().map(PeerClaim::Leader)
+        }
+        PeerRequest::Vote(rpc) => rpc
+            .vote
+            .leader_id()
+            .voted_for()
+            .map(|id| PeerClaim::Candidate {
+                id,
+                last_log_index: rpc.last_log_id.map(|log_id| log_id.index),
+            }),
+        PeerRequest::Forward(_) => Some(PeerClaim::Member),
+    }
+    .unwrap_or(PeerClaim::Member);
+    let view = {
+        let metrics = raft.metrics();
+        let metrics = metrics.borrow();
+        AdmissionView {
+            members: metrics
+                .membership_config
+                .membership()
+                .nodes()
+                .map(|(id, node)| (*id, host_of_address(&node.peer_address).to_string()))
+                .collect(),
+            last_log_index: metrics.last_log_index,
+        }
+    };
+    admit(&view, |host| identity.names_host(host), claim).map_err(|refusal| {
+        tracing::warn!(
+            subject = identity.subject(),
+            remote = %connection.remote_address(),
+            ?claim,
+            %refusal,
+            "refusing a peer RPC"
+        );
+        metrics::counter!("polis_peer_refusals_total").increment(1);
+        connection.close(2u32.into(), refusal.close_reason());
+        PeerNetworkError::Refused {
+            subject: identity.subject().to_string(),
+            refusal,
+        }
+    })
+}
+
 /// Refuses a peer whose certificate is not a node certificate of the cluster's CA (the TLS
 /// handshake already verified it chains to the CA).
-fn check_node(connection: &Connection) -> Result<(), PeerNetworkError> {
+fn check_node(connection: &Connection) -> Result<Identity, PeerNetworkError> {
     let identity = Identity::from_connection(connection)
         .map_err(|error| PeerNetworkError::NotANode(error.to_string()))?;
     // The organizational unit as parsed from the certificate: splitting the rendered subject on
     // commas would take an escaped comma inside another value for a separator.
     if identity.is_node() {
-        Ok(())
+        Ok(identity)
     } else {
         connection.close(1u32.into(), b"not a node certificate");
         Err(PeerNetworkError::NotANode(identity.subject().to_string()))
