@@ -153,7 +153,11 @@ pub mod op {
         Op::Create(wire::Create {
             path: path.to_string(),
             data: data.to_vec(),
-            acl: Vec::new(),
+            // Open to everyone: the native protocol refuses an empty ACL.
+            acl: polis_tree::Acl::open()
+                .iter()
+                .map(polis_proto::convert::acl_to_wire)
+                .collect(),
             mode: mode as i32,
             ttl_ms: 0,
         })

@@ -352,7 +352,7 @@ async fn only_a_registered_agency_publishes_and_only_in_its_own_name() {
             .create(
                 &inbox,
                 flood.as_bytes(),
-                &[],
+                &Acl::open(),
                 polis_client::CreateMode::Persistent,
             )
             .await

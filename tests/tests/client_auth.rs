@@ -107,7 +107,7 @@ async fn an_acl_that_leaves_a_client_out_answers_no_auth_to_every_guarded_operat
         bob.get_data_watch("/traffic").await.map(|_| ()),
         bob.set_data("/traffic", b"x", -1).await.map(|_| ()),
         bob.get_children("/traffic").await.map(|_| ()),
-        bob.create("/traffic/new", b"", &[], CreateMode::Persistent)
+        bob.create("/traffic/new", b"", &Acl::open(), CreateMode::Persistent)
             .await
             .map(|_| ()),
         bob.delete("/traffic/light", -1).await,
@@ -120,7 +120,7 @@ async fn an_acl_that_leaves_a_client_out_answers_no_auth_to_every_guarded_operat
     }
     // In a multi, the denied operation is named (a check needs READ, as in ZooKeeper).
     alice
-        .create("/open", b"", &[], CreateMode::Persistent)
+        .create("/open", b"", &Acl::open(), CreateMode::Persistent)
         .await
         .unwrap();
     let multi = bob
@@ -209,7 +209,7 @@ async fn only_administrators_read_or_write_under_the_system_path() {
     let node = TestNode::start().await;
     let alice = connect(&node, "alice").await;
     let denied = alice
-        .create("/polis/plugins", b"", &[], CreateMode::Persistent)
+        .create("/polis/plugins", b"", &Acl::open(), CreateMode::Persistent)
         .await
         .unwrap_err();
     assert!(denied.is_no_auth(), "{denied:?}");
@@ -218,7 +218,7 @@ async fn only_administrators_read_or_write_under_the_system_path() {
 
     let admin = connect(&node, ADMIN_NAME).await;
     admin
-        .create("/polis/plugins", b"", &[], CreateMode::Persistent)
+        .create("/polis/plugins", b"", &Acl::open(), CreateMode::Persistent)
         .await
         .unwrap();
     admin.get_data("/polis").await.unwrap();
@@ -233,8 +233,7 @@ async fn only_administrators_read_or_write_under_the_system_path() {
 }
 
 /// An empty list in a `setACL` was read as "open", so a mistaken empty list threw a node, and
-/// its ACL, open to the world. ZooKeeper refuses it with InvalidACL, and so does Polis now; an
-/// empty list on create stays the native protocol's shorthand for an open node.
+/// its ACL, open to the world. ZooKeeper refuses it with InvalidACL, and so does Polis now.
 #[tokio::test]
 async fn set_acl_with_an_empty_list_is_refused_and_changes_nothing() {
     let node = TestNode::start().await;
@@ -249,5 +248,32 @@ async fn set_acl_with_an_empty_list_is_refused_and_changes_nothing() {
     let (acl, _) = alice.get_acl("/private").await.unwrap();
     assert_eq!(acl, alice_only());
     assert!(bob.get_data("/private").await.unwrap_err().is_no_auth());
+    node.shutdown().await;
+}
+
+/// An empty list on a create was the native protocol's shorthand for an open node: a client that
+/// forgot its ACL published its node to the world. It is refused with InvalidACL, as ZooKeeper
+/// refuses it, and nothing is created; a client that means open says so.
+#[tokio::test]
+async fn create_with_an_empty_acl_is_refused_and_creates_nothing() {
+    let node = TestNode::start().await;
+    let alice = connect(&node, "alice").await;
+    let refused = alice
+        .create("/forgotten", b"secret", &[], CreateMode::Persistent)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Some(ErrorCode::InvalidAcl), "{refused:?}");
+    assert!(alice.exists("/forgotten").await.unwrap().is_none());
+    let refused = alice
+        .multi(vec![Op::create(
+            "/forgotten",
+            b"secret",
+            &[],
+            CreateMode::Persistent,
+        )])
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Some(ErrorCode::InvalidAcl), "{refused:?}");
+    assert!(alice.exists("/forgotten").await.unwrap().is_none());
     node.shutdown().await;
 }

@@ -38,7 +38,7 @@ async fn create_makes_nodes_in_every_mode() {
     assert_eq!(client.state(), ClientState::Connected);
 
     let (path, stat) = client
-        .create("/city", b"one", &[], CreateMode::Persistent)
+        .create("/city", b"one", &Acl::open(), CreateMode::Persistent)
         .await
         .unwrap();
     assert_eq!(path, "/city");
@@ -47,26 +47,36 @@ async fn create_makes_nodes_in_every_mode() {
     assert_eq!(client.last_zxid_seen(), stat.czxid);
 
     let (_, ephemeral) = client
-        .create("/city/lease", b"", &[], CreateMode::Ephemeral)
+        .create("/city/lease", b"", &Acl::open(), CreateMode::Ephemeral)
         .await
         .unwrap();
     assert_eq!(ephemeral.ephemeral_owner, client.session_id());
 
     // Sequential suffixes come from the parent's cversion, which the two creates above bumped.
     let (first, _) = client
-        .create("/city/job-", b"", &[], CreateMode::PersistentSequential)
+        .create(
+            "/city/job-",
+            b"",
+            &Acl::open(),
+            CreateMode::PersistentSequential,
+        )
         .await
         .unwrap();
     assert_eq!(first, "/city/job-0000000001");
     let (second, second_stat) = client
-        .create("/city/job-", b"", &[], CreateMode::EphemeralSequential)
+        .create(
+            "/city/job-",
+            b"",
+            &Acl::open(),
+            CreateMode::EphemeralSequential,
+        )
         .await
         .unwrap();
     assert_eq!(second, "/city/job-0000000002");
     assert_eq!(second_stat.ephemeral_owner, client.session_id());
 
     let (_, container) = client
-        .create("/city/zone", b"", &[], CreateMode::Container)
+        .create("/city/zone", b"", &Acl::open(), CreateMode::Container)
         .await
         .unwrap();
     assert_eq!(container.ephemeral_owner, CONTAINER_OWNER);
@@ -75,7 +85,7 @@ async fn create_makes_nodes_in_every_mode() {
         .create(
             "/city/notice",
             b"",
-            &[],
+            &Acl::open(),
             CreateMode::PersistentWithTtl { ttl_ms: 60_000 },
         )
         .await
@@ -85,7 +95,7 @@ async fn create_makes_nodes_in_every_mode() {
         .create(
             "/city/notice-",
             b"",
-            &[],
+            &Acl::open(),
             CreateMode::PersistentSequentialWithTtl { ttl_ms: 60_000 },
         )
         .await
@@ -115,18 +125,18 @@ async fn the_server_removes_an_emptied_container_and_an_idle_ttl_node() {
     let node = TestNode::start().await;
     let client = connect(&node, "alice").await;
     client
-        .create("/zone", b"", &[], CreateMode::Container)
+        .create("/zone", b"", &Acl::open(), CreateMode::Container)
         .await
         .unwrap();
     client
-        .create("/zone/unit", b"", &[], CreateMode::Persistent)
+        .create("/zone/unit", b"", &Acl::open(), CreateMode::Persistent)
         .await
         .unwrap();
     client
         .create(
             "/notice",
             b"",
-            &[],
+            &Acl::open(),
             CreateMode::PersistentWithTtl { ttl_ms: 50 },
         )
         .await
@@ -145,25 +155,25 @@ async fn create_errors_name_the_reason() {
     let node = TestNode::start().await;
     let client = connect(&node, "alice").await;
     client
-        .create("/a", b"", &[], CreateMode::Persistent)
+        .create("/a", b"", &Acl::open(), CreateMode::Persistent)
         .await
         .unwrap();
     let exists = client
-        .create("/a", b"", &[], CreateMode::Persistent)
+        .create("/a", b"", &Acl::open(), CreateMode::Persistent)
         .await
         .unwrap_err();
     assert!(exists.is_node_exists(), "{exists:?}");
     let orphan = client
-        .create("/missing/child", b"", &[], CreateMode::Persistent)
+        .create("/missing/child", b"", &Acl::open(), CreateMode::Persistent)
         .await
         .unwrap_err();
     assert!(orphan.is_no_node(), "{orphan:?}");
     client
-        .create("/lease", b"", &[], CreateMode::Ephemeral)
+        .create("/lease", b"", &Acl::open(), CreateMode::Ephemeral)
         .await
         .unwrap();
     let under_ephemeral = client
-        .create("/lease/child", b"", &[], CreateMode::Persistent)
+        .create("/lease/child", b"", &Acl::open(), CreateMode::Persistent)
         .await
         .unwrap_err();
     assert_eq!(
@@ -172,13 +182,18 @@ async fn create_errors_name_the_reason() {
     );
     for bad_path in ["relative", "/trailing/", "/double//slash"] {
         let error = client
-            .create(bad_path, b"", &[], CreateMode::Persistent)
+            .create(bad_path, b"", &Acl::open(), CreateMode::Persistent)
             .await
             .unwrap_err();
         assert_eq!(error.code(), Some(ErrorCode::BadArguments), "{bad_path}");
     }
     let no_ttl = client
-        .create("/t", b"", &[], CreateMode::PersistentWithTtl { ttl_ms: 0 })
+        .create(
+            "/t",
+            b"",
+            &Acl::open(),
+            CreateMode::PersistentWithTtl { ttl_ms: 0 },
+        )
         .await
         .unwrap_err();
     assert_eq!(no_ttl.code(), Some(ErrorCode::BadArguments));
@@ -192,7 +207,7 @@ async fn data_over_the_node_limit_or_the_frame_limit_is_refused_and_the_client_g
     let node = TestNode::start_with(|config| config.limits.data_len_max = 1024).await;
     let client = connect(&node, "alice").await;
     let refused = client
-        .create("/big", &[7u8; 1025], &[], CreateMode::Persistent)
+        .create("/big", &[7u8; 1025], &Acl::open(), CreateMode::Persistent)
         .await
         .unwrap_err();
     assert_eq!(refused.code(), Some(ErrorCode::BadArguments), "{refused:?}");
@@ -200,7 +215,7 @@ async fn data_over_the_node_limit_or_the_frame_limit_is_refused_and_the_client_g
     let frame_len_max = client_config(&node, "alice").frame_len_max;
     let huge = vec![0u8; frame_len_max + 1];
     let too_large = client
-        .create("/huge", &huge, &[], CreateMode::Persistent)
+        .create("/huge", &huge, &Acl::open(), CreateMode::Persistent)
         .await
         .unwrap_err();
     assert!(
@@ -208,7 +223,7 @@ async fn data_over_the_node_limit_or_the_frame_limit_is_refused_and_the_client_g
         "{too_large:?}"
     );
     client
-        .create("/fits", &[7u8; 1024], &[], CreateMode::Persistent)
+        .create("/fits", &[7u8; 1024], &Acl::open(), CreateMode::Persistent)
         .await
         .unwrap();
     assert_eq!(client.state(), ClientState::Connected);
@@ -220,11 +235,11 @@ async fn delete_checks_the_version_and_refuses_a_node_with_children() {
     let node = TestNode::start().await;
     let client = connect(&node, "alice").await;
     client
-        .create("/d", b"", &[], CreateMode::Persistent)
+        .create("/d", b"", &Acl::open(), CreateMode::Persistent)
         .await
         .unwrap();
     client
-        .create("/d/child", b"", &[], CreateMode::Persistent)
+        .create("/d/child", b"", &Acl::open(), CreateMode::Persistent)
         .await
         .unwrap();
     client.set_data("/d/child", b"v1", 0).await.unwrap();
@@ -255,7 +270,7 @@ async fn get_and_set_data_compare_and_set_on_the_version() {
     let alice = connect(&node, "alice").await;
     let bob = connect(&node, "bob").await;
     alice
-        .create("/counter", b"0", &[], CreateMode::Persistent)
+        .create("/counter", b"0", &Acl::open(), CreateMode::Persistent)
         .await
         .unwrap();
     let (data, stat) = bob.get_data("/counter").await.unwrap();
@@ -302,7 +317,7 @@ async fn get_children_lists_names_with_the_parents_stat() {
     let (root, _) = client.get_children("/").await.unwrap();
     assert_eq!(root, vec!["polis"], "a new tree holds only /polis");
     client
-        .create("/districts", b"", &[], CreateMode::Persistent)
+        .create("/districts", b"", &Acl::open(), CreateMode::Persistent)
         .await
         .unwrap();
     for name in ["north", "south", "east"] {
@@ -310,7 +325,7 @@ async fn get_children_lists_names_with_the_parents_stat() {
             .create(
                 &format!("/districts/{name}"),
                 b"",
-                &[],
+                &Acl::open(),
                 CreateMode::Persistent,
             )
             .await
@@ -344,9 +359,9 @@ async fn acl_is_read_and_replaced_with_a_version_check() {
     let (acl, stat) = alice.get_acl("/traffic").await.unwrap();
     assert_eq!(acl, alice_only.to_vec());
     assert_eq!(stat.aversion, 0);
-    // The empty ACL is ZooKeeper's OPEN_ACL_UNSAFE.
+    // ZooKeeper's OPEN_ACL_UNSAFE.
     alice
-        .create("/open", b"", &[], CreateMode::Persistent)
+        .create("/open", b"", &Acl::open(), CreateMode::Persistent)
         .await
         .unwrap();
     let (open, _) = alice.get_acl("/open").await.unwrap();
@@ -380,7 +395,7 @@ async fn check_passes_only_at_the_current_version() {
     let node = TestNode::start().await;
     let client = connect(&node, "alice").await;
     client
-        .create("/a", b"", &[], CreateMode::Persistent)
+        .create("/a", b"", &Acl::open(), CreateMode::Persistent)
         .await
         .unwrap();
     client.check("/a", 0).await.unwrap();
@@ -399,17 +414,22 @@ async fn multi_applies_every_operation_and_returns_each_result() {
     let node = TestNode::start().await;
     let client = connect(&node, "alice").await;
     client
-        .create("/m", b"", &[], CreateMode::Persistent)
+        .create("/m", b"", &Acl::open(), CreateMode::Persistent)
         .await
         .unwrap();
     client
-        .create("/m/old", b"", &[], CreateMode::Persistent)
+        .create("/m/old", b"", &Acl::open(), CreateMode::Persistent)
         .await
         .unwrap();
     let results = client
         .multi(vec![
-            Op::create("/m/new", b"n", &[], CreateMode::Persistent),
-            Op::create("/m/seq-", b"", &[], CreateMode::PersistentSequential),
+            Op::create("/m/new", b"n", &Acl::open(), CreateMode::Persistent),
+            Op::create(
+                "/m/seq-",
+                b"",
+                &Acl::open(),
+                CreateMode::PersistentSequential,
+            ),
             Op::set_data("/m/new", b"n2", 0),
             Op::check("/m", -1),
             Op::set_acl("/m/new", &[Acl::new(Perms::ALL, Id::anyone())], 0),
@@ -447,13 +467,13 @@ async fn a_failed_multi_applies_nothing_and_reports_every_operation() {
     let node = TestNode::start().await;
     let client = connect(&node, "alice").await;
     client
-        .create("/m", b"", &[], CreateMode::Persistent)
+        .create("/m", b"", &Acl::open(), CreateMode::Persistent)
         .await
         .unwrap();
     let before = client.exists("/m").await.unwrap().unwrap();
     let error = client
         .multi(vec![
-            Op::create("/m/new", b"", &[], CreateMode::Persistent),
+            Op::create("/m/new", b"", &Acl::open(), CreateMode::Persistent),
             Op::check("/m", 0),
             Op::check("/m", 3),
             Op::set_data("/m", b"never", -1),
@@ -500,19 +520,24 @@ async fn sync_count_descendants_and_ephemerals_answer_for_the_session() {
     let alice = connect(&node, "alice").await;
     let bob = connect(&node, "bob").await;
     alice
-        .create("/grid", b"", &[], CreateMode::Persistent)
+        .create("/grid", b"", &Acl::open(), CreateMode::Persistent)
         .await
         .unwrap();
     for index in 0..3 {
         alice
-            .create(&format!("/grid/a{index}"), b"", &[], CreateMode::Ephemeral)
+            .create(
+                &format!("/grid/a{index}"),
+                b"",
+                &Acl::open(),
+                CreateMode::Ephemeral,
+            )
             .await
             .unwrap();
     }
-    bob.create("/grid/b", b"", &[], CreateMode::Ephemeral)
+    bob.create("/grid/b", b"", &Acl::open(), CreateMode::Ephemeral)
         .await
         .unwrap();
-    bob.create("/bob", b"", &[], CreateMode::Ephemeral)
+    bob.create("/bob", b"", &Acl::open(), CreateMode::Ephemeral)
         .await
         .unwrap();
     // After sync, a read through bob sees everything alice wrote before it.
@@ -547,7 +572,12 @@ async fn calls_from_many_tasks_are_pipelined_on_one_client() {
             let client = client.clone();
             tokio::spawn(async move {
                 client
-                    .create(&format!("/n{index:02}"), b"", &[], CreateMode::Persistent)
+                    .create(
+                        &format!("/n{index:02}"),
+                        b"",
+                        &Acl::open(),
+                        CreateMode::Persistent,
+                    )
                     .await
             })
         })
@@ -598,7 +628,7 @@ async fn close_ends_the_session_at_once_and_later_calls_fail_as_closed() {
     config.session_timeout_ms = 120_000;
     let client = connect_with(config).await;
     client
-        .create("/lease", b"", &[], CreateMode::Ephemeral)
+        .create("/lease", b"", &Acl::open(), CreateMode::Ephemeral)
         .await
         .unwrap();
     let (stat, gone) = observer.exists_watch("/lease").await.unwrap();

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use polis_client::recipes::{Barrier, LeaderElection, Lock};
-use polis_client::{Client, CreateMode, Zxid};
+use polis_client::{Acl, Client, CreateMode, Zxid};
 use polis_tests::client::{DEADLINE, connect};
 use polis_tests::node::TestNode;
 use tokio::time::timeout;
@@ -44,7 +44,7 @@ async fn the_lock_excludes_three_clients_and_each_grant_has_a_larger_fencing_tok
     let setup = connect(&node, "setup").await;
     // The protected resource remembers the highest token it accepted and takes only larger ones.
     setup
-        .create("/resource", b"0", &[], CreateMode::Persistent)
+        .create("/resource", b"0", &Acl::open(), CreateMode::Persistent)
         .await
         .unwrap();
     let holders = Arc::new(AtomicUsize::new(0));

@@ -52,7 +52,7 @@ async fn a_session_and_its_ephemerals_come_back_after_a_server_restart_within_th
     let mut session_events = client.session_events();
     let session_id = client.session_id();
     let (_, lease) = client
-        .create("/lease", b"mine", &[], CreateMode::Ephemeral)
+        .create("/lease", b"mine", &Acl::open(), CreateMode::Ephemeral)
         .await
         .unwrap();
     // A node only a digest user may read: the credentials must be presented again after the
@@ -93,7 +93,7 @@ async fn a_session_and_its_ephemerals_come_back_after_a_server_restart_within_th
     assert_eq!(stat.ephemeral_owner, session_id);
     // The session is the client's again, for writes too.
     client
-        .create("/after", b"", &[], CreateMode::Ephemeral)
+        .create("/after", b"", &Acl::open(), CreateMode::Ephemeral)
         .await
         .unwrap();
     client.close().await.unwrap();
@@ -120,7 +120,7 @@ async fn a_client_paused_past_its_session_timeout_finds_its_session_expired() {
     let node = TestNode::start_with(|config| config.limits.session_timeout_min_ms = 200).await;
     let observer = connect(&node, "observer").await;
     observer
-        .create("/e", b"", &[], CreateMode::Persistent)
+        .create("/e", b"", &Acl::open(), CreateMode::Persistent)
         .await
         .unwrap();
     let mut config = client_config(&node, "sleeper");
@@ -141,7 +141,7 @@ async fn a_client_paused_past_its_session_timeout_finds_its_session_expired() {
             assert_eq!(client.session_timeout_ms(), SHORT_SESSION_MS);
             let mut session_events = client.session_events();
             client
-                .create("/lease", b"", &[], CreateMode::Ephemeral)
+                .create("/lease", b"", &Acl::open(), CreateMode::Ephemeral)
                 .await
                 .unwrap();
             let mut stream = client
@@ -163,7 +163,7 @@ async fn a_client_paused_past_its_session_timeout_finds_its_session_expired() {
                 state: client.state(),
                 read: client.get_data("/e").await,
                 write: client
-                    .create("/again", b"", &[], CreateMode::Persistent)
+                    .create("/again", b"", &Acl::open(), CreateMode::Persistent)
                     .await,
                 wait_connected: client.wait_connected().await,
             }
@@ -206,7 +206,7 @@ async fn a_client_that_returns_after_its_session_expired_is_told_so() {
     let session_id = client.session_id();
     let mut session_events = client.session_events();
     client
-        .create("/lease", b"", &[], CreateMode::Ephemeral)
+        .create("/lease", b"", &Acl::open(), CreateMode::Ephemeral)
         .await
         .unwrap();
     let mut stream = client
@@ -252,7 +252,7 @@ async fn a_certificate_refused_on_reconnect_stops_the_client_for_good() {
     let client = connect(&node, "alice").await;
     let mut session_events = client.session_events();
     client
-        .create("/w", b"", &[], CreateMode::Persistent)
+        .create("/w", b"", &Acl::open(), CreateMode::Persistent)
         .await
         .unwrap();
     let mut stream = client

@@ -4,7 +4,7 @@
 
 use futures::FutureExt;
 use polis_client::{
-    CreateMode, Error, ErrorCode, EventKind, SessionEvent, WatchEvent, WatchMode, Zxid,
+    Acl, CreateMode, Error, ErrorCode, EventKind, SessionEvent, WatchEvent, WatchMode, Zxid,
 };
 use polis_tests::client::{
     DEADLINE, client_config, connect, connect_with, next_event, next_item, next_session_event,
@@ -35,7 +35,12 @@ async fn an_event_is_delivered_before_the_answer_to_the_change_that_fired_it() {
     let node = TestNode::start().await;
     let client = connect(&node, "alice").await;
     client
-        .create("/a", b"one", &[], polis_client::CreateMode::Persistent)
+        .create(
+            "/a",
+            b"one",
+            &Acl::open(),
+            polis_client::CreateMode::Persistent,
+        )
         .await
         .unwrap();
     let ((data, _), watch) = client.get_data_watch("/a").await.unwrap();
@@ -56,7 +61,7 @@ async fn a_reader_never_sees_new_data_before_the_event_of_the_change() {
     let watcher = connect(&node, "watcher").await;
     let writer = connect(&node, "writer").await;
     writer
-        .create("/x", b"0", &[], CreateMode::Persistent)
+        .create("/x", b"0", &Acl::open(), CreateMode::Persistent)
         .await
         .unwrap();
     let mut stream = watcher
@@ -94,7 +99,7 @@ async fn a_data_watch_fires_once_for_the_first_change_only() {
     let client = connect(&node, "alice").await;
     let other = connect(&node, "bob").await;
     client
-        .create("/d", b"", &[], CreateMode::Persistent)
+        .create("/d", b"", &Acl::open(), CreateMode::Persistent)
         .await
         .unwrap();
     let (_, first) = client.get_data_watch("/d").await.unwrap();
@@ -130,7 +135,7 @@ async fn an_exists_watch_on_a_missing_node_fires_when_it_is_created() {
     let (stat, watch) = client.exists_watch("/later").await.unwrap();
     assert_eq!(stat, None);
     let (_, created) = other
-        .create("/later", b"", &[], CreateMode::Persistent)
+        .create("/later", b"", &Acl::open(), CreateMode::Persistent)
         .await
         .unwrap();
     let fired = timeout(DEADLINE, watch).await.unwrap().unwrap();
@@ -155,11 +160,11 @@ async fn a_child_watch_fires_once_for_membership_and_not_for_data() {
     let node = TestNode::start().await;
     let client = connect(&node, "alice").await;
     client
-        .create("/p", b"", &[], CreateMode::Persistent)
+        .create("/p", b"", &Acl::open(), CreateMode::Persistent)
         .await
         .unwrap();
     client
-        .create("/p/c", b"", &[], CreateMode::Persistent)
+        .create("/p/c", b"", &Acl::open(), CreateMode::Persistent)
         .await
         .unwrap();
     let ((children, _), watch) = client.get_children_watch("/p").await.unwrap();
@@ -171,7 +176,7 @@ async fn a_child_watch_fires_once_for_membership_and_not_for_data() {
     client.set_data("/p/c", b"x", -1).await.unwrap();
     assert!(watch.as_mut().now_or_never().is_none());
     let (_, added) = client
-        .create("/p/d", b"", &[], CreateMode::Persistent)
+        .create("/p/d", b"", &Acl::open(), CreateMode::Persistent)
         .await
         .unwrap();
     let fired = watch
@@ -201,21 +206,21 @@ async fn a_persistent_watch_follows_its_node_and_stays() {
     assert_eq!(stream.path(), "/p");
     let mut seen = Vec::new();
     client
-        .create("/p", b"", &[], CreateMode::Persistent)
+        .create("/p", b"", &Acl::open(), CreateMode::Persistent)
         .await
         .unwrap();
     seen.extend(ready_events(&mut stream));
     client.set_data("/p", b"1", -1).await.unwrap();
     seen.extend(ready_events(&mut stream));
     client
-        .create("/p/c", b"", &[], CreateMode::Persistent)
+        .create("/p/c", b"", &Acl::open(), CreateMode::Persistent)
         .await
         .unwrap();
     seen.extend(ready_events(&mut stream));
     // Below the children, nothing concerns a (non-recursive) persistent watch.
     client.set_data("/p/c", b"1", -1).await.unwrap();
     client
-        .create("/p/c/g", b"", &[], CreateMode::Persistent)
+        .create("/p/c/g", b"", &Acl::open(), CreateMode::Persistent)
         .await
         .unwrap();
     client.delete("/p/c/g", -1).await.unwrap();
@@ -225,7 +230,7 @@ async fn a_persistent_watch_follows_its_node_and_stays() {
     client.delete("/p", -1).await.unwrap();
     seen.extend(ready_events(&mut stream));
     client
-        .create("/p", b"", &[], CreateMode::Persistent)
+        .create("/p", b"", &Acl::open(), CreateMode::Persistent)
         .await
         .unwrap();
     seen.extend(ready_events(&mut stream));
@@ -255,7 +260,7 @@ async fn a_recursive_watch_follows_the_subtree_without_children_events() {
         .unwrap();
     for path in ["/r", "/r/a", "/r/a/b", "/rx"] {
         other
-            .create(path, b"", &[], CreateMode::Persistent)
+            .create(path, b"", &Acl::open(), CreateMode::Persistent)
             .await
             .unwrap();
     }
@@ -287,7 +292,7 @@ async fn a_watch_resumes_after_a_zxid_with_every_later_event() {
     let node = TestNode::start().await;
     let client = connect(&node, "alice").await;
     let (_, created) = client
-        .create("/feed", b"", &[], CreateMode::Persistent)
+        .create("/feed", b"", &Acl::open(), CreateMode::Persistent)
         .await
         .unwrap();
     let mut written = Vec::new();
@@ -295,7 +300,7 @@ async fn a_watch_resumes_after_a_zxid_with_every_later_event() {
         written.push(client.set_data("/feed", &[round], -1).await.unwrap().mzxid);
     }
     client
-        .create("/feed/item", b"", &[], CreateMode::Persistent)
+        .create("/feed/item", b"", &Acl::open(), CreateMode::Persistent)
         .await
         .unwrap();
     // A consumer that processed everything up to the feed's creation comes back.
@@ -345,7 +350,7 @@ async fn a_new_client_resumes_from_the_last_zxid_processed_and_misses_nothing() 
     let node = TestNode::start().await;
     let consumer = connect(&node, "consumer").await;
     consumer
-        .create("/feed", b"", &[], CreateMode::Persistent)
+        .create("/feed", b"", &Acl::open(), CreateMode::Persistent)
         .await
         .unwrap();
     let mut stream = consumer
@@ -354,7 +359,7 @@ async fn a_new_client_resumes_from_the_last_zxid_processed_and_misses_nothing() 
         .unwrap();
     let writer = connect(&node, "writer").await;
     writer
-        .create("/feed/1", b"", &[], CreateMode::Persistent)
+        .create("/feed/1", b"", &Acl::open(), CreateMode::Persistent)
         .await
         .unwrap();
     let processed = next_event(&mut stream).await;
@@ -373,7 +378,7 @@ async fn a_new_client_resumes_from_the_last_zxid_processed_and_misses_nothing() 
             EventKind::NodeCreated,
             "/feed/2",
             writer
-                .create("/feed/2", b"", &[], CreateMode::Persistent)
+                .create("/feed/2", b"", &Acl::open(), CreateMode::Persistent)
                 .await
                 .unwrap()
                 .1
@@ -415,7 +420,7 @@ async fn resuming_from_before_the_history_window_is_refused() {
     let node = TestNode::start_with(|config| config.limits.history_events_max = 8).await;
     let client = connect(&node, "alice").await;
     let (_, created) = client
-        .create("/feed", b"", &[], CreateMode::Persistent)
+        .create("/feed", b"", &Acl::open(), CreateMode::Persistent)
         .await
         .unwrap();
     for round in 0..12u8 {
@@ -448,7 +453,7 @@ async fn a_stream_that_falls_behind_ends_with_the_zxid_to_resume_from() {
     config.watch_buffer_len = 2;
     let client = connect_with(config).await;
     client
-        .create("/fast", b"", &[], CreateMode::Persistent)
+        .create("/fast", b"", &Acl::open(), CreateMode::Persistent)
         .await
         .unwrap();
     let mut stream = client
@@ -512,7 +517,7 @@ async fn dropping_the_last_stream_of_a_path_removes_the_servers_watch() {
     drop(first);
     // The other stream still follows the path, so the server keeps the watch.
     let (_, created) = client
-        .create("/w", b"", &[], CreateMode::Persistent)
+        .create("/w", b"", &Acl::open(), CreateMode::Persistent)
         .await
         .unwrap();
     assert_eq!(
@@ -536,7 +541,7 @@ async fn watches_survive_a_reconnect_and_get_every_event_missed_meanwhile() {
     let mut session_events = client.session_events();
     for path in ["/w", "/o", "/tree"] {
         client
-            .create(path, b"", &[], CreateMode::Persistent)
+            .create(path, b"", &Acl::open(), CreateMode::Persistent)
             .await
             .unwrap();
     }
@@ -571,7 +576,7 @@ async fn watches_survive_a_reconnect_and_get_every_event_missed_meanwhile() {
     ];
     let missed_o = other.set_data("/o", b"changed", -1).await.unwrap().mzxid;
     let (_, leaf) = other
-        .create("/tree/leaf", b"", &[], CreateMode::Persistent)
+        .create("/tree/leaf", b"", &Acl::open(), CreateMode::Persistent)
         .await
         .unwrap();
     other.close().await.unwrap();
@@ -625,7 +630,7 @@ async fn a_one_shot_watch_set_while_another_client_writes_always_fires() {
     let watcher = connect(&node, "watcher").await;
     let writer = connect(&node, "writer").await;
     writer
-        .create("/hot", b"0", &[], CreateMode::Persistent)
+        .create("/hot", b"0", &Acl::open(), CreateMode::Persistent)
         .await
         .unwrap();
     let writing = tokio::spawn(async move {
@@ -677,7 +682,7 @@ async fn a_recursive_watch_does_not_reveal_nodes_the_watcher_cannot_read() {
     alice.set_data("/secret/plan", b"y", -1).await.unwrap();
     alice.delete("/secret/plan", -1).await.unwrap();
     let open = alice
-        .create("/open", b"", &[], CreateMode::Persistent)
+        .create("/open", b"", &Acl::open(), CreateMode::Persistent)
         .await
         .unwrap();
     // Events arrive in zxid order, so once /open's arrives every earlier one would have.

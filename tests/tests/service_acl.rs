@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use polis_client::{Client, ClientConfig, Error};
+use polis_client::{Acl, Client, ClientConfig, Error};
 use polis_proto::wire::{self, CreateMode, request::Op};
 use polis_security::{CertificateAuthority, TlsFiles};
 use polis_tests::client::DEADLINE;
@@ -287,7 +287,12 @@ async fn server_trusts_a_rotated_ca_without_restarting() {
     // Before the rotation the node trusts the original CA only.
     let before = connect_as(&node, &alice).await.expect("alice connects");
     before
-        .create("/before", b"old", &[], polis_client::CreateMode::Persistent)
+        .create(
+            "/before",
+            b"old",
+            &Acl::open(),
+            polis_client::CreateMode::Persistent,
+        )
         .await
         .unwrap();
     let refused = connect_as(&node, &dana).await;
@@ -308,7 +313,12 @@ async fn server_trusts_a_rotated_ca_without_restarting() {
     let (data, _) = during.get_data("/before").await.unwrap();
     assert_eq!(data, b"old");
     during
-        .create("/during", b"new", &[], polis_client::CreateMode::Persistent)
+        .create(
+            "/during",
+            b"new",
+            &Acl::open(),
+            polis_client::CreateMode::Persistent,
+        )
         .await
         .unwrap();
     let still = connect_as(&node, &alice)
@@ -370,7 +380,12 @@ async fn server_trusts_a_rotated_ca_without_restarting() {
     let (data, _) = after.get_data("/during").await.unwrap();
     assert_eq!(data, b"new");
     after
-        .create("/after", b"", &[], polis_client::CreateMode::Persistent)
+        .create(
+            "/after",
+            b"",
+            &Acl::open(),
+            polis_client::CreateMode::Persistent,
+        )
         .await
         .unwrap();
     node.shutdown().await;

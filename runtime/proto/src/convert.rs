@@ -54,24 +54,15 @@ pub fn acl_to_wire(acl: &Acl) -> wire::Acl {
     }
 }
 
-/// The ACL a `setACL` sets, from the wire: as [`acl_list_from_wire`], but an empty list is
-/// refused (ZooKeeper's InvalidACL). Reading it as "open" would let a mistaken empty list throw a
-/// node open to the world, its ACL included.
-pub fn acl_list_to_set_from_wire(acl: &[wire::Acl]) -> Result<Vec<Acl>, TreeError> {
-    if acl.is_empty() {
-        return Err(TreeError::InvalidAcl {
-            reason: "setACL needs at least one entry; an empty list opens nothing".to_string(),
-        });
-    }
-    acl_list_from_wire(acl)
-}
-
-/// The ACL of a node being created, from the wire. An entry without an id is invalid; an empty
-/// list means "open to all", the native protocol's shorthand for ZooKeeper's `OPEN_ACL_UNSAFE`
-/// (the ZooKeeper face refuses an empty list, as ZooKeeper does).
+/// An ACL from the wire, for a create or a `setACL`. An entry without an id is invalid, and so
+/// is an empty list (ZooKeeper's InvalidACL, as on its own face): reading it as "open", as the
+/// native protocol once did, let a mistaken empty list throw a node open to the world, its ACL
+/// included. A client that means open says so (`world:anyone`, `Acl::open()` in the SDK).
 pub fn acl_list_from_wire(acl: &[wire::Acl]) -> Result<Vec<Acl>, TreeError> {
     if acl.is_empty() {
-        return Ok(Acl::open().to_vec());
+        return Err(TreeError::InvalidAcl {
+            reason: "an ACL needs at least one entry; an empty list opens nothing".to_string(),
+        });
     }
     acl.iter()
         .map(|entry| {

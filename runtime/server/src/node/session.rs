@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use polis_proto::convert::{
-    acl_list_from_wire, acl_list_to_set_from_wire, acl_to_wire, create_mode_from_wire, id_to_wire,
-    stat_to_wire, watch_kind_from_wire,
+    acl_list_from_wire, acl_to_wire, create_mode_from_wire, id_to_wire, stat_to_wire,
+    watch_kind_from_wire,
 };
 use polis_proto::wire::{self, request::Op, response::Result as Reply};
 use polis_raft::{ClusterView, CommandResponse, MembershipChange, NodeRole, PeerNode};
@@ -219,7 +219,7 @@ impl SessionHandler {
                 .await
             }
             Op::SetAcl(set) => {
-                let op = acl_list_to_set_from_wire(&set.acl).map(|acl| WriteOp::SetAcl {
+                let op = acl_list_from_wire(&set.acl).map(|acl| WriteOp::SetAcl {
                     path: set.path,
                     acl,
                     version: set.version,
@@ -838,7 +838,7 @@ fn write_op_of_multi(op: wire::MultiOp) -> Result<WriteOp, TreeError> {
             version: check.version,
         }),
         Some(MultiOp::SetAcl(set)) => Ok(WriteOp::SetAcl {
-            acl: acl_list_to_set_from_wire(&set.acl)?,
+            acl: acl_list_from_wire(&set.acl)?,
             path: set.path,
             version: set.version,
         }),

@@ -113,8 +113,8 @@ pub fn plan(request: Request, identities: &[Id], reads: ZooKeeperReads) -> Plan 
         RequestBody::Ping => forward(Op::Ping(wire::Ping {}), ReplyKind::Ping),
         RequestBody::CloseSession => forward(Op::Close(wire::Close {}), ReplyKind::Close),
         RequestBody::Create(kind, create) => {
-            // ZooKeeper refuses an empty ACL (InvalidACL); Polis's wire protocol reads it as
-            // "open", so it is refused here.
+            // ZooKeeper refuses an empty ACL (InvalidACL); so does the session core, but with
+            // its own reason, and ZooKeeper clients expect the bare code.
             if create.acl.is_empty() {
                 return local(error(ErrorCode::InvalidAcl));
             }

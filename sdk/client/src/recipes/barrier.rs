@@ -3,7 +3,7 @@
 use polis_tree::{CreateMode, ErrorCode, Zxid, path};
 
 use super::participant::{Participant, ranked, retrying};
-use crate::{Client, Error};
+use crate::{Acl, Client, Error};
 
 /// The name prefix of participants' nodes.
 const PARTICIPANT_PREFIX: &str = "p-";
@@ -70,8 +70,9 @@ impl Barrier {
                     continue;
                 };
                 let token = stat.czxid.to_string();
+                let open = Acl::open();
                 let created = retrying(client, || {
-                    client.create(&ready, token.as_bytes(), &[], CreateMode::Persistent)
+                    client.create(&ready, token.as_bytes(), &open, CreateMode::Persistent)
                 })
                 .await;
                 match created {

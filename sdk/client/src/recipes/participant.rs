@@ -7,7 +7,7 @@ use polis_tree::path;
 use polis_tree::{CreateMode, ErrorCode, Stat, Zxid};
 
 use crate::backoff::random_u64;
-use crate::{Client, Error};
+use crate::{Acl, Client, Error};
 
 /// How often a recipe step is retried after a connection loss before the loss is reported.
 const RETRIES_MAX: u32 = 16;
@@ -46,11 +46,12 @@ pub(crate) async fn ensure_path(client: &Client, node_path: &str) -> Result<(), 
         return Ok(());
     }
     let mut prefix = String::new();
+    let open = Acl::open();
     for component in node_path.split('/').filter(|part| !part.is_empty()) {
         prefix.push('/');
         prefix.push_str(component);
         let created = retrying(client, || {
-            client.create(&prefix, &[], &[], CreateMode::Persistent)
+            client.create(&prefix, &[], &open, CreateMode::Persistent)
         })
         .await;
         match created {
@@ -117,7 +118,12 @@ impl Participant {
         let mut retries = 0;
         let (node_path, stat) = loop {
             match client
-                .create(&requested, data, &[], CreateMode::EphemeralSequential)
+                .create(
+                    &requested,
+                    data,
+                    &Acl::open(),
+                    CreateMode::EphemeralSequential,
+                )
                 .await
             {
                 Ok(created) => break created,
