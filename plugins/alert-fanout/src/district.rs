@@ -28,6 +28,23 @@ pub struct District {
     pub identity: Option<String>,
 }
 
+/// Whether an alerting agency's geocodes target districts when the same `<area>` also gives a
+/// polygon or a circle (the agency's registry entry, `"geocodeTargeting"`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GeocodeTargeting {
+    /// Geocodes target only an area without a polygon or circle. Where an area gives a shape, the
+    /// shape is the warned area and its geocodes only name the zones it falls in: every NWS
+    /// storm-based warning carries its whole county's SAME code beside the polygon, and alerting
+    /// the county for a storm three districts wide is exactly the over-alerting that teaches
+    /// people to ignore warnings. Zone-based products (a Wind Advisory by forecast zone) have no
+    /// shape and still target by their codes.
+    #[default]
+    WithoutGeometry,
+    /// Geocodes target beside a shape too, for an agency whose alerts are zone-based by policy.
+    Always,
+}
+
 /// An agency of the district that wants alerts of some CAP categories (all when empty).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -68,14 +85,12 @@ impl LocatedDistrict {
         default_identity_or(&self.name, self.entry.identity.as_deref())
     }
 
-    /// True if the area names one of the district's geocodes or its shapes overlap the
-    /// district's polygon.
-    pub fn is_touched_by(&self, area: &CheckedArea) -> bool {
-        let geocode_match = area.geocodes.iter().any(|code| {
-            self.entry.geocodes.iter().any(|own| {
-                own.value_name.eq_ignore_ascii_case(&code.value_name) && own.value == code.value
-            })
-        });
+    /// True if the area's shapes overlap the district's polygon, or, where the area has no shape
+    /// (or `targeting` says geocodes always count), it names one of the district's geocodes.
+    pub fn is_touched_by(&self, area: &CheckedArea, targeting: GeocodeTargeting) -> bool {
+        let has_shape = !area.polygons.is_empty() || !area.circles.is_empty();
+        let geocodes_count = !has_shape || targeting == GeocodeTargeting::Always;
+        let geocode_match = geocodes_count && shares_a_geocode(&area.geocodes, &self.entry.geocodes);
         if geocode_match {
             return true;
         }
@@ -104,6 +119,37 @@ impl LocatedDistrict {
             })
             .map(|agency| agency.name.clone())
             .collect()
+    }
+}
+
+/// Geocode schemes that name part of what a coarser scheme names whole, finest first: an NWS
+/// forecast zone (UGC) lies within a county, which a SAME (FIPS) code names.
+const FINER_GEOCODE_SCHEMES: &[&str] = &["UGC"];
+
+/// Whether an area's geocodes name the district, by the finest scheme both use: a zone-based
+/// product for zone ORZ103 also carries its county's SAME code, and matching that would alert
+/// every district of the county, not the zone's.
+fn shares_a_geocode(area: &[NamedValue], district: &[NamedValue]) -> bool {
+    let uses = |codes: &[NamedValue], scheme: &str| {
+        codes
+            .iter()
+            .any(|code| code.value_name.eq_ignore_ascii_case(scheme))
+    };
+    let matches = |scheme: Option<&str>| {
+        area.iter().any(|code| {
+            scheme.is_none_or(|scheme| code.value_name.eq_ignore_ascii_case(scheme))
+                && district.iter().any(|own| {
+                    own.value_name.eq_ignore_ascii_case(&code.value_name)
+                        && own.value == code.value
+                })
+        })
+    };
+    match FINER_GEOCODE_SCHEMES
+        .iter()
+        .find(|scheme| uses(area, scheme) && uses(district, scheme))
+    {
+        Some(scheme) => matches(Some(scheme)),
+        None => matches(None),
     }
 }
 

@@ -9,7 +9,7 @@ use crate::alert::Alert;
 use crate::alert_key::alert_key;
 use crate::cap_xml::parse_xml;
 use crate::config::Config;
-use crate::district::LocatedDistrict;
+use crate::district::{GeocodeTargeting, LocatedDistrict};
 use crate::notification::Notification;
 use crate::thread_state::{DistrictProgress, KeyRecord, ThreadState};
 use crate::validation::{CheckedAlert, MsgType, Scope, Status, validate};
@@ -34,6 +34,17 @@ pub fn parse_document(data: &[u8]) -> Result<Alert, String> {
 
 fn last_segment(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
+}
+
+/// An alerting agency's registry entry (`<root>/agencies/<agency>`, JSON): the CAP senders it
+/// speaks for and, optionally, `"geocodeTargeting": "always"` for an agency whose alerts are
+/// zone-based by policy (see [`GeocodeTargeting`]).
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AgencyEntry {
+    senders: Vec<String>,
+    #[serde(default)]
+    geocode_targeting: GeocodeTargeting,
 }
 
 /// The handling of one batch's inbox nodes.
@@ -69,20 +80,17 @@ impl<'s, 'c, 'a> Fanout<'s, 'c, 'a> {
         )
     }
 
-    /// The CAP senders `agency` is registered to speak for, or why it may publish nothing.
-    fn registered_senders(&mut self, agency: &str) -> Result<Result<Vec<String>, String>, String> {
+    /// The registry entry of `agency` (the CAP senders it speaks for, how its geocodes target),
+    /// or why it may publish nothing.
+    fn registered_agency(&mut self, agency: &str) -> Result<Result<AgencyEntry, String>, String> {
         let path = self.config.agency(agency);
         let entry = match self.stage.context().get(&path) {
             Ok(Some(node)) => node.data,
             Ok(None) => return Ok(Err(format!("{agency} is not a registered agency ({path})"))),
             Err(error) => return Err(format!("{path}: {error}")),
         };
-        #[derive(serde::Deserialize)]
-        struct AgencyEntry {
-            senders: Vec<String>,
-        }
         match serde_json::from_slice::<AgencyEntry>(&entry) {
-            Ok(entry) => Ok(Ok(entry.senders)),
+            Ok(entry) => Ok(Ok(entry)),
             Err(error) => Ok(Err(format!(
                 "the registry entry {path} is not valid: {error}"
             ))),
@@ -116,10 +124,11 @@ impl<'s, 'c, 'a> Fanout<'s, 'c, 'a> {
         };
         // The inbox's ACL proves which agency wrote the alert; the registry says whose name it
         // may use. Without this any agency could publish as the National Weather Service.
-        let senders = match self.registered_senders(agency)? {
-            Ok(senders) => senders,
+        let registered = match self.registered_agency(agency)? {
+            Ok(registered) => registered,
             Err(reason) => return self.reject(&id, &reason),
         };
+        let senders = &registered.senders;
         if !senders.iter().any(|sender| *sender == alert.alert.sender) {
             return self.reject(
                 &id,
@@ -162,7 +171,7 @@ impl<'s, 'c, 'a> Fanout<'s, 'c, 'a> {
         {
             return self.reject(&id, "the alert expired before it reached the city");
         }
-        self.distribute(&id, path, &alert, &key)
+        self.distribute(&id, path, &alert, &key, registered.geocode_targeting)
     }
 
     /// The thread the message belongs to and the thread's state so far, from its references.
@@ -225,7 +234,11 @@ impl<'s, 'c, 'a> Fanout<'s, 'c, 'a> {
 
     /// The districts an Alert or Update addresses: for a Private alert those named in
     /// `addresses`, otherwise those its areas touch.
-    fn targets(&mut self, alert: &CheckedAlert) -> Result<BTreeSet<String>, String> {
+    fn targets(
+        &mut self,
+        alert: &CheckedAlert,
+        targeting: GeocodeTargeting,
+    ) -> Result<BTreeSet<String>, String> {
         let districts = self.districts()?;
         if alert.scope == Scope::Private {
             let addressed: BTreeSet<&str> = alert
@@ -244,7 +257,12 @@ impl<'s, 'c, 'a> Fanout<'s, 'c, 'a> {
         }
         Ok(districts
             .iter()
-            .filter(|district| alert.areas.iter().any(|area| district.is_touched_by(area)))
+            .filter(|district| {
+                alert
+                    .areas
+                    .iter()
+                    .any(|area| district.is_touched_by(area, targeting))
+            })
             .map(|district| district.name.clone())
             .collect())
     }
@@ -255,6 +273,7 @@ impl<'s, 'c, 'a> Fanout<'s, 'c, 'a> {
         inbox_path: &str,
         alert: &CheckedAlert,
         key: &str,
+        targeting: GeocodeTargeting,
     ) -> Result<(), String> {
         let actual = alert.status == Status::Actual;
         let (thread, previous, superseded) = self.resolve_thread(alert, key)?;
@@ -270,7 +289,7 @@ impl<'s, 'c, 'a> Fanout<'s, 'c, 'a> {
         let (targets, released) = if alert.msg_type == MsgType::Cancel {
             (previously_notified, BTreeSet::new())
         } else {
-            let targets = self.targets(alert)?;
+            let targets = self.targets(alert, targeting)?;
             let released = previously_notified
                 .difference(&targets)
                 .cloned()

@@ -39,10 +39,56 @@ pub struct Notification {
     /// CAP polygon and circle strings, so the district's edge can test its own points.
     pub polygons: Vec<String>,
     pub circles: Vec<String>,
+    /// Every `<info>` block, in the document's order (CAP puts the primary language first, whose
+    /// text the fields above repeat): a district shows each reader the language it reads.
+    pub info: Vec<InfoText>,
     /// Why a district got a Cancel it did not ask for (e.g. "outside the updated area").
     pub note: String,
     /// The commit time at which the fan-out wrote this, in ms.
     pub notified_ms: i64,
+}
+
+/// One `<info>` block's text, for a district to show in its language.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct InfoText {
+    /// RFC 3066 language tag; CAP's default is `en-US`.
+    pub language: String,
+    pub event: String,
+    pub headline: String,
+    pub description: String,
+    pub instruction: String,
+    pub severity: String,
+    pub urgency: String,
+    pub certainty: String,
+    pub sender_name: String,
+    pub web: String,
+}
+
+impl InfoText {
+    fn of(info: &crate::alert::Info) -> InfoText {
+        InfoText {
+            language: info.language.clone().unwrap_or_else(|| "en-US".to_string()),
+            event: info.event.clone(),
+            headline: info.headline.clone().unwrap_or_default(),
+            description: info.description.clone().unwrap_or_default(),
+            instruction: info.instruction.clone().unwrap_or_default(),
+            severity: info.severity.clone(),
+            urgency: info.urgency.clone(),
+            certainty: info.certainty.clone(),
+            sender_name: info.sender_name.clone().unwrap_or_default(),
+            web: info.web.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// Appends the values not already in `list`, keeping their order: the info blocks of one alert
+/// in several languages repeat the same areas.
+fn extend_unique(list: &mut Vec<String>, values: impl IntoIterator<Item = String>) {
+    for value in values {
+        if !list.contains(&value) {
+            list.push(value);
+        }
+    }
 }
 
 impl Notification {
@@ -78,14 +124,14 @@ impl Notification {
             notification.instruction = info.instruction.clone().unwrap_or_default();
         }
         notification.categories = alert.categories();
+        notification.info = cap.info.iter().map(InfoText::of).collect();
         for info in &cap.info {
             for area in &info.area {
-                notification.area.push(area.area_desc.clone());
-                notification.polygons.extend(area.polygon.iter().cloned());
-                notification.circles.extend(area.circle.iter().cloned());
+                extend_unique(&mut notification.area, [area.area_desc.clone()]);
+                extend_unique(&mut notification.polygons, area.polygon.iter().cloned());
+                extend_unique(&mut notification.circles, area.circle.iter().cloned());
             }
         }
-        notification.area.dedup();
         notification
     }
 

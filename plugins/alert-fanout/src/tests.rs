@@ -396,3 +396,86 @@ fn a_private_alert_without_addresses_is_rejected() {
     let reason = String::from_utf8(tree.get("/city/alerts/rejected/p1").unwrap()).unwrap();
     assert!(reason.contains("needs <addresses>"), "{reason}");
 }
+
+// ------------------------------------------------------------------------------------------------
+// Targeting as alerting practice does it (issue 16). Each document is written from the public
+// CAP profiles and examples of its issuer; the table in the README lists expected vs notified.
+
+fn districts_notified_by(document: &str) -> Vec<String> {
+    let mut tree = city();
+    publish(&mut tree, "t1", document);
+    let list = notified(&tree, "notifications");
+    districts_of(&list).into_iter().map(str::to_string).collect()
+}
+
+/// An NWS storm-based warning carries its county's SAME code beside the polygon, as every NWS
+/// warning does; the polygon is the warned area. It once reached all twelve districts.
+#[test]
+fn a_storm_based_warning_reaches_its_polygon_not_the_whole_county() {
+    assert_eq!(
+        districts_notified_by(include_str!("../testdata/nws-tornado-warning.xml")),
+        ["lakeview", "northgate", "westwood"]
+    );
+}
+
+/// A zone-based product has no shape: its forecast zone targets, not the county its SAME code
+/// names (the finest scheme both sides use decides).
+#[test]
+fn a_zone_based_product_reaches_its_zone_not_the_whole_county() {
+    assert_eq!(
+        districts_notified_by(include_str!("../testdata/nws-wind-advisory.xml")),
+        ["harbor", "industrial", "southport", "university"]
+    );
+}
+
+/// A CAP circle targets by its geometry; the county SAME code IPAWS requires beside it does not.
+#[test]
+fn a_circle_reaches_the_districts_it_overlaps() {
+    assert_eq!(
+        districts_notified_by(include_str!("../testdata/ipaws-hazmat-circle.xml")),
+        ["riverside"]
+    );
+}
+
+/// An agency registered with `"geocodeTargeting": "always"` targets by its geocodes beside a
+/// shape too: a county-wide policy is the city's explicit choice, never the default.
+#[test]
+fn an_agency_may_be_registered_to_target_by_geocodes_always() {
+    let mut tree = city();
+    let entry = serde_json::json!({
+        "identity": "CN=cascadia-bay-oem,O=Polis",
+        "senders": ["oem@cascadia-bay.example"],
+        "geocodeTargeting": "always",
+    });
+    tree.set("/city/agencies/cascadia-bay-oem", entry.to_string().as_bytes());
+    publish(
+        &mut tree,
+        "t1",
+        include_str!("../testdata/ipaws-hazmat-circle.xml"),
+    );
+    assert_eq!(
+        notified(&tree, "notifications").len(),
+        12,
+        "the county's SAME code names every district"
+    );
+}
+
+/// Every info block reaches the district, by language, and the area they share is listed once.
+#[test]
+fn every_language_of_an_alert_reaches_the_district_and_its_area_once() {
+    let mut tree = city();
+    publish(
+        &mut tree,
+        "t1",
+        include_str!("../testdata/nws-tornado-warning.xml"),
+    );
+    let list = notified(&tree, "notifications");
+    let sent = notification(&tree, &format!("notifications/{}", list[0]));
+    let languages: Vec<&str> = sent.info.iter().map(|info| info.language.as_str()).collect();
+    assert_eq!(languages, ["en-US", "es-US"]);
+    assert_eq!(sent.info[1].event, "Aviso de Tornado");
+    assert!(sent.info[1].instruction.starts_with("¡BUSQUE REFUGIO"));
+    assert_eq!(sent.event, "Tornado Warning", "the primary language's, as before");
+    assert_eq!(sent.polygons.len(), 1, "{:?}", sent.polygons);
+    assert_eq!(sent.area, ["Multnomah, OR"]);
+}
