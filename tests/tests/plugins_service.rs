@@ -231,6 +231,81 @@ async fn an_upgrade_keeps_the_cursor_and_a_rollback_restores_the_previous_revisi
     node.shutdown().await;
 }
 
+/// Issue 16: an upgrade takes effect at the zxid that committed it. Every event before it is
+/// handled by the old revision, every event after it by the new one, however far behind the
+/// plugin is when the upgrade lands, and the status shows the new revision only once it runs.
+/// (Revision 1's code used to handle events committed after the upgrade until the runner
+/// noticed, and revision 2 the ones revision 1 had not reached yet.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_upgrade_takes_effect_exactly_at_its_zxid() {
+    const EVENTS: usize = 30;
+    let node = TestNode::start().await;
+    let admin = connect(&node, ADMIN_NAME).await;
+    create_all(&admin, &["/in", "/out", "/out2"]).await;
+    let first = package(
+        "polis-test-echo",
+        &echo_manifest("echo", "1.0.0", "/out", "/in"),
+    );
+    deploy::deploy(&admin, &first).await.expect("deployed");
+    status_when(&admin, "echo", "revision 1 to run", |report| {
+        report.status.revision == 1 && report.status.state == PluginState::Running
+    })
+    .await;
+    let creates = |prefix: &'static str| -> Vec<Op> {
+        (0..EVENTS)
+            .map(|index| {
+                Op::create(
+                    format!("/in/{prefix}{index:02}"),
+                    prefix.as_bytes(),
+                    &open(),
+                    CreateMode::Persistent,
+                )
+            })
+            .collect()
+    };
+    // Events, then the upgrade, then more events, without waiting for the plugin in between.
+    for op in creates("before") {
+        admin.multi(vec![op]).await.expect("create before");
+    }
+    let second = package(
+        "polis-test-echo",
+        &echo_manifest("echo", "2.0.0", "/out2", "/in"),
+    );
+    let upgraded = deploy::upgrade(&admin, &second).await.expect("upgraded");
+    assert_eq!(upgraded.current.revision, 2);
+    for op in creates("after") {
+        admin.multi(vec![op]).await.expect("create after");
+    }
+    let last = format!("after{:02}", EVENTS - 1);
+    eventually("every event handled", || async {
+        let done = admin.exists(&format!("/out2/{last}")).await.ok()??;
+        let before_done = admin
+            .exists(&format!("/out/before{:02}", EVENTS - 1))
+            .await
+            .ok()?
+            .or(admin
+                .exists(&format!("/out2/before{:02}", EVENTS - 1))
+                .await
+                .ok()?);
+        before_done.map(|_| done)
+    })
+    .await;
+    let (out, _) = admin.get_children("/out").await.expect("children");
+    let (out2, _) = admin.get_children("/out2").await.expect("children");
+    assert!(
+        out.iter().all(|name| name.starts_with("before")),
+        "revision 1 handled events after the upgrade: {out:?}"
+    );
+    assert!(
+        out2.iter().all(|name| name.starts_with("after")),
+        "revision 2 handled events before the upgrade: {out2:?}"
+    );
+    assert_eq!((out.len(), out2.len()), (EVENTS, EVENTS));
+    let report = deploy::status(&admin, "echo").await.expect("status");
+    assert_eq!(report.status.revision, 2);
+    node.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hostile_plugins_fail_alone_with_the_reason_in_their_status() {
     let node = TestNode::start().await;

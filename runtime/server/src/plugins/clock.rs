@@ -30,13 +30,17 @@ impl Clock {
         }
     }
 
-    pub(super) fn tick_if_due(&mut self, node: &Arc<Node>, wanted: &BTreeMap<String, Revision>) {
+    pub(super) fn tick_if_due(
+        &mut self,
+        node: &Arc<Node>,
+        wanted: &BTreeMap<String, (Revision, Option<polis_tree::Zxid>)>,
+    ) {
         use std::sync::atomic::Ordering;
         if self.interval.is_zero()
             || self
                 .last_tick
                 .is_some_and(|last| last.elapsed() < self.interval)
-            || !wanted.values().any(|revision| {
+            || !wanted.values().any(|(revision, _)| {
                 revision
                     .manifest
                     .triggers

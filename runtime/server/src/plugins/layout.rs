@@ -156,6 +156,42 @@ impl Cursor {
             handled_in_zxid: None,
         }
     }
+
+    /// The cursor a cursor node holds: what it records, or, while it is empty (a new plugin),
+    /// the position after the transaction that created it.
+    pub fn of_node(data: &[u8], czxid: Zxid) -> Cursor {
+        if data.is_empty() {
+            return Cursor::after(czxid);
+        }
+        serde_json::from_slice(data).unwrap_or(Cursor::after(czxid))
+    }
+}
+
+/// Which revision handles a plugin's next events, and up to where.
+///
+/// An upgrade, rollback or resume takes effect at the zxid that committed it (`changed_at`, the
+/// deployment record's mzxid: only a revision change rewrites that record). Every event before
+/// it is the previous revision's, every event after it the new one's. So while the cursor is
+/// still before `changed_at`, the previous revision runs, bounded to the events before
+/// `changed_at` (`Some(changed_at)`), and hands over once it has passed them. Only if that
+/// revision cannot run (it is paused or failed, which is why it was replaced) do its pending
+/// events go to the new one. Pure, so that the rule is tested alone.
+pub fn revision_to_run(
+    deployment: &Deployment,
+    changed_at: Zxid,
+    cursor: Cursor,
+    state: PluginState,
+) -> (Revision, Option<Zxid>) {
+    let handed_over = cursor.zxid >= changed_at
+        || (cursor.zxid == changed_at - 1 && cursor.handled_in_zxid.is_none());
+    match deployment.history.first() {
+        Some(previous)
+            if !handed_over && !matches!(state, PluginState::Paused | PluginState::Failed) =>
+        {
+            (previous.clone(), Some(changed_at))
+        }
+        _ => (deployment.current.clone(), None),
+    }
 }
 
 /// A plugin's state, as its status node says.
@@ -279,6 +315,53 @@ mod tests {
         trim_logs(&mut big);
         assert!(big.len() < 4);
         assert_eq!(big.last().map(|l| l.zxid), Some(9));
+    }
+
+    fn deployment_upgraded_from_1_to_2() -> Deployment {
+        let revision = |number: u64, version: &str| Revision {
+            revision: number,
+            manifest: PluginManifest::new("echo", version, &["/in"]),
+            component: "00".repeat(32),
+        };
+        Deployment {
+            current: revision(2, "2.0.0"),
+            history: vec![revision(1, "1.0.0")],
+        }
+    }
+
+    /// Issue 16: the events before an upgrade's zxid are the old revision's, the ones after it
+    /// the new one's, whatever the cursor when the upgrade lands.
+    #[test]
+    fn the_revision_current_at_the_cursor_runs_until_the_upgrade_zxid() {
+        let deployment = deployment_upgraded_from_1_to_2();
+        let run = |cursor: Cursor, state: PluginState| {
+            let (revision, before) = revision_to_run(&deployment, 100, cursor, state);
+            (revision.revision, before)
+        };
+        // Behind the upgrade: revision 1, for the events before zxid 100.
+        assert_eq!(run(Cursor::after(40), PluginState::Running), (1, Some(100)));
+        let partly = Cursor {
+            zxid: 99,
+            handled_in_zxid: Some(3),
+        };
+        assert_eq!(run(partly, PluginState::Running), (1, Some(100)));
+        // Everything before it handled: revision 2, unbounded.
+        assert_eq!(run(Cursor::after(99), PluginState::Running), (2, None));
+        assert_eq!(run(Cursor::after(150), PluginState::Retrying), (2, None));
+        // A paused or failed revision is why it was replaced: the new one takes its events.
+        assert_eq!(run(Cursor::after(40), PluginState::Paused), (2, None));
+        assert_eq!(run(Cursor::after(40), PluginState::Failed), (2, None));
+        // A first deployment has nothing before it.
+        let fresh = Deployment {
+            history: Vec::new(),
+            ..deployment_upgraded_from_1_to_2()
+        };
+        assert_eq!(
+            revision_to_run(&fresh, 100, Cursor::after(40), PluginState::Deployed)
+                .0
+                .revision,
+            2
+        );
     }
 
     #[test]

@@ -9,7 +9,11 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::clock::Clock;
-use super::layout::{DEPLOYED_PATH, Deployment, Revision};
+use polis_tree::Zxid;
+
+use super::layout::{
+    Cursor, DEPLOYED_PATH, Deployment, PluginPaths, PluginStatus, Revision, revision_to_run,
+};
 use super::worker::Worker;
 use crate::node::Node;
 
@@ -23,6 +27,8 @@ pub const DEPLOYED_PLUGINS_MAX: usize = 256;
 struct RunningWorker {
     revision: u64,
     stop: watch::Sender<bool>,
+    /// Where a newer revision takes over, once one does.
+    handles_before: watch::Sender<Option<Zxid>>,
     task: JoinHandle<()>,
 }
 
@@ -85,8 +91,13 @@ async fn run(
         workers.retain(|name, worker| {
             let keep = wanted
                 .get(name)
-                .is_some_and(|revision| revision.revision == worker.revision)
+                .is_some_and(|(revision, _)| revision.revision == worker.revision)
                 && !worker.task.is_finished();
+            if keep && let Some((_, handles_before)) = wanted.get(name) {
+                worker
+                    .handles_before
+                    .send_if_modified(|current| std::mem::replace(current, *handles_before) != *handles_before);
+            }
             if !keep {
                 worker.stop.send_replace(true);
                 tracing::info!(plugin = %name, revision = worker.revision, "plugin stopped on this node");
@@ -94,19 +105,21 @@ async fn run(
             keep
         });
         clock.tick_if_due(&node, &wanted);
-        for (name, revision) in wanted {
+        for (name, (revision, handles_before)) in wanted {
             if workers.contains_key(&name) {
                 continue;
             }
             let (stop, stopped) = watch::channel(false);
+            let (bound, bounded) = watch::channel(handles_before);
             let number = revision.revision;
-            let worker = Worker::new(node.clone(), engine.clone(), revision);
+            let worker = Worker::new(node.clone(), engine.clone(), revision, bounded);
             let task = tokio::spawn(worker.run(stopped));
             workers.insert(
                 name,
                 RunningWorker {
                     revision: number,
                     stop,
+                    handles_before: bound,
                     task,
                 },
             );
@@ -122,8 +135,9 @@ async fn run(
     }
 }
 
-/// The revision every deployed plugin should run, read from the local tree.
-async fn deployed_revisions(node: &Node) -> BTreeMap<String, Revision> {
+/// The revision every deployed plugin should run now, and where a newer one takes over, read
+/// from the local tree (see [`revision_to_run`]).
+async fn deployed_revisions(node: &Node) -> BTreeMap<String, (Revision, Option<Zxid>)> {
     let tree = node.reader.read().await;
     let Some((_, children)) = tree.node(DEPLOYED_PATH) else {
         return BTreeMap::new();
@@ -143,7 +157,22 @@ async fn deployed_revisions(node: &Node) -> BTreeMap<String, Revision> {
         };
         match serde_json::from_slice::<Deployment>(&record.data) {
             Ok(deployment) if deployment.current.manifest.name == *name => {
-                wanted.insert(name.clone(), deployment.current);
+                let paths = PluginPaths::new(name);
+                let Some((cursor_record, _)) = tree.node(&paths.cursor) else {
+                    continue;
+                };
+                let cursor = Cursor::of_node(&cursor_record.data, cursor_record.czxid);
+                let state = tree
+                    .node(&paths.status)
+                    .and_then(|(status, _)| {
+                        serde_json::from_slice::<PluginStatus>(&status.data).ok()
+                    })
+                    .unwrap_or_default()
+                    .state;
+                wanted.insert(
+                    name.clone(),
+                    revision_to_run(&deployment, record.mzxid, cursor, state),
+                );
             }
             Ok(_) => tracing::warn!(plugin = %name, "a deployment names another plugin; ignored"),
             Err(error) => {

@@ -76,10 +76,18 @@ pub(super) struct Worker {
     /// Cloned into each invocation's blocking thread: while it has other owners an invocation
     /// is running, holding a handle on the tree.
     in_flight: Arc<()>,
+    /// Set when a newer revision took effect at this zxid: this worker handles only the events
+    /// before it, then ends (see [`super::layout::revision_to_run`]).
+    handles_before: watch::Receiver<Option<Zxid>>,
 }
 
 impl Worker {
-    pub(super) fn new(node: Arc<Node>, engine: PluginEngine, revision: Revision) -> Worker {
+    pub(super) fn new(
+        node: Arc<Node>,
+        engine: PluginEngine,
+        revision: Revision,
+        handles_before: watch::Receiver<Option<Zxid>>,
+    ) -> Worker {
         let name = revision.manifest.name.clone();
         Worker {
             node,
@@ -88,6 +96,7 @@ impl Worker {
             identities: vec![plugin_identity(&name)].into(),
             in_flight: Arc::new(()),
             revision,
+            handles_before,
         }
     }
 
@@ -113,6 +122,16 @@ impl Worker {
     }
 
     async fn work(&self) {
+        let Some(deployment_mzxid) = self
+            .node
+            .reader
+            .read()
+            .await
+            .node(&self.paths.deployment)
+            .map(|(record, _)| record.mzxid)
+        else {
+            return std::future::pending().await;
+        };
         let Some(mut progress) = self.read_progress().await else {
             // The deployment was removed under us; the runner will stop this worker.
             return std::future::pending().await;
@@ -151,7 +170,10 @@ impl Worker {
         );
         loop {
             let applied = self.node.hub.applied_zxid();
-            let scan = self.scan(&progress).await;
+            let (scan, newer_revision_at) = match self.scan(&progress, deployment_mzxid).await {
+                Ok((scan, newer_revision_at)) => (Ok(scan), newer_revision_at),
+                Err(error) => (Err(error), None),
+            };
             match scan {
                 Err(TreeError::HistoryCompacted {
                     compacted_through, ..
@@ -166,6 +188,12 @@ impl Worker {
                     batch: Some(batch), ..
                 }) => {
                     self.handle_batch(&instance, &mut progress, batch).await;
+                }
+                Ok(Scan { batch: None, .. }) if newer_revision_at.is_some() => {
+                    // Every event before the newer revision's zxid is handled: hand over.
+                    let before = newer_revision_at.expect("checked just above");
+                    self.hand_over(&mut progress, before).await;
+                    return;
                 }
                 Ok(Scan {
                     batch: None,
@@ -183,7 +211,14 @@ impl Worker {
                     {
                         self.advance_idle(&mut progress, scanned_through).await;
                     } else {
-                        self.node.hub.applied_through(applied + 1).await;
+                        // Idle until the next applied change, or until a newer revision takes
+                        // over (then everything before it may already be handled).
+                        let mut newer = self.handles_before.clone();
+                        newer.borrow_and_update();
+                        tokio::select! {
+                            () = self.node.hub.applied_through(applied + 1) => {}
+                            _ = newer.changed() => {}
+                        }
                     }
                 }
             }
@@ -253,8 +288,26 @@ impl Worker {
         Ok(instance)
     }
 
-    async fn scan(&self, progress: &Progress) -> Result<Scan, TreeError> {
+    /// The next batch of events for this revision, and the zxid at which a newer revision took
+    /// over, if one did. The deployment record is read under the same hold of the tree's lock as
+    /// the history: an event after an upgrade is only in the history once the upgrade is in the
+    /// tree, so this revision never handles one, even before the runner has noticed.
+    async fn scan(
+        &self,
+        progress: &Progress,
+        deployment_mzxid: Zxid,
+    ) -> Result<(Scan, Option<Zxid>), TreeError> {
         let tree = self.node.reader.read().await;
+        // Only a revision change rewrites the deployment record, so a record changed since this
+        // worker started names a newer revision, effective at its mzxid.
+        let superseded_at = tree
+            .node(&self.paths.deployment)
+            .map(|(record, _)| record.mzxid)
+            .filter(|mzxid| *mzxid != deployment_mzxid);
+        let newer_revision_at = match (self.newer_revision_at(), superseded_at) {
+            (Some(told), Some(seen)) => Some(told.min(seen)),
+            (told, seen) => told.or(seen),
+        };
         let manifest = &self.revision.manifest;
         // Nothing between the cursor and an earlier look's end concerns the plugin.
         let start = match progress.skipped {
@@ -267,7 +320,9 @@ impl Worker {
         } else {
             start.zxid
         };
-        let entries = tree.history().since(after)?;
+        let entries = tree.history().since(after)?.take_while(move |entry| {
+            newer_revision_at.is_none_or(|before| entry.event.zxid < before)
+        });
         let isolating = progress.isolate_through.is_some_and(|through| {
             progress.cursor.zxid < through.zxid
                 || (progress.cursor.zxid == through.zxid
@@ -279,7 +334,10 @@ impl Worker {
         } else {
             manifest.limits.events_per_batch_max as usize
         };
-        Ok(next_batch(entries, start, &manifest.triggers, events_max))
+        Ok((
+            next_batch(entries, start, &manifest.triggers, events_max),
+            newer_revision_at,
+        ))
     }
 
     /// The events as the plugin gets them: with the node's data when the plugin may read it
@@ -479,6 +537,26 @@ impl Worker {
         ) {
             self.reload(progress).await;
         }
+    }
+
+    /// The zxid at which a newer revision took over, if one did.
+    fn newer_revision_at(&self) -> Option<Zxid> {
+        *self.handles_before.borrow()
+    }
+
+    /// Records that every event before `before` is handled, so that the newer revision starts
+    /// there; if another commit overtook this one, the runner decides again from what is stored.
+    async fn hand_over(&self, progress: &mut Progress, before: Zxid) {
+        let through = Cursor::after(before - 1);
+        if progress.cursor.zxid < through.zxid || progress.cursor.handled_in_zxid.is_some() {
+            self.advance_idle(progress, through).await;
+        }
+        tracing::info!(
+            plugin = self.name(),
+            revision = self.revision.revision,
+            before,
+            "handed over to the newer revision"
+        );
     }
 
     /// Re-reads the plugin's state after another commit overtook this worker's.
