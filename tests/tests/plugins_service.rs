@@ -327,7 +327,7 @@ async fn hostile_plugins_fail_alone_with_the_reason_in_their_status() {
             "[limits]\nmemory_bytes_max = 16777216\n",
             "more than 16777216 bytes of memory",
         ),
-        ("panic", "", "trapped"),
+        ("panic", "", "deliberate panic after 1 events"),
         ("write-outside", "", "capability violation"),
         (
             "huge-output",

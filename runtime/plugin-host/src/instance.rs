@@ -175,7 +175,10 @@ impl PluginInstance {
                 bytes: state.staged_bytes,
             }),
             (Ok(Err(message)), None) => Err(PluginFailure::GuestError(message)),
-            (Err(error), None) => Err(classify(&error, &self.manifest)),
+            (Err(error), None) => Err(explained(
+                classify(&error, &self.manifest),
+                &state.logs,
+            )),
         };
         let outcome = InvocationOutcome {
             plugin: self.manifest.name.clone(),
@@ -186,6 +189,28 @@ impl PluginInstance {
         };
         metrics::invocation(&outcome, events.map_or(0, <[_]>::len));
         outcome
+    }
+}
+
+/// What the SDK's panic hook logs before the instance aborts (`sdk/plugin/src/guest.rs`).
+const PANIC_LOG_PREFIX: &str = "plugin panicked: ";
+
+/// A trap as the guest explained it: a panic aborts the instance, which the host sees only as
+/// `unreachable` executed, so the panic message the SDK logged just before is the reason an
+/// operator needs, in the status and the dead letter, not only in the logs.
+fn explained(failure: PluginFailure, logs: &[LogLine]) -> PluginFailure {
+    let PluginFailure::Trap { message } = failure else {
+        return failure;
+    };
+    let panic = logs
+        .iter()
+        .rev()
+        .find(|line| line.level == LogLevel::Error && line.message.starts_with(PANIC_LOG_PREFIX));
+    match panic {
+        Some(line) => PluginFailure::Trap {
+            message: format!("{} ({message})", line.message),
+        },
+        None => PluginFailure::Trap { message },
     }
 }
 

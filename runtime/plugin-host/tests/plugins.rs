@@ -255,10 +255,17 @@ fn a_memory_bomb_hits_its_memory_limit() {
 }
 
 #[test]
-fn a_panic_is_a_trap_and_its_message_is_logged() {
+fn a_panic_is_a_trap_that_carries_its_message() {
     let panicky = instance("polis-test-panic", manifest("panicky"));
     let outcome = invoke(&panicky, vec![event("/in/a", EventKind::NodeCreated, None)]);
     assert_eq!(failure(&outcome).kind(), FailureKind::Trap, "{outcome:?}");
+    // Issue 16: the reason reads as the guest's panic, not as a bare `unreachable` trap.
+    let reason = failure(&outcome).to_string();
+    assert!(
+        reason.contains("plugin panicked") && reason.contains("deliberate panic after 1 events"),
+        "{reason}"
+    );
+    assert!(reason.contains("wasm"), "the trap itself stays: {reason}");
     let logged = &outcome.logs.last().expect("the panic is logged");
     assert_eq!(logged.level, LogLevel::Error);
     assert!(
