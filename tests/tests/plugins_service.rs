@@ -483,6 +483,21 @@ async fn a_plugin_that_keeps_failing_pauses_and_resumes_at_the_same_event() {
         report.status.state == PluginState::Running
     })
     .await;
+    // Issue 16: a running plugin has nothing to resume, and gets no new revision for it.
+    let refused = deploy::resume(&admin, "echo").await.expect_err("nothing to resume");
+    assert!(
+        matches!(refused, DeployError::NothingToResume { .. }),
+        "{refused}"
+    );
+    assert_eq!(
+        deploy::status(&admin, "echo")
+            .await
+            .expect("status")
+            .deployment
+            .current
+            .revision,
+        1
+    );
     admin
         .create("/in/x", b"fail", &open(), CreateMode::Persistent)
         .await

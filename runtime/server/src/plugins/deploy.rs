@@ -41,6 +41,8 @@ pub enum DeployError {
     NameMismatch { expected: String, found: String },
     #[error("the deployment of {0:?} changed meanwhile; try again")]
     Conflict(String),
+    #[error("plugin {name:?} is {state:?}: only a paused or failed plugin resumes")]
+    NothingToResume { name: String, state: PluginState },
     #[error("the stored record {path} is unreadable: {reason}")]
     Corrupt { path: String, reason: String },
     #[error(transparent)]
@@ -187,6 +189,22 @@ pub async fn rollback(client: &Client, name: &str) -> Result<Deployment, DeployE
 /// Starts a paused (or failed) plugin again: the same manifest and component as a new revision,
 /// which retries the event it stopped at.
 pub async fn resume(client: &Client, name: &str) -> Result<Deployment, DeployError> {
+    // A resume is a new revision (that is what restarts the worker); for a plugin that is
+    // running it would only churn the revision history and restart it for nothing.
+    let paths = PluginPaths::new(name);
+    let state = match client.get_data(&paths.status).await {
+        Ok((data, _)) => serde_json::from_slice::<PluginStatus>(&data)
+            .map(|status| status.state)
+            .unwrap_or_default(),
+        Err(error) if error.is_no_node() => return Err(DeployError::NotDeployed(name.to_string())),
+        Err(error) => return Err(error.into()),
+    };
+    if !matches!(state, PluginState::Paused | PluginState::Failed) {
+        return Err(DeployError::NothingToResume {
+            name: name.to_string(),
+            state,
+        });
+    }
     replace(client, name, |current| {
         let mut next = current.clone();
         next.current.revision += 1;
