@@ -484,7 +484,9 @@ async fn a_plugin_that_keeps_failing_pauses_and_resumes_at_the_same_event() {
     })
     .await;
     // Issue 16: a running plugin has nothing to resume, and gets no new revision for it.
-    let refused = deploy::resume(&admin, "echo").await.expect_err("nothing to resume");
+    let refused = deploy::resume(&admin, "echo")
+        .await
+        .expect_err("nothing to resume");
     assert!(
         matches!(refused, DeployError::NothingToResume { .. }),
         "{refused}"

@@ -175,10 +175,7 @@ impl PluginInstance {
                 bytes: state.staged_bytes,
             }),
             (Ok(Err(message)), None) => Err(PluginFailure::GuestError(message)),
-            (Err(error), None) => Err(explained(
-                classify(&error, &self.manifest),
-                &state.logs,
-            )),
+            (Err(error), None) => Err(explained(classify(&error, &self.manifest), &state.logs)),
         };
         let outcome = InvocationOutcome {
             plugin: self.manifest.name.clone(),

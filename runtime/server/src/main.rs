@@ -104,10 +104,41 @@ fn main() -> std::process::ExitCode {
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            // One line with the whole chain of causes, as a person reads it.
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", error_report(&error));
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// The whole chain of causes on one line, as a person reads it, each said once: many errors
+/// already name their cause in their own message (thiserror's `"…: {0}"` with `#[from]`), and
+/// anyhow's `{:#}` would repeat it.
+fn error_report(error: &anyhow::Error) -> String {
+    let mut report = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !report.contains(&cause) {
+            report.push_str(": ");
+            report.push_str(&cause);
+        }
+    }
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_report;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("invalid manifest: {0}")]
+    struct Wrapping(#[from] std::io::Error);
+
+    #[test]
+    fn each_cause_is_said_once() {
+        let named_in_the_message = anyhow::Error::from(Wrapping(std::io::Error::other("bad")));
+        assert_eq!(error_report(&named_in_the_message), "invalid manifest: bad");
+        let layered = anyhow::Error::from(std::io::Error::other("disk full")).context("saving");
+        assert_eq!(error_report(&layered), "saving: disk full");
     }
 }
 
