@@ -526,6 +526,79 @@ async fn a_plugin_that_keeps_failing_pauses_and_resumes_at_the_same_event() {
     node.shutdown().await;
 }
 
+/// Issue 16: an operator lists a plugin's dead letters, replays one after fixing the cause (its
+/// writes then commit, once), or drops one. A replay that fails again is a dead letter again,
+/// with the new error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dead_letter_is_replayed_after_the_fix_or_dropped() {
+    let node = TestNode::start().await;
+    let admin = connect(&node, ADMIN_NAME).await;
+    create_all(&admin, &["/in"]).await;
+    // The plugin copies into /missing, which does not exist yet: its writes are refused.
+    let package = package(
+        "polis-test-echo",
+        &echo_manifest("echo", "1.0.0", "/missing", "/in"),
+    );
+    deploy::deploy(&admin, &package).await.expect("deployed");
+    admin
+        .create("/in/a", b"one", &open(), CreateMode::Persistent)
+        .await
+        .expect("create");
+    let report = status_when(&admin, "echo", "a dead letter", |report| {
+        report.dead_letters.len() == 1
+    })
+    .await;
+    let (first, letter) = report.dead_letters[0].clone();
+    assert!(letter.error.contains("refused"), "{}", letter.error);
+    assert_eq!(letter.events[0].path, "/in/a");
+
+    // Replayed before the fix: a dead letter again, with one more attempt.
+    deploy::replay_dead_letter(&admin, "echo", &first)
+        .await
+        .expect("replay");
+    let report = status_when(&admin, "echo", "the failed replay", |report| {
+        report.dead_letters.len() == 1 && report.dead_letters[0].0 != first
+    })
+    .await;
+    let (second, again) = report.dead_letters[0].clone();
+    assert_eq!(again.attempts, letter.attempts + 1);
+    assert_eq!(again.events, letter.events);
+
+    // Fixed, then replayed: the write commits and the dead letter is gone.
+    create_all(&admin, &["/missing"]).await;
+    deploy::replay_dead_letter(&admin, "echo", &second)
+        .await
+        .expect("replay");
+    assert_eq!(data_of(&admin, "/missing/a").await, b"one");
+    let report = status_when(&admin, "echo", "the replay to commit", |report| {
+        report.dead_letters.is_empty()
+    })
+    .await;
+    assert_eq!(report.status.dead_letters, 0);
+    assert!(matches!(
+        deploy::replay_dead_letter(&admin, "echo", &second).await,
+        Err(DeployError::NoSuchDeadLetter { .. })
+    ));
+
+    // Dropped: given up for good.
+    admin.delete("/missing/a", -1).await.expect("delete");
+    admin.delete("/missing", -1).await.expect("delete");
+    admin
+        .create("/in/b", b"two", &open(), CreateMode::Persistent)
+        .await
+        .expect("create");
+    let report = status_when(&admin, "echo", "another dead letter", |report| {
+        report.dead_letters.len() == 1
+    })
+    .await;
+    deploy::drop_dead_letter(&admin, "echo", &report.dead_letters[0].0)
+        .await
+        .expect("drop");
+    let report = deploy::status(&admin, "echo").await.expect("status");
+    assert!(report.dead_letters.is_empty());
+    node.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn only_administrators_deploy_plugins() {
     let node = TestNode::start().await;

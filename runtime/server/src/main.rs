@@ -125,23 +125,6 @@ fn error_report(error: &anyhow::Error) -> String {
     report
 }
 
-#[cfg(test)]
-mod tests {
-    use super::error_report;
-
-    #[derive(Debug, thiserror::Error)]
-    #[error("invalid manifest: {0}")]
-    struct Wrapping(#[from] std::io::Error);
-
-    #[test]
-    fn each_cause_is_said_once() {
-        let named_in_the_message = anyhow::Error::from(Wrapping(std::io::Error::other("bad")));
-        assert_eq!(error_report(&named_in_the_message), "invalid manifest: bad");
-        let layered = anyhow::Error::from(std::io::Error::other("disk full")).context("saving");
-        assert_eq!(error_report(&layered), "saving: disk full");
-    }
-}
-
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Server {
@@ -260,5 +243,22 @@ fn init_logging(json: bool) {
         builder.json().init();
     } else {
         builder.init();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_report;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("invalid manifest: {0}")]
+    struct Wrapping(#[from] std::io::Error);
+
+    #[test]
+    fn each_cause_is_said_once() {
+        let named_in_the_message = anyhow::Error::from(Wrapping(std::io::Error::other("bad")));
+        assert_eq!(error_report(&named_in_the_message), "invalid manifest: bad");
+        let layered = anyhow::Error::from(std::io::Error::other("disk full")).context("saving");
+        assert_eq!(error_report(&layered), "saving: disk full");
     }
 }

@@ -1,4 +1,4 @@
-//! `polis plugin deploy|upgrade|rollback|resume|rm|ls|status|logs`: wasm plugins, deployed by
+//! `polis plugin deploy|upgrade|rollback|resume|rm|ls|status|logs|dead-letters`: wasm plugins, deployed by
 //! administrators (the profile's certificate must be one of the servers' `admins`, because
 //! deployments live under `/polis`). See `crate::plugins::deploy` for what each step writes.
 
@@ -66,6 +66,19 @@ pub enum PluginCommand {
     /// A plugin's last log lines.
     Logs {
         name: String,
+        #[command(flatten)]
+        common: CommonArguments,
+    },
+    /// A plugin's dead letters (the events it gave up on), or replay or drop one.
+    DeadLetters {
+        name: String,
+        /// Run this dead letter's events again with the running revision (after fixing the
+        /// cause); its writes commit, or it becomes a dead letter again with the new error.
+        #[arg(long, conflicts_with = "drop")]
+        replay: Option<String>,
+        /// Give this dead letter's events up for good.
+        #[arg(long)]
+        drop: Option<String>,
         #[command(flatten)]
         common: CommonArguments,
     },
@@ -155,6 +168,48 @@ pub async fn run(command: PluginCommand) -> anyhow::Result<()> {
             let (client, _) = open(&common).await?;
             let report = deploy::status(&client, &name).await?;
             print_report(&report, common.json)?;
+            finish(client).await
+        }
+        PluginCommand::DeadLetters {
+            name,
+            replay,
+            drop,
+            common,
+        } => {
+            let (client, _) = open(&common).await?;
+            match (replay, drop) {
+                (Some(id), _) => {
+                    deploy::replay_dead_letter(&client, &name, &id).await?;
+                    println!("asked {name} to replay {id}; see `polis plugin dead-letters {name}`");
+                }
+                (None, Some(id)) => {
+                    deploy::drop_dead_letter(&client, &name, &id).await?;
+                    println!("dropped {id} of {name}");
+                }
+                (None, None) => {
+                    let report = deploy::status(&client, &name).await?;
+                    if common.json {
+                        println!("{}", serde_json::to_string(&report.dead_letters)?);
+                    } else {
+                        for (id, letter) in &report.dead_letters {
+                            let events: Vec<String> = letter
+                                .events
+                                .iter()
+                                .map(|event| {
+                                    format!("{} {} @{}", event.kind, event.path, event.zxid)
+                                })
+                                .collect();
+                            println!(
+                                "{id}	revision {}	attempts {}	{}	[{}]",
+                                letter.revision,
+                                letter.attempts,
+                                letter.error,
+                                events.join(", ")
+                            );
+                        }
+                    }
+                }
+            }
             finish(client).await
         }
         PluginCommand::Logs { name, common } => {

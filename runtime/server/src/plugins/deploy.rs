@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use super::layout::{
     COMPONENT_CHUNK_LEN, COMPONENT_LEN_MAX, COMPONENTS_PATH, ComponentRecord, Cursor,
     DEPLOYED_PATH, DeadLetter, Deployment, HISTORY_REVISIONS_MAX, PLUGINS_PATH, PluginPaths,
-    PluginState, PluginStatus, Revision, StoredLogLine, administrators_only_acl,
+    PluginState, PluginStatus, REPLAY_PREFIX, Revision, StoredLogLine, administrators_only_acl,
     component_chunk_path, component_path, plugin_state_acl,
 };
 
@@ -41,6 +41,8 @@ pub enum DeployError {
     NameMismatch { expected: String, found: String },
     #[error("the deployment of {0:?} changed meanwhile; try again")]
     Conflict(String),
+    #[error("plugin {name:?} has no dead letter {id:?}")]
+    NoSuchDeadLetter { name: String, id: String },
     #[error("plugin {name:?} is {state:?}: only a paused or failed plugin resumes")]
     NothingToResume { name: String, state: PluginState },
     #[error("the stored record {path} is unreadable: {reason}")]
@@ -240,6 +242,64 @@ pub async fn remove(client: &Client, name: &str) -> Result<(), DeployError> {
         Ok(_) => Ok(()),
         Err(error) if error.is_no_node() => Err(DeployError::NotDeployed(name.to_string())),
         Err(error) if error.is_not_empty() => Err(DeployError::Conflict(name.to_string())),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// The path of dead letter `id` of plugin `name`, if `id` names one (not a path, not a replay
+/// already asked for).
+fn dead_letter_path(name: &str, id: &str) -> Result<String, DeployError> {
+    if id.is_empty() || id.contains('/') || id.starts_with(REPLAY_PREFIX) {
+        return Err(DeployError::NoSuchDeadLetter {
+            name: name.to_string(),
+            id: id.to_string(),
+        });
+    }
+    Ok(format!("{}/{id}", PluginPaths::new(name).dead_letter))
+}
+
+/// Deletes dead letter `id`: its events are given up for good.
+pub async fn drop_dead_letter(client: &Client, name: &str, id: &str) -> Result<(), DeployError> {
+    let path = dead_letter_path(name, id)?;
+    match client.delete(&path, -1).await {
+        Ok(()) => Ok(()),
+        Err(error) if error.is_no_node() => Err(DeployError::NoSuchDeadLetter {
+            name: name.to_string(),
+            id: id.to_string(),
+        }),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Asks the leader's worker to run dead letter `id`'s events again with the running revision
+/// (after the cause was fixed: the plugin upgraded, a missing node created). The dead letter is
+/// renamed `replay-<id>` in one multi; the worker consumes that request when it commits the
+/// replay's writes, or makes it a dead letter again with the new error. See
+/// [`super::layout::REPLAY_PREFIX`].
+pub async fn replay_dead_letter(client: &Client, name: &str, id: &str) -> Result<(), DeployError> {
+    let path = dead_letter_path(name, id)?;
+    let missing = || DeployError::NoSuchDeadLetter {
+        name: name.to_string(),
+        id: id.to_string(),
+    };
+    let (data, stat) = match client.get_data(&path).await {
+        Ok(found) => found,
+        Err(error) if error.is_no_node() => return Err(missing()),
+        Err(error) => return Err(error.into()),
+    };
+    let request = format!("{}/{REPLAY_PREFIX}{id}", PluginPaths::new(name).dead_letter);
+    let ops = vec![
+        Op::create(
+            &request,
+            &data,
+            &plugin_state_acl(name),
+            CreateMode::Persistent,
+        ),
+        Op::delete(&path, stat.version),
+    ];
+    match client.multi(ops).await {
+        Ok(_) => Ok(()),
+        Err(error) if error.is_no_node() || error.is_bad_version() => Err(missing()),
         Err(error) => Err(error.into()),
     }
 }

@@ -48,6 +48,11 @@ pub const LOG_LINES_KEPT: usize = 100;
 pub const LOG_BYTES_KEPT: usize = 64 * 1024;
 /// The name of a dead-letter entry, before its 10-digit sequence number.
 pub const DEAD_LETTER_PREFIX: &str = "entry-";
+/// A dead letter an administrator asked to replay is renamed `replay-<its name>` (`polis plugin
+/// dead-letters NAME --replay ID`); the leader's worker runs its events again before anything
+/// else and, if they succeed, commits their writes and deletes it in one multi; if not, it is a
+/// dead letter again, with the new error.
+pub const REPLAY_PREFIX: &str = "replay-";
 
 /// The paths of one deployed plugin.
 #[derive(Clone, Debug, PartialEq, Eq)]

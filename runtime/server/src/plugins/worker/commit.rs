@@ -110,6 +110,102 @@ impl Worker {
         }
     }
 
+    /// Commits a replayed dead letter's writes and consumes the replay request, in one multi.
+    /// Answers whether the events succeeded; a refused commit makes it a dead letter again.
+    pub(super) async fn commit_replay(
+        &self,
+        progress: &mut Progress,
+        mut ops: Vec<WriteOp>,
+        replay_path: &str,
+        handled: usize,
+        attempts_before: u32,
+    ) -> bool {
+        ops.push(WriteOp::Delete {
+            path: replay_path.to_string(),
+            version: -1,
+        });
+        let handled = handled as u64;
+        progress.status.dead_letters = progress.status.dead_letters.saturating_sub(1);
+        progress.status.processed_events += handled;
+        self.push_status_ops(progress, &mut ops);
+        match self.propose(ops).await {
+            Ok(_) => {
+                progress.logs_changed = false;
+                true
+            }
+            Err(Proposal::NoLeader) => {
+                self.reload(progress).await;
+                false
+            }
+            Err(Proposal::Failed { message, .. }) => {
+                self.reload(progress).await;
+                let letter = DeadLetter {
+                    revision: self.revision.revision,
+                    events: Vec::new(),
+                    error: format!("the replay's writes were refused: {message}"),
+                    attempts: attempts_before.saturating_add(1),
+                };
+                self.requeue_dead_letter(progress, replay_path, letter)
+                    .await;
+                false
+            }
+        }
+    }
+
+    /// Makes a replay that failed a dead letter again, with the new error.
+    pub(super) async fn commit_replay_failed(
+        &self,
+        progress: &mut Progress,
+        replay_path: &str,
+        letter: DeadLetter,
+        error: String,
+    ) -> bool {
+        let attempts = letter.attempts.saturating_add(1);
+        let letter = DeadLetter {
+            revision: self.revision.revision,
+            error,
+            attempts,
+            ..letter
+        };
+        self.requeue_dead_letter(progress, replay_path, letter)
+            .await;
+        false
+    }
+
+    /// Replaces the replay request at `replay_path` by a dead letter `letter` (its recorded
+    /// events kept when `letter` has none), in one multi.
+    async fn requeue_dead_letter(
+        &self,
+        progress: &mut Progress,
+        replay_path: &str,
+        mut letter: DeadLetter,
+    ) {
+        if letter.events.is_empty() {
+            let tree = self.node.reader.read().await;
+            if let Some((record, _)) = tree.node(replay_path)
+                && let Ok(recorded) = serde_json::from_slice::<DeadLetter>(&record.data)
+            {
+                letter.events = recorded.events;
+            }
+        }
+        let mut ops = vec![
+            WriteOp::Delete {
+                path: replay_path.to_string(),
+                version: -1,
+            },
+            WriteOp::Create {
+                path: format!("{}/{DEAD_LETTER_PREFIX}", self.paths.dead_letter),
+                data: to_json(&letter),
+                acl: plugin_state_acl(self.name()),
+                mode: CreateMode::PersistentSequential,
+            },
+        ];
+        self.push_status_ops(progress, &mut ops);
+        if self.propose(ops).await.is_err() {
+            self.reload(progress).await;
+        }
+    }
+
     fn push_status_ops(&self, progress: &Progress, ops: &mut Vec<WriteOp>) {
         ops.push(WriteOp::SetData {
             path: self.paths.status.clone(),

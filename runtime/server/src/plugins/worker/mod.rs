@@ -31,8 +31,8 @@ use self::commit::CommitOutcome;
 use self::component::{LoadFailure, read_component};
 use super::batch::{PendingBatch, Scan, next_batch};
 use super::layout::{
-    Cursor, DeadLetterEvent, PluginPaths, PluginState, PluginStatus, Revision, StoredLogLine,
-    plugin_identity, trim_logs,
+    Cursor, DeadLetter, DeadLetterEvent, PluginPaths, PluginState, PluginStatus, REPLAY_PREFIX,
+    Revision, StoredLogLine, plugin_identity, trim_logs,
 };
 use super::view::LockedTreeView;
 use crate::node::Node;
@@ -169,6 +169,10 @@ impl Worker {
             "plugin running"
         );
         loop {
+            if let Some((path, letter)) = self.pending_replay().await {
+                self.replay(&instance, &mut progress, path, letter).await;
+                continue;
+            }
             let applied = self.node.hub.applied_zxid();
             let (scan, newer_revision_at) = match self.scan(&progress, deployment_mzxid).await {
                 Ok((scan, newer_revision_at)) => (Ok(scan), newer_revision_at),
@@ -539,6 +543,69 @@ impl Worker {
         }
     }
 
+    /// The first dead letter an administrator asked to replay, with its path, if any.
+    async fn pending_replay(&self) -> Option<(String, DeadLetter)> {
+        let tree = self.node.reader.read().await;
+        let (_, children) = tree.node(&self.paths.dead_letter)?;
+        let child = children
+            .range(REPLAY_PREFIX.to_string()..)
+            .next()
+            .filter(|child| child.starts_with(REPLAY_PREFIX))?;
+        let path = format!("{}/{child}", self.paths.dead_letter);
+        let (record, _) = tree.node(&path)?;
+        match serde_json::from_slice(&record.data) {
+            Ok(letter) => Some((path, letter)),
+            Err(error) => {
+                tracing::warn!(plugin = self.name(), %path, %error, "a replay request does not parse");
+                None
+            }
+        }
+    }
+
+    /// Runs a dead letter's events again with this revision: the events as recorded, each with
+    /// its node's data if the node still holds what that event's transaction wrote, at the
+    /// tree's current commit time. The cursor does not move; the replay request is consumed by
+    /// the commit, so a replay happens at most once even across leaders.
+    async fn replay(
+        &self,
+        instance: &PluginInstance,
+        progress: &mut Progress,
+        path: String,
+        letter: DeadLetter,
+    ) {
+        let events: Vec<polis_tree::WatchEvent> =
+            letter.events.iter().filter_map(recorded_event).collect();
+        let commit_time_ms = self.node.reader.read().await.last_time_ms();
+        let batch = PendingBatch {
+            events,
+            cursor_after: progress.cursor,
+            commit_time_ms,
+        };
+        let first_zxid = batch.events.first().map_or(0, |event| event.zxid);
+        let plugin_events = self.plugin_events(&batch).await;
+        let outcome = self
+            .invoke(instance, EventBatch::new(commit_time_ms, plugin_events))
+            .await;
+        self.keep_logs(progress, &outcome, first_zxid);
+        let replayed = match outcome.result {
+            Ok(staged) => {
+                self.commit_replay(
+                    progress,
+                    staged.ops,
+                    &path,
+                    batch.events.len(),
+                    letter.attempts,
+                )
+                .await
+            }
+            Err(failure) => {
+                self.commit_replay_failed(progress, &path, letter, failure.to_string())
+                    .await
+            }
+        };
+        tracing::info!(plugin = self.name(), %path, replayed, "replayed a dead letter");
+    }
+
     /// The zxid at which a newer revision took over, if one did.
     fn newer_revision_at(&self) -> Option<Zxid> {
         *self.handles_before.borrow()
@@ -591,6 +658,22 @@ impl Worker {
             metrics::gauge!("polis_plugin_lag_zxids", "plugin" => plugin).set(lag.max(0) as f64);
         }
     }
+}
+
+/// The event a dead letter recorded (its kind as `dead_letter_event` names it).
+fn recorded_event(event: &DeadLetterEvent) -> Option<polis_tree::WatchEvent> {
+    let kind = match event.kind.as_str() {
+        "NodeCreated" => EventKind::NodeCreated,
+        "NodeDeleted" => EventKind::NodeDeleted,
+        "NodeDataChanged" => EventKind::NodeDataChanged,
+        "NodeChildrenChanged" => EventKind::NodeChildrenChanged,
+        _ => return None,
+    };
+    Some(polis_tree::WatchEvent {
+        zxid: event.zxid,
+        kind,
+        path: event.path.clone(),
+    })
 }
 
 fn dead_letter_event(event: &polis_tree::WatchEvent) -> DeadLetterEvent {
