@@ -228,6 +228,9 @@ async fn an_upgrade_keeps_the_cursor_and_a_rollback_restores_the_previous_revisi
 
     deploy::remove(&admin, "echo").await.expect("removed");
     assert!(deploy::list(&admin).await.expect("list").is_empty());
+    // Issue 16: no deployment uses the component any more, so it is not kept.
+    let component = polis_server::plugins::layout::component_path(&first.sha256);
+    assert!(admin.exists(&component).await.expect("exists").is_none());
     node.shutdown().await;
 }
 

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::{CommonArguments, finish, open};
 use polis_server::plugins::deploy::{self, PluginPackage, PluginReport};
-use polis_server::plugins::layout::Deployment;
+use polis_server::plugins::layout::{Deployment, PluginPaths, StoredLogLine};
 
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
@@ -66,6 +66,9 @@ pub enum PluginCommand {
     /// A plugin's last log lines.
     Logs {
         name: String,
+        /// Keep printing new lines as the plugin writes them, until interrupted.
+        #[arg(long, short = 'f')]
+        follow: bool,
         #[command(flatten)]
         common: CommonArguments,
     },
@@ -212,17 +215,73 @@ pub async fn run(command: PluginCommand) -> anyhow::Result<()> {
             }
             finish(client).await
         }
-        PluginCommand::Logs { name, common } => {
+        PluginCommand::Logs {
+            name,
+            follow,
+            common,
+        } => {
             let (client, _) = open(&common).await?;
+            if follow {
+                follow_logs(&client, &name, common.json).await?;
+                return finish(client).await;
+            }
             let lines = deploy::logs(&client, &name).await?;
             if common.json {
                 println!("{}", serde_json::to_string(&lines)?);
             } else {
-                for line in lines {
-                    println!("{}\t{}\t{}", line.zxid, line.level, line.message);
+                for line in &lines {
+                    print_log_line(line, false)?;
                 }
             }
             finish(client).await
+        }
+    }
+}
+
+fn print_log_line(line: &StoredLogLine, as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        println!("{}", serde_json::to_string(line)?);
+    } else {
+        println!("{}\t{}\t{}", line.zxid, line.level, line.message);
+    }
+    Ok(())
+}
+
+/// The lines of `now` after the last of `before`: the log node appends at its end and trims at
+/// its front, so whatever follows `before`'s last line is new (all of `now`, if that line was
+/// trimmed away meanwhile).
+fn new_log_lines<'a>(before: &[StoredLogLine], now: &'a [StoredLogLine]) -> &'a [StoredLogLine] {
+    let Some(last) = before.last() else {
+        return now;
+    };
+    match now.iter().rposition(|line| line == last) {
+        Some(index) => &now[index + 1..],
+        None => now,
+    }
+}
+
+/// Prints the plugin's log lines, then each new one as the log node changes (a data watch on it,
+/// set again after each change), until Ctrl-C.
+async fn follow_logs(
+    client: &polis_client::Client,
+    name: &str,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    let path = PluginPaths::new(name).logs;
+    let mut printed: Vec<StoredLogLine> = Vec::new();
+    loop {
+        let ((data, _), changed) = client.get_data_watch(&path).await?;
+        let lines: Vec<StoredLogLine> =
+            serde_json::from_slice(&data).with_context(|| format!("{path} is not a log"))?;
+        for line in new_log_lines(&printed, &lines) {
+            print_log_line(line, as_json)?;
+        }
+        printed = lines;
+        tokio::select! {
+            event = changed => {
+                event?;
+            }
+            _ = tokio::signal::ctrl_c() => return Ok(()),
         }
     }
 }
@@ -324,4 +383,30 @@ fn print_report(report: &PluginReport, as_json: bool) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(zxid: i64, message: &str) -> StoredLogLine {
+        StoredLogLine {
+            zxid,
+            level: "info".to_string(),
+            message: message.to_string(),
+        }
+    }
+
+    #[test]
+    fn following_the_log_prints_each_line_once() {
+        let first = vec![line(1, "a"), line(2, "b")];
+        assert_eq!(new_log_lines(&[], &first), first.as_slice());
+        // Appended at the end, trimmed at the front: only what follows the last printed line.
+        let second = vec![line(2, "b"), line(3, "c"), line(3, "d")];
+        assert_eq!(new_log_lines(&first, &second), &second[1..]);
+        assert!(new_log_lines(&second, &second).is_empty());
+        // The last printed line was trimmed away meanwhile: everything is new.
+        let third = vec![line(9, "x")];
+        assert_eq!(new_log_lines(&second, &third), third.as_slice());
+    }
 }

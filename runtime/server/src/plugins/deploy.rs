@@ -143,7 +143,11 @@ pub async fn deploy(client: &Client, package: &PluginPackage) -> Result<Deployme
         Op::create(&paths.dead_letter, b"", &state_acl, CreateMode::Persistent),
     ];
     match client.multi(ops).await {
-        Ok(_) => Ok(deployment),
+        Ok(_) => {
+            // See `collect_components`: a collection between the upload and the record.
+            upload_component(client, package).await?;
+            Ok(deployment)
+        }
         Err(error) if error.is_node_exists() => Err(DeployError::AlreadyDeployed(name)),
         Err(error) => Err(error.into()),
     }
@@ -154,7 +158,8 @@ pub async fn deploy(client: &Client, package: &PluginPackage) -> Result<Deployme
 pub async fn upgrade(client: &Client, package: &PluginPackage) -> Result<Deployment, DeployError> {
     let name = package.manifest.name.clone();
     upload_component(client, package).await?;
-    replace(client, &name, |current| {
+    let before: Deployment = read_json(client, &name, &PluginPaths::new(&name).deployment).await?;
+    let upgraded = replace(client, &name, |current| {
         let mut history = current.history.clone();
         history.insert(0, current.current.clone());
         history.truncate(HISTORY_REVISIONS_MAX);
@@ -167,7 +172,69 @@ pub async fn upgrade(client: &Client, package: &PluginPackage) -> Result<Deploym
             history,
         })
     })
-    .await
+    .await?;
+    // A collection running meanwhile (another plugin removed) may have taken the component
+    // between its upload and the record: uploading again is cheap when nothing is missing.
+    upload_component(client, package).await?;
+    // The revision that fell off the history may have been the last user of its component.
+    collect_components(client, &components_of(&before)).await?;
+    Ok(upgraded)
+}
+
+/// The components a deployment's revisions use.
+fn components_of(deployment: &Deployment) -> Vec<String> {
+    std::iter::once(&deployment.current)
+        .chain(&deployment.history)
+        .map(|revision| revision.component.clone())
+        .collect()
+}
+
+/// Deletes those of `candidates` that no deployment's revision uses any more, chunks first, so
+/// that removed and upgraded plugins do not leave their components stored for ever. A deploy
+/// uploads its component before writing its record and again after (only what is missing), so
+/// a collection that runs in between mostly costs it a second upload; a collection whose chunk
+/// deletions interleave with that second upload can still leave the component incomplete, which
+/// the leader reports when it loads the plugin (`polis plugin status`), and a new upload heals.
+async fn collect_components(client: &Client, candidates: &[String]) -> Result<(), DeployError> {
+    let mut used = std::collections::BTreeSet::new();
+    for name in list(client).await? {
+        let path = PluginPaths::new(&name).deployment;
+        match client.get_data(&path).await {
+            Ok((data, _)) => {
+                if let Ok(deployment) = serde_json::from_slice::<Deployment>(&data) {
+                    used.extend(components_of(&deployment));
+                }
+            }
+            Err(error) if error.is_no_node() => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    let unused: std::collections::BTreeSet<&String> = candidates
+        .iter()
+        .filter(|component| !used.contains(*component))
+        .collect();
+    for component in unused {
+        let record = component_path(component);
+        let chunks = match client.get_children(&record).await {
+            Ok((chunks, _)) => chunks,
+            Err(error) if error.is_no_node() => continue,
+            Err(error) => return Err(error.into()),
+        };
+        for batch in chunks.chunks(REMOVE_BATCH_MAX) {
+            let ops = batch
+                .iter()
+                .map(|chunk| Op::delete(format!("{record}/{chunk}"), -1))
+                .collect();
+            client.multi(ops).await?;
+        }
+        match client.delete(&record, -1).await {
+            Ok(()) => tracing::info!(%component, "removed an unused plugin component"),
+            // Gone already, or a deploy is uploading it again: either way it is not ours.
+            Err(error) if error.is_no_node() || error.is_not_empty() => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(())
 }
 
 /// Goes back to the previous revision's manifest and component, as a new revision.
@@ -215,10 +282,17 @@ pub async fn resume(client: &Client, name: &str) -> Result<Deployment, DeployErr
     .await
 }
 
-/// Removes a plugin with its cursor, status, log and dead letters. Its component stays stored
-/// (other deployments or a redeploy may use it).
+/// Removes a plugin with its cursor, status, log and dead letters, and the components of its
+/// revisions that no other deployment uses.
 pub async fn remove(client: &Client, name: &str) -> Result<(), DeployError> {
     let paths = PluginPaths::new(name);
+    let components = match client.get_data(&paths.deployment).await {
+        Ok((data, _)) => serde_json::from_slice::<Deployment>(&data)
+            .map(|deployment| components_of(&deployment))
+            .unwrap_or_default(),
+        Err(error) if error.is_no_node() => return Err(DeployError::NotDeployed(name.to_string())),
+        Err(error) => return Err(error.into()),
+    };
     let dead_letters = match client.get_children(&paths.dead_letter).await {
         Ok((children, _)) => children,
         Err(error) if error.is_no_node() => return Err(DeployError::NotDeployed(name.to_string())),
@@ -239,7 +313,7 @@ pub async fn remove(client: &Client, name: &str) -> Result<(), DeployError> {
         Op::delete(&paths.deployment, -1),
     ];
     match client.multi(ops).await {
-        Ok(_) => Ok(()),
+        Ok(_) => collect_components(client, &components).await,
         Err(error) if error.is_no_node() => Err(DeployError::NotDeployed(name.to_string())),
         Err(error) if error.is_not_empty() => Err(DeployError::Conflict(name.to_string())),
         Err(error) => Err(error.into()),
