@@ -122,11 +122,67 @@ fn percentile(sorted: &[i64], fraction: f64) -> i64 {
     sorted[index.min(sorted.len() - 1)]
 }
 
+/// Runs the demo; any failure ends it with one readable line and a non-zero exit, never a
+/// backtrace, and whatever a district system reported is shown and fails the run too.
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
     let arguments = Arguments::parse();
+    match run(arguments).await {
+        Ok(0) => std::process::ExitCode::SUCCESS,
+        Ok(failed) => {
+            eprintln!("error: {failed} district system(s) failed (above)");
+            std::process::ExitCode::FAILURE
+        }
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Connects as the administrator once the cluster answers: a fresh cluster elects its leader in
+/// a second or two, and the first write must not race that election.
+async fn ready_admin(cluster: &Cluster) -> anyhow::Result<Client> {
+    println!("   waiting for the cluster to elect a leader ...");
+    let started = std::time::Instant::now();
+    loop {
+        let attempt = async {
+            let admin = cluster.client(None).await?;
+            admin.sync("/").await?;
+            anyhow::Ok(admin)
+        };
+        match attempt.await {
+            Ok(admin) => return Ok(admin),
+            Err(error) if started.elapsed() < STEP_DEADLINE => {
+                note_not_ready(&error);
+                // Retrying a cluster that is still electing, bounded by STEP_DEADLINE.
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(error) => {
+                return Err(error.context(format!(
+                    "the cluster did not answer within {} s",
+                    STEP_DEADLINE.as_secs()
+                )));
+            }
+        }
+    }
+}
+
+/// Says once in a while why the cluster is not ready yet, so a slow start is not silent.
+fn note_not_ready(error: &anyhow::Error) {
+    static LAST: Mutex<Option<std::time::Instant>> = Mutex::new(None);
+    if let Ok(mut last) = LAST.lock()
+        && last.is_none_or(|at| at.elapsed() > Duration::from_secs(5))
+    {
+        println!("   not ready yet: {error:#}");
+        *last = Some(std::time::Instant::now());
+    }
+}
+
+async fn run(arguments: Arguments) -> anyhow::Result<usize> {
+    println!("== starting the cluster ...");
     let cluster = start_cluster(&arguments).await?;
-    let admin = cluster.client(None).await?;
+    let admin = ready_admin(&cluster).await?;
     println!(
         "== Cascadia Bay on a {}-node Polis cluster ({})",
         cluster.addresses.len(),
@@ -150,21 +206,28 @@ async fn main() -> anyhow::Result<()> {
         ack_window_ms: arguments.ack_window_ms,
     };
     let guests = arguments.guests.clone();
+    let mut missing = None;
     let packages = packages(&options, |name| {
         let file = guests.join(format!("{}.wasm", name.replace('-', "_")));
         std::fs::read(&file).unwrap_or_else(|error| {
-            panic!(
-                "{}: {error} (run scripts/build-guests first)",
+            missing.get_or_insert(format!(
+                "{}: {error} (run scripts/build-guests first, or pass --guests)",
                 file.display()
-            )
+            ));
+            Vec::new()
         })
-    })?;
+    });
+    if let Some(missing) = missing {
+        bail!("{missing}");
+    }
+    let packages = packages?;
     deploy_all(&admin, &packages).await?;
     println!("   plugins deployed: alert-fanout, alert-escalation, shelter-capacity");
 
     // A district system for every district but the silent one.
     let state_dir = tempfile::tempdir()?;
     let received: Arc<Mutex<BTreeMap<String, Vec<String>>>> = Arc::default();
+    let failed: Arc<Mutex<Vec<String>>> = Arc::default();
     let mut followers = Vec::new();
     for (name, _) in &districts {
         if name == SILENT_DISTRICT {
@@ -174,9 +237,10 @@ async fn main() -> anyhow::Result<()> {
         let follower =
             DistrictFollower::new(client, name, state_dir.path().join(format!("{name}.zxid")));
         let log = received.clone();
+        let failures = failed.clone();
         let name = name.clone();
         followers.push(tokio::spawn(async move {
-            let _ = follower
+            let outcome = follower
                 .run(|item| {
                     let line = format!(
                         "{} {}{}",
@@ -189,6 +253,15 @@ async fn main() -> anyhow::Result<()> {
                     }
                 })
                 .await;
+            // A district system that stops is news: say which and why, and fail the run.
+            let reason = match outcome {
+                Ok(()) => "its watch ended".to_string(),
+                Err(error) => error.to_string(),
+            };
+            eprintln!("   district system {name} stopped: {reason}");
+            if let Ok(mut failures) = failures.lock() {
+                failures.push(name);
+            }
         }));
     }
 
@@ -414,11 +487,21 @@ async fn main() -> anyhow::Result<()> {
         percentile(&latencies, 0.99),
         latencies.last().copied().unwrap_or_default()
     );
+    let failed_districts = failed
+        .lock()
+        .map(|failed| failed.clone())
+        .unwrap_or_default();
     for follower in followers {
         follower.abort();
     }
     for server in cluster.servers {
         server.shutdown().await?;
     }
-    Ok(())
+    if !failed_districts.is_empty() {
+        eprintln!(
+            "   failed district systems: {}",
+            failed_districts.join(", ")
+        );
+    }
+    Ok(failed_districts.len())
 }
