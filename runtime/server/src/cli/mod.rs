@@ -14,6 +14,7 @@ mod connect;
 mod multi_file;
 mod output;
 mod plugin;
+mod plugin_authoring;
 
 use std::path::PathBuf;
 

@@ -15,6 +15,27 @@ use polis_server::plugins::layout::{Deployment, PluginPaths, StoredLogLine};
 
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
+    /// Start a new plugin from the SDK's template, in ./NAME (or --dir).
+    New {
+        name: String,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The polis-plugin-sdk crate to depend on (default: the SDK of the source tree this
+        /// `polis` was built from).
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
+    /// Compile the plugin in DIR (default: here) for wasm32-unknown-unknown, with rustup's target
+    /// if installed, otherwise Debian's rustc-web.
+    Build {
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Run the plugin's native tests in DIR (default: here), against the SDK's in-memory tree.
+    Test {
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
     /// Deploy a new plugin: a manifest (TOML or JSON) and a wasm component or core module.
     Deploy {
         manifest: PathBuf,
@@ -89,6 +110,11 @@ pub enum PluginCommand {
 
 pub async fn run(command: PluginCommand) -> anyhow::Result<()> {
     match command {
+        PluginCommand::New { name, dir, sdk } => {
+            super::plugin_authoring::new_plugin(&name, dir, sdk)
+        }
+        PluginCommand::Build { dir } => super::plugin_authoring::build_plugin(&dir),
+        PluginCommand::Test { dir } => super::plugin_authoring::test_plugin(&dir),
         PluginCommand::Deploy {
             manifest,
             wasm,
