@@ -691,6 +691,71 @@ async fn four_letter_words_answer_when_whitelisted() {
     node.shutdown().await;
 }
 
+/// Issue 18: the words ZooKeeper 3.8/3.9 serve beyond the basic ones. kazoo's
+/// `server_version()` reads `envi`'s `zookeeper.version` and takes its leading digits; without an
+/// answer 30 of kazoo's own tests failed in their setUp.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_administrative_four_letter_words_answer_as_zookeeper_does() {
+    let node = TestNode::start_with(|config| {
+        enable_zookeeper(config);
+        config.zookeeper.four_letter_words = vec!["*".into()];
+    })
+    .await;
+    let address = node.server.zookeeper_address.unwrap().to_string();
+    let ask = |word: &'static str| {
+        let address = address.clone();
+        async move {
+            let mut stream = TcpStream::connect(&address).await.unwrap();
+            stream.write_all(word.as_bytes()).await.unwrap();
+            String::from_utf8(read_to_end(&mut stream).await).unwrap()
+        }
+    };
+    let envi = ask("envi").await;
+    assert!(envi.starts_with("Environment:\n"), "{envi}");
+    // As kazoo parses it: key=value lines, the version's leading digits and dots.
+    let version = envi
+        .lines()
+        .filter_map(|line| line.split_once('='))
+        .find(|(key, _)| key.trim() == "zookeeper.version")
+        .map(|(_, value)| value.trim().to_string())
+        .expect("a zookeeper.version line");
+    let digits: String = version
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    let parsed: Vec<u32> = digits
+        .split('.')
+        .map(|part| part.parse().unwrap())
+        .collect();
+    assert_eq!(parsed, [3, 9, 0], "{version}");
+    assert!(ask("dirs").await.starts_with("datadir_size: "));
+    assert_eq!(ask("isro").await, "rw");
+    let watcher = connect(&address).await;
+    watcher.create("/watched", b"", &open()).await.unwrap();
+    let (_, _, _data_watch) = watcher.get_and_watch_data("/watched").await.unwrap();
+    let wchp = ask("wchp").await;
+    assert!(wchp.starts_with("/watched\n\t0x"), "{wchp}");
+    let wchc = ask("wchc").await;
+    assert!(
+        wchc.starts_with("0x") && wchc.contains("\t/watched"),
+        "{wchc}"
+    );
+    let (_, _) = watcher
+        .create(
+            "/mine",
+            b"",
+            &zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all()),
+        )
+        .await
+        .unwrap();
+    let dump = ask("dump").await;
+    assert!(dump.contains("Sessions with Ephemerals (1):"), "{dump}");
+    assert!(dump.contains("\t/mine"), "{dump}");
+    assert_eq!(ask("srst").await, "Server stats reset.\n");
+    assert_eq!(ask("crst").await, "Connection stats reset.\n");
+    node.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_through_the_zookeeper_face_are_replicated() {
     let cluster = TestCluster::start_with(3, enable_zookeeper).await;

@@ -179,7 +179,8 @@ impl ZooKeeperConfig {
                 .ok_or_else(|| {
                     anyhow::anyhow!(
                         "zookeeper.four_letter_words: {name:?} is not one of ruok, srvr, stat, \
-                         mntr, conf, cons, wchs (or *)"
+                         mntr, conf, cons, wchs, envi, dirs, isro, wchc, wchp, dump, srst, crst \
+                         (or *)"
                     )
                 })?;
             words.insert(word);

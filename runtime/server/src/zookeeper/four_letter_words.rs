@@ -14,7 +14,7 @@ use polis_zookeeper::FourLetterWord;
 use super::ZooKeeperContext;
 
 /// The words Polis implements, the ones a whitelist may name.
-pub const IMPLEMENTED: [FourLetterWord; 7] = [
+pub const IMPLEMENTED: [FourLetterWord; 15] = [
     FourLetterWord::Ruok,
     FourLetterWord::Srvr,
     FourLetterWord::Stat,
@@ -22,11 +22,114 @@ pub const IMPLEMENTED: [FourLetterWord; 7] = [
     FourLetterWord::Conf,
     FourLetterWord::Cons,
     FourLetterWord::Wchs,
+    FourLetterWord::Envi,
+    FourLetterWord::Dirs,
+    FourLetterWord::Isro,
+    FourLetterWord::Wchc,
+    FourLetterWord::Wchp,
+    FourLetterWord::Dump,
+    FourLetterWord::Srst,
+    FourLetterWord::Crst,
 ];
 
-/// The version string the words report: ZooKeeper's format, naming Polis.
-fn version() -> String {
+/// The most lines `wchc`, `wchp` and `dump` write: they list every watch or ephemeral, which an
+/// anonymous client must not be able to turn into an unbounded answer (they are not whitelisted
+/// by default either).
+pub const LISTING_LINES_MAX: usize = 100_000;
+
+/// The version string the words report: ZooKeeper's format, naming Polis. Clients read the
+/// leading digits to choose features (kazoo's `server_version()` parses `envi`'s
+/// `zookeeper.version`): Polis speaks ZooKeeper 3.9's protocol, persistent watches, TTL nodes
+/// and `multiRead` included, so it reports 3.9.0.
+pub fn version() -> String {
     format!("3.9.0-polis-{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// This machine's host name, as `envi`'s `host.name`.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_string())
+        .unwrap_or_else(|_| "unknown".to_string())
+}
+
+/// The bytes of the files under `dir`, for `dirs` (ZooKeeper's `datadir_size`).
+fn dir_size(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| match entry.metadata() {
+            Ok(metadata) if metadata.is_dir() => dir_size(&entry.path()),
+            Ok(metadata) => metadata.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// Appends `line` unless `lines` already reached [`LISTING_LINES_MAX`]; says so once.
+fn push_line(text: &mut String, lines: &mut usize, line: std::fmt::Arguments<'_>) {
+    if *lines == LISTING_LINES_MAX {
+        text.push_str("... (truncated)\n");
+    }
+    *lines += 1;
+    if *lines <= LISTING_LINES_MAX {
+        let _ = writeln!(text, "{line}");
+    }
+}
+
+/// `wchc` (by session) or `wchp` (by path): the watches of the sessions attached here.
+fn watch_listing(context: &ZooKeeperContext, by_path: bool) -> String {
+    let hub = context.node.hub.lock();
+    let mut groups: std::collections::BTreeMap<String, BTreeSet<String>> = Default::default();
+    for session_id in hub.attachments.keys() {
+        for (_, path) in hub.watches.session_watches(*session_id) {
+            let session = format!("{session_id:#x}");
+            let (group, member) = if by_path {
+                (path.to_string(), session)
+            } else {
+                (session, path.to_string())
+            };
+            groups.entry(group).or_default().insert(member);
+        }
+    }
+    drop(hub);
+    let mut text = String::new();
+    let mut lines = 0;
+    for (group, members) in groups {
+        push_line(&mut text, &mut lines, format_args!("{group}"));
+        for member in members {
+            push_line(&mut text, &mut lines, format_args!("\t{member}"));
+        }
+    }
+    text
+}
+
+/// `dump`: the open sessions with their ephemeral nodes, as ZooKeeper's leader lists them.
+async fn dump(context: &ZooKeeperContext) -> String {
+    let tree = context.node.reader.read().await;
+    let mut text = format!(
+        "SessionTracker dump:\nSession Sets ({}):\n",
+        tree.sessions().len()
+    );
+    let mut lines = 0;
+    let owning: Vec<_> = tree
+        .sessions()
+        .iter()
+        .filter(|(_, session)| !session.ephemerals.is_empty())
+        .collect();
+    let _ = writeln!(
+        text,
+        "ephemeral nodes dump:\nSessions with Ephemerals ({}):",
+        owning.len()
+    );
+    for (session_id, session) in owning {
+        push_line(&mut text, &mut lines, format_args!("{session_id:#x}:"));
+        for path in &session.ephemerals {
+            push_line(&mut text, &mut lines, format_args!("\t{path}"));
+        }
+    }
+    text
 }
 
 /// What the node looks like now, for the words that report it. Cheap to gather: `srvr` is
@@ -186,6 +289,49 @@ pub async fn answer(word: FourLetterWord, context: &ZooKeeperContext) -> String 
                 "{watching_sessions} connections watching {watched_paths} paths\nTotal watches:{}\n",
                 figures.watch_count
             )
+        }
+        FourLetterWord::Envi => {
+            let mut text = String::from("Environment:\n");
+            let current_dir = std::env::current_dir()
+                .map(|dir| dir.display().to_string())
+                .unwrap_or_default();
+            let lines: [(&str, String); 8] = [
+                ("zookeeper.version", version()),
+                ("host.name", host_name()),
+                ("os.name", std::env::consts::OS.to_string()),
+                ("os.arch", std::env::consts::ARCH.to_string()),
+                ("user.dir", current_dir),
+                ("polis.version", env!("CARGO_PKG_VERSION").to_string()),
+                ("polis.node_id", context.node.id.to_string()),
+                ("polis.data_dir", context.data_dir.display().to_string()),
+            ];
+            for (key, value) in lines {
+                let _ = writeln!(text, "{key}={value}");
+            }
+            text
+        }
+        FourLetterWord::Dirs => {
+            // The log and the tree live in the one data directory.
+            let size = dir_size(&context.data_dir);
+            format!("datadir_size: {size}\nlogdir_size: {size}\n")
+        }
+        // Polis has no read-only mode: a node that cannot reach a quorum refuses writes and
+        // linearizable reads, and serves nothing stale in their place.
+        FourLetterWord::Isro => "rw".to_string(),
+        FourLetterWord::Wchc => watch_listing(context, false),
+        FourLetterWord::Wchp => watch_listing(context, true),
+        FourLetterWord::Dump => dump(context).await,
+        FourLetterWord::Srst => {
+            context.packets_received.store(0, Ordering::Relaxed);
+            context.packets_sent.store(0, Ordering::Relaxed);
+            "Server stats reset.\n".to_string()
+        }
+        FourLetterWord::Crst => {
+            for record in context.connections().values() {
+                record.received.store(0, Ordering::Relaxed);
+                record.sent.store(0, Ordering::Relaxed);
+            }
+            "Connection stats reset.\n".to_string()
         }
         // Not implemented, so never whitelisted (the configuration refuses them).
         other => format!(
