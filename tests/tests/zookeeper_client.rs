@@ -751,7 +751,22 @@ async fn the_administrative_four_letter_words_answer_as_zookeeper_does() {
     let dump = ask("dump").await;
     assert!(dump.contains("Sessions with Ephemerals (1):"), "{dump}");
     assert!(dump.contains("\t/mine"), "{dump}");
+    // Real latencies, as ZooKeeper's ServerStats keeps them, until srst resets them.
+    let mntr = ask("mntr").await;
+    let average: f64 = mntr
+        .lines()
+        .find_map(|line| line.strip_prefix("zk_avg_latency\t"))
+        .expect("zk_avg_latency")
+        .parse()
+        .unwrap();
+    assert!(average > 0.0, "{mntr}");
     assert_eq!(ask("srst").await, "Server stats reset.\n");
+    assert!(
+        ask("srvr")
+            .await
+            .contains("Latency min/avg/max: 0/0.0000/0"),
+        "reset"
+    );
     assert_eq!(ask("crst").await, "Connection stats reset.\n");
     node.shutdown().await;
 }

@@ -309,7 +309,8 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Send + Unpin>(
 struct ReaderSession {
     handler: SessionHandler,
     outbound: crate::node::Outbound,
-    pending: mpsc::Sender<Pending>,
+    /// Each request's reply plan with the time it arrived.
+    pending: mpsc::Sender<(Pending, Instant)>,
     identities: Arc<[Id]>,
 }
 
@@ -328,6 +329,7 @@ async fn read_requests<R: AsyncRead + Unpin>(
             Ok(None) => return Ok(()),
             Err(error) => return Err(error.counted()),
         };
+        let arrived_at = Instant::now();
         let request =
             decode_request(&frame, limits).map_err(|error| ReadError::from(error).counted())?;
         record.received.fetch_add(1, Ordering::Relaxed);
@@ -336,7 +338,12 @@ async fn read_requests<R: AsyncRead + Unpin>(
             .increment(1);
         let plan = translator::plan(request, &session.identities, context.reads);
         let local = plan.requests.is_empty();
-        if session.pending.send(plan.pending).await.is_err() {
+        if session
+            .pending
+            .send((plan.pending, arrived_at))
+            .await
+            .is_err()
+        {
             return Ok(());
         }
         if local {
@@ -378,7 +385,7 @@ fn refuse_too_large(record: &ConnectionRecord, reply_bytes_max: usize) {
 async fn write_replies<W: AsyncWrite + Unpin>(
     mut write_half: W,
     mut outbound_queue: OutboundQueue,
-    mut pending: mpsc::Receiver<Pending>,
+    mut pending: mpsc::Receiver<(Pending, Instant)>,
     record: &ConnectionRecord,
     context: &ZooKeeperContext,
 ) {
@@ -386,6 +393,8 @@ async fn write_replies<W: AsyncWrite + Unpin>(
     // and stat fit, as ZooKeeper's jute.maxbuffer bounds both directions alike.
     let reply_bytes_max = context.limits.frame_len_max;
     let mut assembler = ReplyAssembler::new(reply_bytes_max);
+    // When the request being answered arrived.
+    let mut replying_to: Option<Instant> = None;
     while let Some(queued) = outbound_queue.recv().await {
         let (frame, after) = match queued.message.body {
             Some(wire::server_message::Body::Event(event)) => {
@@ -393,11 +402,17 @@ async fn write_replies<W: AsyncWrite + Unpin>(
             }
             Some(wire::server_message::Body::Response(response)) => {
                 // The reader sent the Pending before the request that produced this response.
-                let Some((reply, after)) =
-                    assembler.on_response(response, || pending.try_recv().ok())
-                else {
+                let Some((reply, after)) = assembler.on_response(response, || {
+                    pending.try_recv().ok().map(|(plan, arrived_at)| {
+                        replying_to = Some(arrived_at);
+                        plan
+                    })
+                }) else {
                     continue;
                 };
+                if let Some(arrived_at) = replying_to.take() {
+                    context.latency.record(arrived_at.elapsed());
+                }
                 if after == AfterReply::TooLarge {
                     refuse_too_large(record, reply_bytes_max);
                     break;

@@ -50,6 +50,8 @@ pub struct ZooKeeperContext {
     pub next_connection_id: AtomicU64,
     pub packets_received: AtomicU64,
     pub packets_sent: AtomicU64,
+    /// From a request's arrival to its reply's write, for `srvr`, `stat` and `mntr`.
+    pub latency: super::request_latency::RequestLatency,
     /// TLS with client certificates, when the listener requires it.
     pub tls: Option<super::ZooKeeperTls>,
     /// How reads are served (`[zookeeper] reads`).
@@ -84,6 +86,7 @@ impl ZooKeeperContext {
             next_connection_id: AtomicU64::new(CONNECTION_ID_FIRST),
             packets_received: AtomicU64::new(0),
             packets_sent: AtomicU64::new(0),
+            latency: super::request_latency::RequestLatency::default(),
             tls: None,
             reads: ZooKeeperReads::Linearizable,
             connections: Mutex::new(BTreeMap::new()),

@@ -223,13 +223,14 @@ pub async fn answer(word: FourLetterWord, context: &ZooKeeperContext) -> String 
         }
         FourLetterWord::Mntr => {
             let figures = figures(context).await;
+            let latency = context.latency.figures();
             let mut text = String::new();
             let lines: [(&str, String); 14] = [
                 ("zk_version", version()),
                 ("zk_server_state", figures.mode.to_string()),
-                ("zk_avg_latency", "0".to_string()),
-                ("zk_max_latency", "0".to_string()),
-                ("zk_min_latency", "0".to_string()),
+                ("zk_avg_latency", format!("{:.4}", latency.avg_ms)),
+                ("zk_max_latency", latency.max_ms.to_string()),
+                ("zk_min_latency", latency.min_ms.to_string()),
                 (
                     "zk_packets_received",
                     context.packets_received.load(Ordering::Relaxed).to_string(),
@@ -324,6 +325,7 @@ pub async fn answer(word: FourLetterWord, context: &ZooKeeperContext) -> String 
         FourLetterWord::Srst => {
             context.packets_received.store(0, Ordering::Relaxed);
             context.packets_sent.store(0, Ordering::Relaxed);
+            context.latency.reset();
             "Server stats reset.\n".to_string()
         }
         FourLetterWord::Crst => {
@@ -343,10 +345,14 @@ pub async fn answer(word: FourLetterWord, context: &ZooKeeperContext) -> String 
 
 /// `srvr`'s lines.
 fn server_summary(context: &ZooKeeperContext, figures: &Figures) -> String {
+    let latency = context.latency.figures();
     format!(
-        "Zookeeper version: {}\nLatency min/avg/max: 0/0.0/0\nReceived: {}\nSent: {}\n\
+        "Zookeeper version: {}\nLatency min/avg/max: {}/{:.4}/{}\nReceived: {}\nSent: {}\n\
          Connections: {}\nOutstanding: 0\nZxid: {:#x}\nMode: {}\nNode count: {}\n",
         version(),
+        latency.min_ms,
+        latency.avg_ms,
+        latency.max_ms,
         context.packets_received.load(Ordering::Relaxed),
         context.packets_sent.load(Ordering::Relaxed),
         context.connection_count(),

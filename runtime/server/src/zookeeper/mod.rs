@@ -17,6 +17,7 @@ pub mod connection;
 pub mod context;
 pub mod four_letter_words;
 pub mod listener;
+pub mod request_latency;
 pub mod tls;
 pub mod translator;
 
