@@ -479,3 +479,45 @@ fn every_language_of_an_alert_reaches_the_district_and_its_area_once() {
     assert_eq!(sent.polygons.len(), 1, "{:?}", sent.polygons);
     assert_eq!(sent.area, ["Multnomah, OR"]);
 }
+
+/// Registers `agency` (with its inbox) for `sender`, and publishes `document` as it.
+fn districts_notified_as(agency: &str, sender: &str, document: &str) -> (MemoryTree, Vec<String>) {
+    let mut tree = city();
+    let entry = serde_json::json!({ "identity": format!("CN={agency},O=Polis"), "senders": [sender] });
+    tree.create(&format!("/city/agencies/{agency}"), entry.to_string().as_bytes());
+    tree.create(&format!("/city/alerts/inbox/{agency}"), b"");
+    publish_as(&mut tree, agency, "t1", document);
+    let list = notified(&tree, "notifications");
+    let districts = districts_of(&list).into_iter().map(str::to_string).collect();
+    (tree, districts)
+}
+
+/// An Environment Canada (NAAD, CAP-CP) warning: its polygon targets; its CAP-CP location codes,
+/// which name no district, neither add nor take away; both official languages reach the district.
+#[test]
+fn a_naad_cap_cp_warning_reaches_its_polygon_in_both_languages() {
+    let (tree, districts) = districts_notified_as(
+        "eccc",
+        "cap-pac@canada.ca",
+        include_str!("../testdata/naad-cap-cp-tornado.xml"),
+    );
+    assert_eq!(districts, ["eastbank", "riverside"]);
+    let list = notified(&tree, "notifications");
+    let sent = notification(&tree, &format!("notifications/{}", list[0]));
+    let languages: Vec<&str> = sent.info.iter().map(|info| info.language.as_str()).collect();
+    assert_eq!(languages, ["en-CA", "fr-CA"]);
+    assert_eq!(sent.info[1].headline, "avertissement de tornade en vigueur");
+    assert_eq!(sent.area, ["East river bank", "Rive est"]);
+    assert_eq!(sent.polygons.len(), 1);
+}
+
+/// A MeteoAlarm warning: an EMMA_ID region beside its polygon, the polygon deciding.
+#[test]
+fn a_meteoalarm_warning_reaches_its_polygon() {
+    let (_, districts) = districts_notified_as(
+        "knmi",
+        "info@knmi.nl",
+        include_str!("../testdata/meteoalarm-wind.xml"),
+    );
+    assert_eq!(districts, ["harbor"]);
+}
