@@ -129,7 +129,7 @@ impl<'s, 'c, 'a> Fanout<'s, 'c, 'a> {
             Err(reason) => return self.reject(&id, &reason),
         };
         let senders = &registered.senders;
-        if !senders.iter().any(|sender| *sender == alert.alert.sender) {
+        if !senders.contains(&alert.alert.sender) {
             return self.reject(
                 &id,
                 &format!(
