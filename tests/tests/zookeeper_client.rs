@@ -505,6 +505,13 @@ async fn read_to_end(stream: &mut TcpStream) -> Vec<u8> {
 }
 
 /// A raw connection that has opened a session.
+/// Asks the ZooKeeper face at `address` one four-letter word; the answer, to the close.
+async fn four_letter_word(address: &str, word: &str) -> String {
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    stream.write_all(word.as_bytes()).await.unwrap();
+    String::from_utf8(read_to_end(&mut stream).await).unwrap()
+}
+
 async fn raw_session(address: &str) -> TcpStream {
     raw_connect(address, 0, vec![0; 16], 0).await.0
 }
@@ -660,14 +667,7 @@ async fn malformed_and_oversize_frames_close_only_their_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_letter_words_answer_when_whitelisted() {
     let (node, address) = start_node().await;
-    let ask = |word: &'static str| {
-        let address = address.clone();
-        async move {
-            let mut stream = TcpStream::connect(&address).await.unwrap();
-            stream.write_all(word.as_bytes()).await.unwrap();
-            String::from_utf8(read_to_end(&mut stream).await).unwrap()
-        }
-    };
+    let ask = |word: &'static str| four_letter_word(&address, word);
     assert_eq!(ask("ruok").await, "imok");
     let srvr = ask("srvr").await;
     assert!(srvr.contains("Mode: standalone"), "{srvr}");
@@ -702,14 +702,7 @@ async fn the_administrative_four_letter_words_answer_as_zookeeper_does() {
     })
     .await;
     let address = node.server.zookeeper_address.unwrap().to_string();
-    let ask = |word: &'static str| {
-        let address = address.clone();
-        async move {
-            let mut stream = TcpStream::connect(&address).await.unwrap();
-            stream.write_all(word.as_bytes()).await.unwrap();
-            String::from_utf8(read_to_end(&mut stream).await).unwrap()
-        }
-    };
+    let ask = |word: &'static str| four_letter_word(&address, word);
     let envi = ask("envi").await;
     assert!(envi.starts_with("Environment:\n"), "{envi}");
     // As kazoo parses it: key=value lines, the version's leading digits and dots.

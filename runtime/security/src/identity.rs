@@ -164,11 +164,12 @@ impl Identity {
     /// to case; wildcard names match nothing here.
     pub fn names_host(&self, host: &str) -> bool {
         let host = host.trim_start_matches('[').trim_end_matches(']');
-        let wanted = match host.parse::<std::net::IpAddr>() {
-            Ok(address) => Host::Ip(address),
-            Err(_) => Host::Dns(host.to_ascii_lowercase()),
-        };
-        self.hosts.contains(&wanted)
+        let address = host.parse::<std::net::IpAddr>().ok();
+        self.hosts.iter().any(|named| match (named, address) {
+            (Host::Ip(named), Some(address)) => *named == address,
+            (Host::Dns(named), None) => named.eq_ignore_ascii_case(host),
+            _ => false,
+        })
     }
 
     /// The identity as an ACL id: scheme `x509` and the canonical subject.

@@ -251,20 +251,21 @@ fn admit_request(
         PeerRequest::Forward(_) => Some(PeerClaim::Member),
     }
     .unwrap_or(PeerClaim::Member);
-    let view = {
+    let admitted = {
         let metrics = raft.metrics();
         let metrics = metrics.borrow();
-        AdmissionView {
+        let view = AdmissionView {
             members: metrics
                 .membership_config
                 .membership()
                 .nodes()
-                .map(|(id, node)| (*id, host_of_address(&node.peer_address).to_string()))
+                .map(|(id, node)| (*id, host_of_address(&node.peer_address)))
                 .collect(),
             last_log_index: metrics.last_log_index,
-        }
+        };
+        admit(&view, |host| identity.names_host(host), claim)
     };
-    admit(&view, |host| identity.names_host(host), claim).map_err(|refusal| {
+    admitted.map_err(|refusal| {
         tracing::warn!(
             subject = identity.subject(),
             remote = %connection.remote_address(),

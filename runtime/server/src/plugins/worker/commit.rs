@@ -117,16 +117,14 @@ impl Worker {
         progress: &mut Progress,
         mut ops: Vec<WriteOp>,
         replay_path: &str,
-        handled: usize,
-        attempts_before: u32,
+        letter: &DeadLetter,
     ) -> bool {
         ops.push(WriteOp::Delete {
             path: replay_path.to_string(),
             version: -1,
         });
-        let handled = handled as u64;
         progress.status.dead_letters = progress.status.dead_letters.saturating_sub(1);
-        progress.status.processed_events += handled;
+        progress.status.processed_events += letter.events.len() as u64;
         self.push_status_ops(progress, &mut ops);
         match self.propose(ops).await {
             Ok(_) => {
@@ -139,55 +137,28 @@ impl Worker {
             }
             Err(Proposal::Failed { message, .. }) => {
                 self.reload(progress).await;
-                let letter = DeadLetter {
-                    revision: self.revision.revision,
-                    events: Vec::new(),
-                    error: format!("the replay's writes were refused: {message}"),
-                    attempts: attempts_before.saturating_add(1),
-                };
-                self.requeue_dead_letter(progress, replay_path, letter)
-                    .await;
-                false
+                let error = format!("the replay's writes were refused: {message}");
+                self.commit_replay_failed(progress, replay_path, letter, error)
+                    .await
             }
         }
     }
 
-    /// Makes a replay that failed a dead letter again, with the new error.
+    /// Replaces the replay request at `replay_path` by a dead letter again: the same events, the
+    /// new error, one more attempt, in one multi.
     pub(super) async fn commit_replay_failed(
         &self,
         progress: &mut Progress,
         replay_path: &str,
-        letter: DeadLetter,
+        letter: &DeadLetter,
         error: String,
     ) -> bool {
-        let attempts = letter.attempts.saturating_add(1);
         let letter = DeadLetter {
             revision: self.revision.revision,
+            events: letter.events.clone(),
             error,
-            attempts,
-            ..letter
+            attempts: letter.attempts.saturating_add(1),
         };
-        self.requeue_dead_letter(progress, replay_path, letter)
-            .await;
-        false
-    }
-
-    /// Replaces the replay request at `replay_path` by a dead letter `letter` (its recorded
-    /// events kept when `letter` has none), in one multi.
-    async fn requeue_dead_letter(
-        &self,
-        progress: &mut Progress,
-        replay_path: &str,
-        mut letter: DeadLetter,
-    ) {
-        if letter.events.is_empty() {
-            let tree = self.node.reader.read().await;
-            if let Some((record, _)) = tree.node(replay_path)
-                && let Ok(recorded) = serde_json::from_slice::<DeadLetter>(&record.data)
-            {
-                letter.events = recorded.events;
-            }
-        }
         let mut ops = vec![
             WriteOp::Delete {
                 path: replay_path.to_string(),
@@ -204,6 +175,7 @@ impl Worker {
         if self.propose(ops).await.is_err() {
             self.reload(progress).await;
         }
+        false
     }
 
     fn push_status_ops(&self, progress: &Progress, ops: &mut Vec<WriteOp>) {

@@ -233,13 +233,8 @@ impl Worker {
     async fn read_progress(&self) -> Option<Progress> {
         let tree = self.node.reader.read().await;
         let (cursor_record, _) = tree.node(&self.paths.cursor)?;
-        let cursor = if cursor_record.data.is_empty() {
-            // A new plugin starts after the transaction that deployed it.
-            Cursor::after(cursor_record.czxid)
-        } else {
-            serde_json::from_slice(&cursor_record.data)
-                .unwrap_or(Cursor::after(cursor_record.czxid))
-        };
+        // A new plugin starts after the transaction that deployed it.
+        let cursor = Cursor::of_node(&cursor_record.data, cursor_record.czxid);
         let cursor_version = cursor_record.version;
         let status = tree
             .node(&self.paths.status)
@@ -589,17 +584,11 @@ impl Worker {
         self.keep_logs(progress, &outcome, first_zxid);
         let replayed = match outcome.result {
             Ok(staged) => {
-                self.commit_replay(
-                    progress,
-                    staged.ops,
-                    &path,
-                    batch.events.len(),
-                    letter.attempts,
-                )
-                .await
+                self.commit_replay(progress, staged.ops, &path, &letter)
+                    .await
             }
             Err(failure) => {
-                self.commit_replay_failed(progress, &path, letter, failure.to_string())
+                self.commit_replay_failed(progress, &path, &letter, failure.to_string())
                     .await
             }
         };
