@@ -13,9 +13,9 @@ use polis_proto::wire::response::Result as ResponseResult;
 use polis_tree::{Acl, CreateMode, ErrorCode, Id, SessionId, Stat, WatchKind, Zxid};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
-use crate::backoff::random_u64;
+use crate::backoff::{Backoff, random_u64};
 use crate::cluster::{ClusterStatus, LearnerAdded};
-use crate::connector::{Connector, HandshakeError};
+use crate::connector::{Connector, Established, HandshakeError};
 use crate::driver::Driver;
 use crate::op::create_to_wire;
 use crate::request::{Call, Command, WatchIntent};
@@ -65,7 +65,13 @@ impl Drop for ClientInner {
 
 impl Client {
     /// Opens a new session on one of the configured servers (starting from a random one and
-    /// trying each once) and returns once the server has granted it.
+    /// trying each in turn) and returns once a server has granted it.
+    ///
+    /// A server that was reached but could not settle the session — the leadership changed while
+    /// it was being opened, as ZooKeeper's ConnectionLoss — is tried again after a short backoff,
+    /// within the request timeout: opening a session again is safe, since one that was committed
+    /// after all is never used and expires on its own. A round in which no server could even be
+    /// reached ends the attempt at once.
     ///
     /// Must be called inside a Tokio runtime; the connection is served by a task of that runtime.
     /// Fails with [`Error::InvalidConfig`] for a bad configuration or unreadable TLS files,
@@ -75,29 +81,8 @@ impl Client {
         config.validate()?;
         let mut connector = Connector::new(&config)?;
         let shared = Arc::new(Shared::new());
-        let servers = config.servers.clone();
-        let start = usize::try_from(random_u64() % servers.len() as u64).unwrap_or(0);
-        let mut failures = Vec::new();
-        let mut established = None;
-        for offset in 0..servers.len() {
-            let server = servers[(start + offset) % servers.len()];
-            let connect = Driver::connect_request(&shared, &config);
-            match connector.establish(server, connect).await {
-                Ok(connection) => {
-                    established = Some((connection, start + offset + 1));
-                    break;
-                }
-                Err(HandshakeError::Unreachable(reason)) => failures.push(reason),
-                Err(HandshakeError::Auth(reason)) => return Err(Error::Auth(reason)),
-                // A new session cannot have expired; a server saying so is confused.
-                Err(HandshakeError::Expired) => {
-                    failures.push(format!("{server}: refused a new session as expired"));
-                }
-            }
-        }
-        let Some((established, next_server)) = established else {
-            return Err(Error::Connect(failures.join("; ")));
-        };
+        let (established, next_server) =
+            Self::first_session(&config, &shared, &mut connector).await?;
         let connected = &established.connected;
         shared.set_session(
             connected.session_id,
@@ -130,6 +115,52 @@ impl Client {
             }),
             read_consistency: ReadConsistency::default(),
         })
+    }
+
+    /// The first session of [`Client::connect`], and the index of the server to try after the
+    /// one that granted it.
+    async fn first_session(
+        config: &ClientConfig,
+        shared: &Arc<Shared>,
+        connector: &mut Connector,
+    ) -> Result<(Established, usize), Error> {
+        let servers = &config.servers;
+        debug_assert!(!servers.is_empty(), "validate refuses an empty server list");
+        let start = usize::try_from(random_u64() % servers.len() as u64).unwrap_or(0);
+        let deadline = tokio::time::Instant::now() + config.request_timeout();
+        let mut backoff = Backoff::new(
+            config.reconnect_backoff_min_ms,
+            config.reconnect_backoff_max_ms,
+        );
+        let mut attempt = start;
+        loop {
+            let mut failures = Vec::new();
+            let mut unsettled = false;
+            for _ in 0..servers.len() {
+                let server = servers[attempt % servers.len()];
+                attempt = attempt.wrapping_add(1);
+                let connect = Driver::connect_request(shared, config);
+                match connector.establish(server, connect).await {
+                    Ok(established) => return Ok((established, attempt)),
+                    Err(HandshakeError::Unreachable(reason)) => failures.push(reason),
+                    Err(HandshakeError::Unsettled(reason)) => {
+                        unsettled = true;
+                        failures.push(reason);
+                    }
+                    Err(HandshakeError::Auth(reason)) => return Err(Error::Auth(reason)),
+                    // A new session cannot have expired; a server saying so is confused.
+                    Err(HandshakeError::Expired) => {
+                        failures.push(format!("{server}: refused a new session as expired"));
+                    }
+                }
+            }
+            let resume_at = tokio::time::Instant::now() + backoff.next_delay();
+            if !unsettled || resume_at >= deadline {
+                return Err(Error::Connect(failures.join("; ")));
+            }
+            tracing::debug!(failures = %failures.join("; "), "no session yet; trying again");
+            tokio::time::sleep_until(resume_at).await;
+        }
     }
 
     /// A handle on the same session (and connection) whose reads — `exists`, `get_data`,

@@ -37,6 +37,11 @@ pub(crate) enum HandshakeError {
     /// The server refused this client's certificate or session password. Every server of the
     /// ensemble trusts the same CA and shares the session table, so trying another is pointless.
     Auth(String),
+    /// The server was reached but could not settle the session now: the leadership changed
+    /// while the session was being opened (ZooKeeper's ConnectionLoss), or no leader answered in
+    /// time. The same servers are worth another round shortly; a new session that was committed
+    /// after all is never used and expires on its own.
+    Unsettled(String),
 }
 
 /// Opens connections to the servers of one ensemble with one TLS identity.
@@ -209,6 +214,9 @@ fn check_connected(connected: &wire::Connected, server: SocketAddr) -> Result<()
             "{server}: session refused: {}",
             connected.error_message
         ))),
+        ErrorCode::ConnectionLoss | ErrorCode::OperationTimeout => Err(HandshakeError::Unsettled(
+            format!("{server}: {code:?}: {}", connected.error_message),
+        )),
         // Anything else (a server behind the client's last zxid, one not serving yet, a version
         // it does not speak) is particular to this server; another may accept the session.
         _ => Err(HandshakeError::Unreachable(format!(
@@ -315,5 +323,16 @@ mod tests {
             ),
             Err(HandshakeError::Unreachable(_))
         ));
+    }
+
+    #[test]
+    fn a_session_caught_in_a_leader_change_is_worth_another_round() {
+        let server: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        for code in [ErrorCode::ConnectionLoss, ErrorCode::OperationTimeout] {
+            assert!(matches!(
+                check_connected(&connected(code, PROTOCOL_VERSION), server),
+                Err(HandshakeError::Unsettled(_))
+            ));
+        }
     }
 }

@@ -187,7 +187,9 @@ impl Driver {
                 };
                 match attempt {
                     Ok(established) => return Ok(established),
-                    Err(HandshakeError::Unreachable(reason)) => {
+                    Err(
+                        HandshakeError::Unreachable(reason) | HandshakeError::Unsettled(reason),
+                    ) => {
                         tracing::debug!(%server, %reason, "reconnect attempt failed");
                         // As ZooKeeper's ClientCnxn.cleanup: calls queued during a failed attempt
                         // fail with ConnectionLoss rather than wait indefinitely.
