@@ -105,6 +105,12 @@ async fn a_partitioned_old_leader_cannot_commit_while_the_majority_elects_and_co
         .set_data("/status", b"flood", -1)
         .await
         .unwrap();
+    // The old leader still believes it leads, but its read lease ran out long before the
+    // majority could elect: a linearizable read there must not return the replaced value.
+    match minority_client.get_data("/status").await {
+        Ok((data, _)) => panic!("a stale linearizable read on the cut-off leader: {data:?}"),
+        Err(error) => assert!(error.is_connection_loss(), "{error:?}"),
+    }
 
     // Healed, the old leader steps down, drops its uncommitted entry and catches up: every node
     // holds the same tree, with every acknowledged write and without the refused one.

@@ -13,7 +13,7 @@ use std::future::Future;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::PolisRaft;
+use crate::{LeaderLease, PolisRaft};
 use crate::network::{ForwardError, forward_error};
 
 /// The most requests waiting for a round; further ones wait for room (back-pressure).
@@ -82,17 +82,35 @@ impl<T: Clone + Send + 'static> SharedRounds<T> {
 /// once a quorum confirmed this node's leadership after the call; "not the leader" if it does
 /// not lead. The leader need not have applied the index itself: each reader waits until its own
 /// node has.
+///
+/// With a [`LeaderLease`], a round first asks whether the lease holds, and if it does names the
+/// leader's commit index at once, without the heartbeat round (see [`crate::LeaderLease`]).
 #[derive(Clone, Debug)]
 pub struct ReadIndexRounds {
     rounds: SharedRounds<Result<u64, ForwardError>>,
 }
 
 impl ReadIndexRounds {
-    /// Starts the task that runs rounds on `raft`.
+    /// Starts the task that runs rounds on `raft`, each confirming leadership with a quorum.
     pub fn spawn(raft: PolisRaft) -> ReadIndexRounds {
+        ReadIndexRounds::spawn_with_lease(raft, None)
+    }
+
+    /// Starts the task that runs rounds on `raft`, skipping the quorum's confirmation while
+    /// `lease` (the one `raft`'s network renews) holds.
+    pub fn spawn_with_lease(raft: PolisRaft, lease: Option<LeaderLease>) -> ReadIndexRounds {
         let rounds = SharedRounds::spawn("polis_reads_per_leader_read_index_round", move || {
             let raft = raft.clone();
+            let lease = lease.clone();
             Some(async move {
+                if let Some(lease) = lease
+                    && let Some(index) = lease.read_index(&raft).await
+                {
+                    metrics::counter!("polis_read_index_rounds_total", "by" => "lease")
+                        .increment(1);
+                    return Ok(index);
+                }
+                metrics::counter!("polis_read_index_rounds_total", "by" => "quorum").increment(1);
                 raft.get_read_log_id()
                     .await
                     .map(|(read_log_id, _)| read_log_id.map_or(0, |log_id| log_id.index))

@@ -10,8 +10,8 @@ use std::time::Duration;
 use common::create;
 use polis_raft::network::{NetworkFaults, PeerEndpoint, PeerServer, QuicNetworkFactory};
 use polis_raft::{
-    ApplyNotice, ApplyObserver, Command, PeerNode, PolisRaft, RAFT_LOG_FILE_NAME, RedbLogStore,
-    TreeReader, TreeStateMachine, polis_raft_config,
+    ApplyNotice, ApplyObserver, Command, LeaderLease, PeerNode, PolisRaft, READ_LEASE,
+    RAFT_LOG_FILE_NAME, RedbLogStore, TreeReader, TreeStateMachine, polis_raft_config,
 };
 use polis_security::{CertificateAuthority, CertificateRejection, TlsFiles, TransportTimeouts};
 use polis_tree::Limits;
@@ -24,6 +24,10 @@ const CLUSTER_WAIT: Duration = Duration::from_secs(30);
 struct TestNode {
     id: u64,
     raft: PolisRaft,
+    /// The read lease this node's replication renews.
+    lease: LeaderLease,
+    /// This node's peer network's fault switch.
+    faults: NetworkFaults,
     reader: TreeReader,
     notices: mpsc::Receiver<ApplyNotice>,
     peer_endpoint: PeerEndpoint,
@@ -82,19 +86,18 @@ async fn start_nodes_on(
                 .expect("open the state machine");
         let reader = state_machine.reader();
         let endpoint = peer_endpoint.endpoint().clone();
-        let raft = PolisRaft::new(
-            id,
-            config.clone(),
-            QuicNetworkFactory::new(id, endpoint.clone(), NetworkFaults::new()),
-            log,
-            state_machine,
-        )
-        .await
-        .expect("start raft");
+        let faults = NetworkFaults::new();
+        let network = QuicNetworkFactory::new(id, endpoint.clone(), faults.clone());
+        let lease = network.links().lease().clone();
+        let raft = PolisRaft::new(id, config.clone(), network, log, state_machine)
+            .await
+            .expect("start raft");
         let server = PeerServer::spawn(endpoint, raft.clone());
         nodes.push(TestNode {
             id,
             raft,
+            lease,
+            faults,
             reader,
             notices,
             peer_endpoint,
@@ -195,6 +198,66 @@ async fn three_nodes_over_quic_elect_a_leader_and_replicate_a_write() {
         );
     }
 
+    for node in &nodes {
+        node.raft.shutdown().await.expect("shut down");
+    }
+}
+
+/// Raft's lease-based read (Ongaro's thesis, §6.4.1): while a majority accepts its
+/// AppendEntries, the leader names its commit index without a quorum round; cut off, it stops
+/// doing so once `READ_LEASE` has passed since the last AppendEntries that got through, even
+/// though it still believes it leads (openraft has no check-quorum) — long before the followers,
+/// who refuse votes for twice as long, can elect anyone else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_reads_on_its_lease_while_followed_and_not_once_cut_off() {
+    let ca_dir = tempfile::tempdir().expect("a temporary directory");
+    let ca = CertificateAuthority::init(ca_dir.path(), "polis-test-ca").expect("a CA");
+    let (nodes, members) = start_cluster(&ca, &[1, 2, 3]).await;
+    let leader = found_cluster(&nodes[0], members).await;
+    let written = leader
+        .client_write(Command::new(1_700_000_000_000, create("/lease", b"")))
+        .await
+        .expect("the write commits");
+
+    // Heartbeats renew the lease within a few intervals of the election.
+    let deadline = tokio::time::Instant::now() + CLUSTER_WAIT;
+    let index = loop {
+        if let Some(index) = nodes[0].lease.read_index(&leader).await {
+            break index;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the lease never held");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(
+        index >= written.log_id.index,
+        "the lease's read index {index} covers the acknowledged write {}",
+        written.log_id.index
+    );
+    for follower in &nodes[1..] {
+        assert_eq!(
+            follower.lease.read_index(&follower.raft).await,
+            None,
+            "a follower holds no lease"
+        );
+    }
+
+    // Cut the leader off from both followers: every AppendEntries that still gets through was
+    // sent before this instant.
+    let cut = std::time::Instant::now();
+    for follower in &nodes[1..] {
+        let address = follower.peer_endpoint.endpoint().local_addr().expect("bound");
+        nodes[0].faults.block(address);
+    }
+    tokio::time::sleep_until((cut + READ_LEASE).into()).await;
+    assert!(
+        leader.metrics().borrow().state.is_leader(),
+        "the cut-off leader still believes it leads"
+    );
+    assert_eq!(
+        nodes[0].lease.read_index(&leader).await,
+        None,
+        "no read on the lease once it ran out"
+    );
     for node in &nodes {
         node.raft.shutdown().await.expect("shut down");
     }

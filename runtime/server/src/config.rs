@@ -241,6 +241,7 @@ impl Default for PluginsConfig {
 /// client_address = "10.0.0.1:7181"
 /// # … one entry per initial voter, this node included — unless this node joins later as a
 /// # learner (top-level `join_cluster = true`): then it is absent from the list
+/// lease_reads = true                   # optional; reads on the leader's lease
 /// [cluster.log_compaction]             # optional; polis_raft::LogCompaction
 /// snapshot_interval_entries = 10000
 /// ```
@@ -257,6 +258,13 @@ pub struct ClusterConfig {
     pub members: Vec<MemberConfig>,
     /// When to snapshot the tree and purge the Raft log behind the snapshot.
     pub log_compaction: polis_raft::LogCompaction,
+    /// Serve linearizable reads on the leader's lease (`polis_raft::LeaderLease`): while a
+    /// majority accepted the leader's AppendEntries in the last `polis_raft::READ_LEASE`, reads
+    /// skip the ReadIndex heartbeat round. Safe as long as the machines' monotonic clocks run at
+    /// nearly the same rate (the lease keeps half the followers' promise in reserve); switch it
+    /// off where that cannot be trusted (virtual machines that are paused and resumed with their
+    /// clock jumping forward), and every linearizable read pays a quorum round.
+    pub lease_reads: bool,
 }
 
 /// One initial voter.
@@ -278,6 +286,7 @@ impl Default for ClusterConfig {
             peer_listen: None,
             members: Vec::new(),
             log_compaction: polis_raft::LogCompaction::default(),
+            lease_reads: true,
         }
     }
 }

@@ -105,6 +105,7 @@ impl RunningServer {
                 leader_wait_max: Duration::from_millis(config.request_timeout_ms),
                 log_compaction: config.cluster.log_compaction.clone(),
                 session_tick: Duration::from_millis(config.tick_interval_ms),
+                lease_reads: config.cluster.lease_reads,
             },
             client_address,
         )

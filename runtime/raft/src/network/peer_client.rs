@@ -179,8 +179,16 @@ impl RaftNetwork<TypeConfig> for QuicPeerClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, PeerNode, RaftError<NodeId>>> {
+        let vote = rpc.vote;
+        let sent = std::time::Instant::now();
         match self.call(PeerRequest::AppendEntries(rpc), &option).await {
-            Ok(PeerResponse::AppendEntries(Ok(response))) => Ok(response),
+            Ok(PeerResponse::AppendEntries(Ok(response))) => {
+                // Every answer but "higher vote" renewed the follower's promise to this leader.
+                if !matches!(response, AppendEntriesResponse::HigherVote(_)) {
+                    self.link.lease().accepted(self.link.target(), vote, sent);
+                }
+                Ok(response)
+            }
             Ok(PeerResponse::AppendEntries(Err(error))) => Err(self.remote(error)),
             Ok(_) => Err(self.unexpected()),
             Err(failure) => Err(self.rpc_error(failure, RPCTypes::AppendEntries)),

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use quinn::{Connection, Endpoint};
 
 use super::{NetworkFaults, PeerNetworkError};
-use crate::{NodeId, PeerNode};
+use crate::{LeaderLease, NodeId, PeerNode};
 
 /// How long establishing a connection to a peer may take.
 pub const PEER_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -47,6 +47,9 @@ pub struct PeerLinks {
     /// Handshakes these links started, to every peer (also in `polis_peer_handshakes_total`,
     /// which sums every node of a process).
     dials: Arc<AtomicU64>,
+    /// The acceptances of this node's AppendEntries, which its replication streams record over
+    /// these links for the read lease.
+    lease: LeaderLease,
 }
 
 impl fmt::Debug for PeerLinks {
@@ -68,7 +71,13 @@ impl PeerLinks {
             faults,
             links: Arc::new(Mutex::new(HashMap::new())),
             dials: Arc::new(AtomicU64::new(0)),
+            lease: LeaderLease::new(local_id),
         }
+    }
+
+    /// The read lease that the AppendEntries sent over these links renew.
+    pub fn lease(&self) -> &LeaderLease {
+        &self.lease
     }
 
     /// How many handshakes these links have started.
@@ -96,6 +105,7 @@ impl PeerLinks {
                     endpoint: self.endpoint.clone(),
                     faults: self.faults.clone(),
                     dials: self.dials.clone(),
+                    lease: self.lease.clone(),
                     state: tokio::sync::Mutex::new(LinkState::default()),
                 })
             })
@@ -110,6 +120,7 @@ pub struct PeerLink {
     endpoint: Endpoint,
     faults: NetworkFaults,
     dials: Arc<AtomicU64>,
+    lease: LeaderLease,
     /// Held while dialling, so that concurrent callers wait for one handshake instead of each
     /// making its own.
     state: tokio::sync::Mutex<LinkState>,
@@ -135,6 +146,11 @@ impl fmt::Debug for PeerLink {
 }
 
 impl PeerLink {
+    /// The read lease that this link's accepted AppendEntries renew.
+    pub fn lease(&self) -> &LeaderLease {
+        &self.lease
+    }
+
     /// The peer this link reaches.
     pub fn target(&self) -> NodeId {
         self.target

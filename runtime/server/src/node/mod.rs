@@ -87,6 +87,8 @@ pub struct NodeSettings {
     pub log_compaction: LogCompaction,
     /// How often sessions' renewals go to the leader and the leader looks for expired sessions.
     pub session_tick: Duration,
+    /// Serve linearizable reads on the leader's lease rather than a quorum round each.
+    pub lease_reads: bool,
 }
 
 /// A running node, shared by its connections and tasks.
@@ -186,7 +188,8 @@ impl Node {
             )
             .with_cluster_limits(cluster_limits),
         ));
-        let leader_read_rounds = ReadIndexRounds::spawn(raft.clone());
+        let lease = settings.lease_reads.then(|| links.lease().clone());
+        let leader_read_rounds = ReadIndexRounds::spawn_with_lease(raft.clone(), lease);
         let (forwarded_sender, forwarded_touches) = mpsc::channel(FORWARDED_TOUCHES_QUEUE_MAX);
         let peer_server = PeerServer::spawn_with_touches(
             endpoint.clone(),
