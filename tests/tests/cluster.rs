@@ -311,3 +311,87 @@ async fn nodes_configured_with_different_limits_apply_the_leaders() {
     }
     cluster.shutdown().await;
 }
+
+/// Raft thesis §6.3: a write whose proposal had an unknown outcome (the leader died with it in
+/// flight) is proposed again under its write id, and the tree applies it at most once. Eight
+/// sessions on a follower create sequential nodes, each with data of its own, while the leader
+/// is stopped: every acknowledged create is there once, and no create is there twice (a
+/// sequential create applied twice would leave two nodes with the same data).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_in_flight_across_a_leader_failover_take_effect_at_most_once() {
+    const WRITERS: usize = 8;
+    const CREATES_PER_WRITER: usize = 60;
+    let mut cluster = TestCluster::start(3).await;
+    let leader = cluster.leader().await;
+    let follower = (1..=3).find(|id| *id != leader).expect("a follower");
+    let observer = cluster.client("alice", &[follower]).await;
+    observer
+        .create("/queue", b"", &Acl::open(), CreateMode::Persistent)
+        .await
+        .unwrap();
+    let mut writers = Vec::new();
+    for writer in 0..WRITERS {
+        let client = cluster.client("alice", &[follower]).await;
+        writers.push(tokio::spawn(async move {
+            let mut acknowledged = Vec::new();
+            for index in 0..CREATES_PER_WRITER {
+                let data = format!("{writer}-{index}");
+                let created = client
+                    .create(
+                        "/queue/item-",
+                        data.as_bytes(),
+                        &Acl::open(),
+                        CreateMode::PersistentSequential,
+                    )
+                    .await;
+                match created {
+                    Ok(_) => acknowledged.push(data),
+                    Err(error) => assert!(error.is_retryable(), "{error:?}"),
+                }
+            }
+            acknowledged
+        }));
+    }
+    // Stop the leader while the creates flow.
+    let deadline = tokio::time::Instant::now() + CLUSTER_DEADLINE;
+    while observer
+        .get_children("/queue")
+        .await
+        .map_or(0, |(children, _)| children.len())
+        < WRITERS * 4
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the creates never started"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    cluster.stop(leader).await;
+    let mut acknowledged = Vec::new();
+    for writer in writers {
+        acknowledged.extend(writer.await.expect("the writer finishes"));
+    }
+
+    let (children, _) = observer.get_children("/queue").await.unwrap();
+    let mut found = std::collections::BTreeMap::new();
+    for child in &children {
+        let (data, _) = observer.get_data(&format!("/queue/{child}")).await.unwrap();
+        let data = String::from_utf8(data).expect("utf-8 data");
+        if let Some(earlier) = found.insert(data.clone(), child.clone()) {
+            panic!("{data} was created twice: {earlier} and {child}");
+        }
+    }
+    for data in &acknowledged {
+        assert!(
+            found.contains_key(data),
+            "the acknowledged create {data} is missing"
+        );
+    }
+    assert!(
+        acknowledged.len() > WRITERS * CREATES_PER_WRITER / 2,
+        "most creates succeed across the failover: {} of {}",
+        acknowledged.len(),
+        WRITERS * CREATES_PER_WRITER
+    );
+    cluster.shutdown().await;
+}

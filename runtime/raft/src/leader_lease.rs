@@ -100,7 +100,8 @@ pub fn lease_holds(
     let fresh = |id: &NodeId| {
         *id == me
             || acceptances.get(id).is_some_and(|acceptance| {
-                acceptance.vote == view.vote && now.saturating_duration_since(acceptance.sent) < lease
+                acceptance.vote == view.vote
+                    && now.saturating_duration_since(acceptance.sent) < lease
             })
     };
     !view.voters.is_empty()
@@ -133,7 +134,10 @@ impl LeaderLease {
         if !vote.is_committed() {
             return;
         }
-        let mut acceptances = self.acceptances.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut acceptances = self
+            .acceptances
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let newer = acceptances
             .get(&target)
             .is_none_or(|known| known.vote != vote || known.sent < sent);
@@ -145,11 +149,17 @@ impl LeaderLease {
     /// The index a linearizable read arriving before this call may be served at, if this node
     /// leads under a lease now; `None` if a ReadIndex round is needed.
     pub async fn read_index(&self, raft: &PolisRaft) -> Option<u64> {
-        let view = raft.with_raft_state(|state| LeaderView::of(state)).await.ok()??;
+        let view = raft
+            .with_raft_state(LeaderView::of)
+            .await
+            .ok()??;
         // The lease is checked after the core answered, so that it covered the moment the core
         // named its commit index.
         let now = Instant::now();
-        let acceptances = self.acceptances.lock().unwrap_or_else(PoisonError::into_inner);
+        let acceptances = self
+            .acceptances
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         lease_holds(self.me, &view, &acceptances, now, READ_LEASE).then_some(view.committed.index)
     }
 }
@@ -180,7 +190,13 @@ mod tests {
         let now = Instant::now();
         let recent = now - Duration::from_millis(100);
         let acceptances = BTreeMap::from([(2, accepted(3, recent))]);
-        assert!(lease_holds(1, &view(3, vec![vec![1, 2, 3]]), &acceptances, now, READ_LEASE));
+        assert!(lease_holds(
+            1,
+            &view(3, vec![vec![1, 2, 3]]),
+            &acceptances,
+            now,
+            READ_LEASE
+        ));
     }
 
     #[test]
@@ -188,14 +204,26 @@ mod tests {
         let now = Instant::now();
         let old = now - READ_LEASE;
         let acceptances = BTreeMap::from([(2, accepted(3, old)), (3, accepted(3, old))]);
-        assert!(!lease_holds(1, &view(3, vec![vec![1, 2, 3]]), &acceptances, now, READ_LEASE));
+        assert!(!lease_holds(
+            1,
+            &view(3, vec![vec![1, 2, 3]]),
+            &acceptances,
+            now,
+            READ_LEASE
+        ));
     }
 
     #[test]
     fn acceptances_of_an_earlier_leadership_do_not_count() {
         let now = Instant::now();
         let acceptances = BTreeMap::from([(2, accepted(2, now)), (3, accepted(2, now))]);
-        assert!(!lease_holds(1, &view(3, vec![vec![1, 2, 3]]), &acceptances, now, READ_LEASE));
+        assert!(!lease_holds(
+            1,
+            &view(3, vec![vec![1, 2, 3]]),
+            &acceptances,
+            now,
+            READ_LEASE
+        ));
     }
 
     #[test]
@@ -211,9 +239,27 @@ mod tests {
     #[test]
     fn a_lone_voter_holds_its_own_lease_and_a_learner_leader_none() {
         let now = Instant::now();
-        assert!(lease_holds(1, &view(3, vec![vec![1]]), &BTreeMap::new(), now, READ_LEASE));
-        assert!(!lease_holds(1, &view(3, vec![vec![2, 3]]), &BTreeMap::new(), now, READ_LEASE));
-        assert!(!lease_holds(1, &view(3, vec![]), &BTreeMap::new(), now, READ_LEASE));
+        assert!(lease_holds(
+            1,
+            &view(3, vec![vec![1]]),
+            &BTreeMap::new(),
+            now,
+            READ_LEASE
+        ));
+        assert!(!lease_holds(
+            1,
+            &view(3, vec![vec![2, 3]]),
+            &BTreeMap::new(),
+            now,
+            READ_LEASE
+        ));
+        assert!(!lease_holds(
+            1,
+            &view(3, vec![]),
+            &BTreeMap::new(),
+            now,
+            READ_LEASE
+        ));
     }
 
     #[test]
@@ -226,6 +272,9 @@ mod tests {
         lease.accepted(3, Vote::new(4, 3), now);
         let acceptances = lease.acceptances.lock().unwrap();
         assert_eq!(acceptances.get(&2).map(|known| known.sent), Some(now));
-        assert!(!acceptances.contains_key(&3), "a candidate's vote is no promise");
+        assert!(
+            !acceptances.contains_key(&3),
+            "a candidate's vote is no promise"
+        );
     }
 }

@@ -27,8 +27,8 @@ mod apply_observer;
 mod cluster_limits;
 mod command;
 mod command_response;
-mod leader_lease;
 mod error;
+mod leader_lease;
 mod log_compaction;
 mod log_store;
 pub mod membership;
@@ -56,9 +56,7 @@ pub use command::{
 };
 pub use command_response::{CommandError, CommandResponse, EntryResponse};
 pub use error::RaftStoreError;
-pub use leader_lease::{
-    Acceptance, LeaderLease, LeaderView, READ_LEASE, lease_holds,
-};
+pub use leader_lease::{Acceptance, LeaderLease, LeaderView, READ_LEASE, lease_holds};
 pub use log_compaction::LogCompaction;
 pub use log_store::{LOG_READ_BYTES_MAX, RAFT_LOG_CACHE_BYTES, RAFT_LOG_FILE_NAME, RedbLogStore};
 pub use membership::{ClusterView, LearnerAdded, MemberView, MembershipChange, NodeRole};

@@ -13,8 +13,8 @@ use std::future::Future;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{LeaderLease, PolisRaft};
 use crate::network::{ForwardError, forward_error};
+use crate::{LeaderLease, PolisRaft};
 
 /// The most requests waiting for a round; further ones wait for room (back-pressure).
 pub const ROUND_WAITING_MAX: usize = 65_536;

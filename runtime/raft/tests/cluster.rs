@@ -10,8 +10,8 @@ use std::time::Duration;
 use common::create;
 use polis_raft::network::{NetworkFaults, PeerEndpoint, PeerServer, QuicNetworkFactory};
 use polis_raft::{
-    ApplyNotice, ApplyObserver, Command, LeaderLease, PeerNode, PolisRaft, READ_LEASE,
-    RAFT_LOG_FILE_NAME, RedbLogStore, TreeReader, TreeStateMachine, polis_raft_config,
+    ApplyNotice, ApplyObserver, Command, LeaderLease, PeerNode, PolisRaft, RAFT_LOG_FILE_NAME,
+    READ_LEASE, RedbLogStore, TreeReader, TreeStateMachine, polis_raft_config,
 };
 use polis_security::{CertificateAuthority, CertificateRejection, TlsFiles, TransportTimeouts};
 use polis_tree::Limits;
@@ -225,7 +225,10 @@ async fn a_leader_reads_on_its_lease_while_followed_and_not_once_cut_off() {
         if let Some(index) = nodes[0].lease.read_index(&leader).await {
             break index;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the lease never held");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the lease never held"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert!(
@@ -245,7 +248,11 @@ async fn a_leader_reads_on_its_lease_while_followed_and_not_once_cut_off() {
     // sent before this instant.
     let cut = std::time::Instant::now();
     for follower in &nodes[1..] {
-        let address = follower.peer_endpoint.endpoint().local_addr().expect("bound");
+        let address = follower
+            .peer_endpoint
+            .endpoint()
+            .local_addr()
+            .expect("bound");
         nodes[0].faults.block(address);
     }
     tokio::time::sleep_until((cut + READ_LEASE).into()).await;

@@ -78,7 +78,8 @@ pub fn apply_workload(
     tree
 }
 
-/// A deterministic mixed workload: sessions, every create mode, sets, deletes, multis, closes.
+/// A deterministic mixed workload: sessions, every create mode, sets, deletes, multis, writes
+/// applied once (one of them proposed twice), closes.
 pub fn workload(first_zxid: Zxid, transactions: usize) -> Vec<Txn> {
     let mut txns = Vec::with_capacity(transactions);
     let mut session_id = 0;
@@ -87,12 +88,12 @@ pub fn workload(first_zxid: Zxid, transactions: usize) -> Vec<Txn> {
         let time_ms = 1_000_000 + zxid * 10;
         let caller = Caller::anonymous(session_id);
         let name = format!("/n{}", step % 7);
-        let kind = match step % 11 {
+        let kind = match step % 12 {
             0 => TxnKind::OpenSession {
                 timeout_ms: 10_000,
                 password: [step as u8; 16],
             },
-            1 => create(caller, &name, CreateMode::Persistent),
+            1 => TxnKind::once(zxid as u64, create(caller, &name, CreateMode::Persistent)),
             2 => create(
                 caller,
                 &format!("{name}/e"),
@@ -134,10 +135,19 @@ pub fn workload(first_zxid: Zxid, transactions: usize) -> Vec<Txn> {
                     version: -1,
                 },
             },
-            8 => TxnKind::RemoveExpiredNode {
+            // Step 1 of this round proposed again: answered from the session's record.
+            8 => TxnKind::once(
+                zxid as u64 - 7,
+                create(
+                    caller,
+                    &format!("/n{}", (step - 7) % 7),
+                    CreateMode::Persistent,
+                ),
+            ),
+            9 => TxnKind::RemoveExpiredNode {
                 path: format!("{name}/t"),
             },
-            9 => TxnKind::CloseSession {
+            10 => TxnKind::CloseSession {
                 session_id,
                 reason: CloseReason::Expired,
             },

@@ -4,8 +4,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 
 use polis_tree::{
-    ChangeSet, DataTree, HistoryEntry, NodeRecord, Session, SessionId, SnapshotWriter, TreeState,
-    Zxid, path,
+    ChangeSet, DataTree, HistoryEntry, NodeRecord, Session, SessionId, SessionWrites,
+    SnapshotWriter, TreeState, Zxid, path,
 };
 
 use crate::{StoreError, TreeStore};
@@ -20,6 +20,7 @@ pub struct MemoryStore {
     nodes: BTreeMap<String, NodeRecord>,
     children: BTreeSet<(String, String)>,
     sessions: BTreeMap<SessionId, Session>,
+    session_writes: BTreeMap<SessionId, SessionWrites>,
     history: BTreeMap<u64, HistoryEntry>,
     history_compacted_through: Zxid,
     history_next_seq: u64,
@@ -49,6 +50,11 @@ impl TreeStore for MemoryStore {
                 .sessions
                 .iter()
                 .map(|(session_id, session)| (*session_id, session.clone()))
+                .collect(),
+            session_writes: self
+                .session_writes
+                .iter()
+                .map(|(session_id, writes)| (*session_id, writes.clone()))
                 .collect(),
             history: self.history.values().cloned().collect(),
             history_compacted_through: self.history_compacted_through,
@@ -85,6 +91,12 @@ impl TreeStore for MemoryStore {
             match session {
                 Some(session) => self.sessions.insert(*session_id, session.clone()),
                 None => self.sessions.remove(session_id),
+            };
+        }
+        for (session_id, writes) in &changes.session_writes {
+            match writes {
+                Some(writes) => self.session_writes.insert(*session_id, writes.clone()),
+                None => self.session_writes.remove(session_id),
             };
         }
         for entry in &changes.history_appended {
@@ -142,6 +154,11 @@ impl TreeStore for MemoryStore {
                 for (session_id, session) in &state.sessions {
                     writer.session(*session_id, session).map_err(snapshot_io)?;
                 }
+                for (session_id, writes) in &state.session_writes {
+                    writer
+                        .session_writes(*session_id, writes)
+                        .map_err(snapshot_io)?;
+                }
                 for entry in &state.history {
                     writer.history(entry).map_err(snapshot_io)?;
                 }
@@ -172,6 +189,7 @@ impl TreeStore for MemoryStore {
             replacement.nodes.insert(node_path, record);
         }
         replacement.sessions = state.sessions.into_iter().collect();
+        replacement.session_writes = state.session_writes.into_iter().collect();
         replacement.history = state
             .history
             .into_iter()

@@ -4,6 +4,8 @@
 //! - `nodes`: path → postcard [`NodeRecord`] (data, ACL, kind, zxids, times, versions)
 //! - `children`: (parent path, child name) → (), the children index
 //! - `sessions`: session id → postcard [`Session`]
+//! - `session_writes`: session id → postcard [`polis_tree::SessionWrites`], the session's recent
+//!   writes applied once (absent from stores written before they were kept)
 //! - `history`: sequence number → postcard [`HistoryEntry`], the resumable-watch window
 //! - `meta`: name → i64: `format_version`, `last_zxid`, `history_compacted_through`,
 //!   `history_next_seq`
@@ -15,8 +17,8 @@ use std::io::Write;
 use std::path::Path;
 
 use polis_tree::{
-    ChangeSet, DataTree, HistoryEntry, Limits, NodeRecord, Session, SnapshotWriter, TreeState,
-    Zxid, path,
+    ChangeSet, DataTree, HistoryEntry, Limits, NodeRecord, Session, SessionWrites, SnapshotWriter,
+    TreeState, Zxid, path,
 };
 use redb::{
     Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
@@ -31,6 +33,7 @@ use crate::{StoreError, TreeStore};
 const NODES: TableDefinition<&str, &[u8]> = TableDefinition::new("nodes");
 const CHILDREN: TableDefinition<(&str, &str), ()> = TableDefinition::new("children");
 const SESSIONS: TableDefinition<i64, &[u8]> = TableDefinition::new("sessions");
+const SESSION_WRITES: TableDefinition<i64, &[u8]> = TableDefinition::new("session_writes");
 const HISTORY: TableDefinition<u64, &[u8]> = TableDefinition::new("history");
 const META: TableDefinition<&str, i64> = TableDefinition::new("meta");
 /// Replicated settings that are not numbers: `limits` (postcard [`Limits`], the cluster's).
@@ -124,6 +127,9 @@ impl RedbStore {
             transaction.open_table(NODES).map_err(StoreError::redb)?;
             transaction.open_table(CHILDREN).map_err(StoreError::redb)?;
             transaction.open_table(SESSIONS).map_err(StoreError::redb)?;
+            transaction
+                .open_table(SESSION_WRITES)
+                .map_err(StoreError::redb)?;
             transaction.open_table(HISTORY).map_err(StoreError::redb)?;
             transaction.open_table(SETTINGS).map_err(StoreError::redb)?;
         }
@@ -160,6 +166,14 @@ impl RedbStore {
         for (session_id, session) in &state.sessions {
             sessions_table
                 .insert(*session_id, encode(session)?.as_slice())
+                .map_err(StoreError::redb)?;
+        }
+        let mut writes_table = transaction
+            .open_table(SESSION_WRITES)
+            .map_err(StoreError::redb)?;
+        for (session_id, writes) in &state.session_writes {
+            writes_table
+                .insert(*session_id, encode(writes)?.as_slice())
                 .map_err(StoreError::redb)?;
         }
         let mut history_table = transaction.open_table(HISTORY).map_err(StoreError::redb)?;
@@ -274,6 +288,14 @@ impl TreeStore for RedbStore {
             let (key, value) = row.map_err(StoreError::redb)?;
             sessions.push((key.value(), decode(value.value())?));
         }
+        let mut session_writes = Vec::new();
+        let writes_table = transaction
+            .open_table(SESSION_WRITES)
+            .map_err(StoreError::redb)?;
+        for row in writes_table.iter().map_err(StoreError::redb)? {
+            let (key, value) = row.map_err(StoreError::redb)?;
+            session_writes.push((key.value(), decode(value.value())?));
+        }
         let mut history = Vec::new();
         let history_table = transaction.open_table(HISTORY).map_err(StoreError::redb)?;
         for row in history_table.iter().map_err(StoreError::redb)? {
@@ -293,6 +315,7 @@ impl TreeStore for RedbStore {
             limits,
             nodes,
             sessions,
+            session_writes,
             history,
             history_compacted_through: position.history_compacted_through,
             history_next_seq: position.history_next_seq,
@@ -338,6 +361,21 @@ impl TreeStore for RedbStore {
                     }
                     None => {
                         sessions.remove(*session_id).map_err(StoreError::redb)?;
+                    }
+                }
+            }
+            let mut writes = transaction
+                .open_table(SESSION_WRITES)
+                .map_err(StoreError::redb)?;
+            for (session_id, recorded) in &changes.session_writes {
+                match recorded {
+                    Some(recorded) => {
+                        writes
+                            .insert(*session_id, encode(recorded)?.as_slice())
+                            .map_err(StoreError::redb)?;
+                    }
+                    None => {
+                        writes.remove(*session_id).map_err(StoreError::redb)?;
                     }
                 }
             }
@@ -446,6 +484,16 @@ impl TreeStore for RedbStore {
             let session: Session = decode(value.value())?;
             writer.session(key.value(), &session).map_err(snapshot_io)?;
         }
+        let session_writes = transaction
+            .open_table(SESSION_WRITES)
+            .map_err(StoreError::redb)?;
+        for row in session_writes.iter().map_err(StoreError::redb)? {
+            let (key, value) = row.map_err(StoreError::redb)?;
+            let writes: SessionWrites = decode(value.value())?;
+            writer
+                .session_writes(key.value(), &writes)
+                .map_err(snapshot_io)?;
+        }
         for row in history.iter().map_err(StoreError::redb)? {
             let (_, value) = row.map_err(StoreError::redb)?;
             let entry: HistoryEntry = decode(value.value())?;
@@ -467,6 +515,9 @@ impl TreeStore for RedbStore {
             .map_err(StoreError::redb)?;
         transaction
             .delete_table(SESSIONS)
+            .map_err(StoreError::redb)?;
+        transaction
+            .delete_table(SESSION_WRITES)
             .map_err(StoreError::redb)?;
         transaction
             .delete_table(HISTORY)

@@ -15,6 +15,8 @@ pub struct ChangeSet {
     pub nodes: BTreeMap<String, Option<NodeRecord>>,
     /// Sessions to write or delete.
     pub sessions: BTreeMap<SessionId, Option<Session>>,
+    /// Sessions' records of recent writes to write or delete.
+    pub session_writes: BTreeMap<SessionId, Option<crate::SessionWrites>>,
     /// History entries appended, in order.
     pub history_appended: Vec<HistoryEntry>,
     /// Entries with a sequence number below this one have left the history window.
@@ -36,6 +38,7 @@ impl ChangeSet {
     pub fn is_empty(&self) -> bool {
         self.nodes.is_empty()
             && self.sessions.is_empty()
+            && self.session_writes.is_empty()
             && self.history_appended.is_empty()
             && self.limits.is_none()
     }

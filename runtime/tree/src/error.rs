@@ -125,6 +125,11 @@ pub enum TreeError {
     NotExpired { path: String },
     #[error("zxid {zxid} does not follow the last applied zxid {last_zxid}")]
     ZxidOutOfOrder { zxid: Zxid, last_zxid: Zxid },
+    /// A write proposed again had taken effect at `zxid`, and its result was too large to keep:
+    /// the outcome is known (applied once) but not its answer. Reported as ZooKeeper's
+    /// ConnectionLoss, the code whose meaning ("look before you try again") fits.
+    #[error("the write took effect at zxid {zxid}; its result is no longer known")]
+    AppliedBefore { zxid: Zxid },
 }
 
 impl TreeError {
@@ -152,6 +157,7 @@ impl TreeError {
             TreeError::MultiFailed { error, .. } => error.code(),
             TreeError::NotExpired { .. } => ErrorCode::BadArguments,
             TreeError::ZxidOutOfOrder { .. } => ErrorCode::RuntimeInconsistency,
+            TreeError::AppliedBefore { .. } => ErrorCode::ConnectionLoss,
         }
     }
 }

@@ -28,6 +28,7 @@ mod op;
 pub mod path;
 mod session;
 mod session_tracker;
+mod session_writes;
 mod snapshot;
 mod stat;
 mod tree;
@@ -44,6 +45,9 @@ pub use node::{CreateMode, NodeKind, NodeRecord};
 pub use op::{Caller, CloseReason, MultiOpResult, OpResult, Txn, TxnKind, TxnResult, WriteOp};
 pub use session::{Session, SessionTable};
 pub use session_tracker::SessionTracker;
+pub use session_writes::{
+    AppliedWrite, SESSION_WRITES_KEPT_MAX, SessionWrites, WRITE_RESULT_KEPT_BYTES_MAX,
+};
 pub use snapshot::{SNAPSHOT_FORMAT_VERSION, SnapshotError, SnapshotReader, SnapshotWriter};
 pub use stat::Stat;
 pub use tree::{Applied, DataTree, TreeState};

@@ -41,6 +41,31 @@ pub enum TxnKind {
     /// zxid (see [`crate::Limits`]). Proposed by a leader whose configured limits differ from the
     /// tree's; limits that do not validate change nothing.
     SetLimits { limits: crate::Limits },
+    /// A session's `Write` or `Multi` that takes effect at most once, however often it is
+    /// proposed: if the session's record holds `write_id` (see [`crate::SessionWrites`]), the
+    /// transaction changes nothing and answers what the first one did. The proposer gives every
+    /// write an id of its own and proposes it again under the same id when it cannot tell
+    /// whether an earlier proposal committed (Raft thesis §6.3).
+    Once { write_id: u64, txn: Box<TxnKind> },
+}
+
+impl TxnKind {
+    /// The same transaction, to be applied at most once under `write_id`.
+    pub fn once(write_id: u64, txn: TxnKind) -> TxnKind {
+        debug_assert!(
+            matches!(txn, TxnKind::Write { .. } | TxnKind::Multi { .. }),
+            "only a session's writes are made idempotent"
+        );
+        TxnKind::Once {
+            write_id,
+            txn: Box::new(txn),
+        }
+    }
+
+    /// True if proposing this transaction again cannot apply it twice.
+    pub fn is_once(&self) -> bool {
+        matches!(self, TxnKind::Once { .. })
+    }
 }
 
 /// Why a session ends.

@@ -7,7 +7,8 @@
 //! ```text
 //! "POLISNAP" | format version (u32 LE) | record* | crc32 of everything before (u32 LE)
 //! record = length (u32 LE) | postcard(Record)
-//! Record order: Header, Node* (by path), Session* (by id), History* (by seq), End (counts)
+//! Record order: Header, Node* (by path), Session* (by id), SessionWrites* (by id),
+//!               History* (by seq), End (counts of nodes, sessions and history)
 //! ```
 //!
 //! Every record length is bounded, the counts in `End` must match, and the checksum must verify,
@@ -17,13 +18,15 @@ use std::io::{self, Read, Write};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{HistoryEntry, Limits, NodeRecord, Session, SessionId, TreeState, Zxid};
+use crate::{HistoryEntry, Limits, NodeRecord, Session, SessionId, SessionWrites, TreeState, Zxid};
 
 const MAGIC: &[u8; 8] = b"POLISNAP";
 
 /// The version of the snapshot format written by this build. Version 2 added the commit time to
-/// history entries; version 3 the tree's last commit time and the cluster's limits to the header.
-pub const SNAPSHOT_FORMAT_VERSION: u32 = 3;
+/// history entries; version 3 the tree's last commit time and the cluster's limits to the header;
+/// version 4 the sessions' records of recent writes (a record kind of its own, after `End` in
+/// the enumeration so that the others keep their encoding).
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 4;
 
 /// The oldest version this build still reads: a version 2 header lacks the last commit time,
 /// which is then taken from the newest history entry (the best the snapshot knows), and the
@@ -69,6 +72,10 @@ enum RecordRef<'a> {
         sessions: u64,
         history: u64,
     },
+    SessionWrites {
+        session_id: SessionId,
+        writes: &'a SessionWrites,
+    },
 }
 
 /// The records as read. Same variants in the same order as [`RecordRef`], hence the same encoding.
@@ -95,6 +102,10 @@ enum Record {
         sessions: u64,
         history: u64,
     },
+    SessionWrites {
+        session_id: SessionId,
+        writes: SessionWrites,
+    },
 }
 
 /// Writes a snapshot record by record. The caller supplies nodes, sessions and history entries in
@@ -109,6 +120,8 @@ pub struct SnapshotWriter<W: Write> {
     history: u64,
     last_path: Option<String>,
     last_session_id: Option<SessionId>,
+    session_writes: u64,
+    last_session_writes_id: Option<SessionId>,
     last_seq: Option<u64>,
 }
 
@@ -129,6 +142,8 @@ impl<W: Write> SnapshotWriter<W> {
             history: 0,
             last_path: None,
             last_session_id: None,
+            session_writes: 0,
+            last_session_writes_id: None,
             last_seq: None,
         };
         writer.write_raw(MAGIC)?;
@@ -156,8 +171,8 @@ impl<W: Write> SnapshotWriter<W> {
     }
 
     pub fn session(&mut self, session_id: SessionId, session: &Session) -> io::Result<()> {
-        if self.history > 0 {
-            return Err(out_of_order("session after history"));
+        if self.history > 0 || self.session_writes > 0 {
+            return Err(out_of_order("session after history or session writes"));
         }
         if self.last_session_id.is_some_and(|last| last >= session_id) {
             return Err(out_of_order("sessions not in ascending id order"));
@@ -168,6 +183,26 @@ impl<W: Write> SnapshotWriter<W> {
             session_id,
             session,
         })
+    }
+
+    /// The record of recent writes of a session written before.
+    pub fn session_writes(
+        &mut self,
+        session_id: SessionId,
+        writes: &SessionWrites,
+    ) -> io::Result<()> {
+        if self.history > 0 {
+            return Err(out_of_order("session writes after history"));
+        }
+        if self
+            .last_session_writes_id
+            .is_some_and(|last| last >= session_id)
+        {
+            return Err(out_of_order("session writes not in ascending id order"));
+        }
+        self.last_session_writes_id = Some(session_id);
+        self.session_writes += 1;
+        self.write_record(&RecordRef::SessionWrites { session_id, writes })
     }
 
     pub fn history(&mut self, entry: &HistoryEntry) -> io::Result<()> {
@@ -290,8 +325,8 @@ impl SnapshotReader {
                     if state.sessions.len() >= limits.sessions_max {
                         return Err(corrupt("more sessions than sessions_max"));
                     }
-                    if !state.history.is_empty() {
-                        return Err(corrupt("a session after history"));
+                    if !state.history.is_empty() || !state.session_writes.is_empty() {
+                        return Err(corrupt("a session after history or session writes"));
                     }
                     if state
                         .sessions
@@ -301,6 +336,25 @@ impl SnapshotReader {
                         return Err(corrupt("sessions out of order"));
                     }
                     state.sessions.push((session_id, session));
+                }
+                Record::SessionWrites { session_id, writes } => {
+                    if version < 4 {
+                        return Err(corrupt("session writes in a snapshot of format 3 or less"));
+                    }
+                    if state.session_writes.len() >= limits.sessions_max {
+                        return Err(corrupt("more session writes than sessions_max"));
+                    }
+                    if !state.history.is_empty() {
+                        return Err(corrupt("session writes after history"));
+                    }
+                    if state
+                        .session_writes
+                        .last()
+                        .is_some_and(|(last, _)| *last >= session_id)
+                    {
+                        return Err(corrupt("session writes out of order"));
+                    }
+                    state.session_writes.push((session_id, writes));
                 }
                 Record::History(entry) => {
                     if state.history.len() >= limits.history_events_max {

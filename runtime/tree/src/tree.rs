@@ -7,8 +7,8 @@ use crate::acl::{self, allows};
 use crate::{
     Acl, AclList, Caller, ChangeHistory, ChangeSet, CloseReason, CreateMode, EventKind,
     HistoryEntry, Id, Limits, NodeKind, NodeRecord, OpResult, Perms, Session, SessionId,
-    SessionTable, SnapshotError, SnapshotReader, SnapshotWriter, Stat, TreeError, Txn, TxnKind,
-    TxnResult, WatchEvent, WriteOp, Zxid, path,
+    SessionTable, SessionWrites, SnapshotError, SnapshotReader, SnapshotWriter, Stat, TreeError,
+    Txn, TxnKind, TxnResult, WatchEvent, WriteOp, Zxid, path,
 };
 
 /// The whole replicated state in plain, ordered parts: what storage loads and snapshots carry.
@@ -24,6 +24,9 @@ pub struct TreeState {
     pub nodes: Vec<(String, NodeRecord)>,
     /// Every session in ascending id order.
     pub sessions: Vec<(SessionId, Session)>,
+    /// The record of recent writes of each session that has one, in ascending id order (empty in
+    /// a state stored before they were kept).
+    pub session_writes: Vec<(SessionId, SessionWrites)>,
     /// The history window, oldest first.
     pub history: Vec<HistoryEntry>,
     pub history_compacted_through: Zxid,
@@ -112,6 +115,8 @@ pub struct DataTree {
     limits: Limits,
     nodes: BTreeMap<String, Znode>,
     sessions: SessionTable,
+    /// Each session's recent writes, so that a write proposed again takes effect once.
+    session_writes: BTreeMap<SessionId, SessionWrites>,
     history: ChangeHistory,
     last_zxid: Zxid,
     /// The commit time of the last applied transaction that carried one: no later transaction
@@ -125,6 +130,7 @@ pub struct DataTree {
     /// What changed since the last `take_changes`, for storage.
     dirty_nodes: BTreeSet<String>,
     dirty_sessions: BTreeSet<SessionId>,
+    dirty_session_writes: BTreeSet<SessionId>,
     pending_history: Vec<HistoryEntry>,
     /// Whether the limits changed since the last `take_changes`.
     limits_changed: bool,
@@ -141,6 +147,7 @@ impl PartialEq for DataTree {
             && self.limits == other.limits
             && self.nodes == other.nodes
             && self.sessions == other.sessions
+            && self.session_writes == other.session_writes
             && self.history == other.history
     }
 }
@@ -184,6 +191,7 @@ impl DataTree {
             limits,
             nodes: BTreeMap::new(),
             sessions: SessionTable::default(),
+            session_writes: BTreeMap::new(),
             history,
             last_zxid: 0,
             last_time_ms: 0,
@@ -192,6 +200,7 @@ impl DataTree {
             acl_lists: BTreeSet::new(),
             dirty_nodes: BTreeSet::new(),
             dirty_sessions: BTreeSet::new(),
+            dirty_session_writes: BTreeSet::new(),
             pending_history: Vec::new(),
             limits_changed: false,
             deleted_acls: Vec::new(),
@@ -236,6 +245,7 @@ impl DataTree {
             TxnKind::RemoveExpiredNode { path } => self.remove_expired_node(at, path, &mut events),
             TxnKind::Noop => Ok(OpResult::Noop),
             TxnKind::SetLimits { limits } => self.set_limits(limits),
+            TxnKind::Once { write_id, txn } => self.apply_once(at, *write_id, txn, &mut events),
         };
         if result.is_err() {
             events.clear();
@@ -335,6 +345,61 @@ impl DataTree {
         })
     }
 
+    /// A session's write that takes effect at most once (see [`SessionWrites`]): answered from
+    /// the session's record if it already did, applied and recorded otherwise. Only a write that
+    /// took effect is recorded: one that failed changed nothing, so applying it again is no
+    /// second effect.
+    fn apply_once(
+        &mut self,
+        at: At,
+        write_id: u64,
+        txn: &TxnKind,
+        events: &mut Vec<WatchEvent>,
+    ) -> TxnResult {
+        let session_id = match txn {
+            TxnKind::Write { caller, .. } | TxnKind::Multi { caller, .. } => caller.session_id,
+            _ => {
+                return Err(TreeError::BadArguments {
+                    reason: "only a session's write or multi may be applied once".to_string(),
+                });
+            }
+        };
+        if let Some(earlier) = self
+            .session_writes
+            .get(&session_id)
+            .and_then(|writes| writes.find(write_id))
+        {
+            debug_assert!(earlier.zxid < at.zxid);
+            return earlier
+                .result
+                .clone()
+                .ok_or(TreeError::AppliedBefore { zxid: earlier.zxid });
+        }
+        let result = match txn {
+            TxnKind::Write { caller, op } => {
+                self.write(at, caller, op, events).map(|(result, _)| result)
+            }
+            TxnKind::Multi { caller, ops } => self.multi(at, caller, ops, events),
+            _ => unreachable!("checked above"),
+        };
+        // A session that is gone (or the system's) keeps no record: nothing can retry for it.
+        if let Ok(result) = &result
+            && self.sessions.contains(session_id)
+        {
+            self.session_writes
+                .entry(session_id)
+                .or_default()
+                .record(write_id, at.zxid, result);
+            self.dirty_session_writes.insert(session_id);
+        }
+        result
+    }
+
+    /// The record of `session_id`'s recent writes, if it has one.
+    pub fn session_writes(&self, session_id: SessionId) -> Option<&SessionWrites> {
+        self.session_writes.get(&session_id)
+    }
+
     fn close_session(
         &mut self,
         at: At,
@@ -353,6 +418,9 @@ impl DataTree {
         }
         self.sessions.remove(session_id);
         self.dirty_sessions.insert(session_id);
+        if self.session_writes.remove(&session_id).is_some() {
+            self.dirty_session_writes.insert(session_id);
+        }
         Ok(OpResult::SessionClosed {
             ephemerals_deleted: ephemerals,
         })
@@ -1075,9 +1143,14 @@ impl DataTree {
             .into_iter()
             .map(|session_id| (session_id, self.sessions.get(session_id).cloned()))
             .collect();
+        let session_writes = std::mem::take(&mut self.dirty_session_writes)
+            .into_iter()
+            .map(|session_id| (session_id, self.session_writes.get(&session_id).cloned()))
+            .collect();
         ChangeSet {
             nodes,
             sessions,
+            session_writes,
             history_appended: std::mem::take(&mut self.pending_history),
             history_first_retained_seq: self.history.first_retained_seq(),
             history_compacted_through: self.history.compacted_through(),
@@ -1103,6 +1176,11 @@ impl DataTree {
                 .sessions
                 .iter()
                 .map(|(session_id, session)| (session_id, session.clone()))
+                .collect(),
+            session_writes: self
+                .session_writes
+                .iter()
+                .map(|(session_id, writes)| (*session_id, writes.clone()))
                 .collect(),
             history: self.history.entries().cloned().collect(),
             history_compacted_through: self.history.compacted_through(),
@@ -1134,6 +1212,14 @@ impl DataTree {
                     ..session
                 },
             );
+        }
+        for (session_id, writes) in state.session_writes {
+            if !tree.sessions.contains(session_id) {
+                return Err(corrupt(format!(
+                    "writes recorded for unknown session {session_id}"
+                )));
+            }
+            tree.session_writes.insert(session_id, writes);
         }
         let mut nodes = state.nodes.into_iter();
         match nodes.next() {
@@ -1193,6 +1279,9 @@ impl DataTree {
         }
         for (session_id, session) in self.sessions.iter() {
             writer.session(session_id, session)?;
+        }
+        for (session_id, writes) in &self.session_writes {
+            writer.session_writes(*session_id, writes)?;
         }
         for entry in self.history.entries() {
             writer.history(entry)?;

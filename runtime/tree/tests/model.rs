@@ -196,6 +196,12 @@ enum StepSpec {
     RemoveExpired {
         path: PathPick,
     },
+    /// A write or multi (`inner`) applied at most once under `write_id`; the small id range
+    /// makes the same id come back, as a retried proposal does.
+    Once {
+        write_id: u64,
+        inner: Box<StepSpec>,
+    },
     Noop,
     /// A transaction whose zxid is not above the last applied one.
     StaleZxid {
@@ -353,8 +359,22 @@ fn watch_kind() -> impl Strategy<Value = WatchKind> {
     ])
 }
 
+/// A write or a multi of one session.
+fn session_write_spec() -> impl Strategy<Value = StepSpec> {
+    prop_oneof![
+        3 => (session_pick(), who_pick(), op_spec())
+            .prop_map(|(session, who, op)| StepSpec::Write { session, who, op }),
+        1 => (session_pick(), who_pick(), prop::collection::vec(op_spec(), 1..=3))
+            .prop_map(|(session, who, ops)| StepSpec::Multi { session, who, ops }),
+    ]
+}
+
 fn step_spec() -> impl Strategy<Value = StepSpec> {
     prop_oneof![
+        4 => (0u64..3, session_write_spec()).prop_map(|(write_id, inner)| StepSpec::Once {
+            write_id,
+            inner: Box::new(inner),
+        }),
         3 => (-500i32..7_000).prop_map(|timeout_ms| StepSpec::Open { timeout_ms }),
         1 => (
             prop_oneof![4 => (0usize..8).prop_map(SessionPick::Open), 1 => session_pick()],
@@ -474,6 +494,7 @@ enum Fail {
     Limit(&'static str),
     NotExpired,
     ZxidOutOfOrder,
+    AppliedBefore,
     Multi(usize, Box<Fail>),
 }
 
@@ -493,6 +514,7 @@ impl Fail {
             Fail::NoAuth => ErrorCode::NoAuth,
             Fail::SessionExpired => ErrorCode::SessionExpired,
             Fail::ZxidOutOfOrder => ErrorCode::RuntimeInconsistency,
+            Fail::AppliedBefore => ErrorCode::ConnectionLoss,
             Fail::Multi(_, inner) => inner.code(),
         }
     }
@@ -512,6 +534,7 @@ impl Fail {
             TreeError::LimitExceeded { limit, .. } => Fail::Limit(limit),
             TreeError::NotExpired { .. } => Fail::NotExpired,
             TreeError::ZxidOutOfOrder { .. } => Fail::ZxidOutOfOrder,
+            TreeError::AppliedBefore { .. } => Fail::AppliedBefore,
             TreeError::MultiFailed { index, error } => {
                 Fail::Multi(*index, Box::new(Fail::of(error)))
             }
@@ -546,6 +569,8 @@ struct Model {
     all_events: Vec<WatchEvent>,
     /// The clock of the step being generated, for picking expired nodes.
     now_ms: i64,
+    /// Each session's last writes applied once: (write id, zxid, result if small), oldest first.
+    once_writes: BTreeMap<SessionId, Vec<(u64, Zxid, Option<OpResult>)>>,
 }
 
 /// The parent of a path: everything before the last slash, or the root. The root is its own
@@ -699,6 +724,7 @@ impl Model {
             last_zxid: 0,
             all_events: Vec::new(),
             now_ms: 0,
+            once_writes: BTreeMap::new(),
         }
     }
 
@@ -865,14 +891,29 @@ impl Model {
         if txn.zxid <= self.last_zxid {
             return (Err(Fail::ZxidOutOfOrder), effects);
         }
-        let (zxid, now) = (txn.zxid, txn.time_ms);
-        let result = match &txn.kind {
+        let result = self.apply_kind(txn.zxid, txn.time_ms, &txn.kind, &mut effects);
+        self.last_zxid = txn.zxid;
+        if result.is_err() {
+            effects = Effects::default();
+        }
+        self.all_events.extend(effects.events.iter().cloned());
+        (result, effects)
+    }
+
+    fn apply_kind(
+        &mut self,
+        zxid: Zxid,
+        now: i64,
+        kind: &TxnKind,
+        effects: &mut Effects,
+    ) -> Result<OpResult, Fail> {
+        match kind {
             TxnKind::OpenSession {
                 timeout_ms,
                 password,
-            } => self.open(zxid, *timeout_ms, *password, &mut effects),
-            TxnKind::CloseSession { session_id, .. } => self.close(zxid, *session_id, &mut effects),
-            TxnKind::Write { caller, op } => self.write(zxid, now, caller, op, &mut effects),
+            } => self.open(zxid, *timeout_ms, *password, effects),
+            TxnKind::CloseSession { session_id, .. } => self.close(zxid, *session_id, effects),
+            TxnKind::Write { caller, op } => self.write(zxid, now, caller, op, effects),
             TxnKind::Multi { caller, ops } => {
                 if ops.len() > self.limits.multi_ops_max {
                     Err(Fail::Limit("multi_ops_max"))
@@ -881,7 +922,7 @@ impl Model {
                     let mut results = Vec::new();
                     let mut failure = None;
                     for (index, op) in ops.iter().enumerate() {
-                        match self.write(zxid, now, caller, op, &mut effects) {
+                        match self.write(zxid, now, caller, op, effects) {
                             Ok(result) => results.push(result),
                             Err(fail) => {
                                 failure = Some(Fail::Multi(index, Box::new(fail)));
@@ -906,20 +947,52 @@ impl Model {
                 } else if !self.expired(path, now) {
                     Err(Fail::NotExpired)
                 } else {
-                    self.remove(zxid, path, &mut effects);
+                    self.remove(zxid, path, effects);
                     Ok(OpResult::NodeRemoved)
                 }
             }
             TxnKind::Noop => Ok(OpResult::Noop),
             // The model's workloads keep one set of limits; changing them is tested directly.
             TxnKind::SetLimits { .. } => panic!("the model does not change its limits"),
-        };
-        self.last_zxid = zxid;
-        if result.is_err() {
-            effects = Effects::default();
+            TxnKind::Once { write_id, txn } => self.apply_once(zxid, now, *write_id, txn, effects),
         }
-        self.all_events.extend(effects.events.iter().cloned());
-        (result, effects)
+    }
+
+    /// The Raft thesis's client-session rule, as plainly as it can be said: a write id the
+    /// session's last four writes that took effect carry is answered from the record.
+    fn apply_once(
+        &mut self,
+        zxid: Zxid,
+        now: i64,
+        write_id: u64,
+        txn: &TxnKind,
+        effects: &mut Effects,
+    ) -> Result<OpResult, Fail> {
+        let (TxnKind::Write { caller, .. } | TxnKind::Multi { caller, .. }) = txn else {
+            return Err(Fail::BadArguments);
+        };
+        let session_id = caller.session_id;
+        let recorded = self.once_writes.get(&session_id).and_then(|writes| {
+            writes
+                .iter()
+                .find(|(id, _, _)| *id == write_id)
+                .map(|(_, zxid, result)| (*zxid, result.clone()))
+        });
+        if let Some((_, result)) = recorded {
+            return result.ok_or(Fail::AppliedBefore);
+        }
+        let result = self.apply_kind(zxid, now, txn, effects);
+        if let Ok(result) = &result
+            && self.sessions.contains_key(&session_id)
+        {
+            let small = postcard::to_allocvec(result).is_ok_and(|bytes| bytes.len() <= 1024);
+            let writes = self.once_writes.entry(session_id).or_default();
+            if writes.len() == 4 {
+                writes.remove(0);
+            }
+            writes.push((write_id, zxid, small.then(|| result.clone())));
+        }
+        result
     }
 
     fn open(
@@ -964,6 +1037,7 @@ impl Model {
             self.remove(zxid, path, effects);
         }
         self.sessions.remove(&session_id);
+        self.once_writes.remove(&session_id);
         effects.touched_sessions.insert(session_id);
         Ok(OpResult::SessionClosed {
             ephemerals_deleted: owned,
@@ -1653,20 +1727,12 @@ fn run(limits: Limits, steps: &[Step]) -> Result<(), TestCaseError> {
                     CloseReason::Closed
                 },
             },
-            StepSpec::Write { session, who, op } => TxnKind::Write {
-                caller: Caller {
-                    session_id: model.session(*session),
-                    ids: ids_of(*who),
-                },
-                op: model.op(op, byte),
-            },
-            StepSpec::Multi { session, who, ops } => TxnKind::Multi {
-                caller: Caller {
-                    session_id: model.session(*session),
-                    ids: ids_of(*who),
-                },
-                ops: ops.iter().map(|op| model.op(op, byte)).collect(),
-            },
+            StepSpec::Write { .. } | StepSpec::Multi { .. } => {
+                session_write_of(&model, &step.spec, byte)
+            }
+            StepSpec::Once { write_id, inner } => {
+                TxnKind::once(*write_id, session_write_of(&model, inner, byte))
+            }
             StepSpec::RemoveExpired { path } => TxnKind::RemoveExpiredNode {
                 path: model.path(path),
             },
@@ -1711,6 +1777,27 @@ fn run(limits: Limits, steps: &[Step]) -> Result<(), TestCaseError> {
         watches.compare()?;
     }
     Ok(())
+}
+
+/// The transaction of a `Write` or `Multi` step.
+fn session_write_of(model: &Model, spec: &StepSpec, byte: u8) -> TxnKind {
+    match spec {
+        StepSpec::Write { session, who, op } => TxnKind::Write {
+            caller: Caller {
+                session_id: model.session(*session),
+                ids: ids_of(*who),
+            },
+            op: model.op(op, byte),
+        },
+        StepSpec::Multi { session, who, ops } => TxnKind::Multi {
+            caller: Caller {
+                session_id: model.session(*session),
+                ids: ids_of(*who),
+            },
+            ops: ops.iter().map(|op| model.op(op, byte)).collect(),
+        },
+        other => panic!("not a session's write: {other:?}"),
+    }
 }
 
 fn config() -> ProptestConfig {

@@ -2529,3 +2529,110 @@ fn a_lower_history_bound_drops_the_oldest_events_at_once() {
     assert!(h.tree.history().entries().count() <= 4);
     assert!(h.tree.history().compacted_through() > 0);
 }
+
+// ---- writes applied once (Raft thesis §6.3) ----
+
+fn once(write_id: u64, session_id: i64, op: WriteOp) -> TxnKind {
+    TxnKind::once(
+        write_id,
+        TxnKind::Write {
+            caller: Caller::anonymous(session_id),
+            op,
+        },
+    )
+}
+
+#[test]
+fn a_sequential_create_proposed_again_under_its_write_id_takes_effect_once() {
+    let mut harness = Harness::new();
+    let session = harness.open_session();
+    harness.create_persistent("/queue");
+    let create = once(
+        41,
+        session,
+        create_op("/queue/item-", b"x", CreateMode::PersistentSequential),
+    );
+    let first = harness.apply(create.clone());
+    let again = harness.apply(create);
+    assert_eq!(
+        again.result, first.result,
+        "the retry answers what the first did"
+    );
+    assert!(again.events.is_empty(), "the retry changes nothing");
+    assert_eq!(harness.children("/queue"), vec!["item-0000000000"]);
+    let recorded = harness.tree.session_writes(session).expect("a record");
+    assert_eq!(recorded.find(41).map(|write| write.zxid), Some(first.zxid));
+}
+
+#[test]
+fn a_write_that_failed_is_applied_when_proposed_again() {
+    let mut harness = Harness::new();
+    let session = harness.open_session();
+    harness.create_persistent("/taken");
+    let create = once(5, session, create_op("/taken", b"", CreateMode::Persistent));
+    assert_code(&harness.apply(create.clone()), ErrorCode::NodeExists);
+    harness.write(0, delete_op("/taken", -1));
+    // The failure changed nothing and is not recorded: the retry is the write's one effect.
+    let again = harness.apply(create);
+    assert!(
+        matches!(again.result, Ok(OpResult::Created { .. })),
+        "{again:?}"
+    );
+}
+
+#[test]
+fn a_retry_whose_result_was_too_large_to_keep_reports_the_write_applied() {
+    let mut harness = Harness::new();
+    let session = harness.open_session();
+    let ops: Vec<WriteOp> = (0..40)
+        .map(|index| {
+            create_op(
+                &format!("/{}{index}", "n".repeat(40)),
+                b"",
+                CreateMode::Persistent,
+            )
+        })
+        .collect();
+    let multi = TxnKind::once(
+        9,
+        TxnKind::Multi {
+            caller: Caller::anonymous(session),
+            ops,
+        },
+    );
+    let first = harness.apply(multi.clone());
+    assert!(first.result.is_ok(), "{first:?}");
+    let again = harness.apply(multi);
+    assert_eq!(
+        again.result,
+        Err(TreeError::AppliedBefore { zxid: first.zxid })
+    );
+    assert_eq!(error_of(&again).code(), ErrorCode::ConnectionLoss);
+}
+
+#[test]
+fn a_closed_sessions_record_of_writes_goes_with_it() {
+    let mut harness = Harness::new();
+    let session = harness.open_session();
+    harness.apply(once(
+        1,
+        session,
+        create_op("/a", b"", CreateMode::Persistent),
+    ));
+    assert!(harness.tree.session_writes(session).is_some());
+    harness.tree.take_changes();
+    harness.close_session(session, CloseReason::Closed);
+    assert!(harness.tree.session_writes(session).is_none());
+    let changes = harness.tree.take_changes();
+    assert_eq!(changes.session_writes.get(&session), Some(&None));
+}
+
+#[test]
+fn only_a_sessions_write_or_multi_can_be_applied_once() {
+    let mut harness = Harness::new();
+    let applied = harness.apply(TxnKind::Once {
+        write_id: 1,
+        txn: Box::new(TxnKind::Noop),
+    });
+    assert_code(&applied, ErrorCode::BadArguments);
+}

@@ -121,12 +121,25 @@ impl LeaderLink {
     /// Commits a transaction through the leader and returns what the state machine made of it.
     /// The transaction shares its log entry with the others proposed meanwhile (group commit,
     /// see [`Proposer`]); the commit time is the leader's clock when it proposes the entry.
+    ///
+    /// A proposal refused before anything was appended is made again to the next leader. One
+    /// whose outcome is unknown (the leader went away, or openraft truncated the pending entry,
+    /// which a third node may still commit) is made again only if the tree applies it at most
+    /// once ([`TxnKind::Once`], Raft thesis §6.3), within the same wait for a leader; otherwise,
+    /// and when that wait runs out, the caller is told the outcome is unknown, as ZooKeeper's
+    /// ConnectionLoss.
     pub async fn propose(&self, kind: TxnKind) -> Result<CommandResponse, LeaderError> {
         let started = Instant::now();
+        // Why an earlier proposal's outcome is unknown, once one's is.
+        let mut uncertain: Option<String> = None;
         loop {
-            let (asked, proposer) = match self.route(started).await? {
-                Route::Local => (self.id, self.proposer.clone()),
-                Route::Remote(leader) => (leader, self.forwarder(leader).await?),
+            let (asked, proposer) = match self.route(started).await {
+                Ok(Route::Local) => (self.id, self.proposer.clone()),
+                Ok(Route::Remote(leader)) => match self.forwarder(leader).await {
+                    Ok(proposer) => (leader, proposer),
+                    Err(error) => return Err(after_uncertain(error, uncertain.as_deref())),
+                },
+                Err(error) => return Err(after_uncertain(error, uncertain.as_deref())),
             };
             // Bounded like the wait for a leader, but never below what a healthy quorum needs.
             let commit_wait = self
@@ -134,22 +147,32 @@ impl LeaderLink {
                 .saturating_sub(started.elapsed())
                 .max(COMMIT_WAIT_MIN);
             let proposed = tokio::time::timeout(commit_wait, proposer.propose(kind.clone())).await;
-            match proposed {
+            let unknown = match proposed {
                 Ok(Ok(response)) => return Ok(response),
                 // Refused before anything was appended: another node leads now; try it.
                 Ok(Err(ProposeError::NotLeader { .. })) if asked == self.id => continue,
                 Ok(Err(ProposeError::NotLeader { .. })) => {
-                    self.wait_for_leader_change(asked, started).await?;
+                    self.wait_for_leader_change(asked, started)
+                        .await
+                        .map_err(|error| after_uncertain(error, uncertain.as_deref()))?;
+                    continue;
                 }
                 Ok(Err(ProposeError::Refused(reason))) => return Err(LeaderError::Refused(reason)),
-                Ok(Err(error)) => return Err(LeaderError::Unknown(error.to_string())),
-                Err(_) => {
-                    return Err(LeaderError::Unknown(format!(
-                        "not committed within {} ms: the leader may have lost its quorum",
-                        commit_wait.as_millis()
-                    )));
-                }
+                Ok(Err(error)) => error.to_string(),
+                Err(_) => format!(
+                    "not committed within {} ms: the leader may have lost its quorum",
+                    commit_wait.as_millis()
+                ),
+            };
+            if !kind.is_once() || started.elapsed() >= self.leader_wait_max {
+                return Err(LeaderError::Unknown(unknown));
             }
+            metrics::counter!("polis_writes_proposed_again_total").increment(1);
+            tracing::debug!(%unknown, "proposing a write again under its write id");
+            uncertain = Some(unknown);
+            self.wait_for_leader_change(asked, started)
+                .await
+                .map_err(|error| after_uncertain(error, uncertain.as_deref()))?;
         }
     }
 
@@ -405,8 +428,37 @@ impl LeaderLink {
     }
 }
 
+/// What a proposal that failed with `error` tells its caller, once an earlier proposal of the
+/// same write had an unknown outcome: that outcome stays unknown, even if no leader could be
+/// found afterwards.
+fn after_uncertain(error: LeaderError, uncertain: Option<&str>) -> LeaderError {
+    match (error, uncertain) {
+        (LeaderError::NoLeader(reason), Some(earlier)) => {
+            LeaderError::Unknown(format!("{earlier}; then {reason}"))
+        }
+        (error, _) => error,
+    }
+}
+
 /// The zxid a linearizable read waits for: the first of the ReadIndex entry's span (an entry is
 /// applied whole, so once its first zxid is applied, all of it is).
 fn zxid_of_read_index(index: u64) -> Result<Zxid, LeaderError> {
     first_zxid_of_entry(index).map_err(|error| LeaderError::NoLeader(error.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_leader_after_an_uncertain_proposal_leaves_the_outcome_unknown() {
+        let no_leader = || LeaderError::NoLeader("no leader elected in time".to_string());
+        assert_eq!(after_uncertain(no_leader(), None), no_leader());
+        assert!(matches!(
+            after_uncertain(no_leader(), Some("the leadership changed")),
+            LeaderError::Unknown(reason) if reason.starts_with("the leadership changed")
+        ));
+        let refused = LeaderError::Refused("too large".to_string());
+        assert_eq!(after_uncertain(refused.clone(), Some("earlier")), refused);
+    }
 }

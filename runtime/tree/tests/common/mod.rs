@@ -333,6 +333,28 @@ pub fn sample_workload() -> Vec<Txn> {
             password: [3; 16],
         },
         write(user(21), create_op("/e", b"eph", CreateMode::Ephemeral)),
+        // A sequential create proposed twice under one write id takes effect once.
+        TxnKind::once(
+            7,
+            write(
+                user(1),
+                create_op("/app/queue/", b"once", CreateMode::PersistentSequential),
+            ),
+        ),
+        TxnKind::once(
+            7,
+            write(
+                user(1),
+                create_op("/app/queue/", b"once", CreateMode::PersistentSequential),
+            ),
+        ),
+        TxnKind::once(
+            8,
+            TxnKind::Multi {
+                caller: user(21),
+                ops: vec![create_op("/once", b"", CreateMode::Persistent)],
+            },
+        ),
     ];
     kinds
         .into_iter()
