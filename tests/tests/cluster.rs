@@ -331,7 +331,13 @@ async fn writes_in_flight_across_a_leader_failover_take_effect_at_most_once() {
         .unwrap();
     let mut writers = Vec::new();
     for writer in 0..WRITERS {
-        let client = cluster.client("alice", &[follower]).await;
+        // A session timeout long enough that a write may wait out the election for its retry
+        // (a third of it: the requests behind a held write wait too).
+        let mut config = cluster.client_config("alice", &[follower]);
+        config.session_timeout_ms = 30_000;
+        let client = polis_client::Client::connect(config)
+            .await
+            .expect("connects");
         writers.push(tokio::spawn(async move {
             let mut acknowledged = Vec::new();
             for index in 0..CREATES_PER_WRITER {

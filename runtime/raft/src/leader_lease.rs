@@ -149,10 +149,7 @@ impl LeaderLease {
     /// The index a linearizable read arriving before this call may be served at, if this node
     /// leads under a lease now; `None` if a ReadIndex round is needed.
     pub async fn read_index(&self, raft: &PolisRaft) -> Option<u64> {
-        let view = raft
-            .with_raft_state(LeaderView::of)
-            .await
-            .ok()??;
+        let view = raft.with_raft_state(LeaderView::of).await.ok()??;
         // The lease is checked after the core answered, so that it covered the moment the core
         // named its commit index.
         let now = Instant::now();

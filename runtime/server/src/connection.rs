@@ -144,6 +144,7 @@ async fn serve_connection(
         )
         .await;
     let session_id = connected.session_id;
+    let session_timeout_ms = connected.session_timeout_ms;
     let refused = connected.error_code != 0;
     let frame = wire::ServerMessage {
         body: Some(wire::server_message::Body::Connected(connected)),
@@ -199,6 +200,7 @@ async fn serve_connection(
         connection_id,
         identities.clone(),
         outbound,
+        session_timeout_ms,
     );
     let outcome = read_requests(connection, context, &mut receive, handler, &client_finished).await;
     context.node.hub.detach(session_id, connection_id);

@@ -124,11 +124,22 @@ impl LeaderLink {
     ///
     /// A proposal refused before anything was appended is made again to the next leader. One
     /// whose outcome is unknown (the leader went away, or openraft truncated the pending entry,
-    /// which a third node may still commit) is made again only if the tree applies it at most
-    /// once ([`TxnKind::Once`], Raft thesis §6.3), within the same wait for a leader; otherwise,
-    /// and when that wait runs out, the caller is told the outcome is unknown, as ZooKeeper's
-    /// ConnectionLoss.
+    /// which a third node may still commit) is reported so, as ZooKeeper's ConnectionLoss; see
+    /// [`LeaderLink::propose_retrying`] for a write the tree applies at most once.
     pub async fn propose(&self, kind: TxnKind) -> Result<CommandResponse, LeaderError> {
+        self.propose_retrying(kind, Duration::ZERO).await
+    }
+
+    /// [`LeaderLink::propose`], but a proposal whose outcome is unknown is made again while
+    /// `retry_window` has not passed since the call, if the tree applies it at most once
+    /// ([`TxnKind::Once`], Raft thesis §6.3). The window is the caller's to choose: a session
+    /// answers its requests in order, so a write held for retries holds its pings too, and must
+    /// not outlast the client's patience (a third of the session timeout).
+    pub async fn propose_retrying(
+        &self,
+        kind: TxnKind,
+        retry_window: Duration,
+    ) -> Result<CommandResponse, LeaderError> {
         let started = Instant::now();
         // Why an earlier proposal's outcome is unknown, once one's is.
         let mut uncertain: Option<String> = None;
@@ -164,7 +175,8 @@ impl LeaderLink {
                     commit_wait.as_millis()
                 ),
             };
-            if !kind.is_once() || started.elapsed() >= self.leader_wait_max {
+            let window = retry_window.min(self.leader_wait_max);
+            if !kind.is_once() || started.elapsed() >= window {
                 return Err(LeaderError::Unknown(unknown));
             }
             metrics::counter!("polis_writes_proposed_again_total").increment(1);

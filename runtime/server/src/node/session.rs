@@ -145,6 +145,10 @@ pub struct SessionHandler {
     connection_id: ConnectionId,
     identities: Arc<[Id]>,
     outbound: Outbound,
+    /// How long a write whose outcome is unknown may be proposed again: a third of the
+    /// negotiated session timeout, the client's ping interval, since the requests after it (its
+    /// pings included) wait for its answer.
+    retry_window: Duration,
 }
 
 impl SessionHandler {
@@ -154,13 +158,17 @@ impl SessionHandler {
         connection_id: ConnectionId,
         identities: Arc<[Id]>,
         outbound: Outbound,
+        session_timeout_ms: i32,
     ) -> SessionHandler {
+        let retry_window =
+            Duration::from_millis(u64::try_from(session_timeout_ms / 3).unwrap_or(0));
         SessionHandler {
             node,
             session_id,
             connection_id,
             identities,
             outbound,
+            retry_window,
         }
     }
 
@@ -323,7 +331,11 @@ impl SessionHandler {
             Ok(write_id) => TxnKind::once(write_id, kind),
             Err(_) => kind,
         };
-        let response = self.node.leader.propose(kind).await?;
+        let response = self
+            .node
+            .leader
+            .propose_retrying(kind, self.retry_window)
+            .await?;
         self.node.hub.applied_through(response.zxid).await;
         Ok(response)
     }

@@ -281,6 +281,7 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Send + Unpin>(
         connection_id,
         identities.clone(),
         outbound.clone(),
+        connected.session_timeout_ms,
     );
     let reader_session = ReaderSession {
         handler,
