@@ -79,6 +79,18 @@ impl Connector {
         server: SocketAddr,
         connect: wire::Connect,
     ) -> Result<Established, HandshakeError> {
+        self.establish_within(server, connect, self.connect_timeout)
+            .await
+    }
+
+    /// [`Connector::establish`], within `within` if that is shorter than the connect timeout.
+    pub(crate) async fn establish_within(
+        &mut self,
+        server: SocketAddr,
+        connect: wire::Connect,
+        within: Duration,
+    ) -> Result<Established, HandshakeError> {
+        let connect_timeout = self.connect_timeout.min(within);
         let endpoint = self.endpoint_for(server)?;
         let handshake = handshake(
             endpoint,
@@ -88,11 +100,11 @@ impl Connector {
             connect,
             self.frame_len_max,
         );
-        match tokio::time::timeout(self.connect_timeout, handshake).await {
+        match tokio::time::timeout(connect_timeout, handshake).await {
             Ok(outcome) => outcome,
             Err(_) => Err(HandshakeError::Unreachable(format!(
                 "{server}: no session within {} ms",
-                self.connect_timeout.as_millis()
+                connect_timeout.as_millis()
             ))),
         }
     }

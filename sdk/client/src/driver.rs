@@ -180,10 +180,11 @@ impl Driver {
                 let server = servers[self.next_server % servers.len()];
                 self.next_server = self.next_server.wrapping_add(1);
                 let connect = Self::connect_request(&self.shared, &self.config);
+                let within = resume_attempt_max(self.shared.session_timeout_ms(), servers.len());
                 let attempt = tokio::select! {
                     biased;
                     () = closing(&mut self.shutdown) => return Err(Outcome::Closed),
-                    attempt = self.connector.establish(server, connect) => attempt,
+                    attempt = self.connector.establish_within(server, connect, within) => attempt,
                 };
                 match attempt {
                     Ok(established) => return Ok(established),
@@ -639,9 +640,31 @@ fn split_set_watches(
     requests
 }
 
+/// How long one attempt to resume the session may take: the session timeout shared among the
+/// servers, as ZooKeeper's `ClientCnxn` sets its connect timeout (`sessionTimeout / servers`), so
+/// that a dead server tried first cannot use up the time the session has left for a live one.
+/// Before any session was negotiated (`session_timeout_ms` 0) the connect timeout alone applies.
+fn resume_attempt_max(session_timeout_ms: i32, servers: usize) -> Duration {
+    assert!(servers > 0, "a client has at least one server");
+    match u64::try_from(session_timeout_ms) {
+        Ok(timeout_ms) if timeout_ms > 0 => {
+            Duration::from_millis(timeout_ms / u64::try_from(servers).unwrap_or(u64::MAX))
+        }
+        _ => Duration::MAX,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_resume_attempt_gets_its_share_of_the_session_timeout() {
+        assert_eq!(resume_attempt_max(4_000, 3), Duration::from_millis(1_333));
+        assert_eq!(resume_attempt_max(4_000, 1), Duration::from_millis(4_000));
+        assert_eq!(resume_attempt_max(0, 3), Duration::MAX);
+        assert_eq!(resume_attempt_max(-1, 3), Duration::MAX);
+    }
 
     #[test]
     fn set_watches_are_split_within_the_budget_and_keep_every_path() {

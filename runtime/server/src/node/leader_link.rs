@@ -141,10 +141,13 @@ impl LeaderLink {
         retry_window: Duration,
     ) -> Result<CommandResponse, LeaderError> {
         let started = Instant::now();
+        // Every wait ends by the deadline: at first the wait for a leader, and once a proposal's
+        // outcome is unknown, the retry window, which also bounds the wait for the next leader.
+        let mut deadline = started + self.leader_wait_max;
         // Why an earlier proposal's outcome is unknown, once one's is.
         let mut uncertain: Option<String> = None;
         loop {
-            let (asked, proposer) = match self.route(started).await {
+            let (asked, proposer) = match self.route(deadline).await {
                 Ok(Route::Local) => (self.id, self.proposer.clone()),
                 Ok(Route::Remote(leader)) => match self.forwarder(leader).await {
                     Ok(proposer) => (leader, proposer),
@@ -152,18 +155,23 @@ impl LeaderLink {
                 },
                 Err(error) => return Err(after_uncertain(error, uncertain.as_deref())),
             };
-            // Bounded like the wait for a leader, but never below what a healthy quorum needs.
-            let commit_wait = self
-                .leader_wait_max
-                .saturating_sub(started.elapsed())
-                .max(COMMIT_WAIT_MIN);
+            // Bounded like the wait for a leader, but never below what a healthy quorum needs;
+            // a proposal made again keeps to the retry window, which the client's patience sets.
+            let commit_wait_min = if uncertain.is_some() {
+                Duration::ZERO
+            } else {
+                COMMIT_WAIT_MIN
+            };
+            let commit_wait = deadline
+                .saturating_duration_since(Instant::now())
+                .max(commit_wait_min);
             let proposed = tokio::time::timeout(commit_wait, proposer.propose(kind.clone())).await;
             let unknown = match proposed {
                 Ok(Ok(response)) => return Ok(response),
                 // Refused before anything was appended: another node leads now; try it.
                 Ok(Err(ProposeError::NotLeader { .. })) if asked == self.id => continue,
                 Ok(Err(ProposeError::NotLeader { .. })) => {
-                    self.wait_for_leader_change(asked, started)
+                    self.wait_for_leader_change(asked, deadline)
                         .await
                         .map_err(|error| after_uncertain(error, uncertain.as_deref()))?;
                     continue;
@@ -175,14 +183,14 @@ impl LeaderLink {
                     commit_wait.as_millis()
                 ),
             };
-            let window = retry_window.min(self.leader_wait_max);
-            if !kind.is_once() || started.elapsed() >= window {
+            deadline = deadline.min(started + retry_window);
+            if !kind.is_once() || Instant::now() >= deadline {
                 return Err(LeaderError::Unknown(unknown));
             }
             metrics::counter!("polis_writes_proposed_again_total").increment(1);
             tracing::debug!(%unknown, "proposing a write again under its write id");
             uncertain = Some(unknown);
-            self.wait_for_leader_change(asked, started)
+            self.wait_for_leader_change(asked, deadline)
                 .await
                 .map_err(|error| after_uncertain(error, uncertain.as_deref()))?;
         }
@@ -208,7 +216,7 @@ impl LeaderLink {
     pub async fn read_index(&self) -> Result<Zxid, LeaderError> {
         let started = Instant::now();
         loop {
-            match self.route(started).await? {
+            match self.route(started + self.leader_wait_max).await? {
                 Route::Local => {
                     // Bounded like a proposal: a leader cut off from its followers may wait for
                     // their heartbeat answers through its replication backoff.
@@ -242,7 +250,8 @@ impl LeaderLink {
                         }
                         Err(ForwardError::NotLeader { .. }) | Err(ForwardError::Unreachable(_)) => {
                             // A read has no effect, so asking again elsewhere is always safe.
-                            self.wait_for_leader_change(leader, started).await?;
+                            self.wait_for_leader_change(leader, started + self.leader_wait_max)
+                                .await?;
                         }
                         Err(error) => return Err(LeaderError::NoLeader(error.to_string())),
                     }
@@ -288,7 +297,7 @@ impl LeaderLink {
     ) -> Result<LearnerAdded, LeaderError> {
         let started = Instant::now();
         loop {
-            let (asked, outcome) = match self.route(started).await? {
+            let (asked, outcome) = match self.route(started + self.leader_wait_max).await? {
                 Route::Local => (
                     self.id,
                     membership::add_learner(&self.raft, id, node.clone(), catch_up).await,
@@ -317,7 +326,8 @@ impl LeaderLink {
                 Ok(added) => return Ok(added),
                 // Refused before anything was proposed: ask the new leader.
                 Err(ForwardError::NotLeader { .. }) => {
-                    self.wait_for_leader_change(asked, started).await?;
+                    self.wait_for_leader_change(asked, started + self.leader_wait_max)
+                        .await?;
                 }
                 Err(error) => return Err(LeaderError::of_membership(error)),
             }
@@ -332,7 +342,7 @@ impl LeaderLink {
     ) -> Result<ClusterView, LeaderError> {
         let started = Instant::now();
         loop {
-            let (asked, outcome) = match self.route(started).await? {
+            let (asked, outcome) = match self.route(started + self.leader_wait_max).await? {
                 Route::Local => (
                     self.id,
                     membership::change_membership(&self.raft, &change).await,
@@ -352,16 +362,17 @@ impl LeaderLink {
             match outcome {
                 Ok(view) => return Ok(view),
                 Err(ForwardError::NotLeader { .. }) => {
-                    self.wait_for_leader_change(asked, started).await?;
+                    self.wait_for_leader_change(asked, started + self.leader_wait_max)
+                        .await?;
                 }
                 Err(error) => return Err(LeaderError::of_membership(error)),
             }
         }
     }
 
-    /// The leader, waiting for one until `leader_wait_max` after `started`.
-    async fn route(&self, started: Instant) -> Result<Route, LeaderError> {
-        let remaining = self.leader_wait_max.saturating_sub(started.elapsed());
+    /// The leader, waiting for one until `deadline`.
+    async fn route(&self, deadline: Instant) -> Result<Route, LeaderError> {
+        let remaining = deadline.saturating_duration_since(Instant::now());
         let leader = self
             .raft
             .wait(Some(remaining))
@@ -380,9 +391,9 @@ impl LeaderLink {
     async fn wait_for_leader_change(
         &self,
         stale: NodeId,
-        started: Instant,
+        deadline: Instant,
     ) -> Result<(), LeaderError> {
-        let remaining = self.leader_wait_max.saturating_sub(started.elapsed());
+        let remaining = deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
             return Err(LeaderError::NoLeader(format!(
                 "node {stale} does not lead and no other does"
