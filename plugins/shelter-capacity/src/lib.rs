@@ -1,7 +1,9 @@
 //! Shelter capacity: an aggregation workflow, where the fan-out is a distribution one.
 //!
 //! Shelters report `{"occupancy": 120, "capacity": 150}` at `<root>/shelters/<district>/<shelter>`
-//! (create, change or delete). For every district touched by a batch the plugin recomputes, from
+//! (create, change or delete). The city registers a shelter by creating its report empty, which
+//! only that shelter's certificate may then write: an empty report is a shelter that has not
+//! reported yet, listed as `unreported` and not counted. For every district touched by a batch the plugin recomputes, from
 //! the reports themselves, `<root>/capacity/districts/<district>`, and then the city's
 //! `<root>/capacity/city` from the district totals: occupancy, capacity, free places, shelters,
 //! the full shelters, and `full` (no free place left in the district or city).
@@ -37,6 +39,8 @@ pub struct Totals {
     pub shelters: u64,
     pub full_shelters: Vec<String>,
     pub invalid: Vec<String>,
+    /// Registered shelters whose report is still empty.
+    pub unreported: Vec<String>,
     pub full: bool,
 }
 
@@ -82,6 +86,10 @@ fn district_totals(ctx: &mut Context<'_>, root: &str, district: &str) -> Result<
         let Some(node) = ctx.get(&path).map_err(|error| read_error(&path, error))? else {
             continue;
         };
+        if node.data.is_empty() {
+            totals.unreported.push(shelter);
+            continue;
+        }
         let Ok(report) = serde_json::from_slice::<Report>(&node.data) else {
             totals.invalid.push(shelter);
             continue;
@@ -179,6 +187,12 @@ impl Plugin for ShelterCapacity {
                     .iter()
                     .map(|shelter| format!("{name}/{shelter}")),
             );
+            city.unreported.extend(
+                totals
+                    .unreported
+                    .iter()
+                    .map(|shelter| format!("{name}/{shelter}")),
+            );
         }
         city.finish();
         ensure(ctx, &format!("{root}/capacity"))?;
@@ -243,6 +257,26 @@ mod tests {
         tree.run::<ShelterCapacity>(b"", &events).unwrap();
         let harbor = totals(&tree, "/city/capacity/districts/harbor");
         assert_eq!((harbor.shelters, harbor.full), (1, true));
+    }
+
+    #[test]
+    fn a_registered_shelter_that_has_not_reported_is_listed_not_counted_nor_invalid() {
+        let mut tree = MemoryTree::new();
+        let events = tree.create("/city/shelters/harbor/pier-7-gym", b"");
+        tree.run::<ShelterCapacity>(b"", &events).unwrap();
+        let harbor = totals(&tree, "/city/capacity/districts/harbor");
+        assert_eq!(harbor.unreported, ["pier-7-gym"]);
+        assert!(harbor.invalid.is_empty());
+        assert_eq!((harbor.shelters, harbor.capacity, harbor.full), (0, 0, false));
+        assert_eq!(
+            totals(&tree, "/city/capacity/city").unreported,
+            ["harbor/pier-7-gym"]
+        );
+        // Its first report counts it.
+        report(&mut tree, "/city/shelters/harbor/pier-7-gym", 10, 100);
+        let harbor = totals(&tree, "/city/capacity/districts/harbor");
+        assert!(harbor.unreported.is_empty());
+        assert_eq!((harbor.shelters, harbor.capacity), (1, 100));
     }
 
     #[test]

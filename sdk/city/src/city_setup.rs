@@ -1,7 +1,7 @@
 //! The city's skeleton in the tree, with the ACLs that make the workflows safe: each registered
 //! agency may only add alerts to its own inbox (and the fan-out checks that it speaks only for
-//! the senders it is registered for), shelters only add reports, each plugin writes only its own
-//! subtrees, and everyone may read the rest.
+//! the senders it is registered for), each registered shelter writes only its own report, each
+//! plugin writes only its own subtrees, and everyone may read the rest.
 
 use polis_client::{Acl, Client, CreateMode, Id, Perms};
 use polis_server::plugins::layout::plugin_identity;
@@ -37,7 +37,7 @@ async fn create(client: &Client, path: &str, data: &[u8], acl: &[Acl]) -> Result
 }
 
 /// Lays out `/city` and registers `districts` (name, registry entry as JSON), the agencies that
-/// may publish alerts and the operators who may report shelters (`access`). Run as an
+/// may publish alerts and the shelters that report their occupancy (`access`). Run as an
 /// administrator.
 pub async fn set_up_city(
     admin: &Client,
@@ -107,15 +107,9 @@ pub async fn set_up_city(
         &acl(read, &[SHELTERS]),
     )
     .await?;
-    // Shelter reports come from the registered shelter operators only: false occupancy figures
-    // would send evacuees to a full shelter, or away from one with room.
-    let mut shelters_acl = acl(read, &[]);
-    shelters_acl.extend(
-        access
-            .shelter_operators
-            .iter()
-            .map(|operator| Acl::new(add, Id::new(Id::SCHEME_X509, operator))),
-    );
+    for shelter in &access.shelters {
+        shelter.validate(districts)?;
+    }
     create(admin, &format!("{ROOT}/shelters"), b"", &acl(read, &[])).await?;
     create(admin, &format!("{ROOT}/districts"), b"", &acl(read, &[])).await?;
     for (name, entry) in districts {
@@ -126,13 +120,21 @@ pub async fn set_up_city(
             &acl(read, &[]),
         )
         .await?;
+        // Only an administrator adds a shelter to a district: a shelter that is not registered
+        // has no report to write (see `Shelter`).
         create(
             admin,
             &format!("{ROOT}/shelters/{name}"),
             b"",
-            &shelters_acl,
+            &acl(read, &[]),
         )
         .await?;
+    }
+    // Each registered shelter's report exists from the start, empty until the shelter reports
+    // (the capacity plugin lists it as not reported yet), so that writing it takes only the
+    // shelter's own WRITE permission.
+    for shelter in &access.shelters {
+        create(admin, &shelter.path(), b"", &shelter.report_acl()).await?;
     }
     Ok(())
 }

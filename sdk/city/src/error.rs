@@ -22,6 +22,8 @@ pub enum CityError {
         #[source]
         source: serde_json::Error,
     },
+    #[error("shelter {shelter} cannot be registered: {reason}")]
+    Shelter { shelter: String, reason: String },
     #[error("the sample city is malformed: {0}")]
     Sample(String),
     #[error("the district's state file {path}: {source}")]

@@ -18,6 +18,7 @@ pub mod delivery;
 pub mod district_follower;
 pub mod error;
 pub mod sample_city;
+pub mod shelter;
 
 pub use alert_key::alert_key;
 pub use city_plugins::{CityOptions, deploy_all, packages, wait_handled};
@@ -25,3 +26,4 @@ pub use city_setup::{ROOT, publish, set_up_city};
 pub use delivery::{Delivery, deliveries, read_json, read_text};
 pub use district_follower::{DistrictFollower, Received};
 pub use error::CityError;
+pub use shelter::Shelter;

@@ -5,6 +5,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::CityError;
+use crate::shelter::Shelter;
 
 /// The district registry: a JSON array of `{name, polygon, geocodes, agencies}`.
 pub const DISTRICTS_JSON: &str =
@@ -56,25 +57,34 @@ pub fn agencies() -> Vec<Agency> {
     ]
 }
 
-/// Who may do what in a city beyond its administrators: the alerting agencies, and the shelter
-/// operators who report shelters' occupancy.
+/// Who may do what in a city beyond its administrators: the alerting agencies, and the
+/// shelters, each of which reports its own occupancy.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CityAccess {
     pub agencies: Vec<Agency>,
-    /// The `x509` identities (certificate subjects) that may report shelters, in any district.
-    pub shelter_operators: Vec<String>,
+    pub shelters: Vec<Shelter>,
 }
 
-/// The sample city's access: its agencies, and the Red Cross as its shelter operator.
+/// The sample city's access: its agencies and its shelters.
 pub fn access() -> CityAccess {
     CityAccess {
         agencies: agencies(),
-        shelter_operators: vec![format!("CN={SHELTER_OPERATOR},O=Polis")],
+        shelters: shelters(),
     }
 }
 
-/// The sample shelter operator's certificate name.
-pub const SHELTER_OPERATOR: &str = "red-cross";
+/// The sample city's shelters, each with its own client certificate.
+pub fn shelters() -> Vec<Shelter> {
+    [
+        ("harbor", "pier-7-gym"),
+        ("harbor", "st-marys-hall"),
+        ("riverside", "riverside-high"),
+        ("eastbank", "eastbank-community-center"),
+    ]
+    .into_iter()
+    .map(|(district, name)| Shelter::with_client_certificate(district, name))
+    .collect()
+}
 
 /// The sample Weather Service office.
 pub const NWS_AGENCY: &str = "nws-portland";
@@ -244,5 +254,15 @@ mod tests {
     #[test]
     fn the_city_has_twelve_districts() {
         assert_eq!(districts().unwrap().len(), 12);
+    }
+
+    #[test]
+    fn every_sample_shelter_is_valid_in_the_sample_city() {
+        let districts = districts().unwrap();
+        for shelter in shelters() {
+            shelter
+                .validate(&districts)
+                .expect("a valid sample shelter");
+        }
     }
 }

@@ -20,7 +20,7 @@ use polis_city::{
     CityOptions, DistrictFollower, ROOT, deliveries, deploy_all, packages, publish, read_json,
     read_text, set_up_city, wait_handled,
 };
-use polis_client::{Acl, Client, ClientConfig, CreateMode, Id, Perms, TlsFiles};
+use polis_client::{Acl, Client, ClientConfig, Id, Perms, TlsFiles};
 use polis_security::CertificateAuthority;
 use polis_server::RunningServer;
 use polis_server::dev::{DEV_ADMIN_NAME, DevLayout};
@@ -433,33 +433,19 @@ async fn run(arguments: Arguments) -> anyhow::Result<usize> {
     }
 
     println!("\n-- shelters");
-    let shelter = cluster.client(Some(sample_city::SHELTER_OPERATOR)).await?;
-    for (path, occupancy, capacity) in [
-        ("harbor/pier-7-gym", 180, 200),
-        ("harbor/st-marys-hall", 60, 60),
-        ("riverside/riverside-high", 240, 400),
-        ("eastbank/eastbank-community-center", 75, 75),
-    ] {
-        let report = format!(r#"{{"occupancy": {occupancy}, "capacity": {capacity}}}"#);
-        shelter
-            .create(
-                &format!("{ROOT}/shelters/{path}"),
-                report.as_bytes(),
-                // The operator may change its report; everyone may read it.
-                &[
-                    Acl::new(Perms::ALL, Id::new(Id::SCHEME_AUTH, "")),
-                    Acl::new(Perms::READ, Id::anyone()),
-                ],
-                CreateMode::Persistent,
-            )
-            .await?;
+    // Each shelter reports with its own certificate: none can write another's report.
+    let mut last = None;
+    for (shelter, (occupancy, capacity)) in
+        sample_city::shelters()
+            .iter()
+            .zip([(180, 200), (60, 60), (240, 400), (75, 75)])
+    {
+        let client = cluster.client(Some(&shelter.name)).await?;
+        last = Some(shelter.report(&client, occupancy, capacity).await?);
+        client.close().await?;
     }
-    let (_, last) = shelter
-        .get_data(&format!(
-            "{ROOT}/shelters/eastbank/eastbank-community-center"
-        ))
-        .await?;
-    if !wait_handled(&admin, "shelter-capacity", last.czxid, STEP_DEADLINE).await {
+    let last = last.context("the sample city has no shelters")?;
+    if !wait_handled(&admin, "shelter-capacity", last.mzxid, STEP_DEADLINE).await {
         bail!("the shelter aggregation did not catch up in time");
     }
     for name in ["harbor", "riverside", "eastbank"] {
