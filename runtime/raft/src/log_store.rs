@@ -7,10 +7,13 @@
 //!   (`Option<LogId>`), `last_purged_log_id` (`Option<LogId>`)
 //!
 //! Every write is one redb write transaction, so the file always holds a whole prefix of the
-//! writes openraft issued, never a torn one. Openraft serialises all log and vote writes (its
-//! `RaftLogStorage` contract requires that a later write is not applied before an earlier one
-//! completes), and each of our methods finishes its transaction before it returns, so the order
-//! on disk is the order openraft asked for.
+//! writes openraft issued, never a torn one. The writes reach the file in the order openraft
+//! issues them (its `RaftLogStorage` contract): each takes the store's write turn
+//! ([`LogFile::turn`], a fair lock) before its method returns. An append returns as soon as it
+//! holds its turn and its entries are in the in-memory window, and reports the flush through
+//! openraft's callback, so that a leader replicates while its own write is in flight (the Raft
+//! thesis §10.2.1; see the patch in `vendor/openraft`); the vote, truncation and purge wait for
+//! every append before them, and are durable before they return.
 
 use std::fmt;
 use std::ops::{Bound, RangeBounds};
@@ -78,17 +81,21 @@ struct LogFile {
     database: Database,
     recent: Mutex<RecentEntries>,
     committed: Mutex<CommittedPosition>,
+    /// The write turn: held from the call of a write until its transaction committed. Tokio's
+    /// lock is fair (first come, first served), and openraft issues one write at a time, so the
+    /// file sees the writes in the order openraft issued them.
+    turn: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Drop for LogFile {
     /// A node that stops cleanly writes the committed position it has not written yet, so that
     /// its restart re-applies everything committed at once rather than waiting for a leader.
     fn drop(&mut self) {
-        let pending = self
+        let committed = self
             .committed
             .get_mut()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .pending();
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let pending = committed.pending(committed.file_last);
         if let Some(saved) = pending
             && let Err(error) = self.write_meta(META_COMMITTED, &saved, Durability::Immediate)
         {
@@ -123,17 +130,26 @@ impl LogFile {
     }
 }
 
-/// The committed position openraft saved, and whether the file already holds it.
+/// The committed position openraft saved, whether the file already holds it, and the last
+/// index the file holds.
 #[derive(Debug, Default)]
 struct CommittedPosition {
     saved: Option<Option<LogId>>,
     written: bool,
+    /// The last entry index in the file (or its purge point): a leader may learn that an entry
+    /// is committed, by its followers' flushes, before its own write of it is durable.
+    file_last: Option<u64>,
 }
 
 impl CommittedPosition {
-    /// The position saved last, if the file does not hold it yet.
-    fn pending(&self) -> Option<Option<LogId>> {
-        self.saved.filter(|_| !self.written)
+    /// The position saved last, if the file does not hold it yet and will hold its entry once
+    /// the entries up to `file_last` are durable: a committed position past the file's last
+    /// entry would send a restart looking for entries a crash lost.
+    fn pending(&self, file_last: Option<u64>) -> Option<Option<LogId>> {
+        self.saved.filter(|saved| {
+            !self.written
+                && saved.is_none_or(|saved| file_last.is_some_and(|last| saved.index <= last))
+        })
     }
 }
 
@@ -157,9 +173,15 @@ impl RedbLogStore {
                 database,
                 recent: Mutex::default(),
                 committed: Mutex::default(),
+                turn: Arc::default(),
             }),
         };
         store.check_format()?;
+        let last = store.log_state()?.last_log_id.map(|log_id| log_id.index);
+        store.committed().file_last = last;
+        if let Some(last) = last {
+            store.recent().mark_durable(last);
+        }
         Ok(store)
     }
 
@@ -204,6 +226,16 @@ impl RedbLogStore {
         tokio::task::spawn_blocking(move || work(&store)).await?
     }
 
+    /// [`RedbLogStore::blocking`] for a write, in its turn: after every write issued before it.
+    async fn write_in_turn<T, F>(&self, work: F) -> Result<T, RaftStoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&RedbLogStore) -> Result<T, RaftStoreError> + Send + 'static,
+    {
+        let _turn = self.file.turn.clone().lock_owned().await;
+        self.blocking(work).await
+    }
+
     fn recent(&self) -> MutexGuard<'_, RecentEntries> {
         // The window is only a copy of the file: after a panic elsewhere it is still consistent
         // (every method leaves it whole), so a poisoned lock is taken over.
@@ -226,8 +258,9 @@ impl RedbLogStore {
     fn write_pending_committed(
         &self,
         transaction: &WriteTransaction,
+        file_last: Option<u64>,
     ) -> Result<Option<Option<LogId>>, RaftStoreError> {
-        let pending = self.committed().pending();
+        let pending = self.committed().pending(file_last);
         if let Some(saved) = pending {
             let mut meta = transaction
                 .open_table(LOG_META)
@@ -265,28 +298,32 @@ impl RedbLogStore {
         self.file.write_meta(key, value, durability)
     }
 
-    /// Writes a whole append batch in one durable transaction: one fsync however many entries
-    /// openraft hands over, which is Raft's group commit. The entries join the in-memory window
-    /// only once they are durable, so the window never shows what the file does not hold.
-    fn write_entries(&self, entries: Vec<LogEntry>) -> Result<(), RaftStoreError> {
+    /// Writes a whole append batch, encoded, in one durable transaction: one fsync however many
+    /// entries openraft hands over, which is Raft's group commit.
+    fn write_entries(&self, encoded: Vec<(u64, Vec<u8>)>) -> Result<(), RaftStoreError> {
+        let last = encoded.last().map(|(index, _)| *index);
+        debug_assert!(
+            encoded.windows(2).all(|pair| pair[0].0 + 1 == pair[1].0),
+            "an append batch holds consecutive indexes"
+        );
         let transaction = self.begin_write(Durability::Immediate)?;
-        let mut sizes = Vec::with_capacity(entries.len());
         {
             let mut table = transaction
                 .open_table(ENTRIES)
                 .map_err(RaftStoreError::redb)?;
-            for entry in &entries {
-                let bytes = postcard::to_allocvec(entry)?;
+            for (index, bytes) in &encoded {
                 table
-                    .insert(entry.get_log_id().index, bytes.as_slice())
+                    .insert(*index, bytes.as_slice())
                     .map_err(RaftStoreError::redb)?;
-                sizes.push(bytes.len());
             }
         }
-        let committed = self.write_pending_committed(&transaction)?;
+        let committed = self.write_pending_committed(&transaction, last)?;
         commit(transaction, Durability::Immediate)?;
         self.mark_committed_written(committed);
-        self.recent().extend(entries.into_iter().zip(sizes));
+        if let Some(last) = last {
+            self.committed().file_last = Some(last);
+            self.recent().mark_durable(last);
+        }
         Ok(())
     }
 
@@ -304,7 +341,12 @@ impl RedbLogStore {
                 .retain_in(index.., |_, _| false)
                 .map_err(RaftStoreError::redb)?;
         }
-        commit(transaction, Durability::Immediate)
+        commit(transaction, Durability::Immediate)?;
+        let mut committed = self.committed();
+        if committed.file_last.is_some_and(|last| last >= index) {
+            committed.file_last = index.checked_sub(1);
+        }
+        Ok(())
     }
 
     /// Records the purge point and deletes the entries up to it, in one transaction, so the file
@@ -312,7 +354,8 @@ impl RedbLogStore {
     fn purge_through(&self, log_id: LogId) -> Result<(), RaftStoreError> {
         self.recent().remove_through(log_id.index);
         let transaction = self.begin_write(Durability::Immediate)?;
-        let committed = self.write_pending_committed(&transaction)?;
+        let file_last = self.committed().file_last.max(Some(log_id.index));
+        let committed = self.write_pending_committed(&transaction, file_last)?;
         {
             let mut meta = transaction
                 .open_table(LOG_META)
@@ -334,6 +377,7 @@ impl RedbLogStore {
         }
         commit(transaction, Durability::Immediate)?;
         self.mark_committed_written(committed);
+        self.committed().file_last = file_last;
         Ok(())
     }
 
@@ -514,7 +558,7 @@ impl RaftLogStorage<TypeConfig> for RedbLogStore {
     /// even across a crash (Raft §5.2, "persistent state on all servers").
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), StorageError> {
         let vote = *vote;
-        self.blocking(move |store| store.write_meta(META_VOTE, &vote, Durability::Immediate))
+        self.write_in_turn(move |store| store.write_meta(META_VOTE, &vote, Durability::Immediate))
             .await
             .map_err(|error| error.into_storage_error(ErrorSubject::Vote, ErrorVerb::Write))
     }
@@ -548,10 +592,11 @@ impl RaftLogStorage<TypeConfig> for RedbLogStore {
             .map_err(read_logs_error)
     }
 
-    /// Writes every entry in one durable redb transaction and reports the flush only after the
-    /// commit returned: openraft counts an entry towards the quorum once the callback fires, so
-    /// firing it earlier could lose a committed entry in a crash (Raft §5.3, Figure 2's "respond
-    /// after entries are stored").
+    /// Queues the entries for one durable redb transaction and returns once they hold their
+    /// write turn and are in the in-memory window, where replication reads them. The flush is
+    /// reported only after the commit returned: openraft counts an entry towards the quorum once
+    /// the callback fires, so firing it earlier could lose a committed entry in a crash (Raft
+    /// §5.3, Figure 2's "respond after entries are stored").
     async fn append<I>(
         &mut self,
         entries: I,
@@ -567,31 +612,36 @@ impl RaftLogStorage<TypeConfig> for RedbLogStore {
             return Ok(());
         }
         metrics::histogram!("polis_raft_append_entries").record(entries.len() as f64);
-        let written = self
-            .blocking(move |store| store.write_entries(entries))
-            .await;
-        match written {
-            Ok(()) => {
-                callback.log_io_completed(Ok(()));
-                Ok(())
-            }
-            Err(error) => {
-                let message = error.to_string();
-                callback.log_io_completed(Err(std::io::Error::other(message)));
-                Err(write_logs_error(error))
-            }
+        let mut encoded = Vec::with_capacity(entries.len());
+        let mut window = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let bytes = postcard::to_allocvec(&entry)
+                .map_err(|error| write_logs_error(RaftStoreError::from(error)))?;
+            window.push((entry.clone(), bytes.len()));
+            encoded.push((entry.get_log_id().index, bytes));
         }
+        let turn = self.file.turn.clone().lock_owned().await;
+        self.recent().extend(window);
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let written = store.write_entries(encoded);
+            drop(turn);
+            callback.log_io_completed(
+                written.map_err(|error| std::io::Error::other(error.to_string())),
+            );
+        });
+        Ok(())
     }
 
     /// Durable before it returns, so a crash cannot bring back entries a new leader overwrote.
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
-        self.blocking(move |store| store.delete_from(log_id.index))
+        self.write_in_turn(move |store| store.delete_from(log_id.index))
             .await
             .map_err(write_logs_error)
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
-        self.blocking(move |store| store.purge_through(log_id))
+        self.write_in_turn(move |store| store.purge_through(log_id))
             .await
             .map_err(write_logs_error)
     }

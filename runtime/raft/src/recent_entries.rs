@@ -18,13 +18,19 @@ pub const RECENT_ENTRIES_BYTES_MAX: usize = 32 * 1024 * 1024;
 /// A window of consecutive log entries ending at the last one appended, each with its encoded
 /// size, bounded by [`RECENT_ENTRIES_MAX`] and [`RECENT_ENTRIES_BYTES_MAX`].
 ///
-/// The window only ever holds entries that are also in the file: it is extended after a durable
-/// append, cut before a truncation or purge is written, so that serving a read from it gives the
-/// same answer as the file would (openraft's `RaftLogReader` contract).
+/// The window holds what the file holds plus the appends queued for it: it is extended when an
+/// append is queued, cut before a truncation or purge is written, so that serving a read from it
+/// gives the answer the file gives once the queue is written (openraft's `RaftLogReader`
+/// contract; a leader replicates entries while its own write of them is in flight, Raft thesis
+/// §10.2.1). An entry the file does not hold yet is never evicted, since no reader could find it
+/// elsewhere: the bounds may be exceeded by the appends in flight, which the proposals in flight
+/// bound.
 #[derive(Debug, Default)]
 pub(crate) struct RecentEntries {
     entries: VecDeque<(LogEntry, usize)>,
     bytes: usize,
+    /// The last index the file holds durably, as far as the window knows.
+    durable_last: Option<u64>,
 }
 
 impl RecentEntries {
@@ -40,7 +46,7 @@ impl RecentEntries {
             .map(|(entry, _)| entry.get_log_id().index)
     }
 
-    /// Adds entries just made durable. Entries that do not continue the window (the file was
+    /// Adds entries queued for the file. Entries that do not continue the window (the file is
     /// rewritten from an earlier index) replace what the window held from there on.
     pub(crate) fn extend(&mut self, appended: impl IntoIterator<Item = (LogEntry, usize)>) {
         for (entry, size) in appended {
@@ -53,8 +59,9 @@ impl RecentEntries {
             }
             self.bytes = self.bytes.saturating_add(size);
             self.entries.push_back((entry, size));
-            while self.entries.len() > RECENT_ENTRIES_MAX
-                || (self.bytes > RECENT_ENTRIES_BYTES_MAX && self.entries.len() > 1)
+            while (self.entries.len() > RECENT_ENTRIES_MAX
+                || (self.bytes > RECENT_ENTRIES_BYTES_MAX && self.entries.len() > 1))
+                && self.front_is_durable()
             {
                 self.pop_front();
             }
@@ -62,8 +69,30 @@ impl RecentEntries {
         self.assert_consecutive();
     }
 
+    /// Records that the file holds every entry up to `index`.
+    pub(crate) fn mark_durable(&mut self, index: u64) {
+        self.durable_last = Some(index);
+        while (self.entries.len() > RECENT_ENTRIES_MAX
+            || (self.bytes > RECENT_ENTRIES_BYTES_MAX && self.entries.len() > 1))
+            && self.front_is_durable()
+        {
+            self.pop_front();
+        }
+        self.assert_consecutive();
+    }
+
+    fn front_is_durable(&self) -> bool {
+        match (self.first_index(), self.durable_last) {
+            (Some(first), Some(durable)) => first <= durable,
+            _ => false,
+        }
+    }
+
     /// Forgets the entries from `index` on (a truncation).
     pub(crate) fn remove_from(&mut self, index: u64) {
+        if self.durable_last.is_some_and(|durable| durable >= index) {
+            self.durable_last = index.checked_sub(1);
+        }
         while self.last_index().is_some_and(|last| last >= index) {
             if let Some((_, size)) = self.entries.pop_back() {
                 self.bytes -= size;
@@ -119,7 +148,8 @@ impl RecentEntries {
     }
 
     fn assert_consecutive(&self) {
-        debug_assert!(self.entries.len() <= RECENT_ENTRIES_MAX);
+        // Only entries queued and not yet durable may hold the window above its bound.
+        debug_assert!(self.entries.len() <= RECENT_ENTRIES_MAX || !self.front_is_durable());
         debug_assert!(
             self.entries
                 .iter()
@@ -207,7 +237,28 @@ mod tests {
         let mut recent = RecentEntries::default();
         let count = RECENT_ENTRIES_MAX as u64 + 10;
         recent.extend((1..=count).map(entry));
+        recent.mark_durable(count);
         assert_eq!(recent.read(1, 2, usize::MAX), None);
         assert!(recent.read(11, count + 1, usize::MAX).is_some());
+    }
+
+    #[test]
+    fn an_entry_the_file_does_not_hold_yet_is_never_evicted() {
+        let mut recent = RecentEntries::default();
+        let count = RECENT_ENTRIES_MAX as u64 + 10;
+        recent.extend((1..=5).map(entry));
+        recent.mark_durable(5);
+        // Queued, not written yet: a reader finds them only here.
+        recent.extend((6..=count).map(entry));
+        assert_eq!(recent.read(1, 2, usize::MAX), None, "durable ones go first");
+        assert!(recent.read(6, count + 1, usize::MAX).is_some());
+        // Once the file holds them, the window keeps to its bound again.
+        recent.mark_durable(count);
+        assert_eq!(recent.read(6, 7, usize::MAX), None);
+        assert!(recent.read(11, count + 1, usize::MAX).is_some());
+        // A truncation takes back what the file no longer holds.
+        recent.remove_from(count - 1);
+        recent.extend((count - 1..=count + 1).map(entry));
+        assert!(recent.read(count - 1, count + 2, usize::MAX).is_some());
     }
 }
