@@ -101,6 +101,66 @@ async fn after_the_leader_dies_a_new_leader_commits_and_nothing_acknowledged_is_
     cluster.shutdown().await;
 }
 
+/// A leader sends an entry to its followers while its own write of it is in flight (Raft thesis
+/// §10.2.1), so a crash can lose entries a follower holds. Were it to lead again in the same term
+/// after a quick restart, as openraft 0.9 lets a node do, it would write other entries at the
+/// same indexes under the same term, and the follower would keep its own: replicas would differ
+/// for good (found by a SIGKILL fault run). It must win an election in a new term first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_back_at_once_does_not_lead_again_in_its_old_term() {
+    let mut cluster = TestCluster::start(3).await;
+    let old_leader = cluster.leader().await;
+    let old_term = cluster
+        .node(old_leader)
+        .raft
+        .metrics()
+        .borrow()
+        .current_term;
+    cluster.stop(old_leader).await;
+    // Back before the followers' election timeout has run out.
+    cluster.restart(old_leader).await;
+    let deadline = std::time::Instant::now() + CLUSTER_DEADLINE;
+    let new_term = loop {
+        for id in 1..=3 {
+            let metrics = cluster.node(id).raft.metrics().borrow().clone();
+            assert!(
+                !(metrics.current_leader == Some(id) && metrics.current_term == old_term),
+                "node {id} leads in term {old_term}, the term node {old_leader} led before its restart"
+            );
+        }
+        let leader = cluster
+            .node(old_leader)
+            .raft
+            .metrics()
+            .borrow()
+            .current_leader;
+        if let Some(leader) = leader {
+            break cluster.node(leader).raft.metrics().borrow().current_term;
+        }
+        assert!(std::time::Instant::now() < deadline, "no leader in time");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    assert!(new_term > old_term, "term {new_term} after {old_term}");
+    // And the cluster writes on, every node with the same tree.
+    let client = cluster.client("alice", &[1, 2, 3]).await;
+    let (path, stat) = client
+        .create("/after-restart", b"x", &Acl::open(), CreateMode::Persistent)
+        .await
+        .unwrap();
+    for id in 1..=3 {
+        let reader = cluster.client("auditor", &[id]).await;
+        reader.sync("/").await.unwrap();
+        let found = reader.exists(&path).await.unwrap();
+        assert_eq!(
+            found.map(|found| found.czxid),
+            Some(stat.czxid),
+            "node {id}"
+        );
+        reader.close().await.unwrap();
+    }
+    cluster.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_isolated_node_cannot_commit_and_its_clients_get_errors() {
     let mut cluster = TestCluster::start_with(3, |config| config.request_timeout_ms = 1_500).await;

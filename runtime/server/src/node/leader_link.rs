@@ -168,8 +168,8 @@ impl LeaderLink {
             let proposed = tokio::time::timeout(commit_wait, proposer.propose(kind.clone())).await;
             let unknown = match proposed {
                 Ok(Ok(response)) => return Ok(response),
-                // Refused before anything was appended: another node leads now; try it.
-                Ok(Err(ProposeError::NotLeader { .. })) if asked == self.id => continue,
+                // Refused before anything was appended: another node leads now (or none yet);
+                // try it once this node has heard of it, without spinning meanwhile.
                 Ok(Err(ProposeError::NotLeader { .. })) => {
                     self.wait_for_leader_change(asked, deadline)
                         .await
@@ -230,7 +230,10 @@ impl LeaderLink {
                         tokio::time::timeout(confirm_wait, self.read_rounds.read_index()).await;
                     match confirmed {
                         Ok(Ok(index)) => return zxid_of_read_index(index),
-                        Ok(Err(ForwardError::NotLeader { .. })) => continue,
+                        Ok(Err(ForwardError::NotLeader { .. })) => {
+                            self.wait_for_leader_change(self.id, started + self.leader_wait_max)
+                                .await?;
+                        }
                         Ok(Err(error)) => return Err(LeaderError::NoLeader(error.to_string())),
                         Err(_) => {
                             return Err(LeaderError::NoLeader(format!(

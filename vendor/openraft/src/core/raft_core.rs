@@ -685,7 +685,14 @@ where
         }
 
         // Safe unwrap(): vote that is committed has to already have voted for some node.
-        Some(vote.leader_id().voted_for().unwrap())
+        let leader = vote.leader_id().voted_for().unwrap();
+
+        // Polis patch: a node restarted from leading keeps its committed vote but does not lead
+        // in that term again (see `Engine::startup`); until an election it knows no leader.
+        if leader == self.id && self.engine.leader.is_none() {
+            return None;
+        }
+        Some(leader)
     }
 
     /// Retrieves the most recent timestamp that is acknowledged by a quorum.

@@ -15,7 +15,6 @@ use crate::engine::handler::following_handler::FollowingHandler;
 use crate::engine::handler::leader_handler::LeaderHandler;
 use crate::engine::handler::log_handler::LogHandler;
 use crate::engine::handler::replication_handler::ReplicationHandler;
-use crate::engine::handler::replication_handler::SendNone;
 use crate::engine::handler::server_state_handler::ServerStateHandler;
 use crate::engine::handler::snapshot_handler::SnapshotHandler;
 use crate::engine::handler::vote_handler::VoteHandler;
@@ -154,19 +153,13 @@ where C: RaftTypeConfig
             self.state.membership_state.effective().is_voter(&self.config.id)
         );
 
-        // Previously it is a leader. restore it as leader at once
-        if self.state.is_leader(&self.config.id) {
-            self.vote_handler().update_internal_server_state();
-
-            let mut rh = self.replication_handler();
-
-            // Restore the progress about the local log
-            rh.update_local_progress(rh.state.last_log_id().cloned());
-
-            rh.initiate_replication(SendNone::False);
-
-            return;
-        }
+        // Polis patch: a node that led before it stopped does not lead again in its old term.
+        // Its leader sent entries to followers before its own write of them was durable (see
+        // `RaftCore::append_to_log_in_background`), so a crash may have lost entries that a
+        // follower holds; leading again in the same term, it would write other entries at the
+        // same indexes under the same term, and the follower would keep its own (Raft's Log
+        // Matching Property broken). It starts as a follower and must win an election, in a new
+        // term, to lead again.
 
         let server_state = if self.state.membership_state.effective().is_voter(&self.config.id) {
             ServerState::Follower
@@ -768,7 +761,13 @@ where C: RaftTypeConfig
         let leader = match self.leader.as_mut() {
             None => {
                 tracing::debug!("this node is NOT a leader: {:?}", self.state.server_state);
-                return Err(self.state.forward_to_leader());
+                let forward = self.state.forward_to_leader();
+                // Polis patch: a node restarted from leading names no leader, not itself (see
+                // `Engine::startup`).
+                if forward.leader_id.as_ref() == Some(&self.config.id) {
+                    return Err(ForwardToLeader::empty());
+                }
+                return Err(forward);
             }
             Some(x) => x,
         };

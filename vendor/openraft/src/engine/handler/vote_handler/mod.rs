@@ -168,6 +168,19 @@ where C: RaftTypeConfig
             }
         }
 
+        // Polis patch: only a node that won its election in this run leads (`establish_leader`
+        // creates its Leader before the vote is committed, and returns above). A committed vote
+        // naming this node that it read back from disk after a restart does not make it lead
+        // again: it may have lost, in a crash, entries its followers hold (see `Engine::startup`).
+        if self.leader.is_none() {
+            tracing::debug!(
+                "not leading again under a vote restored from before a restart: node-{}, {}",
+                self.config.id,
+                self.state.vote_ref()
+            );
+            return;
+        }
+
         // It's a different leader that creates this vote.
         // Re-create a new Leader instance.
 
