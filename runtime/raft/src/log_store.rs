@@ -617,8 +617,9 @@ impl RaftLogStorage<TypeConfig> for RedbLogStore {
         for entry in entries {
             let bytes = postcard::to_allocvec(&entry)
                 .map_err(|error| write_logs_error(RaftStoreError::from(error)))?;
-            window.push((entry.clone(), bytes.len()));
+            let bytes_len = bytes.len();
             encoded.push((entry.get_log_id().index, bytes));
+            window.push((entry, bytes_len));
         }
         let turn = self.file.turn.clone().lock_owned().await;
         self.recent().extend(window);
