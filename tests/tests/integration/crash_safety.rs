@@ -27,8 +27,9 @@ use polis_store::{CommitDurability, RedbStore, TreeStore};
 use polis_tests::{BatchWorkload, SplitMix64};
 use polis_tree::{DataTree, Zxid};
 
-/// The name of the child test, as libtest's `--exact` filter wants it.
-const CHILD_TEST: &str = "crash_writer_child_commits_batches_until_killed";
+/// The name of the child test, as libtest's `--exact` filter wants it: its path inside the
+/// integration test binary.
+const CHILD_TEST: &str = "crash_safety::crash_writer_child_commits_batches_until_killed";
 /// Set only in the child: the redb file to write.
 const ENV_CHILD_DB: &str = "POLIS_CRASH_CHILD_DB";
 /// Set only in the child: the workload seed.
