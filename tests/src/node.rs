@@ -13,6 +13,9 @@ use tempfile::TempDir;
 /// The subject of the administrator certificate every test node trusts.
 pub const ADMIN_NAME: &str = "admin";
 
+/// How long [`TestNode::admin_get`] waits for the whole response.
+const ADMIN_RESPONSE_DEADLINE: Duration = Duration::from_secs(10);
+
 /// How long [`TestNode::restart_on`] waits for the old port to be free again.
 const RESTART_DEADLINE: Duration = Duration::from_secs(10);
 
@@ -160,6 +163,29 @@ impl TestNode {
     /// The folder of the node's certificates.
     pub fn certs_dir(&self) -> PathBuf {
         self.authority.dir().to_path_buf()
+    }
+
+    /// The whole HTTP response of the node's admin endpoint to `GET target`. The metrics it
+    /// serves are the process's: every node of the test binary records into one recorder.
+    pub async fn admin_get(&self, target: &str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let address = self.server.admin_address.expect("admin endpoint");
+        let mut stream = tokio::net::TcpStream::connect(address)
+            .await
+            .expect("connect to the admin endpoint");
+        stream
+            .write_all(format!("GET {target} HTTP/1.1\r\nHost: polis\r\n\r\n").as_bytes())
+            .await
+            .expect("send the request");
+        let mut response = String::new();
+        tokio::time::timeout(
+            ADMIN_RESPONSE_DEADLINE,
+            stream.read_to_string(&mut response),
+        )
+        .await
+        .expect("the admin endpoint answers in time")
+        .expect("read the response");
+        response
     }
 
     pub async fn shutdown(self) {

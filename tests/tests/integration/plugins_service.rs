@@ -761,3 +761,62 @@ async fn an_idle_plugin_keeps_its_cursor_inside_the_history_window() {
     assert_eq!(report.status.processed_events, 2, "{report:?}");
     node.shutdown().await;
 }
+
+/// The value of a plugin's gauge on the node's Prometheus endpoint, if it is there.
+async fn plugin_gauge(node: &TestNode, gauge: &str, plugin: &str) -> Option<f64> {
+    let metrics = node.admin_get("/metrics").await;
+    let prefix = format!("{gauge}{{plugin=\"{plugin}\"}} ");
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(prefix.as_str()))
+        .map(|value| value.trim().parse().expect("a gauge's value"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_idle_plugin_reports_no_lag_after_unrelated_writes() {
+    let node = TestNode::start().await;
+    let admin = connect(&node, ADMIN_NAME).await;
+    create_all(&admin, &["/idle-in", "/idle-out", "/idle-elsewhere"]).await;
+    deploy::deploy(
+        &admin,
+        &package(
+            "polis-test-echo",
+            &echo_manifest("idle-echo", "1.0.0", "/idle-out", "/idle-in"),
+        ),
+    )
+    .await
+    .expect("deployed");
+    admin
+        .create(
+            "/idle-in/first",
+            b"handled",
+            &open(),
+            CreateMode::Persistent,
+        )
+        .await
+        .expect("create");
+    assert_eq!(data_of(&admin, "/idle-out/first").await, b"handled");
+    // Writes the plugin does not trigger on: its stored cursor stays, but it has looked at them.
+    for index in 0..10 {
+        admin
+            .create(
+                &format!("/idle-elsewhere/n{index}"),
+                b"",
+                &open(),
+                CreateMode::Persistent,
+            )
+            .await
+            .expect("create");
+    }
+    let applied = admin.last_zxid_seen();
+    eventually("the lag gauge to read 0 for an idle plugin", || async {
+        let lag = plugin_gauge(&node, "polis_plugin_lag_zxids", "idle-echo").await?;
+        (lag == 0.0).then_some(())
+    })
+    .await;
+    let report = deploy::status(&admin, "idle-echo").await.expect("status");
+    assert!(report.cursor.zxid < applied, "{report:?}");
+    // The child's creation and its parent's children change.
+    assert_eq!(report.status.processed_events, 2, "{report:?}");
+    node.shutdown().await;
+}

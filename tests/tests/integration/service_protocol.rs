@@ -1,7 +1,5 @@
 //! The wire protocol of a single node, frame by frame, over real QUIC and mutual TLS.
 
-use std::time::Duration;
-
 use polis_proto::wire::{self, CreateMode, request::Op, server_message::Body};
 use polis_tests::node::TestNode;
 use polis_tests::raw::{RawSession, op};
@@ -381,16 +379,15 @@ async fn metrics_and_health_are_served_over_http() {
         .call(op::create("/m", b"", CreateMode::Persistent))
         .await
         .unwrap();
-    let admin = node.server.admin_address.expect("admin endpoint");
-    let health = http_get(admin, "/health").await;
+    let health = node.admin_get("/health").await;
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
     assert!(health.contains("\"status\":\"ok\""), "{health}");
     // The core publishes its figures after each batch; the create is in an earlier one.
     assert!(health.contains("\"sessions\":1"), "{health}");
-    let metrics = http_get(admin, "/metrics").await;
+    let metrics = node.admin_get("/metrics").await;
     assert!(metrics.contains("polis_requests_total"), "{metrics}");
     assert!(metrics.contains("polis_znodes"), "{metrics}");
-    let missing = http_get(admin, "/nothing").await;
+    let missing = node.admin_get("/nothing").await;
     assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
     node.shutdown().await;
 }
@@ -413,22 +410,4 @@ fn is_certificate_rejection(error: &anyhow::Error) -> bool {
         }
         false
     })
-}
-
-async fn http_get(address: std::net::SocketAddr, target: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
-    stream
-        .write_all(format!("GET {target} HTTP/1.1\r\nHost: polis\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut response = String::new();
-    tokio::time::timeout(
-        Duration::from_secs(10),
-        stream.read_to_string(&mut response),
-    )
-    .await
-    .unwrap()
-    .unwrap();
-    response
 }

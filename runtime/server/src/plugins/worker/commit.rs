@@ -104,7 +104,7 @@ impl Worker {
                 progress.attempts = 0;
                 metrics::counter!("polis_plugin_dead_letters_total", "plugin" => self.name().to_string())
                     .increment(handled.max(1));
-                self.publish_position(progress);
+                self.publish_position(progress, progress.cursor.zxid);
             }
             _ => self.reload(progress).await,
         }

@@ -208,6 +208,9 @@ impl Worker {
                     // history entry once, not once per later change.
                     progress.skipped = Some(scanned_through);
                     progress.skipped_entries += examined;
+                    // Everything applied before the look was looked at: an idle plugin is not
+                    // behind, though its stored cursor moves only now and then.
+                    self.publish_position(&progress, applied.max(scanned_through.zxid));
                     let window = self.node.limits.history_events_max / 4;
                     if scanned_through != progress.cursor
                         && progress.skipped_entries
@@ -418,7 +421,7 @@ impl Worker {
                         progress.attempts = 0;
                         metrics::counter!("polis_plugin_commits_total", "plugin" => self.name().to_string())
                             .increment(1);
-                        self.publish_position(progress);
+                        self.publish_position(progress, progress.cursor.zxid);
                         return;
                     }
                     CommitOutcome::CursorMoved | CommitOutcome::NoLeader => {
@@ -636,9 +639,12 @@ impl Worker {
         trim_logs(&mut progress.logs);
     }
 
-    fn publish_position(&self, progress: &Progress) {
+    /// Publishes the cursor and the lag behind the applied zxid, counted from `looked_through`:
+    /// the cursor, or past it where a look found nothing for the plugin up to there.
+    fn publish_position(&self, progress: &Progress, looked_through: Zxid) {
+        debug_assert!(looked_through >= progress.cursor.zxid);
         let plugin = self.name().to_string();
-        let lag = self.node.hub.applied_zxid() - progress.cursor.zxid;
+        let lag = self.node.hub.applied_zxid() - looked_through;
         // Zxids stay far below 2^53, where f64 is exact.
         #[allow(clippy::cast_precision_loss)]
         {
