@@ -67,6 +67,12 @@ struct Arguments {
     /// or `sequential` (ZooKeeper's own guarantee: a local read after the session's writes).
     #[arg(long, default_value = "linearizable", value_parser = ["linearizable", "sequential"])]
     polis_zookeeper_reads: String,
+    /// Each Polis node's `runtime_threads`; 0 leaves the default, one per core. The three nodes
+    /// share this machine's cores with each other, the peers and the load generator, so each is
+    /// given one thread by default (`runtime_threads` in the README). ZooKeeper and etcd run
+    /// with their own defaults.
+    #[arg(long, default_value_t = 1)]
+    polis_runtime_threads: usize,
     /// The `polis` binary (a release build).
     #[arg(long, default_value = "target/release/polis")]
     polis: PathBuf,
@@ -195,6 +201,8 @@ async fn run(arguments: Arguments) -> anyhow::Result<()> {
                         &arguments.polis,
                         &work_dir.path().join("polis"),
                         &arguments.polis_zookeeper_reads,
+                        (arguments.polis_runtime_threads > 0)
+                            .then_some(arguments.polis_runtime_threads),
                     )
                     .await?;
                     clusters.polis = Some(cluster);
@@ -252,11 +260,16 @@ async fn run(arguments: Arguments) -> anyhow::Result<()> {
          {:.0} s warm-up, {} repeat(s) merged. Watch: ops/s are fan-out rounds per second (the \
          ZooKeeper-protocol and Polis watchers set a one-shot watch again each round, etcd's \
          streams stay open), latency is until the last watcher has the event. Polis's \
-         ZooKeeper faces serve {} reads.\n\n",
+         ZooKeeper faces serve {} reads; each Polis node runs {}.\n\n",
         arguments.seconds,
         arguments.warmup_seconds,
         arguments.repeats,
         arguments.polis_zookeeper_reads,
+        match arguments.polis_runtime_threads {
+            0 => "one runtime thread per core".to_string(),
+            1 => "one runtime thread".to_string(),
+            threads => format!("{threads} runtime threads"),
+        },
         PAYLOAD_LEN = load::PAYLOAD_LEN,
     );
     println!("{heading}{table}");

@@ -351,6 +351,9 @@ struct PolisNodeConfig {
     tls: PolisTls,
     cluster: PolisClusterConfig,
     zookeeper: PolisZooKeeper,
+    /// A top-level key: the encoder writes it before the tables whatever its place here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    runtime_threads: Option<usize>,
 }
 
 #[derive(Debug, Serialize)]
@@ -414,8 +417,14 @@ pub struct PolisCluster {
 }
 
 impl PolisCluster {
-    /// Starts the three nodes; `zookeeper_reads` is their `[zookeeper] reads`.
-    pub async fn start(polis: &Path, dir: &Path, zookeeper_reads: &str) -> anyhow::Result<Self> {
+    /// Starts the three nodes; `zookeeper_reads` is their `[zookeeper] reads`, `runtime_threads`
+    /// their `runtime_threads` (`None`: one per core).
+    pub async fn start(
+        polis: &Path,
+        dir: &Path,
+        zookeeper_reads: &str,
+        runtime_threads: Option<usize>,
+    ) -> anyhow::Result<Self> {
         let node_port = |node: u16, offset: u16| {
             POLIS_CLIENT_PORT_FIRST + POLIS_NODE_PORT_STRIDE * node + offset
         };
@@ -497,6 +506,7 @@ impl PolisCluster {
                     four_letter_words: vec!["ruok".into(), "srvr".into(), "mntr".into()],
                     reads: zookeeper_reads.to_string(),
                 },
+                runtime_threads,
             };
             let config = toml::to_string(&config).context("encoding polis.toml")?;
             let config_path = node_dir.join("polis.toml");

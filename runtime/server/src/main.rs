@@ -103,11 +103,19 @@ enum CaCommand {
 fn main() -> std::process::ExitCode {
     let arguments = Arguments::parse();
     init_logging(arguments.log_json);
-    let outcome = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
-        .and_then(|runtime| runtime.block_on(run(arguments.command)));
+    let outcome = prepare(arguments.command).and_then(|prepared| {
+        let mut runtime = tokio::runtime::Builder::new_multi_thread();
+        if let Prepared::Server(config) = &prepared
+            && let Some(threads) = config.runtime_threads
+        {
+            runtime.worker_threads(threads);
+        }
+        runtime
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?
+            .block_on(run(prepared))
+    });
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
@@ -132,29 +140,46 @@ fn error_report(error: &anyhow::Error) -> String {
     report
 }
 
-async fn run(command: Command) -> anyhow::Result<()> {
+/// A command ready to run: a server's configuration is read before the runtime starts, since it
+/// sizes the runtime.
+enum Prepared {
+    Server(Box<ServerConfig>),
+    Other(Box<Command>),
+}
+
+fn prepare(command: Command) -> anyhow::Result<Prepared> {
+    let Command::Server {
+        config,
+        listen,
+        admin_listen,
+        data_dir,
+    } = command
+    else {
+        return Ok(Prepared::Other(Box::new(command)));
+    };
+    let mut config = match config {
+        Some(file) => ServerConfig::load(&file)?,
+        None => ServerConfig::default(),
+    };
+    if let Some(listen) = listen {
+        config.listen = listen;
+    }
+    if admin_listen.is_some() {
+        config.admin_listen = admin_listen;
+    }
+    if let Some(data_dir) = data_dir {
+        config.data_dir = data_dir;
+    }
+    Ok(Prepared::Server(Box::new(config)))
+}
+
+async fn run(prepared: Prepared) -> anyhow::Result<()> {
+    let command = match prepared {
+        Prepared::Server(config) => return serve_until_interrupted(*config).await,
+        Prepared::Other(command) => *command,
+    };
     match command {
-        Command::Server {
-            config,
-            listen,
-            admin_listen,
-            data_dir,
-        } => {
-            let mut config = match config {
-                Some(file) => ServerConfig::load(&file)?,
-                None => ServerConfig::default(),
-            };
-            if let Some(listen) = listen {
-                config.listen = listen;
-            }
-            if admin_listen.is_some() {
-                config.admin_listen = admin_listen;
-            }
-            if let Some(data_dir) = data_dir {
-                config.data_dir = data_dir;
-            }
-            serve_until_interrupted(config).await
-        }
+        Command::Server { .. } => unreachable!("prepare() took the server command"),
         Command::Dev {
             dir,
             listen,
