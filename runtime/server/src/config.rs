@@ -92,7 +92,7 @@ pub struct ServerConfig {
     /// machine do better with their share of its cores: a request crosses a dozen tasks on its
     /// way through a node, and on fewer threads more of those hand-overs stay on one thread
     /// instead of waking another (on the benchmark's two cores, three nodes of one thread each
-    /// wrote 5-14 % more than with two). At most [`RUNTIME_THREADS_MAX`].
+    /// wrote 2-15 % more than with two). At most [`RUNTIME_THREADS_MAX`].
     pub runtime_threads: Option<usize>,
 }
 
