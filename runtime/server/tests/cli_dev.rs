@@ -1054,3 +1054,94 @@ fn multi_files_apply_all_or_nothing() {
     assert!(error.contains("missing.json"), "{error}");
     assert!(exists(dir, "/m"));
 }
+
+/// Runs a client command in `folder` with `input` on its standard input; returns its stdout.
+fn polis_ok_with_input(folder: &Path, arguments: &[&str], input: &[u8]) -> String {
+    use std::io::Write;
+    let mut child = Command::new(POLIS)
+        .args(arguments)
+        .current_dir(folder)
+        .env_remove("POLIS_PROFILE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("polis runs");
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(input)
+        .expect("write stdin");
+    let output = child.wait_with_output().expect("polis ends");
+    assert!(
+        output.status.success(),
+        "polis {arguments:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn data_from_files_and_stdin_acls_on_create_recursive_listing_and_removal() {
+    let folder = tempfile::tempdir().unwrap();
+    let _node = DevNode::start(folder.path());
+    let dir = folder.path();
+
+    // Binary data from a file, byte for byte.
+    let bytes: Vec<u8> = (0..=255).collect();
+    let file = dir.join("data.bin");
+    std::fs::write(&file, &bytes).unwrap();
+    polis_ok(dir, &["create", "/files", "--data-file", text(&file)]);
+    let value = polis_json(dir, &["get", "/files", "--json"]);
+    let hex: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+    assert_eq!(value["data_hex"], hex.as_str());
+    // And from standard input.
+    polis_ok_with_input(dir, &["set", "/files", "--data-file", "-"], b"from stdin");
+    assert_eq!(polis_ok(dir, &["get", "/files"]).trim(), "from stdin");
+    let (ok, _, err) = polis(dir, &["set", "/files", "x", "--data-file", text(&file)]);
+    assert!(!ok, "data and --data-file are one or the other");
+    assert!(err.contains("cannot be used with"), "{err}");
+
+    // An ACL given at creation.
+    polis_ok(dir, &["create", "/guarded", "g", "--acl", "world:anyone:r"]);
+    assert_eq!(
+        polis_ok(dir, &["acl", "get", "/guarded"]).trim(),
+        "world:anyone:r"
+    );
+
+    // A failed multi says why, as a single operation's error does.
+    let multi = dir.join("stale.json");
+    std::fs::write(&multi, r#"[{"op":"check","path":"/files","version":7}]"#).unwrap();
+    let refused = polis_fails(dir, &["multi", text(&multi)]);
+    assert!(
+        refused.contains("operation 0") && refused.contains("expected 7"),
+        "{refused}"
+    );
+
+    // ls -R: the subtree as full paths, breadth first.
+    for path in ["/city", "/city/b", "/city/a", "/city/a/x"] {
+        polis_ok(dir, &["create", path]);
+    }
+    let listed = polis_ok(dir, &["ls", "-R", "/city"]);
+    assert_eq!(
+        listed.lines().collect::<Vec<_>>(),
+        vec!["/city", "/city/a", "/city/b", "/city/a/x"]
+    );
+
+    // The cluster's own node stays: rm -r / takes everything else, and /polis is refused.
+    let refused = polis_fails(dir, &["rm", "-r", "/polis"]);
+    assert!(refused.contains("polis plugin remove"), "{refused}");
+    let refused = polis_fails(dir, &["rm", "/"]);
+    assert!(refused.contains("root"), "{refused}");
+    let deleted = polis_ok(dir, &["rm", "-r", "/"]);
+    assert!(
+        deleted.lines().any(|line| line == "Deleted /city/a/x"),
+        "{deleted}"
+    );
+    assert!(!deleted.contains("/polis"), "{deleted}");
+    assert_eq!(
+        polis_ok(dir, &["ls", "/"]).lines().collect::<Vec<_>>(),
+        vec!["polis"]
+    );
+}

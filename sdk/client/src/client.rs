@@ -759,9 +759,16 @@ fn multi_result(response: wire::Response, ops: &[Op]) -> Result<Vec<OpResult>, E
         .map(|result| error_code_from_wire(result.error_code))
         .collect();
     if let Some(failed_index) = codes.iter().position(|code| *code != ErrorCode::Ok) {
+        // The server names the operation in its message too; the error names it already.
+        let prefix = format!("operation {failed_index}: ");
+        let message = match response.error_message.strip_prefix(&prefix) {
+            Some(reason) => reason.to_string(),
+            None => response.error_message,
+        };
         return Err(Error::Multi {
             failed_index,
             code: codes[failed_index],
+            message,
             results: codes,
         });
     }
@@ -816,6 +823,7 @@ mod tests {
             Error::Multi {
                 failed_index: 1,
                 code: ErrorCode::BadVersion,
+                message: "no".into(),
                 results: codes.to_vec(),
             }
         );

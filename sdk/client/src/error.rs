@@ -20,10 +20,12 @@ pub enum Error {
     /// A `multi` failed and none of its operations took effect. `results` holds ZooKeeper's
     /// per-operation codes: `Ok` for operations rolled back, `code` at `failed_index`, and
     /// `RuntimeInconsistency` for the operations after it, which were never attempted.
-    #[error("multi failed at operation {failed_index} with {code:?}")]
+    /// `message` says why the failed operation failed, as [`Error::Api`]'s does.
+    #[error("multi failed at operation {failed_index} with {code:?}: {message}")]
     Multi {
         failed_index: usize,
         code: ErrorCode,
+        message: String,
         results: Vec<ErrorCode>,
     },
     /// The connection broke before the answer arrived. As in ZooKeeper, the request may or may
@@ -157,6 +159,7 @@ mod tests {
         let multi = Error::Multi {
             failed_index: 1,
             code: ErrorCode::BadVersion,
+            message: "version 3 expected, 4 found at /b".into(),
             results: vec![
                 ErrorCode::Ok,
                 ErrorCode::BadVersion,
@@ -164,6 +167,10 @@ mod tests {
             ],
         };
         assert!(multi.is_bad_version());
+        assert_eq!(
+            multi.to_string(),
+            "multi failed at operation 1 with BadVersion: version 3 expected, 4 found at /b"
+        );
         assert!(Error::ConnectionLoss.is_retryable());
         let no_quorum = Error::api(ErrorCode::ConnectionLoss, "no leader reachable", None);
         assert!(

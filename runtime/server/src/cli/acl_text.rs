@@ -26,6 +26,11 @@ pub fn parse(text: &str) -> anyhow::Result<Acl> {
     Ok(Acl::new(bits, Id::new(scheme, id)))
 }
 
+/// Parses every entry, failing on the first that does not parse.
+pub fn parse_all(entries: &[String]) -> anyhow::Result<Vec<Acl>> {
+    entries.iter().map(|entry| parse(entry)).collect()
+}
+
 /// The zkCli form of a permission set, `cdrwa` order.
 pub fn perms_text(perms: Perms) -> String {
     [

@@ -13,7 +13,7 @@ use clap::Subcommand;
 use polis_client::{ClusterStatus, MemberKind};
 use serde_json::json;
 
-use super::{CommonArguments, finish, open};
+use super::{CommonArguments, with_client};
 
 /// How often `add-learner --wait` asks whether the learner has caught up.
 const CATCH_UP_POLL_INTERVAL: Duration = Duration::from_millis(200);
@@ -60,10 +60,12 @@ pub enum ClusterCommand {
 pub async fn run(command: ClusterCommand) -> anyhow::Result<()> {
     match command {
         ClusterCommand::Status { common } => {
-            let (client, _) = open(&common).await?;
-            let status = client.cluster_status().await?;
-            print_status(&status, common.json, None);
-            finish(client).await
+            with_client(&common, async |client, _| {
+                let status = client.cluster_status().await?;
+                print_status(&status, common.json, None);
+                Ok(())
+            })
+            .await
         }
         ClusterCommand::AddLearner {
             id,
@@ -72,61 +74,67 @@ pub async fn run(command: ClusterCommand) -> anyhow::Result<()> {
             wait,
             common,
         } => {
-            let (client, _) = open(&common).await?;
-            let added = client
-                .add_learner(id, &peer_address, &client_address, None)
-                .await?;
-            let mut caught_up = added.caught_up;
-            let mut status = added.status;
-            let deadline = Instant::now() + Duration::from_secs(wait);
-            while !caught_up && Instant::now() < deadline {
-                tokio::time::sleep(CATCH_UP_POLL_INTERVAL).await;
-                status = client.cluster_status().await?;
-                caught_up = status
-                    .member(id)
-                    .and_then(|member| member.matched_index)
-                    .is_some_and(|matched| matched >= added.membership_log_index);
-            }
-            if !common.json {
-                if caught_up {
-                    println!("node {id} is a learner and has caught up");
-                } else {
-                    println!(
-                        "node {id} is a learner; it has not caught up yet (see `polis cluster \
-                         status`)"
-                    );
+            with_client(&common, async |client, _| {
+                let added = client
+                    .add_learner(id, &peer_address, &client_address, None)
+                    .await?;
+                let mut caught_up = added.caught_up;
+                let mut status = added.status;
+                let deadline = Instant::now() + Duration::from_secs(wait);
+                while !caught_up && Instant::now() < deadline {
+                    tokio::time::sleep(CATCH_UP_POLL_INTERVAL).await;
+                    status = client.cluster_status().await?;
+                    caught_up = status
+                        .member(id)
+                        .and_then(|member| member.matched_index)
+                        .is_some_and(|matched| matched >= added.membership_log_index);
                 }
-            }
-            print_status(
-                &status,
-                common.json,
-                Some(json!({ "caught_up": caught_up })),
-            );
-            finish(client).await
+                if !common.json {
+                    if caught_up {
+                        println!("node {id} is a learner and has caught up");
+                    } else {
+                        println!(
+                            "node {id} is a learner; it has not caught up yet (see `polis cluster \
+                         status`)"
+                        );
+                    }
+                }
+                print_status(
+                    &status,
+                    common.json,
+                    Some(json!({ "caught_up": caught_up })),
+                );
+                Ok(())
+            })
+            .await
         }
         ClusterCommand::Promote { id, common } => {
-            let (client, _) = open(&common).await?;
-            let status = client
-                .promote(id)
-                .await
-                .with_context(|| format!("promoting node {id}"))?;
-            if !common.json {
-                println!("node {id} is a voter");
-            }
-            print_status(&status, common.json, None);
-            finish(client).await
+            with_client(&common, async |client, _| {
+                let status = client
+                    .promote(id)
+                    .await
+                    .with_context(|| format!("promoting node {id}"))?;
+                if !common.json {
+                    println!("node {id} is a voter");
+                }
+                print_status(&status, common.json, None);
+                Ok(())
+            })
+            .await
         }
         ClusterCommand::Remove { id, common } => {
-            let (client, _) = open(&common).await?;
-            let status = client
-                .remove_member(id)
-                .await
-                .with_context(|| format!("removing node {id}"))?;
-            if !common.json {
-                println!("node {id} is no longer a member; it can be stopped");
-            }
-            print_status(&status, common.json, None);
-            finish(client).await
+            with_client(&common, async |client, _| {
+                let status = client
+                    .remove_member(id)
+                    .await
+                    .with_context(|| format!("removing node {id}"))?;
+                if !common.json {
+                    println!("node {id} is no longer a member; it can be stopped");
+                }
+                print_status(&status, common.json, None);
+                Ok(())
+            })
+            .await
         }
     }
 }

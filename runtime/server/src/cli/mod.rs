@@ -11,10 +11,12 @@
 mod acl_text;
 mod cluster;
 mod connect;
+mod data_file;
 mod multi_file;
 mod output;
 mod plugin;
 mod plugin_authoring;
+mod tree_walk;
 
 use std::path::PathBuf;
 
@@ -24,6 +26,7 @@ use polis_client::{Client, CreateMode, ReadConsistency, WatchMode, Zxid};
 
 use self::connect::ConnectionArguments;
 use self::output::Output;
+use self::tree_walk::LIST_RECURSIVE_NODES_MAX;
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
@@ -31,8 +34,12 @@ pub enum ClientCommand {
     Ls {
         path: String,
         /// Also print the node's stat.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "recursive")]
         stat: bool,
+        /// Every node below, as full paths, breadth first (zkCli's `ls -R`); at most
+        /// `LIST_RECURSIVE_NODES_MAX` nodes.
+        #[arg(short = 'R', long)]
+        recursive: bool,
         #[command(flatten)]
         read: ReadArguments,
         #[command(flatten)]
@@ -49,7 +56,8 @@ pub enum ClientCommand {
     /// Set a node's data (compare-and-set with --version).
     Set {
         path: String,
-        data: String,
+        #[command(flatten)]
+        data: DataArguments,
         /// The expected version; -1 matches any.
         #[arg(long, default_value_t = -1, allow_hyphen_values = true)]
         version: i32,
@@ -59,8 +67,12 @@ pub enum ClientCommand {
     /// Create a node.
     Create {
         path: String,
-        #[arg(default_value = "")]
-        data: String,
+        #[command(flatten)]
+        data: DataArguments,
+        /// An ACL entry such as `x509:CN=alice,O=Polis:cdrwa` (repeatable; as `polis acl set`).
+        /// Without one the node is open to everybody (`world:anyone:cdrwa`).
+        #[arg(long = "acl", value_name = "ENTRY")]
+        acl: Vec<String>,
         /// Ephemeral: removed when this command's session ends (so right away, for the CLI).
         #[arg(short = 'e', long)]
         ephemeral: bool,
@@ -160,6 +172,28 @@ pub enum AclCommand {
     },
 }
 
+/// A node's data: given on the command line, or read from a file or standard input.
+#[derive(Debug, Args)]
+pub struct DataArguments {
+    /// The data, as text (empty if neither this nor --data-file is given).
+    #[arg(conflicts_with = "data_file")]
+    data: Option<String>,
+    /// Read the data from this file instead, byte for byte (`-` for standard input): for binary
+    /// data, or more than the shell's argument limit takes. At most `DATA_FILE_BYTES_MAX`.
+    #[arg(long, value_name = "PATH")]
+    data_file: Option<PathBuf>,
+}
+
+impl DataArguments {
+    fn bytes(&self) -> anyhow::Result<Vec<u8>> {
+        match (&self.data, &self.data_file) {
+            (_, Some(file)) => data_file::read(file),
+            (Some(text), None) => Ok(text.as_bytes().to_vec()),
+            (None, None) => Ok(Vec::new()),
+        }
+    }
+}
+
 /// Flags every client command takes.
 #[derive(Debug, Args)]
 pub struct CommonArguments {
@@ -194,21 +228,32 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
         ClientCommand::Ls {
             path,
             stat,
+            recursive,
             read,
             common,
         } => {
-            let (client, output) = open(&common).await?;
-            let reader = client.with_read_consistency(read.consistency());
-            let (children, node_stat) = reader.get_children(&path).await?;
-            output.children(&path, &children, stat.then_some(&node_stat));
-            finish(client).await
+            with_client(&common, async |client, output| {
+                let reader = client.with_read_consistency(read.consistency());
+                if recursive {
+                    let paths =
+                        tree_walk::descendants(&reader, &path, LIST_RECURSIVE_NODES_MAX).await?;
+                    output.paths(&paths);
+                    return Ok(());
+                }
+                let (children, node_stat) = reader.get_children(&path).await?;
+                output.children(&path, &children, stat.then_some(&node_stat));
+                Ok(())
+            })
+            .await
         }
         ClientCommand::Get { path, read, common } => {
-            let (client, output) = open(&common).await?;
-            let reader = client.with_read_consistency(read.consistency());
-            let (data, stat) = reader.get_data(&path).await?;
-            output.data(&path, &data, &stat);
-            finish(client).await
+            with_client(&common, async |client, output| {
+                let reader = client.with_read_consistency(read.consistency());
+                let (data, stat) = reader.get_data(&path).await?;
+                output.data(&path, &data, &stat);
+                Ok(())
+            })
+            .await
         }
         ClientCommand::Set {
             path,
@@ -216,14 +261,18 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
             version,
             common,
         } => {
-            let (client, output) = open(&common).await?;
-            let stat = client.set_data(&path, data.as_bytes(), version).await?;
-            output.stat(&path, &stat);
-            finish(client).await
+            let data = data.bytes()?;
+            with_client(&common, async |client, output| {
+                let stat = client.set_data(&path, &data, version).await?;
+                output.stat(&path, &stat);
+                Ok(())
+            })
+            .await
         }
         ClientCommand::Create {
             path,
             data,
+            acl,
             ephemeral,
             sequential,
             container,
@@ -231,12 +280,18 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
             common,
         } => {
             let mode = create_mode(ephemeral, sequential, container, ttl);
-            let (client, output) = open(&common).await?;
-            let (created, stat) = client
-                .create(&path, data.as_bytes(), &polis_client::Acl::open(), mode)
-                .await?;
-            output.created(&created, &stat);
-            finish(client).await
+            let data = data.bytes()?;
+            let acl = if acl.is_empty() {
+                polis_client::Acl::open().to_vec()
+            } else {
+                acl_text::parse_all(&acl)?
+            };
+            with_client(&common, async |client, output| {
+                let (created, stat) = client.create(&path, &data, &acl, mode).await?;
+                output.created(&created, &stat);
+                Ok(())
+            })
+            .await
         }
         ClientCommand::Rm {
             path,
@@ -244,24 +299,29 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
             version,
             common,
         } => {
-            let (client, output) = open(&common).await?;
-            let deleted = if recursive {
-                delete_recursively(&client, &path).await?
-            } else {
-                client.delete(&path, version).await?;
-                vec![path]
-            };
-            output.deleted(&deleted);
-            finish(client).await
+            tree_walk::check_removable(&path, recursive)?;
+            with_client(&common, async |client, output| {
+                let deleted = if recursive {
+                    tree_walk::delete_recursively(client, &path).await?
+                } else {
+                    client.delete(&path, version).await?;
+                    vec![path.clone()]
+                };
+                output.deleted(&deleted);
+                Ok(())
+            })
+            .await
         }
         ClientCommand::Stat { path, read, common } => {
-            let (client, output) = open(&common).await?;
-            let reader = client.with_read_consistency(read.consistency());
-            match reader.exists(&path).await? {
-                Some(stat) => output.stat(&path, &stat),
-                None => anyhow::bail!("{path} does not exist"),
-            }
-            finish(client).await
+            with_client(&common, async |client, output| {
+                let reader = client.with_read_consistency(read.consistency());
+                match reader.exists(&path).await? {
+                    Some(stat) => output.stat(&path, &stat),
+                    None => anyhow::bail!("{path} does not exist"),
+                }
+                Ok(())
+            })
+            .await
         }
         ClientCommand::Watch {
             path,
@@ -270,34 +330,37 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
             count,
             common,
         } => {
-            let (client, output) = open(&common).await?;
-            let mode = if recursive {
-                WatchMode::PersistentRecursive
-            } else {
-                WatchMode::Persistent
-            };
-            let mut stream = client.watch(&path, mode, from).await?;
-            output.watching(&path, recursive);
-            let mut seen = 0;
-            while count.is_none_or(|count| seen < count) {
-                tokio::select! {
-                    event = stream.next() => match event {
-                        Some(event) => output.event(&event?),
-                        None => break,
-                    },
-                    _ = tokio::signal::ctrl_c() => break,
+            with_client(&common, async |client, output| {
+                let mode = if recursive {
+                    WatchMode::PersistentRecursive
+                } else {
+                    WatchMode::Persistent
+                };
+                let mut stream = client.watch(&path, mode, from).await?;
+                output.watching(&path, recursive);
+                let mut seen = 0;
+                while count.is_none_or(|count| seen < count) {
+                    tokio::select! {
+                        event = stream.next() => match event {
+                            Some(event) => output.event(&event?),
+                            None => break,
+                        },
+                        _ = tokio::signal::ctrl_c() => break,
+                    }
+                    seen += 1;
                 }
-                seen += 1;
-            }
-            drop(stream);
-            finish(client).await
+                Ok(())
+            })
+            .await
         }
         ClientCommand::Acl { command } => match command {
             AclCommand::Get { path, common } => {
-                let (client, output) = open(&common).await?;
-                let (acl, _) = client.get_acl(&path).await?;
-                output.acl(&path, &acl);
-                finish(client).await
+                with_client(&common, async |client, output| {
+                    let (acl, _) = client.get_acl(&path).await?;
+                    output.acl(&path, &acl);
+                    Ok(())
+                })
+                .await
             }
             AclCommand::Set {
                 path,
@@ -305,22 +368,23 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
                 version,
                 common,
             } => {
-                let acl = entries
-                    .iter()
-                    .map(|entry| acl_text::parse(entry))
-                    .collect::<anyhow::Result<Vec<_>>>()?;
-                let (client, output) = open(&common).await?;
-                let stat = client.set_acl(&path, &acl, version).await?;
-                output.stat(&path, &stat);
-                finish(client).await
+                let acl = acl_text::parse_all(&entries)?;
+                with_client(&common, async |client, output| {
+                    let stat = client.set_acl(&path, &acl, version).await?;
+                    output.stat(&path, &stat);
+                    Ok(())
+                })
+                .await
             }
         },
         ClientCommand::Multi { file, common } => {
             let ops = multi_file::load(&file)?;
-            let (client, output) = open(&common).await?;
-            let results = client.multi(ops).await?;
-            output.multi(&results);
-            finish(client).await
+            with_client(&common, async |client, output| {
+                let results = client.multi(ops).await?;
+                output.multi(&results);
+                Ok(())
+            })
+            .await
         }
         ClientCommand::Cluster { command } => cluster::run(command).await,
         ClientCommand::Plugin { command } => plugin::run(command).await,
@@ -339,37 +403,18 @@ fn create_mode(ephemeral: bool, sequential: bool, container: bool, ttl: Option<i
     }
 }
 
-async fn open(common: &CommonArguments) -> anyhow::Result<(Client, Output)> {
+/// Connects as `common` says, runs `body`, and closes the session whether `body` succeeded or
+/// not: a failed command's session would otherwise keep its ephemerals, its watches and a place
+/// under its owner's session cap until it expired.
+async fn with_client(
+    common: &CommonArguments,
+    body: impl AsyncFnOnce(&Client, &Output) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let client = common.connection.connect().await?;
-    Ok((client, Output::new(common.json)))
-}
-
-async fn finish(client: Client) -> anyhow::Result<()> {
-    client.close().await?;
+    let output = Output::new(common.json);
+    let outcome = body(&client, &output).await;
+    let closed = client.close().await;
+    outcome?;
+    closed?;
     Ok(())
-}
-
-/// ZooKeeper's `deleteall`: every node below `path`, deepest first, then `path` itself. Returns
-/// the deleted paths in deletion order.
-async fn delete_recursively(client: &Client, path: &str) -> anyhow::Result<Vec<String>> {
-    let mut order = Vec::new();
-    let mut pending = vec![path.to_string()];
-    while let Some(current) = pending.pop() {
-        let (children, _) = client.get_children(&current).await?;
-        for child in children {
-            pending.push(polis_tree::path::join(&current, &child));
-        }
-        order.push(current);
-    }
-    // Children were discovered after their parents, so the reverse order deletes leaves first.
-    let mut deleted = Vec::with_capacity(order.len());
-    for node in order.into_iter().rev() {
-        match client.delete(&node, -1).await {
-            Ok(()) => deleted.push(node),
-            // Someone else removed it meanwhile (an ephemeral that expired): that is fine.
-            Err(error) if error.is_no_node() => {}
-            Err(error) => return Err(error.into()),
-        }
-    }
-    Ok(deleted)
 }

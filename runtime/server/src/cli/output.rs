@@ -65,6 +65,17 @@ impl Output {
         println!("Created {path}");
     }
 
+    /// Full paths, one per line (`ls -R`).
+    pub fn paths(&self, paths: &[String]) {
+        if self.json {
+            println!("{}", json!({ "paths": paths }));
+            return;
+        }
+        for path in paths {
+            println!("{path}");
+        }
+    }
+
     pub fn deleted(&self, paths: &[String]) {
         if self.json {
             println!("{}", json!({ "deleted": paths }));

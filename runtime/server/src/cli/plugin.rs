@@ -9,7 +9,7 @@ use clap::Subcommand;
 use polis_plugin_host::{EngineConfig, PluginEngine};
 use serde_json::json;
 
-use super::{CommonArguments, finish, open};
+use super::{CommonArguments, with_client};
 use polis_server::plugins::deploy::{self, PluginPackage, PluginReport};
 use polis_server::plugins::layout::{Deployment, PluginPaths, StoredLogLine};
 
@@ -122,15 +122,17 @@ pub async fn run(command: PluginCommand) -> anyhow::Result<()> {
             common,
         } => {
             let package = package(&manifest, &wasm, no_check)?;
-            let (client, _) = open(&common).await?;
-            let deployment = deploy::deploy(&client, &package).await?;
-            print_revision(
-                "deployed",
-                &package,
-                deployment.current.revision,
-                common.json,
-            );
-            finish(client).await
+            with_client(&common, async |client, _| {
+                let deployment = deploy::deploy(client, &package).await?;
+                print_revision(
+                    "deployed",
+                    &package,
+                    deployment.current.revision,
+                    common.json,
+                );
+                Ok(())
+            })
+            .await
         }
         PluginCommand::Upgrade {
             manifest,
@@ -139,65 +141,77 @@ pub async fn run(command: PluginCommand) -> anyhow::Result<()> {
             common,
         } => {
             let package = package(&manifest, &wasm, no_check)?;
-            let (client, _) = open(&common).await?;
-            let deployment = deploy::upgrade(&client, &package).await?;
-            print_revision(
-                "upgraded",
-                &package,
-                deployment.current.revision,
-                common.json,
-            );
-            finish(client).await
+            with_client(&common, async |client, _| {
+                let deployment = deploy::upgrade(client, &package).await?;
+                print_revision(
+                    "upgraded",
+                    &package,
+                    deployment.current.revision,
+                    common.json,
+                );
+                Ok(())
+            })
+            .await
         }
         PluginCommand::Rollback { name, common } => {
-            let (client, _) = open(&common).await?;
-            let deployment = deploy::rollback(&client, &name).await?;
-            print_change("rolled back", &name, &deployment, common.json);
-            finish(client).await
+            with_client(&common, async |client, _| {
+                let deployment = deploy::rollback(client, &name).await?;
+                print_change("rolled back", &name, &deployment, common.json);
+                Ok(())
+            })
+            .await
         }
         PluginCommand::Resume { name, common } => {
-            let (client, _) = open(&common).await?;
-            let deployment = deploy::resume(&client, &name).await?;
-            print_change("resumed", &name, &deployment, common.json);
-            finish(client).await
+            with_client(&common, async |client, _| {
+                let deployment = deploy::resume(client, &name).await?;
+                print_change("resumed", &name, &deployment, common.json);
+                Ok(())
+            })
+            .await
         }
         PluginCommand::Rm { name, common } => {
-            let (client, _) = open(&common).await?;
-            deploy::remove(&client, &name).await?;
-            if common.json {
-                println!("{}", json!({ "removed": name }));
-            } else {
-                println!("removed {name}");
-            }
-            finish(client).await
+            with_client(&common, async |client, _| {
+                deploy::remove(client, &name).await?;
+                if common.json {
+                    println!("{}", json!({ "removed": name }));
+                } else {
+                    println!("removed {name}");
+                }
+                Ok(())
+            })
+            .await
         }
         PluginCommand::Ls { common } => {
-            let (client, _) = open(&common).await?;
-            let mut reports = Vec::new();
-            for name in deploy::list(&client).await? {
-                reports.push(deploy::status(&client, &name).await?);
-            }
-            if common.json {
-                println!("{}", serde_json::to_string(&reports)?);
-            } else {
-                for report in &reports {
-                    println!(
-                        "{}\t{}\trevision {}\t{:?}\tlag {}",
-                        report.name,
-                        report.deployment.current.manifest.version,
-                        report.deployment.current.revision,
-                        report.status.state,
-                        report.lag_zxids
-                    );
+            with_client(&common, async |client, _| {
+                let mut reports = Vec::new();
+                for name in deploy::list(client).await? {
+                    reports.push(deploy::status(client, &name).await?);
                 }
-            }
-            finish(client).await
+                if common.json {
+                    println!("{}", serde_json::to_string(&reports)?);
+                } else {
+                    for report in &reports {
+                        println!(
+                            "{}\t{}\trevision {}\t{:?}\tlag {}",
+                            report.name,
+                            report.deployment.current.manifest.version,
+                            report.deployment.current.revision,
+                            report.status.state,
+                            report.lag_zxids
+                        );
+                    }
+                }
+                Ok(())
+            })
+            .await
         }
         PluginCommand::Status { name, common } => {
-            let (client, _) = open(&common).await?;
-            let report = deploy::status(&client, &name).await?;
-            print_report(&report, common.json)?;
-            finish(client).await
+            with_client(&common, async |client, _| {
+                let report = deploy::status(client, &name).await?;
+                print_report(&report, common.json)?;
+                Ok(())
+            })
+            .await
         }
         PluginCommand::DeadLetters {
             name,
@@ -205,61 +219,67 @@ pub async fn run(command: PluginCommand) -> anyhow::Result<()> {
             drop,
             common,
         } => {
-            let (client, _) = open(&common).await?;
-            match (replay, drop) {
-                (Some(id), _) => {
-                    deploy::replay_dead_letter(&client, &name, &id).await?;
-                    println!("asked {name} to replay {id}; see `polis plugin dead-letters {name}`");
-                }
-                (None, Some(id)) => {
-                    deploy::drop_dead_letter(&client, &name, &id).await?;
-                    println!("dropped {id} of {name}");
-                }
-                (None, None) => {
-                    let report = deploy::status(&client, &name).await?;
-                    if common.json {
-                        println!("{}", serde_json::to_string(&report.dead_letters)?);
-                    } else {
-                        for (id, letter) in &report.dead_letters {
-                            let events: Vec<String> = letter
-                                .events
-                                .iter()
-                                .map(|event| {
-                                    format!("{} {} @{}", event.kind, event.path, event.zxid)
-                                })
-                                .collect();
-                            println!(
-                                "{id}	revision {}	attempts {}	{}	[{}]",
-                                letter.revision,
-                                letter.attempts,
-                                letter.error,
-                                events.join(", ")
-                            );
+            with_client(&common, async |client, _| {
+                match (replay, drop) {
+                    (Some(id), _) => {
+                        deploy::replay_dead_letter(client, &name, &id).await?;
+                        println!(
+                            "asked {name} to replay {id}; see `polis plugin dead-letters {name}`"
+                        );
+                    }
+                    (None, Some(id)) => {
+                        deploy::drop_dead_letter(client, &name, &id).await?;
+                        println!("dropped {id} of {name}");
+                    }
+                    (None, None) => {
+                        let report = deploy::status(client, &name).await?;
+                        if common.json {
+                            println!("{}", serde_json::to_string(&report.dead_letters)?);
+                        } else {
+                            for (id, letter) in &report.dead_letters {
+                                let events: Vec<String> = letter
+                                    .events
+                                    .iter()
+                                    .map(|event| {
+                                        format!("{} {} @{}", event.kind, event.path, event.zxid)
+                                    })
+                                    .collect();
+                                println!(
+                                    "{id}	revision {}	attempts {}	{}	[{}]",
+                                    letter.revision,
+                                    letter.attempts,
+                                    letter.error,
+                                    events.join(", ")
+                                );
+                            }
                         }
                     }
                 }
-            }
-            finish(client).await
+                Ok(())
+            })
+            .await
         }
         PluginCommand::Logs {
             name,
             follow,
             common,
         } => {
-            let (client, _) = open(&common).await?;
-            if follow {
-                follow_logs(&client, &name, common.json).await?;
-                return finish(client).await;
-            }
-            let lines = deploy::logs(&client, &name).await?;
-            if common.json {
-                println!("{}", serde_json::to_string(&lines)?);
-            } else {
-                for line in &lines {
-                    print_log_line(line, false)?;
+            with_client(&common, async |client, _| {
+                if follow {
+                    follow_logs(client, &name, common.json).await?;
+                    return Ok(());
                 }
-            }
-            finish(client).await
+                let lines = deploy::logs(client, &name).await?;
+                if common.json {
+                    println!("{}", serde_json::to_string(&lines)?);
+                } else {
+                    for line in &lines {
+                        print_log_line(line, false)?;
+                    }
+                }
+                Ok(())
+            })
+            .await
         }
     }
 }
