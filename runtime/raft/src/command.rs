@@ -51,6 +51,14 @@ pub fn entry_index_of_zxid(zxid: Zxid) -> Result<u64, RaftStoreError> {
     Ok(zxid / ZXIDS_PER_ENTRY)
 }
 
+/// How many log entries lie after the one holding `behind`, up to the one holding `ahead`: the
+/// distance a person can read, where a difference of zxids (each entry spans
+/// [`ZXIDS_PER_ENTRY`] of them) is not. Zero when `ahead` is not past `behind`.
+pub fn entries_between(behind: Zxid, ahead: Zxid) -> u64 {
+    let index = |zxid: Zxid| u64::try_from(zxid).unwrap_or(0) / ZXIDS_PER_ENTRY;
+    index(ahead).saturating_sub(index(behind))
+}
+
 /// What a leader proposes: tree transactions without their zxids, applied in order as separate
 /// transactions (not as one `multi`: one failing does not undo the others).
 ///

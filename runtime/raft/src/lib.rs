@@ -52,7 +52,8 @@ pub use apply_observer::{
 };
 pub use cluster_limits::ClusterLimits;
 pub use command::{
-    Command, TXNS_PER_ENTRY_MAX, ZXIDS_PER_ENTRY, entry_index_of_zxid, first_zxid_of_entry, zxid_of,
+    Command, TXNS_PER_ENTRY_MAX, ZXIDS_PER_ENTRY, entries_between, entry_index_of_zxid,
+    first_zxid_of_entry, zxid_of,
 };
 pub use command_response::{CommandError, CommandResponse, EntryResponse};
 pub use error::RaftStoreError;

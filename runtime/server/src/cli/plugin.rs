@@ -197,7 +197,7 @@ pub async fn run(command: PluginCommand) -> anyhow::Result<()> {
                             report.deployment.current.manifest.version,
                             report.deployment.current.revision,
                             report.status.state,
-                            report.lag_zxids
+                            report.lag_entries
                         );
                     }
                 }
@@ -408,8 +408,8 @@ fn print_report(report: &PluginReport, as_json: bool) -> anyhow::Result<()> {
     );
     println!("state      {:?}", status.state);
     println!(
-        "cursor     zxid {} (lag {} zxids)",
-        report.cursor.zxid, report.lag_zxids
+        "cursor     zxid {} (lag {} log entries)",
+        report.cursor.zxid, report.lag_entries
     );
     println!(
         "processed  {} events in {} batches; {} failures; {} dead-lettered",

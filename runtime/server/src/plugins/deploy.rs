@@ -97,8 +97,10 @@ pub struct PluginReport {
     pub deployment: Deployment,
     pub status: PluginStatus,
     pub cursor: Cursor,
-    /// How far the plugin's cursor is behind the last zxid the server had applied, in zxids.
-    pub lag_zxids: i64,
+    /// How far the plugin's stored cursor is behind the newest transaction this client has
+    /// seen, in Raft log entries. An idle plugin's cursor trails by the commit that moved it and
+    /// by what came in the last second (it is committed forward at most once a second).
+    pub lag_entries: u64,
     /// The dead-letter entries, oldest first (their node names and contents).
     pub dead_letters: Vec<(String, DeadLetter)>,
 }
@@ -404,7 +406,7 @@ pub async fn status(client: &Client, name: &str) -> Result<PluginReport, DeployE
             reason: error.to_string(),
         })?
     };
-    let lag_zxids = (client.last_zxid_seen() - cursor.zxid).max(0);
+    let lag_entries = polis_raft::entries_between(cursor.zxid, client.last_zxid_seen());
     let (mut children, _) = client.get_children(&paths.dead_letter).await?;
     children.sort();
     let mut dead_letters = Vec::with_capacity(children.len());
@@ -418,7 +420,7 @@ pub async fn status(client: &Client, name: &str) -> Result<PluginReport, DeployE
         deployment,
         status,
         cursor,
-        lag_zxids,
+        lag_entries,
         dead_letters,
     })
 }

@@ -40,6 +40,7 @@ impl Worker {
             Ok(results) => {
                 if let Some(OpResult::DataSet { stat }) = results.get(cursor_index) {
                     progress.cursor_version = stat.version;
+                    progress.last_commit = Some((stat.mzxid, std::time::Instant::now()));
                 }
                 progress.cursor = cursor_after;
                 progress.skipped_entries = 0;

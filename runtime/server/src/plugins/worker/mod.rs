@@ -18,7 +18,7 @@ mod commit;
 mod component;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use polis_plugin_host::{
     EventBatch, FailureKind, InvocationOutcome, LogLevel, OnExhaustion, PluginEngine, PluginEvent,
@@ -44,6 +44,11 @@ const LEADER_RETRY_WAIT: Duration = Duration::from_millis(200);
 /// were looked at (or a quarter of the history window, if smaller), so that an idle plugin's
 /// cursor never falls out of the window and each look at the history stays short.
 const IDLE_CURSOR_ADVANCE_ENTRIES: usize = 10_000;
+/// An idle plugin's cursor is also committed forward once this long has passed since its last
+/// commit, when other transactions went by meanwhile: so that the position a client reads
+/// (`polis plugin status`) trails the cluster by a second at most, at the price of one write a
+/// second at most while unrelated writes go on.
+const IDLE_CURSOR_ADVANCE_INTERVAL: Duration = Duration::from_secs(1);
 /// How much longer than its deadline a stopping worker waits for an invocation in flight.
 const IN_FLIGHT_GRACE: Duration = Duration::from_secs(1);
 
@@ -64,6 +69,49 @@ struct Progress {
     /// earlier look), and how many entries that look skipped since the cursor last moved.
     skipped: Option<Cursor>,
     skipped_entries: usize,
+    /// The zxid of this worker's last commit of the cursor, and when it was made.
+    last_commit: Option<(Zxid, Instant)>,
+}
+
+/// What an idle worker does after a look that found nothing for the plugin.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum IdleStep {
+    /// Commit the cursor forward to this position now.
+    Advance(Cursor),
+    /// Look again after the next applied change, or after this long at most.
+    WaitAtMost(Duration),
+    /// Look again after the next applied change.
+    Wait,
+}
+
+/// Where an idle plugin's cursor goes: `looked_through` is how far the look reached (nothing up
+/// to it concerns the plugin), `skipped_entries` how many history entries it has passed over
+/// since the cursor last moved, `applied` the newest applied zxid when the look began, and
+/// `last_commit` this worker's last commit of the cursor (its zxid, and how long ago).
+fn idle_step(
+    cursor: Cursor,
+    looked_through: Cursor,
+    skipped_entries: usize,
+    skipped_entries_max: usize,
+    applied: Zxid,
+    last_commit: Option<(Zxid, Duration)>,
+) -> IdleStep {
+    if looked_through.zxid <= cursor.zxid {
+        return IdleStep::Wait;
+    }
+    if skipped_entries >= skipped_entries_max {
+        return IdleStep::Advance(looked_through);
+    }
+    match last_commit {
+        // Nothing but this worker's own commit came after the cursor: committing the cursor
+        // again would be a write for that write's sake, and the next look would find it, for
+        // ever.
+        Some((zxid, _)) if zxid >= applied => IdleStep::Wait,
+        Some((_, since)) if since < IDLE_CURSOR_ADVANCE_INTERVAL => {
+            IdleStep::WaitAtMost(IDLE_CURSOR_ADVANCE_INTERVAL - since)
+        }
+        _ => IdleStep::Advance(looked_through),
+    }
 }
 
 /// One plugin revision running on this node.
@@ -208,23 +256,41 @@ impl Worker {
                     // history entry once, not once per later change.
                     progress.skipped = Some(scanned_through);
                     progress.skipped_entries += examined;
-                    // Everything applied before the look was looked at: an idle plugin is not
-                    // behind, though its stored cursor moves only now and then.
-                    self.publish_position(&progress, applied.max(scanned_through.zxid));
-                    let window = self.node.limits.history_events_max / 4;
-                    if scanned_through != progress.cursor
-                        && progress.skipped_entries
-                            >= IDLE_CURSOR_ADVANCE_ENTRIES.min(window.max(1))
-                    {
-                        self.advance_idle(&mut progress, scanned_through).await;
+                    // Everything applied before the look began was looked at, including
+                    // transactions that leave no history entry (sessions opening and closing).
+                    let looked_through = if applied > scanned_through.zxid {
+                        Cursor::after(applied)
                     } else {
-                        // Idle until the next applied change, or until a newer revision takes
-                        // over (then everything before it may already be handled).
+                        scanned_through
+                    };
+                    self.publish_position(&progress, looked_through.zxid);
+                    let window = self.node.limits.history_events_max / 4;
+                    let step = idle_step(
+                        progress.cursor,
+                        looked_through,
+                        progress.skipped_entries,
+                        IDLE_CURSOR_ADVANCE_ENTRIES.min(window.max(1)),
+                        applied,
+                        progress.last_commit.map(|(zxid, at)| (zxid, at.elapsed())),
+                    );
+                    if let IdleStep::Advance(target) = step {
+                        self.advance_idle(&mut progress, target).await;
+                    } else {
+                        // Idle until the next applied change, until a newer revision takes
+                        // over (then everything before it may already be handled), or until
+                        // the cursor is due to move.
                         let mut newer = self.handles_before.clone();
                         newer.borrow_and_update();
+                        let due = async {
+                            match step {
+                                IdleStep::WaitAtMost(wait) => tokio::time::sleep(wait).await,
+                                _ => std::future::pending().await,
+                            }
+                        };
                         tokio::select! {
                             () = self.node.hub.applied_through(applied + 1) => {}
                             _ = newer.changed() => {}
+                            () = due => {}
                         }
                     }
                 }
@@ -257,6 +323,7 @@ impl Worker {
             isolate_through: None,
             skipped: None,
             skipped_entries: 0,
+            last_commit: None,
         })
     }
 
@@ -644,13 +711,13 @@ impl Worker {
     fn publish_position(&self, progress: &Progress, looked_through: Zxid) {
         debug_assert!(looked_through >= progress.cursor.zxid);
         let plugin = self.name().to_string();
-        let lag = self.node.hub.applied_zxid() - looked_through;
+        let lag = polis_raft::entries_between(looked_through, self.node.hub.applied_zxid());
         // Zxids stay far below 2^53, where f64 is exact.
         #[allow(clippy::cast_precision_loss)]
         {
             metrics::gauge!("polis_plugin_cursor_zxid", "plugin" => plugin.clone())
                 .set(progress.cursor.zxid as f64);
-            metrics::gauge!("polis_plugin_lag_zxids", "plugin" => plugin).set(lag.max(0) as f64);
+            metrics::gauge!("polis_plugin_lag_entries", "plugin" => plugin).set(lag as f64);
         }
     }
 }
@@ -686,5 +753,66 @@ fn level_name(level: LogLevel) -> &'static str {
         LogLevel::Info => "info",
         LogLevel::Warn => "warn",
         LogLevel::Error => "error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ENTRIES_MAX: usize = 100;
+
+    fn step(
+        cursor: Zxid,
+        looked_through: Zxid,
+        skipped: usize,
+        applied: Zxid,
+        last_commit: Option<(Zxid, Duration)>,
+    ) -> IdleStep {
+        idle_step(
+            Cursor::after(cursor),
+            Cursor::after(looked_through),
+            skipped,
+            ENTRIES_MAX,
+            applied,
+            last_commit,
+        )
+    }
+
+    #[test]
+    fn an_idle_cursor_moves_once_a_second_while_others_write() {
+        let recent = Some((10, Duration::from_millis(300)));
+        assert_eq!(
+            step(9, 20, 3, 20, recent),
+            IdleStep::WaitAtMost(Duration::from_millis(700))
+        );
+        let due = Some((10, IDLE_CURSOR_ADVANCE_INTERVAL));
+        assert_eq!(
+            step(9, 20, 3, 20, due),
+            IdleStep::Advance(Cursor::after(20))
+        );
+        // A worker that has not committed yet (a new leader's) moves it at once.
+        assert_eq!(
+            step(9, 20, 3, 20, None),
+            IdleStep::Advance(Cursor::after(20))
+        );
+    }
+
+    #[test]
+    fn an_idle_cursor_does_not_chase_its_own_commit() {
+        // The only transaction after the cursor is the commit that moved it.
+        let own = Some((21, Duration::from_secs(5)));
+        assert_eq!(step(20, 21, 1, 21, own), IdleStep::Wait);
+        // Nothing new at all.
+        assert_eq!(step(20, 20, 0, 20, own), IdleStep::Wait);
+    }
+
+    #[test]
+    fn many_skipped_entries_move_the_cursor_at_once() {
+        let recent = Some((10, Duration::ZERO));
+        assert_eq!(
+            step(9, 500, ENTRIES_MAX, 500, recent),
+            IdleStep::Advance(Cursor::after(500))
+        );
     }
 }
