@@ -39,13 +39,15 @@ pub struct Failure {
 
 impl From<TreeError> for Failure {
     fn from(error: TreeError) -> Failure {
-        let multi_index = match &error {
-            TreeError::MultiFailed { index, .. } => Some(*index),
-            _ => None,
+        // A failed multi's message is its failed operation's reason; the operation's position
+        // travels beside it, and each face names it in its own words.
+        let (multi_index, message) = match &error {
+            TreeError::MultiFailed { index, error } => (Some(*index), error.to_string()),
+            _ => (None, error.to_string()),
         };
         Failure {
             code: error.code().as_i32(),
-            message: error.to_string(),
+            message,
             multi_index,
             multi_len: None,
         }
