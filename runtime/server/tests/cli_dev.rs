@@ -713,11 +713,17 @@ fn create_modes_from_the_cli_and_the_stat_they_report() {
         (before - 60_000..now_ms() + 60_000).contains(&ctime),
         "ctime is the commit time in Unix milliseconds: {ctime}"
     );
-    // The text form is zkCli's.
+    // The text form is zkCli's, with the times as UTC dates beside their milliseconds.
     let out = polis_ok(dir, &["stat", "/plain"]);
     for line in ["dataVersion = 0", "ephemeralOwner = 0x0", "numChildren = 0"] {
         assert!(out.lines().any(|l| l == line), "{line:?} in {out}");
     }
+    let ctime_ms = format!("Z ({ctime})");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("ctime = 20") && l.ends_with(&ctime_ms)),
+        "ctime as a date in {out}"
+    );
     let set = polis_json(dir, &["set", "/plain", "q", "--json"]);
     assert_eq!(set["stat"]["version"], 1);
     assert!(set["stat"]["mzxid"].as_i64() > stat["mzxid"].as_i64());
@@ -872,12 +878,13 @@ impl Drop for Watcher {
     }
 }
 
-/// One text event line, `ZXID KIND PATH`.
+/// One text event line, `ZXID KIND PATH`, the zxid in hex as `stat` prints it.
 fn event_fields(line: &str) -> (i64, String, String) {
     let fields: Vec<&str> = line.split_whitespace().collect();
     assert_eq!(fields.len(), 3, "{line}");
+    let zxid = fields[0].strip_prefix("0x").expect(line);
     (
-        fields[0].parse().expect(line),
+        i64::from_str_radix(zxid, 16).expect(line),
         fields[1].to_string(),
         fields[2].to_string(),
     )
@@ -1144,4 +1151,51 @@ fn data_from_files_and_stdin_acls_on_create_recursive_listing_and_removal() {
         polis_ok(dir, &["ls", "/"]).lines().collect::<Vec<_>>(),
         vec!["polis"]
     );
+}
+
+#[test]
+fn a_server_of_another_ca_is_named_as_such() {
+    let folder = tempfile::tempdir().unwrap();
+    let node = DevNode::start(folder.path());
+    let dir = folder.path();
+    // Another dev cluster's CA, as a leftover profile from another folder would name.
+    polis_ok(
+        dir,
+        &["ca", "init", "--dir", "other", "--name", "Polis dev CA"],
+    );
+    polis_ok(dir, &["ca", "issue", "--dir", "other", "--client", "admin"]);
+    let flags = connection_flags(
+        node.address(),
+        &dir.join("other/ca.pem"),
+        &dir.join("other"),
+        "admin",
+    );
+    let error = polis_fails(dir, &with(&["ls", "/"], &flags));
+    assert!(
+        error.contains("not signed by the CA") && error.contains("another `polis dev`"),
+        "{error}"
+    );
+}
+
+#[test]
+fn logs_written_to_a_file_or_pipe_carry_no_colour_codes() {
+    let folder = tempfile::tempdir().unwrap();
+    let mut child = Command::new(POLIS)
+        .args([
+            "dev",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .current_dir(folder.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("polis dev starts");
+    let lines = lines_of(child.stderr.take().expect("stderr"));
+    let line = line_containing(&lines, "INFO", "the node logging");
+    interrupt(&child);
+    let _ = child.wait();
+    assert!(!line.contains('\u{1b}'), "{line:?}");
 }

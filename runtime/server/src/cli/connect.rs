@@ -3,7 +3,6 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use anyhow::Context as _;
 use clap::Args;
 use polis_client::{Client, ClientConfig};
 
@@ -84,8 +83,21 @@ impl ConnectionArguments {
             profile.server_name.clone(),
             profile.tls_files(),
         );
-        Client::connect(config)
-            .await
-            .with_context(|| format!("connecting to {:?}", profile.servers))
+        Client::connect(config).await.map_err(|error| {
+            // rustls words it so (`Error::InvalidCertificate`), and the client passes it on as
+            // text. The usual cause is a second `polis dev`, from another folder and with its
+            // own CA, on the ports this profile names.
+            let hint = if error.to_string().contains("invalid peer certificate") {
+                format!(
+                    "; the server's certificate is not signed by the CA at {} (is another `polis \
+                     dev`, from another folder, serving these ports, or is the profile out of \
+                     date?)",
+                    profile.ca.display()
+                )
+            } else {
+                String::new()
+            };
+            anyhow::Error::from(error).context(format!("connecting to {:?}{hint}", profile.servers))
+        })
     }
 }

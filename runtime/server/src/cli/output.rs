@@ -101,7 +101,7 @@ impl Output {
             );
             return;
         }
-        println!("{:>10} {:?} {}", event.zxid, event.kind, event.path);
+        println!("{:#x} {:?} {}", event.zxid, event.kind, event.path);
     }
 
     pub fn acl(&self, path: &str, acl: &[Acl]) {
@@ -166,11 +166,13 @@ fn stat_json(stat: &Stat) -> serde_json::Value {
     serde_json::to_value(stat).unwrap_or_default()
 }
 
+/// zkCli's stat: zxids in hex, as every text output of the CLI prints them (JSON carries
+/// numbers), and times as UTC dates with their Unix milliseconds.
 fn print_stat(stat: &Stat) {
     println!("czxid = {:#x}", stat.czxid);
-    println!("ctime = {}", stat.ctime);
+    println!("ctime = {}", time_text(stat.ctime));
     println!("mzxid = {:#x}", stat.mzxid);
-    println!("mtime = {}", stat.mtime);
+    println!("mtime = {}", time_text(stat.mtime));
     println!("pzxid = {:#x}", stat.pzxid);
     println!("cversion = {}", stat.cversion);
     println!("dataVersion = {}", stat.version);
@@ -180,6 +182,64 @@ fn print_stat(stat: &Stat) {
     println!("numChildren = {}", stat.num_children);
 }
 
+/// Unix milliseconds as `2026-12-07T14:00:00.123Z (1796652000123)`.
+fn time_text(unix_ms: i64) -> String {
+    let days = unix_ms.div_euclid(MS_PER_DAY);
+    let ms_of_day = unix_ms.rem_euclid(MS_PER_DAY);
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z ({unix_ms})",
+        ms_of_day / 3_600_000,
+        ms_of_day / 60_000 % 60,
+        ms_of_day / 1_000 % 60,
+        ms_of_day % 1_000,
+    )
+}
+
+const MS_PER_DAY: i64 = 86_400_000;
+
+/// The proleptic Gregorian date of a count of days since 1970-01-01 (Howard Hinnant's
+/// `civil_from_days`, exact for every `i64` day count that fits a year in `i64`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    debug_assert!((1..=12).contains(&month) && (1..=31).contains(&day));
+    // Both are within the ranges just asserted.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    (year, month as u32, day as u32)
+}
+
 fn hex(data: &[u8]) -> String {
     data.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_read_as_utc_dates() {
+        assert_eq!(time_text(0), "1970-01-01T00:00:00.000Z (0)");
+        assert_eq!(
+            time_text(951_782_400_123),
+            "2000-02-29T00:00:00.123Z (951782400123)"
+        );
+        assert_eq!(
+            time_text(1_796_652_000_123),
+            "2026-12-07T14:00:00.123Z (1796652000123)"
+        );
+        assert_eq!(time_text(-1), "1969-12-31T23:59:59.999Z (-1)");
+    }
 }
