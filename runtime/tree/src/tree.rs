@@ -679,10 +679,18 @@ impl DataTree {
                 reason: "the root cannot be deleted".to_string(),
             });
         }
-        if node_path == crate::SYSTEM_PATH && !caller.ids.iter().any(Id::is_super) {
-            return Err(TreeError::NoAuth {
-                path: node_path.to_string(),
-                perm: Perms::DELETE.name(),
+        if node_path == crate::SYSTEM_PATH {
+            if !caller.ids.iter().any(Id::is_super) {
+                return Err(TreeError::NoAuth {
+                    path: node_path.to_string(),
+                    perm: Perms::DELETE.name(),
+                });
+            }
+            // Not even an administrator: the cluster keeps its plugins and their state below
+            // it, and a tree without it could deploy no plugin until someone recreated it by
+            // hand, open to the world. ZooKeeper keeps `/zookeeper` likewise.
+            return Err(TreeError::BadArguments {
+                reason: format!("{node_path} is the cluster's own node and cannot be deleted"),
             });
         }
         let parent_path = path::parent(node_path);

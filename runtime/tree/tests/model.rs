@@ -1246,8 +1246,12 @@ impl Model {
                 if path == "/" {
                     return Err(Fail::BadArguments);
                 }
-                if path == "/polis" && !is_super(ids) {
-                    return Err(Fail::NoAuth);
+                if path == "/polis" {
+                    return Err(if is_super(ids) {
+                        Fail::BadArguments
+                    } else {
+                        Fail::NoAuth
+                    });
                 }
                 let Some(parent_node) = self.nodes.get(parent_of(path)) else {
                     return Err(Fail::NoNode);

@@ -604,6 +604,14 @@ fn system_node_is_readable_and_writable_only_by_administrators() {
         error_of(&applied),
         TreeError::NoAuth { path, perm: "DELETE" } if path == "/polis"
     ));
+    // Nor may an administrator, once it is empty: the cluster's plugins live below it.
+    h.write_as(Caller::system(), delete_op("/polis/config", -1))
+        .result
+        .unwrap();
+    let administrator = caller_with(0, vec![Id::new(Id::SCHEME_SUPER, "admin")]);
+    let applied = h.write_as(administrator, delete_op("/polis", -1));
+    assert_code(&applied, ErrorCode::BadArguments);
+    assert!(h.tree.node("/polis").is_some());
 }
 
 // ------------------------------------------------------------------------------------------------
