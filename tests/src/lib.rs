@@ -275,6 +275,30 @@ fn create(caller: Caller, path: &str, data: Vec<u8>, mode: CreateMode) -> TxnKin
     }
 }
 
+/// How often [`eventually`] asks again.
+const POLL_INTERVAL: Duration = Duration::from_millis(10);
+
+/// Asks `probe` until it answers a value, and returns it; fails the test, naming `what`, if it
+/// has not answered within `deadline`. The one polling helper of the integration tests: they
+/// wait for a condition this way instead of sleeping a guessed amount.
+pub async fn eventually<T>(
+    what: &str,
+    deadline: Duration,
+    mut probe: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let started = Instant::now();
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            started.elapsed() < deadline,
+            "{what}: not within {deadline:?}"
+        );
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
 /// Waits until `condition` holds, checking every few milliseconds, for at most `deadline`.
 /// Returns whether it held. Tests use this instead of sleeping a guessed amount.
 pub async fn wait_until(deadline: Duration, mut condition: impl FnMut() -> bool) -> bool {

@@ -419,19 +419,14 @@ async fn writes_in_flight_across_a_leader_failover_take_effect_at_most_once() {
         }));
     }
     // Stop the leader while the creates flow.
-    let deadline = tokio::time::Instant::now() + CLUSTER_DEADLINE;
-    while observer
-        .get_children("/queue")
-        .await
-        .map_or(0, |(children, _)| children.len())
-        < WRITERS * 4
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the creates never started"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    polis_tests::eventually("the creates to start", CLUSTER_DEADLINE, async || {
+        let created = observer
+            .get_children("/queue")
+            .await
+            .map_or(0, |(children, _)| children.len());
+        (created >= WRITERS * 4).then_some(())
+    })
+    .await;
     cluster.stop(leader).await;
     let mut acknowledged = Vec::new();
     for writer in writers {

@@ -85,12 +85,10 @@ async fn no_acknowledged_write_is_lost_across_repeated_node_restarts() {
 
 /// Waits until at least `count` writes were acknowledged, within the cluster deadline.
 async fn wait_for_writes(acknowledged: &Mutex<Vec<String>>, count: usize) {
-    let deadline = std::time::Instant::now() + CLUSTER_DEADLINE;
-    while acknowledged.lock().await.len() < count {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the cluster stopped acknowledging writes"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    polis_tests::eventually(
+        "the cluster acknowledging writes",
+        CLUSTER_DEADLINE,
+        async || (acknowledged.lock().await.len() >= count).then_some(()),
+    )
+    .await;
 }

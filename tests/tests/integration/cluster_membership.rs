@@ -44,32 +44,32 @@ async fn add_learner(cluster: &mut TestCluster, admin: &Client) {
     assert_eq!(learner.kind, MemberKind::Learner);
     assert_eq!(learner.peer_address, peer.to_string());
     assert_eq!(learner.client_address, client.to_string());
-    let caught_up = added.caught_up
-        || wait_for_status(admin, |status| {
+    if !added.caught_up {
+        wait_for_status(admin, "the learner to catch up", |status| {
             status
                 .member(LEARNER)
                 .and_then(|member| member.matched_index)
                 .is_some_and(|matched| matched >= added.membership_log_index)
         })
         .await;
-    assert!(caught_up, "the learner catches up");
+    }
 }
 
-/// Polls the cluster status until `condition` holds, for at most [`CLUSTER_DEADLINE`].
+/// Polls the cluster status until `condition` holds, for at most [`CLUSTER_DEADLINE`], and
+/// returns that status.
 async fn wait_for_status(
     admin: &Client,
+    what: &str,
     mut condition: impl FnMut(&polis_client::ClusterStatus) -> bool,
-) -> bool {
-    let deadline = Instant::now() + CLUSTER_DEADLINE;
-    while Instant::now() < deadline {
-        if let Ok(status) = admin.cluster_status().await
-            && condition(&status)
-        {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    false
+) -> polis_client::ClusterStatus {
+    polis_tests::eventually(what, CLUSTER_DEADLINE, async || {
+        admin
+            .cluster_status()
+            .await
+            .ok()
+            .filter(|status| condition(status))
+    })
+    .await
 }
 
 /// A failure whose outcome is unknown: the connection broke, or the server could not reach the

@@ -83,19 +83,12 @@ async fn a_leader_killed_while_a_plugin_works_leaves_each_effect_exactly_once() 
     }
 
     let reader = cluster.admin(&survivors).await;
-    let started = Instant::now();
-    let counts = loop {
-        if let Some(counts) = journal(&reader).await
-            && counts.values().sum::<usize>() >= EVENTS
-        {
-            break counts;
-        }
-        assert!(
-            started.elapsed() < DEADLINE,
-            "the plugin did not handle every event in time"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let counts = polis_tests::eventually("the plugin handling every event", DEADLINE, async || {
+        journal(&reader)
+            .await
+            .filter(|counts| counts.values().sum::<usize>() >= EVENTS)
+    })
+    .await;
     let duplicated: Vec<_> = counts.iter().filter(|(_, count)| **count > 1).collect();
     assert!(
         duplicated.is_empty(),

@@ -1,13 +1,13 @@
 //! Plugins deployed over QUIC to a real node: real guests compiled from source, the runner on
 //! the leader, effects committed with the cursor, and hostile guests contained.
 
-use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use polis_client::{Acl, Client, CreateMode, Id, Op, Perms};
 use polis_server::plugins::deploy::{self, DeployError, PluginReport};
 use polis_server::plugins::layout::PluginState;
 use polis_tests::client::connect;
+use polis_tests::eventually;
 use polis_tests::guests::package;
 use polis_tests::node::{ADMIN_NAME, TestNode};
 
@@ -37,24 +37,8 @@ backoff_max_ms = 50
     )
 }
 
-/// Polls `probe` until it yields a value, within [`DEADLINE`].
-async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let started = Instant::now();
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(started.elapsed() < DEADLINE, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 async fn data_of(client: &Client, path: &str) -> Vec<u8> {
-    eventually(path, || async {
+    eventually(path, DEADLINE, async || {
         client.get_data(path).await.ok().map(|(data, _)| data)
     })
     .await
@@ -66,7 +50,7 @@ async fn status_when(
     what: &str,
     condition: impl Fn(&PluginReport) -> bool,
 ) -> PluginReport {
-    eventually(what, || async {
+    eventually(what, DEADLINE, async || {
         deploy::status(client, name)
             .await
             .ok()
@@ -109,7 +93,7 @@ async fn a_deployed_plugin_reacts_to_writes_and_reports_its_progress() {
         .expect("create");
     assert_eq!(data_of(&admin, "/out/a").await, b"hello");
     admin.set_data("/in/a", b"again", -1).await.expect("set");
-    eventually("the change to be copied", || async {
+    eventually("the change to be copied", DEADLINE, async || {
         let (data, _) = admin.get_data("/out/a").await.ok()?;
         (data == b"again").then_some(())
     })
@@ -280,7 +264,7 @@ async fn an_upgrade_takes_effect_exactly_at_its_zxid() {
         admin.multi(vec![op]).await.expect("create after");
     }
     let last = format!("after{:02}", EVENTS - 1);
-    eventually("every event handled", || async {
+    eventually("every event handled", DEADLINE, async || {
         let done = admin.exists(&format!("/out2/{last}")).await.ok()??;
         let before_done = admin
             .exists(&format!("/out/before{:02}", EVENTS - 1))
@@ -646,7 +630,7 @@ write = ["/journal"]
         .create("/in/a", b"", &open(), CreateMode::Persistent)
         .await
         .expect("create");
-    eventually("the first entry", || async {
+    eventually("the first entry", DEADLINE, async || {
         let (children, _) = admin.get_children("/journal").await.ok()?;
         (children.len() == 1).then_some(())
     })
@@ -659,7 +643,7 @@ write = ["/journal"]
         .create("/in/b", b"", &open(), CreateMode::Persistent)
         .await
         .expect("create");
-    let entries = eventually("the second entry", || async {
+    let entries = eventually("the second entry", DEADLINE, async || {
         let (children, _) = admin.get_children("/journal").await.ok()?;
         (children.len() >= 2).then_some(children)
     })
@@ -692,7 +676,7 @@ write = ["/journal"]
     deploy::deploy(&admin, &package("polis-test-journal", manifest))
         .await
         .expect("deployed");
-    let entries = eventually("three ticks to reach the plugin", || async {
+    let entries = eventually("three ticks to reach the plugin", DEADLINE, async || {
         let (children, _) = admin.get_children("/journal").await.ok()?;
         (children.len() >= 3).then_some(children)
     })
@@ -809,10 +793,14 @@ async fn an_idle_plugin_reports_no_lag_after_unrelated_writes_and_sessions() {
             .expect("create");
     }
     let applied = admin.last_zxid_seen();
-    eventually("the lag gauge to read 0 for an idle plugin", || async {
-        let lag = plugin_gauge(&node, "polis_plugin_lag_entries", "idle-echo").await?;
-        (lag == 0.0).then_some(())
-    })
+    eventually(
+        "the lag gauge to read 0 for an idle plugin",
+        DEADLINE,
+        async || {
+            let lag = plugin_gauge(&node, "polis_plugin_lag_entries", "idle-echo").await?;
+            (lag == 0.0).then_some(())
+        },
+    )
     .await;
     // Sessions opening and closing leave no history entry, and each client command opens one:
     // the stored cursor still follows them within a second, so the lag a client reads stays
