@@ -266,8 +266,13 @@ async fn wait_for_interrupt() {
 }
 
 fn init_logging(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn"));
+    // openraft's core warns of every stale message it ignores (a vote response that arrives
+    // after the election is decided, a reply from a replication session a new term replaced):
+    // each normal election logs some, which an operator reads as trouble. Its other modules keep
+    // their warnings; RUST_LOG overrides all of it.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,openraft=warn,openraft::core::raft_core=error")
+    });
     // Colours only for a person at a terminal: escape codes in a log file or a journal are noise
     // to every tool that reads it.
     let colours = std::io::IsTerminal::is_terminal(&std::io::stderr());
