@@ -16,6 +16,7 @@
 
 mod commit;
 mod component;
+mod idle_step;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,6 +30,7 @@ use tokio::sync::watch;
 
 use self::commit::CommitOutcome;
 use self::component::{LoadFailure, read_component};
+use self::idle_step::{IdleStep, idle_step};
 use super::batch::{PendingBatch, Scan, next_batch};
 use super::layout::{
     Cursor, DeadLetter, DeadLetterEvent, PluginPaths, PluginState, PluginStatus, REPLAY_PREFIX,
@@ -44,11 +46,6 @@ const LEADER_RETRY_WAIT: Duration = Duration::from_millis(200);
 /// were looked at (or a quarter of the history window, if smaller), so that an idle plugin's
 /// cursor never falls out of the window and each look at the history stays short.
 const IDLE_CURSOR_ADVANCE_ENTRIES: usize = 10_000;
-/// An idle plugin's cursor is also committed forward once this long has passed since its last
-/// commit, when other transactions went by meanwhile: so that the position a client reads
-/// (`polis plugin status`) trails the cluster by a second at most, at the price of one write a
-/// second at most while unrelated writes go on.
-const IDLE_CURSOR_ADVANCE_INTERVAL: Duration = Duration::from_secs(1);
 /// How much longer than its deadline a stopping worker waits for an invocation in flight.
 const IN_FLIGHT_GRACE: Duration = Duration::from_secs(1);
 
@@ -73,47 +70,6 @@ struct Progress {
     last_commit: Option<(Zxid, Instant)>,
 }
 
-/// What an idle worker does after a look that found nothing for the plugin.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum IdleStep {
-    /// Commit the cursor forward to this position now.
-    Advance(Cursor),
-    /// Look again after the next applied change, or after this long at most.
-    WaitAtMost(Duration),
-    /// Look again after the next applied change.
-    Wait,
-}
-
-/// Where an idle plugin's cursor goes: `looked_through` is how far the look reached (nothing up
-/// to it concerns the plugin), `skipped_entries` how many history entries it has passed over
-/// since the cursor last moved, `applied` the newest applied zxid when the look began, and
-/// `last_commit` this worker's last commit of the cursor (its zxid, and how long ago).
-fn idle_step(
-    cursor: Cursor,
-    looked_through: Cursor,
-    skipped_entries: usize,
-    skipped_entries_max: usize,
-    applied: Zxid,
-    last_commit: Option<(Zxid, Duration)>,
-) -> IdleStep {
-    if looked_through.zxid <= cursor.zxid {
-        return IdleStep::Wait;
-    }
-    if skipped_entries >= skipped_entries_max {
-        return IdleStep::Advance(looked_through);
-    }
-    match last_commit {
-        // Nothing but this worker's own commit came after the cursor: committing the cursor
-        // again would be a write for that write's sake, and the next look would find it, for
-        // ever.
-        Some((zxid, _)) if zxid >= applied => IdleStep::Wait,
-        Some((_, since)) if since < IDLE_CURSOR_ADVANCE_INTERVAL => {
-            IdleStep::WaitAtMost(IDLE_CURSOR_ADVANCE_INTERVAL - since)
-        }
-        _ => IdleStep::Advance(looked_through),
-    }
-}
-
 /// One plugin revision running on this node.
 pub(super) struct Worker {
     node: Arc<Node>,
@@ -127,6 +83,10 @@ pub(super) struct Worker {
     /// Set when a newer revision took effect at this zxid: this worker handles only the events
     /// before it, then ends (see [`super::layout::revision_to_run`]).
     handles_before: watch::Receiver<Option<Zxid>>,
+    /// `polis_plugin_cursor_zxid` and `polis_plugin_lag_entries` of this plugin, looked up once:
+    /// an idle worker publishes its position after every applied change.
+    cursor_gauge: metrics::Gauge,
+    lag_gauge: metrics::Gauge,
 }
 
 impl Worker {
@@ -143,6 +103,8 @@ impl Worker {
             paths: PluginPaths::new(&name),
             identities: vec![plugin_identity(&name)].into(),
             in_flight: Arc::new(()),
+            cursor_gauge: metrics::gauge!("polis_plugin_cursor_zxid", "plugin" => name.clone()),
+            lag_gauge: metrics::gauge!("polis_plugin_lag_entries", "plugin" => name),
             revision,
             handles_before,
         }
@@ -710,14 +672,12 @@ impl Worker {
     /// the cursor, or past it where a look found nothing for the plugin up to there.
     fn publish_position(&self, progress: &Progress, looked_through: Zxid) {
         debug_assert!(looked_through >= progress.cursor.zxid);
-        let plugin = self.name().to_string();
         let lag = polis_raft::entries_between(looked_through, self.node.hub.applied_zxid());
-        // Zxids stay far below 2^53, where f64 is exact.
+        // Zxids and entry counts stay far below 2^53, where f64 is exact.
         #[allow(clippy::cast_precision_loss)]
         {
-            metrics::gauge!("polis_plugin_cursor_zxid", "plugin" => plugin.clone())
-                .set(progress.cursor.zxid as f64);
-            metrics::gauge!("polis_plugin_lag_entries", "plugin" => plugin).set(lag as f64);
+            self.cursor_gauge.set(progress.cursor.zxid as f64);
+            self.lag_gauge.set(lag as f64);
         }
     }
 }
@@ -753,66 +713,5 @@ fn level_name(level: LogLevel) -> &'static str {
         LogLevel::Info => "info",
         LogLevel::Warn => "warn",
         LogLevel::Error => "error",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const ENTRIES_MAX: usize = 100;
-
-    fn step(
-        cursor: Zxid,
-        looked_through: Zxid,
-        skipped: usize,
-        applied: Zxid,
-        last_commit: Option<(Zxid, Duration)>,
-    ) -> IdleStep {
-        idle_step(
-            Cursor::after(cursor),
-            Cursor::after(looked_through),
-            skipped,
-            ENTRIES_MAX,
-            applied,
-            last_commit,
-        )
-    }
-
-    #[test]
-    fn an_idle_cursor_moves_once_a_second_while_others_write() {
-        let recent = Some((10, Duration::from_millis(300)));
-        assert_eq!(
-            step(9, 20, 3, 20, recent),
-            IdleStep::WaitAtMost(Duration::from_millis(700))
-        );
-        let due = Some((10, IDLE_CURSOR_ADVANCE_INTERVAL));
-        assert_eq!(
-            step(9, 20, 3, 20, due),
-            IdleStep::Advance(Cursor::after(20))
-        );
-        // A worker that has not committed yet (a new leader's) moves it at once.
-        assert_eq!(
-            step(9, 20, 3, 20, None),
-            IdleStep::Advance(Cursor::after(20))
-        );
-    }
-
-    #[test]
-    fn an_idle_cursor_does_not_chase_its_own_commit() {
-        // The only transaction after the cursor is the commit that moved it.
-        let own = Some((21, Duration::from_secs(5)));
-        assert_eq!(step(20, 21, 1, 21, own), IdleStep::Wait);
-        // Nothing new at all.
-        assert_eq!(step(20, 20, 0, 20, own), IdleStep::Wait);
-    }
-
-    #[test]
-    fn many_skipped_entries_move_the_cursor_at_once() {
-        let recent = Some((10, Duration::ZERO));
-        assert_eq!(
-            step(9, 500, ENTRIES_MAX, 500, recent),
-            IdleStep::Advance(Cursor::after(500))
-        );
     }
 }
