@@ -10,6 +10,7 @@
 //!
 //! Files of a node, all in its data directory:
 //! - `raft-log.redb` ([`RAFT_LOG_FILE_NAME`]): log entries, vote, committed position, purge point
+//! - `raft-log.journal`: the log's appends since its last durable redb commit (see `log_journal`)
 //! - `tree.redb` ([`TREE_FILE_NAME`]): the tree, committed without fsync
 //! - `raft-state-machine.redb` ([`APPLIED_CHECKPOINT_FILE_NAME`]): the applied checkpoint
 //! - `raft-snapshot.bin` ([`SNAPSHOT_FILE_NAME`]): the current snapshot
@@ -30,6 +31,7 @@ mod command_response;
 mod error;
 mod leader_lease;
 mod log_compaction;
+mod log_journal;
 mod log_store;
 pub mod membership;
 pub mod network;
@@ -59,6 +61,7 @@ pub use command_response::{CommandError, CommandResponse, EntryResponse};
 pub use error::RaftStoreError;
 pub use leader_lease::{Acceptance, LeaderLease, LeaderView, READ_LEASE, lease_holds};
 pub use log_compaction::LogCompaction;
+pub use log_journal::{LOG_JOURNAL_BYTES_MAX, LOG_JOURNAL_GROWTH_BYTES, LOG_JOURNAL_RECORDS_MAX};
 pub use log_store::{LOG_READ_BYTES_MAX, RAFT_LOG_CACHE_BYTES, RAFT_LOG_FILE_NAME, RedbLogStore};
 pub use membership::{ClusterView, LearnerAdded, MemberView, MembershipChange, NodeRole};
 pub use peer_node::PeerNode;

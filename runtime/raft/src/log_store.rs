@@ -6,6 +6,12 @@
 //! - `log_meta`: name → postcard value: `format_version` (u64), `vote` ([`Vote`]), `committed`
 //!   (`Option<LogId>`), `last_purged_log_id` (`Option<LogId>`)
 //!
+//! Beside it, `raft-log.journal` ([`LogJournal`]) makes appends durable: an append is one
+//! sequential record there, fsynced, plus a redb commit without fsync; every
+//! [`crate::LOG_JOURNAL_BYTES_MAX`] or [`crate::LOG_JOURNAL_RECORDS_MAX`] a durable redb commit (a checkpoint)
+//! makes the journal's records redundant, and a restart replays those written after the last one.
+//! The vote, truncation and purge are durable redb commits, each a checkpoint too.
+//!
 //! Every write is one redb write transaction, so the file always holds a whole prefix of the
 //! writes openraft issued, never a torn one. The writes reach the file in the order openraft
 //! issues them (its `RaftLogStorage` contract): each takes the store's write turn
@@ -29,6 +35,7 @@ use redb::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::log_journal::{JournalRecord, LogJournal};
 use crate::recent_entries::RecentEntries;
 use crate::{LogEntry, LogId, RaftStoreError, StorageError, TypeConfig, Vote};
 
@@ -39,9 +46,15 @@ const META_FORMAT_VERSION: &str = "format_version";
 const META_VOTE: &str = "vote";
 const META_COMMITTED: &str = "committed";
 const META_LAST_PURGED_LOG_ID: &str = "last_purged_log_id";
+/// The journal generation whose records redb does not hold yet (`u64`; absent in format 1).
+const META_JOURNAL_GENERATION: &str = "journal_generation";
 
-/// The version of the table layout and value encoding written by this build.
-const FORMAT_VERSION: u64 = 1;
+/// The version of the table layout and value encoding written by this build. Version 2 added
+/// the journal: a build of version 1 would ignore the journal's records, losing acknowledged
+/// appends, so it must refuse the file; this build upgrades a version 1 file in place.
+const FORMAT_VERSION: u64 = 2;
+/// The older version this build upgrades.
+const FORMAT_VERSION_WITHOUT_JOURNAL: u64 = 1;
 
 /// The file name of the Raft log inside a node's data directory.
 pub const RAFT_LOG_FILE_NAME: &str = "raft-log.redb";
@@ -57,7 +70,8 @@ pub const LOG_READ_BYTES_MAX: usize = 16 * 1024 * 1024;
 /// [`RecentEntries`] first, so a small cache serves the log.
 pub const RAFT_LOG_CACHE_BYTES: usize = 32 * 1024 * 1024;
 
-/// The label value of this file's fsync measurements.
+/// The label value of this file's fsync measurements (its durable commits: checkpoints, votes,
+/// truncations and purges; appends are measured as the journal's).
 const FSYNC_FILE_LABEL: &str = "raft-log";
 
 /// The Raft log and vote of one node, in a redb file.
@@ -81,6 +95,8 @@ struct LogFile {
     database: Database,
     recent: Mutex<RecentEntries>,
     committed: Mutex<CommittedPosition>,
+    /// Written only in the write turn (or at open and close, when nothing else writes).
+    journal: Mutex<LogJournal>,
     /// The write turn: held from the call of a write until its transaction committed. Tokio's
     /// lock is fair (first come, first served), and openraft issues one write at a time, so the
     /// file sees the writes in the order openraft issued them.
@@ -88,18 +104,24 @@ struct LogFile {
 }
 
 impl Drop for LogFile {
-    /// A node that stops cleanly writes the committed position it has not written yet, so that
-    /// its restart re-applies everything committed at once rather than waiting for a leader.
+    /// A node that stops cleanly checkpoints: redb then holds every append durably (the restart
+    /// replays nothing) and the committed position it has not written yet, so that the restart
+    /// re-applies everything committed at once rather than waiting for a leader.
     fn drop(&mut self) {
         let committed = self
             .committed
             .get_mut()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let pending = committed.pending(committed.file_last);
-        if let Some(saved) = pending
-            && let Err(error) = self.write_meta(META_COMMITTED, &saved, Durability::Immediate)
-        {
-            tracing::warn!(%error, "writing the committed position on close failed");
+        let written = match pending {
+            Some(saved) => self.write_meta(META_COMMITTED, &saved),
+            None if self.journal().holds_records() => self
+                .begin_write(Durability::Immediate)
+                .and_then(|transaction| self.commit_durable(transaction)),
+            None => Ok(()),
+        };
+        if let Err(error) = written {
+            tracing::warn!(%error, "the checkpoint on close failed; the next open replays the journal");
         }
     }
 }
@@ -113,20 +135,42 @@ impl LogFile {
         Ok(transaction)
     }
 
-    fn write_meta<T: Serialize>(
-        &self,
-        key: &str,
-        value: &T,
-        durability: Durability,
-    ) -> Result<(), RaftStoreError> {
-        let transaction = self.begin_write(durability)?;
+    /// Writes one meta value durably (a checkpoint).
+    fn write_meta<T: Serialize>(&self, key: &str, value: &T) -> Result<(), RaftStoreError> {
+        let transaction = self.begin_write(Durability::Immediate)?;
         {
             let mut meta = transaction
                 .open_table(LOG_META)
                 .map_err(RaftStoreError::redb)?;
             write_value(&mut meta, key, value)?;
         }
-        commit(transaction, durability)
+        self.commit_durable(transaction)
+    }
+
+    /// Commits `transaction` (begun with `Durability::Immediate`) as a checkpoint: redb then
+    /// holds durably every append before it, so it names the journal's next generation in the
+    /// same commit, and the journal starts that generation from the start of its file. A crash
+    /// before the commit replays the old generation's records; after it, none of them.
+    fn commit_durable(&self, transaction: WriteTransaction) -> Result<(), RaftStoreError> {
+        let mut journal = self.journal();
+        let generation = journal.generation() + 1;
+        {
+            let mut meta = transaction
+                .open_table(LOG_META)
+                .map_err(RaftStoreError::redb)?;
+            write_value(&mut meta, META_JOURNAL_GENERATION, &generation)?;
+        }
+        commit(transaction, Durability::Immediate)?;
+        journal.rewind(generation);
+        Ok(())
+    }
+
+    fn journal(&self) -> MutexGuard<'_, LogJournal> {
+        // The journal's position is only moved after its write succeeded: after a panic
+        // elsewhere it is still whole, so a poisoned lock is taken over.
+        self.journal
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -163,7 +207,12 @@ impl fmt::Debug for RedbLogStore {
 
 impl RedbLogStore {
     /// Opens the log at `file`, creating it if absent.
+    ///
+    /// Replays the journal's records that redb does not hold durably (those a crash kept from
+    /// the last checkpoint) and checkpoints them before it returns.
     pub fn open(file: impl AsRef<Path>) -> Result<RedbLogStore, RaftStoreError> {
+        let file = file.as_ref();
+        let journal = LogJournal::open(file)?;
         let database = redb::Builder::new()
             .set_cache_size(RAFT_LOG_CACHE_BYTES)
             .create(file)
@@ -173,10 +222,11 @@ impl RedbLogStore {
                 database,
                 recent: Mutex::default(),
                 committed: Mutex::default(),
+                journal: Mutex::new(journal),
                 turn: Arc::default(),
             }),
         };
-        store.check_format()?;
+        store.check_format_and_replay()?;
         let last = store.log_state()?.last_log_id.map(|log_id| log_id.index);
         store.committed().file_last = last;
         if let Some(last) = last {
@@ -185,30 +235,49 @@ impl RedbLogStore {
         Ok(store)
     }
 
-    /// Creates the tables on first open and refuses files of another format version.
-    fn check_format(&self) -> Result<(), RaftStoreError> {
+    /// Creates the tables on first open, refuses files of another format version, and writes
+    /// the journal's records of the current generation into redb, in one checkpoint.
+    fn check_format_and_replay(&self) -> Result<(), RaftStoreError> {
         let transaction = self.begin_write(Durability::Immediate)?;
-        {
+        let replayed = {
             let mut meta = transaction
                 .open_table(LOG_META)
                 .map_err(RaftStoreError::redb)?;
             let found: Option<u64> = read_value(&meta, META_FORMAT_VERSION)?;
             match found {
-                None => write_value(&mut meta, META_FORMAT_VERSION, &FORMAT_VERSION)?,
-                Some(found) if found != FORMAT_VERSION => {
+                None | Some(FORMAT_VERSION_WITHOUT_JOURNAL) => {
+                    write_value(&mut meta, META_FORMAT_VERSION, &FORMAT_VERSION)?;
+                }
+                Some(FORMAT_VERSION) => {}
+                Some(found) => {
                     return Err(RaftStoreError::UnsupportedFormat {
                         file: RAFT_LOG_FILE_NAME,
                         found,
                         expected: FORMAT_VERSION,
                     });
                 }
-                Some(_) => {}
             }
-            transaction
+            let generation: u64 = read_value(&meta, META_JOURNAL_GENERATION)?.unwrap_or(0);
+            let mut table = transaction
                 .open_table(ENTRIES)
                 .map_err(RaftStoreError::redb)?;
+            let last = table
+                .last()
+                .map_err(RaftStoreError::redb)?
+                .map(|(index, _)| index.value());
+            let purged: Option<LogId> =
+                read_value::<Option<LogId>>(&meta, META_LAST_PURGED_LOG_ID)?.flatten();
+            let durable_last = last.or(purged.map(|log_id| log_id.index));
+            let mut journal = self.file.journal();
+            journal.rewind(generation);
+            let records = journal.read_generation(generation)?;
+            drop(journal);
+            replay(&mut table, records, durable_last)?
+        };
+        if replayed > 0 {
+            tracing::info!(entries = replayed, "replayed the Raft log's journal");
         }
-        commit(transaction, Durability::Immediate)
+        self.file.commit_durable(transaction)
     }
 
     fn begin_write(&self, durability: Durability) -> Result<WriteTransaction, RaftStoreError> {
@@ -289,24 +358,22 @@ impl RedbLogStore {
         read_value(&meta, key)
     }
 
-    fn write_meta<T: Serialize>(
-        &self,
-        key: &str,
-        value: &T,
-        durability: Durability,
-    ) -> Result<(), RaftStoreError> {
-        self.file.write_meta(key, value, durability)
-    }
-
-    /// Writes a whole append batch, encoded, in one durable transaction: one fsync however many
-    /// entries openraft hands over, which is Raft's group commit.
+    /// Writes a whole append batch, encoded: durably as one journal record (one sequential
+    /// write and one fsync however many entries openraft hands over, which is Raft's group
+    /// commit), then into redb without fsync; checkpoints when the journal is due.
     fn write_entries(&self, encoded: Vec<(u64, Vec<u8>)>) -> Result<(), RaftStoreError> {
-        let last = encoded.last().map(|(index, _)| *index);
-        debug_assert!(
+        let (Some(first), Some(last)) = (
+            encoded.first().map(|(index, _)| *index),
+            encoded.last().map(|(index, _)| *index),
+        ) else {
+            return Ok(());
+        };
+        assert!(
             encoded.windows(2).all(|pair| pair[0].0 + 1 == pair[1].0),
             "an append batch holds consecutive indexes"
         );
-        let transaction = self.begin_write(Durability::Immediate)?;
+        self.file.journal().append(first, &encoded)?;
+        let transaction = self.begin_write(Durability::None)?;
         {
             let mut table = transaction
                 .open_table(ENTRIES)
@@ -317,12 +384,14 @@ impl RedbLogStore {
                     .map_err(RaftStoreError::redb)?;
             }
         }
-        let committed = self.write_pending_committed(&transaction, last)?;
-        commit(transaction, Durability::Immediate)?;
+        let committed = self.write_pending_committed(&transaction, Some(last))?;
+        commit(transaction, Durability::None)?;
         self.mark_committed_written(committed);
-        if let Some(last) = last {
-            self.committed().file_last = Some(last);
-            self.recent().mark_durable(last);
+        self.committed().file_last = Some(last);
+        self.recent().mark_durable(last);
+        if self.file.journal().wants_checkpoint() {
+            let checkpoint = self.begin_write(Durability::Immediate)?;
+            self.file.commit_durable(checkpoint)?;
         }
         Ok(())
     }
@@ -341,7 +410,8 @@ impl RedbLogStore {
                 .retain_in(index.., |_, _| false)
                 .map_err(RaftStoreError::redb)?;
         }
-        commit(transaction, Durability::Immediate)?;
+        // A checkpoint: the journal's records of the deleted entries must never be replayed.
+        self.file.commit_durable(transaction)?;
         let mut committed = self.committed();
         if committed.file_last.is_some_and(|last| last >= index) {
             committed.file_last = index.checked_sub(1);
@@ -375,7 +445,7 @@ impl RedbLogStore {
                 .retain_in(..=log_id.index, |_, _| false)
                 .map_err(RaftStoreError::redb)?;
         }
-        commit(transaction, Durability::Immediate)?;
+        self.file.commit_durable(transaction)?;
         self.mark_committed_written(committed);
         self.committed().file_last = file_last;
         Ok(())
@@ -464,6 +534,44 @@ impl RedbLogStore {
             last_purged_log_id,
         })
     }
+}
+
+/// Writes the journal's `records` that follow `durable_last` (the last index redb holds durably)
+/// into `table`, returning how many entries it wrote. Every record of the current generation was
+/// written after redb's last durable commit, so they continue it without gap or overlap; records
+/// that do not are a damaged journal or store, and the log refuses to open rather than guess.
+fn replay(
+    table: &mut redb::Table<u64, &'static [u8]>,
+    records: Vec<JournalRecord>,
+    durable_last: Option<u64>,
+) -> Result<u64, RaftStoreError> {
+    let mut next = durable_last.map(|last| last + 1);
+    let mut replayed = 0u64;
+    for record in records {
+        if let Some(next) = next.filter(|next| *next != record.first_index) {
+            return Err(RaftStoreError::Corrupt(format!(
+                "the log journal's record starts at index {} where the log continues at {next}",
+                record.first_index
+            )));
+        }
+        let mut index = record.first_index;
+        for bytes in &record.entries {
+            let entry: LogEntry = postcard::from_bytes(bytes)?;
+            if entry.get_log_id().index != index {
+                return Err(RaftStoreError::Corrupt(format!(
+                    "the log journal holds index {} where {index} belongs",
+                    entry.get_log_id().index
+                )));
+            }
+            table
+                .insert(index, bytes.as_slice())
+                .map_err(RaftStoreError::redb)?;
+            index += 1;
+            replayed += 1;
+        }
+        next = Some(index);
+    }
+    Ok(replayed)
 }
 
 /// Commits `transaction`, measuring the fsync of a durable commit.
@@ -558,7 +666,7 @@ impl RaftLogStorage<TypeConfig> for RedbLogStore {
     /// even across a crash (Raft §5.2, "persistent state on all servers").
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), StorageError> {
         let vote = *vote;
-        self.write_in_turn(move |store| store.write_meta(META_VOTE, &vote, Durability::Immediate))
+        self.write_in_turn(move |store| store.file.write_meta(META_VOTE, &vote))
             .await
             .map_err(|error| error.into_storage_error(ErrorSubject::Vote, ErrorVerb::Write))
     }

@@ -33,20 +33,20 @@ const CHILD_TEST: &str = "crash_safety::crash_writer_child_commits_batches_until
 /// Set only in the child: the redb file to write.
 const ENV_CHILD_DB: &str = "POLIS_CRASH_CHILD_DB";
 /// Set only in the child: the workload seed.
-const ENV_CHILD_SEED: &str = "POLIS_CRASH_CHILD_SEED";
+pub(crate) const ENV_CHILD_SEED: &str = "POLIS_CRASH_CHILD_SEED";
 /// Set only in the child: 0 for immediate durability, otherwise deferred durability with a `sync`
 /// after every batch whose number is a multiple of this.
 const ENV_CHILD_SYNC_EVERY: &str = "POLIS_CRASH_CHILD_SYNC_EVERY";
 /// Overrides the test's random seed, to replay a failure.
-const ENV_SEED: &str = "POLIS_CRASH_SEED";
+pub(crate) const ENV_SEED: &str = "POLIS_CRASH_SEED";
 
 /// Rounds per test, each with its own kill point, workload and file.
-const ROUNDS: u64 = 8;
+pub(crate) const ROUNDS: u64 = 8;
 /// How long the child may stay silent before the test gives up on it.
-const SILENCE_LIMIT: Duration = Duration::from_secs(60);
+pub(crate) const SILENCE_LIMIT: Duration = Duration::from_secs(60);
 /// A writer that is never killed stops after this many batches rather than fill the disk.
 const CHILD_BATCHES_MAX: u64 = 200_000;
-const SIGKILL: i32 = 9;
+pub(crate) const SIGKILL: i32 = 9;
 
 #[test]
 fn killed_writer_leaves_a_committed_prefix() {
@@ -166,7 +166,12 @@ struct Outcome {
 fn crash_round(seed: u64, kill_after: u64, sync_every: u64, context: &str) -> Outcome {
     let directory = tempfile::tempdir().expect("tempdir");
     let db = directory.path().join("tree.redb");
-    let mut writer = Writer::spawn(&db, seed, sync_every, context);
+    let env = [
+        (ENV_CHILD_DB, db.display().to_string()),
+        (ENV_CHILD_SEED, seed.to_string()),
+        (ENV_CHILD_SYNC_EVERY, sync_every.to_string()),
+    ];
+    let mut writer = Writer::spawn(CHILD_TEST, &env, context);
     let mut outcome = Outcome::default();
     loop {
         let line = match writer.lines.recv_timeout(SILENCE_LIMIT) {
@@ -363,27 +368,26 @@ fn describe_difference(stored: &DataTree, expected: &DataTree) -> String {
 }
 
 /// A running writer process and the threads that read its output.
-struct Writer {
-    child: Child,
-    lines: Receiver<String>,
-    stdout: JoinHandle<()>,
-    stderr: JoinHandle<String>,
+pub(crate) struct Writer {
+    pub(crate) child: Child,
+    pub(crate) lines: Receiver<String>,
+    pub(crate) stdout: JoinHandle<()>,
+    pub(crate) stderr: JoinHandle<String>,
 }
 
 impl Writer {
-    fn spawn(db: &Path, seed: u64, sync_every: u64, context: &str) -> Writer {
+    /// Runs the ignored test `child_test` of this binary in a child process, with `env` set.
+    pub(crate) fn spawn(child_test: &str, env: &[(&str, String)], context: &str) -> Writer {
         let test_binary = std::env::current_exe().expect("the test binary");
         let mut child = Command::new(test_binary)
             .args([
                 "--exact",
-                CHILD_TEST,
+                child_test,
                 "--ignored",
                 "--nocapture",
                 "--test-threads=1",
             ])
-            .env(ENV_CHILD_DB, db)
-            .env(ENV_CHILD_SEED, seed.to_string())
-            .env(ENV_CHILD_SYNC_EVERY, sync_every.to_string())
+            .envs(env.iter().map(|(name, value)| (*name, value.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -415,7 +419,7 @@ impl Writer {
 }
 
 /// The test's seed: `POLIS_CRASH_SEED` if set, otherwise fresh from the clock. Printed either way.
-fn test_seed(test: &str) -> u64 {
+pub(crate) fn test_seed(test: &str) -> u64 {
     let seed = match std::env::var(ENV_SEED) {
         Ok(text) => parse_seed(&text).unwrap_or_else(|| panic!("{ENV_SEED}={text:?} is no number")),
         Err(_) => {
@@ -438,7 +442,7 @@ fn parse_seed(text: &str) -> Option<u64> {
     }
 }
 
-fn env_number(name: &str) -> u64 {
+pub(crate) fn env_number(name: &str) -> u64 {
     let text = std::env::var(name).unwrap_or_else(|_| panic!("child: {name} is not set"));
     text.parse()
         .unwrap_or_else(|_| panic!("child: {name}={text:?} is no number"))

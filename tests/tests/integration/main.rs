@@ -21,6 +21,7 @@ mod cluster;
 mod cluster_chaos;
 mod cluster_membership;
 mod cluster_partition;
+mod crash_log;
 mod crash_safety;
 mod plugins_cluster;
 mod plugins_service;
