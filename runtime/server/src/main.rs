@@ -187,6 +187,7 @@ async fn run(prepared: Prepared) -> anyhow::Result<()> {
             nodes,
             base_port,
         } => {
+            let shutdown = shutdown_signal();
             let layout = DevLayout::new(&dir);
             let configs = if nodes > 1 {
                 layout.prepare_cluster(nodes, base_port)?
@@ -217,7 +218,7 @@ async fn run(prepared: Prepared) -> anyhow::Result<()> {
             }
             println!("  folder:            {}", dir.display());
             println!("  try:               polis ls /     (from this folder)");
-            wait_for_interrupt().await;
+            shutdown.await;
             for server in servers {
                 server.shutdown().await?;
             }
@@ -254,15 +255,43 @@ async fn run(prepared: Prepared) -> anyhow::Result<()> {
 }
 
 async fn serve_until_interrupted(config: ServerConfig) -> anyhow::Result<()> {
+    let shutdown = shutdown_signal();
     let server = RunningServer::start(config).await?;
     println!("polis serving clients on {}", server.client_address);
-    wait_for_interrupt().await;
+    shutdown.await;
     server.shutdown().await
 }
 
-async fn wait_for_interrupt() {
-    let _ = tokio::signal::ctrl_c().await;
-    tracing::info!("interrupted; shutting down");
+/// SIGINT (Ctrl-C) or SIGTERM, which systemd, container runtimes and Kubernetes send to stop a
+/// service: either shuts the node down cleanly (clients' connections closed, plugins stopped,
+/// storage checkpointed and closed). The handlers are installed when this is called, before the
+/// node starts, so that a signal arriving while it starts is not the default action (an abrupt
+/// end) but a shutdown once it has started.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let interrupt = signal(SignalKind::interrupt());
+        let terminate = signal(SignalKind::terminate());
+        async move {
+            match (interrupt, terminate) {
+                (Ok(mut interrupt), Ok(mut terminate)) => tokio::select! {
+                    _ = interrupt.recv() => tracing::info!("interrupted; shutting down"),
+                    _ = terminate.recv() => tracing::info!("terminated; shutting down"),
+                },
+                (Err(error), _) | (_, Err(error)) => {
+                    tracing::warn!(%error, "signal handlers cannot be installed; waiting for Ctrl-C");
+                    let _ = tokio::signal::ctrl_c().await;
+                    tracing::info!("interrupted; shutting down");
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("interrupted; shutting down");
+    }
 }
 
 fn init_logging(json: bool) {

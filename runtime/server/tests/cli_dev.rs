@@ -1199,3 +1199,32 @@ fn logs_written_to_a_file_or_pipe_carry_no_colour_codes() {
     let _ = child.wait();
     assert!(!line.contains('\u{1b}'), "{line:?}");
 }
+
+/// systemd, container runtimes and Kubernetes stop a service with SIGTERM: the node shuts down as
+/// on Ctrl-C, and says so, rather than end at once as the signal's default action would.
+#[test]
+fn a_terminated_node_shuts_down_cleanly() {
+    let folder = tempfile::tempdir().unwrap();
+    let mut child = Command::new(POLIS)
+        .args([
+            "dev",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .current_dir(folder.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("polis dev starts");
+    let out = lines_of(child.stdout.take().expect("stdout"));
+    let err = lines_of(child.stderr.take().expect("stderr"));
+    line_containing(&out, "client (QUIC)", "the node serving");
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    line_containing(&err, "terminated; shutting down", "the node noting SIGTERM");
+    let status = child.wait().expect("the node ends");
+    assert!(status.success(), "a clean shutdown exits 0, not {status}");
+}
