@@ -32,6 +32,8 @@ pub enum RaftStoreError {
         found: u64,
         expected: u64,
     },
+    #[error("the tree store's writer failed: {0}")]
+    TreeWriterFailed(String),
     #[error("stored Raft state is corrupt: {0}")]
     Corrupt(String),
     #[error("log index {0} is beyond the largest zxid")]

@@ -44,6 +44,7 @@ mod snapshot_builder;
 mod snapshot_file;
 mod state_machine;
 mod tree_reader;
+mod tree_store_writer;
 mod type_config;
 
 pub use applied_checkpoint::{APPLIED_CHECKPOINT_FILE_NAME, AppliedCheckpoint};
@@ -81,9 +82,11 @@ pub use shared_rounds::{ROUND_REQUESTS_MAX, ROUND_WAITING_MAX, ReadIndexRounds, 
 pub use snapshot_builder::TreeSnapshotBuilder;
 pub use snapshot_file::{SNAPSHOT_FILE_NAME, SnapshotFile};
 pub use state_machine::{
-    APPLY_CHUNK_ENTRIES_MAX, CHECKPOINT_INTERVAL_ENTRIES, TREE_FILE_NAME, TreeStateMachine,
+    APPLY_CHUNK_ENTRIES_MAX, CHECKPOINT_INTERVAL_ENTRIES, TREE_COMMIT_INTERVAL_ENTRIES,
+    TREE_FILE_NAME, TreeStateMachine,
 };
 pub use tree_reader::TreeReader;
+pub use tree_store_writer::TREE_STORE_QUEUE_MAX;
 pub use type_config::{
     LogEntry, LogId, NodeId, PolisRaft, Snapshot, SnapshotMeta, StorageError, StoredMembership,
     TypeConfig, Vote,

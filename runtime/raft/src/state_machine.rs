@@ -13,6 +13,7 @@ use tokio::sync::RwLock;
 use crate::applied_checkpoint::AppliedCheckpointFile;
 use crate::cluster_limits::ClusterLimits;
 use crate::command::{TXNS_PER_ENTRY_MAX, entry_index_of_zxid, zxid_of};
+use crate::tree_store_writer::TreeStoreWriter;
 use crate::{
     APPLIED_CHECKPOINT_FILE_NAME, AppliedBatch, AppliedCheckpoint, AppliedEntry, ApplyHook,
     ApplyNotice, ApplyObserver, Command, CommandResponse, EntryResponse, LogEntry, LogId,
@@ -51,13 +52,14 @@ const ROLL_FORWARD_READ_ENTRIES: u64 = 256;
 /// The file name of the tree store inside a node's data directory.
 pub const TREE_FILE_NAME: &str = "tree.redb";
 
-/// Everything the state machine guards with one lock: the tree, its store and the Raft positions
-/// that describe them. One lock keeps them consistent: a snapshot builder that reads the tree
-/// under it sees exactly the state `last_applied` names.
+/// Everything the state machine guards with one lock: the tree, the writer of its store and the
+/// Raft positions that describe them. One lock keeps them consistent: a snapshot builder that
+/// reads the tree under it sees exactly the state `last_applied` names, and the writer receives
+/// change sets and checkpoints in apply order.
 pub(crate) struct MachineState {
     pub(crate) tree: DataTree,
-    store: Box<dyn TreeStore + Send + Sync>,
-    checkpoints: AppliedCheckpointFile,
+    /// Writes the tree store and the applied checkpoint on a thread of its own, in order.
+    writer: TreeStoreWriter,
     pub(crate) dir: PathBuf,
     pub(crate) last_applied: Option<LogId>,
     pub(crate) membership: StoredMembership,
@@ -75,11 +77,10 @@ pub(crate) struct MachineState {
 }
 
 impl MachineState {
-    /// Makes the tree store durable and records what it holds.
+    /// Queues a checkpoint: the tree store made durable, then a record of what it holds.
     pub(crate) fn checkpoint(&mut self) -> Result<(), RaftStoreError> {
         self.commit_tree()?;
-        self.store.sync()?;
-        self.checkpoints.write(&AppliedCheckpoint {
+        self.writer.checkpoint(AppliedCheckpoint {
             last_applied: self.last_applied,
             membership: self.membership.clone(),
         })?;
@@ -87,16 +88,16 @@ impl MachineState {
         Ok(())
     }
 
-    /// Commits the tree's change set since the last commit to the tree store (without fsync).
+    /// Queues the tree's change set since the last commit for the tree store (without fsync).
     fn commit_tree(&mut self) -> Result<(), RaftStoreError> {
         let changes = self.tree.take_changes();
-        self.store.commit(&changes)?;
+        self.writer.commit(changes)?;
         self.entries_since_tree_commit = 0;
         Ok(())
     }
 
     /// Whether applying `entries` more entries would commit the tree or take a checkpoint, work
-    /// that waits on the disk and so belongs on a blocking thread.
+    /// that may wait for room in the writer's queue and so belongs on a blocking thread.
     fn store_work_due_after(&self, entries: usize) -> bool {
         let entries = entries as u64;
         self.entries_since_tree_commit.saturating_add(entries) >= TREE_COMMIT_INTERVAL_ENTRIES
@@ -236,7 +237,8 @@ impl MachineState {
         // The snapshot file first: if the node crashes before the tree store is replaced, opening
         // finds a snapshot newer than the tree and restores the tree from it.
         snapshot.write(&self.dir)?;
-        self.store.replace(&tree)?;
+        self.writer
+            .with_store(|store| store.replace(&tree).map_err(RaftStoreError::from))?;
         self.tree = tree;
         self.cluster_limits.observe(self.tree.limits());
         if let Some(hook) = &self.hook {
@@ -267,9 +269,10 @@ impl Drop for MachineState {
 ///
 /// Applying a normal entry applies each transaction of its [`crate::Command`] at its own zxid in
 /// the entry's span ([`crate::zxid_of`]); blank and membership entries apply as `TxnKind::Noop`
-/// at the span's first zxid, so the tree's zxid always lies in the last applied entry's span. Each apply chunk commits the tree's change set once to the tree store,
-/// which commits without fsync (`CommitDurability::Deferred`): the Raft log is the point of
-/// durability, and a restart replays the log after the tree's stored zxid.
+/// at the span's first zxid, so the tree's zxid always lies in the last applied entry's span.
+/// Every [`TREE_COMMIT_INTERVAL_ENTRIES`] entries the tree's change set goes to the tree store's
+/// writer thread, which commits it without fsync (`CommitDurability::Deferred`): the Raft log is
+/// the point of durability, and a restart replays the log after the tree's stored zxid.
 ///
 /// Durability across restarts:
 /// - the tree store holds some applied prefix, at least up to the last checkpoint;
@@ -338,8 +341,7 @@ impl TreeStateMachine {
         let rolled = roll_forward(checkpoint.clone(), tree.last_zxid(), log)?;
         let mut state = MachineState {
             tree,
-            store,
-            checkpoints,
+            writer: TreeStoreWriter::start(store, checkpoints)?,
             dir,
             last_applied: rolled.last_applied,
             membership: rolled.membership.clone(),

@@ -512,3 +512,105 @@ fn the_raft_config_is_valid() {
     let config = polis_raft_config("polis-test").expect("a valid configuration");
     assert!(config.replication_lag_threshold > polis_raft::SNAPSHOT_INTERVAL_ENTRIES);
 }
+
+/// A tree store on a disk that stalls: its commits wait until the test opens the gate.
+struct StalledStore {
+    inner: polis_store::MemoryStore,
+    gate: Gate,
+}
+
+/// The stall's gate; it opens when dropped, so that a failing test never waits for it forever.
+#[derive(Clone, Default)]
+struct Gate(std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>);
+
+impl Gate {
+    fn open(&self) {
+        *self.0.0.lock().expect("gate") = true;
+        self.0.1.notify_all();
+    }
+
+    fn wait(&self) {
+        let (open, opened) = &*self.0;
+        let mut open = open.lock().expect("gate");
+        while !*open {
+            open = opened.wait(open).expect("gate");
+        }
+    }
+}
+
+impl polis_store::TreeStore for StalledStore {
+    fn load_state(&self) -> Result<Option<polis_tree::TreeState>, polis_store::StoreError> {
+        self.inner.load_state()
+    }
+
+    fn commit(&mut self, changes: &polis_tree::ChangeSet) -> Result<(), polis_store::StoreError> {
+        self.gate.wait();
+        self.inner.commit(changes)
+    }
+
+    fn sync(&mut self) -> Result<(), polis_store::StoreError> {
+        self.gate.wait();
+        self.inner.sync()
+    }
+
+    fn last_zxid(&self) -> Result<polis_tree::Zxid, polis_store::StoreError> {
+        self.inner.last_zxid()
+    }
+
+    fn children(&self, path: &str) -> Result<Vec<String>, polis_store::StoreError> {
+        self.inner.children(path)
+    }
+
+    fn export_snapshot(&self, out: &mut dyn std::io::Write) -> Result<(), polis_store::StoreError> {
+        self.inner.export_snapshot(out)
+    }
+
+    fn replace(&mut self, tree: &polis_tree::DataTree) -> Result<(), polis_store::StoreError> {
+        self.inner.replace(tree)
+    }
+}
+
+/// Committing the tree store and syncing it for a checkpoint take milliseconds to hundreds of
+/// them under load; the applies behind them, and the local reads that wait for the tree's lock,
+/// must not wait with them (the store is not the point of durability: the Raft log is).
+#[tokio::test]
+async fn a_stalled_tree_store_holds_up_neither_applies_nor_reads() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let interval = polis_raft::TREE_COMMIT_INTERVAL_ENTRIES;
+    let entries = varied_log(interval + 8);
+    let log = open_log(dir.path());
+    let gate = Gate::default();
+    let store = StalledStore {
+        inner: polis_store::MemoryStore::default(),
+        gate: gate.clone(),
+    };
+    let mut state_machine =
+        TreeStateMachine::open(dir.path(), Box::new(store), Limits::default(), &log, None)
+            .expect("open");
+    let _opens_on_drop = GateOpener(gate.clone());
+    // Past the commit interval, a tree commit is queued that the store cannot finish.
+    tokio::time::timeout(NOTICE_WAIT, state_machine.apply(entries.clone()))
+        .await
+        .expect("the apply does not wait for the store")
+        .expect("apply");
+    let last = entries.last().expect("entries").log_id;
+    let reader = state_machine.reader();
+    let (reference, _) = reference_tree(&entries);
+    let read = tokio::time::timeout(NOTICE_WAIT, reader.read())
+        .await
+        .expect("a read does not wait for the store");
+    assert_eq!(snapshot_bytes(&read), snapshot_bytes(&reference));
+    drop(read);
+    assert_eq!(reader.last_applied().await, Some(last));
+    gate.open();
+}
+
+/// Opens the gate when the test ends, however it ends, before the state machine (declared
+/// earlier, dropped later) waits for its writer.
+struct GateOpener(Gate);
+
+impl Drop for GateOpener {
+    fn drop(&mut self) {
+        self.0.open();
+    }
+}

@@ -24,6 +24,7 @@ mod read_rounds;
 mod session;
 mod session_owners;
 pub mod supervisor;
+mod write_ids;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -43,6 +44,7 @@ use polis_raft::{
 use polis_security::TlsFiles;
 use polis_tree::{ErrorCode, Id, Limits, OpResult, SessionId, TxnKind};
 use tokio::sync::mpsc;
+use write_ids::WriteIds;
 
 pub use self::clock::Clock;
 pub use self::hub::{Hub, event_message, session_ended};
@@ -100,6 +102,8 @@ pub struct Node {
     pub leader: LeaderLink,
     pub clock: Clock,
     pub limits: Limits,
+    /// The ids of this node's writes, for at-most-once retries.
+    pub write_ids: WriteIds,
     touches: mpsc::Sender<SessionId>,
     /// Concurrent linearizable reads share ReadIndex rounds.
     read_rounds: std::sync::OnceLock<read_rounds::ReadRounds>,
@@ -242,6 +246,9 @@ impl Node {
             hub,
             clock,
             limits: settings.limits,
+            write_ids: WriteIds::new(
+                getrandom::u64().context("no system randomness to seed the node's write ids")?,
+            ),
             touches,
             stopping: tokio::sync::watch::Sender::new(false),
             read_rounds: std::sync::OnceLock::new(),

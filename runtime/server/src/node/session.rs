@@ -326,13 +326,9 @@ impl SessionHandler {
 
     /// Commits one of the session's writes. Each carries a write id of its own (see
     /// [`TxnKind::Once`]), so that the leader link may propose it again when it cannot tell
-    /// whether a proposal committed: the tree applies it at most once. Without a random id (the
-    /// system's generator failing), the write is proposed plainly and never again.
+    /// whether a proposal committed: the tree applies it at most once.
     async fn commit(&self, kind: TxnKind) -> Result<CommandResponse, Failure> {
-        let kind = match getrandom::u64() {
-            Ok(write_id) => TxnKind::once(write_id, kind),
-            Err(_) => kind,
-        };
+        let kind = TxnKind::once(self.node.write_ids.next_id(), kind);
         let response = self
             .node
             .leader
