@@ -1,6 +1,6 @@
-//! The admin HTTP endpoint: Prometheus `/metrics` and `/health`.
+//! The admin HTTP endpoint: Prometheus `/metrics`, `/health` and `/ready`.
 //!
-//! It serves two read-only GET resources to monitoring systems on a separate TCP port. Requests
+//! It serves three read-only GET resources to monitoring systems and orchestrators on a separate TCP port. Requests
 //! are bounded (size and time) so that a misbehaving scraper cannot hold the server's memory.
 
 use std::net::SocketAddr;
@@ -121,14 +121,18 @@ async fn answer(
             let body = prometheus.render();
             respond(&mut stream, "200 OK", "text/plain; version=0.0.4", &body).await
         }
-        "/health" => {
+        path @ ("/health" | "/ready") => {
             let status = match node.upgrade() {
                 Some(node) => node.status().await,
                 None => serde_json::json!({ "status": "stopped" }),
             };
-            let running = status["status"] == "ok";
+            let answered = if path == "/health" {
+                is_running(&status)
+            } else {
+                is_ready(&status)
+            };
             let body = status.to_string() + "\n";
-            let code = if running {
+            let code = if answered {
                 "200 OK"
             } else {
                 "503 Service Unavailable"
@@ -137,6 +141,19 @@ async fn answer(
         }
         _ => respond(&mut stream, "404 Not Found", "text/plain", "not found\n").await,
     }
+}
+
+/// `/health`: the node's Raft core runs (a liveness probe: restarting a node that answers 503
+/// here is the remedy).
+fn is_running(status: &serde_json::Value) -> bool {
+    status["status"] == "ok"
+}
+
+/// `/ready`: the node runs and knows its cluster's leader, so it can serve clients' requests now
+/// (a readiness probe: a node that is electing, cut off, or a learner not yet added, is running
+/// but should not get clients).
+fn is_ready(status: &serde_json::Value) -> bool {
+    is_running(status) && status["leader"].is_u64()
 }
 
 async fn respond(
@@ -152,4 +169,19 @@ async fn respond(
     stream.write_all(head.as_bytes()).await?;
     stream.write_all(body.as_bytes()).await?;
     stream.shutdown().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_means_running_with_a_known_leader() {
+        let following = serde_json::json!({ "status": "ok", "leader": 2, "role": "follower" });
+        let electing = serde_json::json!({ "status": "ok", "leader": null, "role": "follower" });
+        let stopped = serde_json::json!({ "status": "stopped" });
+        assert!(is_running(&following) && is_ready(&following));
+        assert!(is_running(&electing) && !is_ready(&electing));
+        assert!(!is_running(&stopped) && !is_ready(&stopped));
+    }
 }

@@ -5,7 +5,7 @@
 //!
 //! ```toml
 //! listen = "127.0.0.1:7181"          # QUIC (UDP) address for clients
-//! admin_listen = "127.0.0.1:7180"    # HTTP /metrics and /health; omit to disable
+//! admin_listen = "127.0.0.1:7180"    # HTTP /metrics, /health and /ready; omit to disable
 //! data_dir = "polis-data"            # the redb file lives here
 //! admins = ["CN=admin,O=Polis"]      # certificate subjects with administrator rights
 //! join_cluster = false               # true: wait to be added to a running cluster as a learner
@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 pub struct ServerConfig {
     /// The UDP address the QUIC client listener binds.
     pub listen: SocketAddr,
-    /// The TCP address of the HTTP admin endpoint (`/metrics`, `/health`); `None` disables it.
+    /// The TCP address of the HTTP admin endpoint (`/metrics`, `/health`, `/ready`); `None` disables it.
     pub admin_listen: Option<SocketAddr>,
     /// Where the server keeps its state (`tree.redb`).
     pub data_dir: PathBuf,

@@ -3,7 +3,7 @@
 //! - [`node`]: a Raft member whose state machine is the tree; sessions, watches, the leader's
 //!   duties.
 //! - [`connection`]: the QUIC shell of one client; [`server`] starts and stops a node.
-//! - [`admin_http`]: Prometheus `/metrics` and `/health`.
+//! - [`admin_http`]: Prometheus `/metrics`, `/health` (liveness) and `/ready` (readiness).
 //! - [`config`]: the `polis.toml` settings.
 //! - [`plugins`]: plugin deployments in the tree and the runner that executes them on the
 //!   leader.

@@ -210,7 +210,10 @@ async fn run(prepared: Prepared) -> anyhow::Result<()> {
                 println!("    client (QUIC):   {}", server.client_address);
                 println!("    peers (QUIC):    {}", server.peer_address);
                 if let Some(admin) = server.admin_address {
-                    println!("    metrics, health: http://{admin}/metrics  http://{admin}/health");
+                    println!(
+                        "    metrics, health: http://{admin}/metrics  http://{admin}/health  \
+                         http://{admin}/ready"
+                    );
                 }
                 if let Some(zookeeper) = server.zookeeper_address {
                     println!("    ZooKeeper (TCP): {zookeeper}");

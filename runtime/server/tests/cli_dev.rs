@@ -259,10 +259,15 @@ fn now_ms() -> i64 {
 #[test]
 fn dev_node_serves_the_client_commands_run_from_its_folder() {
     let folder = tempfile::tempdir().unwrap();
-    let _node = DevNode::start(folder.path());
+    let node = DevNode::start(folder.path());
     let dir = folder.path();
     assert!(dir.join("polis-dev/profile.toml").exists());
     assert!(dir.join("polis-dev/certs/ca.pem").exists());
+    // A server named by host, as operators name Kubernetes pods, is looked up.
+    let port = node.address().rsplit_once(':').expect("HOST:PORT").1;
+    let by_name = format!("localhost:{port}");
+    let (ok, _, err) = polis(dir, &["ls", "/", "--server", &by_name]);
+    assert!(ok, "{err}");
 
     let (ok, out, err) = polis(dir, &["create", "/city", "hello"]);
     assert!(ok, "{err}");

@@ -369,7 +369,7 @@ async fn client_with_a_certificate_from_another_ca_is_refused() {
 }
 
 #[tokio::test]
-async fn metrics_and_health_are_served_over_http() {
+async fn metrics_health_and_readiness_are_served_over_http() {
     let node = TestNode::start().await;
     let files = node.client_files("alice");
     let mut session = RawSession::connect(node.address(), &files, connect_request())
@@ -384,6 +384,10 @@ async fn metrics_and_health_are_served_over_http() {
     assert!(health.contains("\"status\":\"ok\""), "{health}");
     // The core publishes its figures after each batch; the create is in an earlier one.
     assert!(health.contains("\"sessions\":1"), "{health}");
+    // The create committed, so this one-node cluster has its leader: it is ready for clients.
+    let ready = node.admin_get("/ready").await;
+    assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
+    assert!(ready.contains("\"leader\":"), "{ready}");
     let metrics = node.admin_get("/metrics").await;
     assert!(metrics.contains("polis_requests_total"), "{metrics}");
     assert!(metrics.contains("polis_znodes"), "{metrics}");

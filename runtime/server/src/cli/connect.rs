@@ -1,7 +1,9 @@
 //! How a client command finds its server and certificate.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
+
+use anyhow::Context as _;
 
 use clap::Args;
 use polis_client::{Client, ClientConfig};
@@ -13,10 +15,12 @@ pub struct ConnectionArguments {
     /// The client profile (default: $POLIS_PROFILE, else polis-dev/profile.toml).
     #[arg(long, global = true)]
     profile: Option<PathBuf>,
-    /// The server address (overrides the profile; repeat for several).
+    /// The server address, `HOST:PORT` with a name or an IP address (overrides the profile;
+    /// repeat for several).
     #[arg(long = "server", global = true)]
-    servers: Vec<SocketAddr>,
-    /// The name in the server's certificate.
+    servers: Vec<String>,
+    /// The name in the server's certificate (default: the profile's; without a profile, the
+    /// first --server's host name, else localhost).
     #[arg(long, global = true)]
     server_name: Option<String>,
     /// The CA certificate that signed the server's certificate.
@@ -48,14 +52,25 @@ impl ConnectionArguments {
             };
             Profile {
                 servers: Vec::new(),
-                server_name: "localhost".to_string(),
+                server_name: self
+                    .servers
+                    .first()
+                    .and_then(|server| host_name(server))
+                    .unwrap_or_else(|| "localhost".to_string()),
                 ca,
                 certificate,
                 key,
             }
         };
         if !self.servers.is_empty() {
-            profile.servers = self.servers.clone();
+            profile.servers = self
+                .servers
+                .iter()
+                .map(|server| resolve_server(server))
+                .collect::<anyhow::Result<Vec<_>>>()?
+                .into_iter()
+                .flatten()
+                .collect();
         }
         if let Some(server_name) = &self.server_name {
             profile.server_name = server_name.clone();
@@ -99,5 +114,54 @@ impl ConnectionArguments {
             };
             anyhow::Error::from(error).context(format!("connecting to {:?}{hint}", profile.servers))
         })
+    }
+}
+
+/// The addresses `server` (`HOST:PORT`) names: a host name is looked up now, as a Kubernetes
+/// service or pod name is, once per command.
+fn resolve_server(server: &str) -> anyhow::Result<Vec<SocketAddr>> {
+    let addresses: Vec<SocketAddr> = server
+        .to_socket_addrs()
+        .with_context(|| format!("--server {server:?}: not HOST:PORT, or the host is unknown"))?
+        .collect();
+    anyhow::ensure!(
+        !addresses.is_empty(),
+        "--server {server:?} names no address"
+    );
+    Ok(addresses)
+}
+
+/// The host name of `HOST:PORT`, unless the host is an IP address (which certificates here do
+/// not name as a TLS server name).
+fn host_name(server: &str) -> Option<String> {
+    let (host, _port) = server.rsplit_once(':')?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    (host.parse::<IpAddr>().is_err() && !host.is_empty()).then(|| host.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn servers_may_be_named_by_host_and_the_name_defaults_from_it() {
+        let local = resolve_server("localhost:7181").expect("resolves");
+        assert!(
+            local
+                .iter()
+                .all(|address| address.ip().is_loopback() && address.port() == 7181),
+            "{local:?}"
+        );
+        assert_eq!(
+            resolve_server("127.0.0.1:7181").expect("an address"),
+            vec![SocketAddr::from(([127, 0, 0, 1], 7181))]
+        );
+        assert!(resolve_server("no-port").is_err());
+        assert_eq!(
+            host_name("polis-0.polis-peers:7181").as_deref(),
+            Some("polis-0.polis-peers")
+        );
+        assert_eq!(host_name("127.0.0.1:7181"), None);
+        assert_eq!(host_name("[::1]:7181"), None);
     }
 }
