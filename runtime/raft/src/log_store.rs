@@ -68,7 +68,7 @@ pub const LOG_READ_BYTES_MAX: usize = 16 * 1024 * 1024;
 /// The memory redb may use to cache the log's pages (its default is 1 GiB per database). Appends
 /// touch the last pages of the entries table, and replication reads recent entries from
 /// [`RecentEntries`] first, so a small cache serves the log.
-pub const RAFT_LOG_CACHE_BYTES: usize = 32 * 1024 * 1024;
+pub const RAFT_LOG_CACHE_BYTES: usize = 8 * 1024 * 1024;
 
 /// The label value of this file's fsync measurements (its durable commits: checkpoints, votes,
 /// truncations and purges; appends are measured as the journal's).

@@ -12,8 +12,9 @@ use crate::LogEntry;
 pub const RECENT_ENTRIES_MAX: usize = 1024;
 
 /// The most encoded bytes of entries [`RecentEntries`] keeps (entries carry up to 1 MiB of znode
-/// data each, so the count alone would let the cache grow to a gigabyte).
-pub const RECENT_ENTRIES_BYTES_MAX: usize = 32 * 1024 * 1024;
+/// data each, so the count alone would let the cache grow to a gigabyte). A busy leader's
+/// entries are about 8 KiB (25 writes packed), so the count bounds them first.
+pub const RECENT_ENTRIES_BYTES_MAX: usize = 8 * 1024 * 1024;
 
 /// A window of consecutive log entries ending at the last one appended, each with its encoded
 /// size, bounded by [`RECENT_ENTRIES_MAX`] and [`RECENT_ENTRIES_BYTES_MAX`].
