@@ -300,10 +300,15 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
 fn init_logging(json: bool) {
     // openraft's core warns of every stale message it ignores (a vote response that arrives
     // after the election is decided, a reply from a replication session a new term replaced):
-    // each normal election logs some, which an operator reads as trouble. Its other modules keep
-    // their warnings; RUST_LOG overrides all of it.
+    // each normal election logs some, which an operator reads as trouble. Its replication
+    // streams and its replication handler log every failed call to a peer that is down or
+    // paused, every heartbeat, at error and warn level; the peer link logs the outage once instead (`PeerLink::record_answer`). Its other
+    // modules keep their warnings; RUST_LOG overrides all of it.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("info,openraft=warn,openraft::core::raft_core=error")
+        tracing_subscriber::EnvFilter::new(
+            "info,openraft=warn,openraft::core::raft_core=error,openraft::replication=off,\
+             openraft::engine::handler::replication_handler=error",
+        )
     });
     // Colours only for a person at a terminal: escape codes in a log file or a journal are noise
     // to every tool that reads it.

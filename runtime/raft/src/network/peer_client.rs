@@ -42,6 +42,16 @@ enum CallFailure {
     Timeout(Duration),
 }
 
+impl fmt::Display for CallFailure {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallFailure::Unreachable(error) => write!(formatter, "unreachable: {error}"),
+            CallFailure::Network(error) => write!(formatter, "{error}"),
+            CallFailure::Timeout(timeout) => write!(formatter, "no answer within {timeout:?}"),
+        }
+    }
+}
+
 /// Sends Raft RPCs and forwarded requests to one peer, one QUIC stream each, over the node's
 /// lasting connection to that peer ([`PeerLink`]). Clones, and every other client of the same
 /// peer, share the connection (QUIC multiplexes the streams), so RPCs run concurrently.
@@ -134,10 +144,17 @@ impl QuicPeerClient {
                 .await
                 .map_err(CallFailure::Network)
         };
-        match tokio::time::timeout(deadline, attempt).await {
+        let result = match tokio::time::timeout(deadline, attempt).await {
             Ok(result) => result,
             Err(_) => Err(CallFailure::Timeout(deadline)),
-        }
+        };
+        self.link.record_answer(
+            result
+                .as_ref()
+                .err()
+                .map(|failure| failure as &dyn fmt::Display),
+        );
+        result
     }
 
     fn rpc_error<E: Error>(

@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -107,6 +107,7 @@ impl PeerLinks {
                     dials: self.dials.clone(),
                     lease: self.lease.clone(),
                     state: tokio::sync::Mutex::new(LinkState::default()),
+                    answering: AtomicBool::new(true),
                 })
             })
             .clone()
@@ -124,6 +125,9 @@ pub struct PeerLink {
     /// Held while dialling, so that concurrent callers wait for one handshake instead of each
     /// making its own.
     state: tokio::sync::Mutex<LinkState>,
+    /// Whether the peer answered the last call: the log says when this changes, not at every
+    /// failed call (see [`PeerLink::record_answer`]).
+    answering: AtomicBool,
 }
 
 #[derive(Default)]
@@ -154,6 +158,32 @@ impl PeerLink {
     /// The peer this link reaches.
     pub fn target(&self) -> NodeId {
         self.target
+    }
+
+    /// Logs when the peer stops answering calls and when it answers again, once each. openraft
+    /// retries replication to an unreachable or paused peer every heartbeat and logged every
+    /// failure at error level (21–41 lines in a few seconds of one peer being down, which an
+    /// operator reads as many faults); its replication log is off by default, and this says the
+    /// same thing once per outage.
+    pub(crate) fn record_answer(&self, failure: Option<&dyn fmt::Display>) {
+        match failure {
+            Some(failure) => {
+                if self.answering.swap(false, Ordering::Relaxed) {
+                    tracing::warn!(
+                        peer = self.target,
+                        address = %self.peer_address,
+                        error = %failure,
+                        "a peer stopped answering; calls to it are retried, and the log says \
+                         when it answers again"
+                    );
+                }
+            }
+            None => {
+                if !self.answering.swap(true, Ordering::Relaxed) {
+                    tracing::info!(peer = self.target, address = %self.peer_address, "a peer answers again");
+                }
+            }
+        }
     }
 
     /// The open connection, dialling one if there is none or it closed. Fails as unreachable
