@@ -25,6 +25,7 @@
 mod applied_checkpoint;
 mod apply_hook;
 mod apply_observer;
+mod backup;
 mod cluster_limits;
 mod command;
 mod command_response;
@@ -53,6 +54,7 @@ pub use apply_observer::{
     APPLY_NOTICES_CAPACITY_DEFAULT, APPLY_OBSERVER_STALL_TIMEOUT, AppliedBatch, AppliedEntry,
     ApplyNotice, ApplyObserver,
 };
+pub use backup::{Backup, backup, restore};
 pub use cluster_limits::ClusterLimits;
 pub use command::{
     Command, TXNS_PER_ENTRY_MAX, ZXIDS_PER_ENTRY, entries_between, entry_index_of_zxid,

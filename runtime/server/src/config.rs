@@ -358,6 +358,24 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
+    /// The cluster's voters as `[[cluster.members]]` lists them, each with its peer and client
+    /// addresses (empty for a one-node cluster, which founds itself).
+    pub fn member_nodes(&self) -> std::collections::BTreeMap<u64, polis_raft::PeerNode> {
+        self.cluster
+            .members
+            .iter()
+            .map(|member| {
+                (
+                    member.id,
+                    polis_raft::PeerNode::new(
+                        member.peer_address.clone(),
+                        member.client_address.clone(),
+                    ),
+                )
+            })
+            .collect()
+    }
+
     /// Reads a configuration file. Relative paths in it are taken relative to the file's folder,
     /// so a configuration can be moved together with its certificates and data.
     pub fn load(file: &Path) -> anyhow::Result<ServerConfig> {

@@ -66,6 +66,28 @@ enum Command {
         #[arg(long, default_value_t = 7181)]
         base_port: u16,
     },
+    /// Write a stopped node's tree to a backup file: run it where the node's data directory is.
+    /// A running node's files are locked, so stop a follower (or a learner), back it up and start
+    /// it again; the cluster serves meanwhile.
+    Backup {
+        /// The node's configuration file (for its data_dir).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The backup file to write (it must not exist).
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Seed a new node's empty data directory from a backup, as a voter of a new cluster: run it
+    /// for every voter of the new cluster (same backup, each with its own configuration), then
+    /// start them.
+    Restore {
+        /// The new node's configuration file (its data_dir and the cluster's members).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The backup file `polis backup` wrote.
+        #[arg(long)]
+        from: PathBuf,
+    },
     /// Manage the private certificate authority.
     Ca {
         #[command(subcommand)]
@@ -227,6 +249,8 @@ async fn run(prepared: Prepared) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Backup { config, to } => backup(&config, &to).await,
+        Command::Restore { config, from } => restore(&config, &from).await,
         Command::Ca { command } => match command {
             CaCommand::Init { dir, name } => {
                 let authority = CertificateAuthority::init(&dir, &name)?;
@@ -255,6 +279,75 @@ async fn run(prepared: Prepared) -> anyhow::Result<()> {
         },
         Command::Client(command) => cli::run(command).await,
     }
+}
+
+/// `polis backup`: the node's applied tree, written to a new file by a rename, so that a file at
+/// `to` is always a whole backup.
+async fn backup(config: &std::path::Path, to: &std::path::Path) -> anyhow::Result<()> {
+    let config = ServerConfig::load(config)?;
+    anyhow::ensure!(
+        !to.exists(),
+        "{} exists; a backup never overwrites",
+        to.display()
+    );
+    let taken = polis_raft::backup(&config.data_dir)
+        .await
+        .with_context(|| {
+            format!(
+                "backing up {} (is the node stopped?)",
+                config.data_dir.display()
+            )
+        })?;
+    let partial = to.with_extension("partial");
+    std::fs::write(&partial, &taken.data)
+        .and_then(|()| std::fs::File::open(&partial)?.sync_all())
+        .and_then(|()| std::fs::rename(&partial, to))
+        .with_context(|| format!("writing {}", to.display()))?;
+    println!(
+        "backed up {} at zxid {:#x} to {} ({} bytes)",
+        config.data_dir.display(),
+        taken.zxid,
+        to.display(),
+        taken.data.len()
+    );
+    Ok(())
+}
+
+/// `polis restore`: seeds the node's empty data directory from a backup, as a voter of the
+/// cluster its configuration names.
+async fn restore(config: &std::path::Path, from: &std::path::Path) -> anyhow::Result<()> {
+    let config = ServerConfig::load(config)?;
+    anyhow::ensure!(
+        !config.join_cluster,
+        "this node joins as a learner and takes its state from the leader; restore the voters"
+    );
+    let mut members = config.member_nodes();
+    if members.is_empty() {
+        let peer = config
+            .cluster
+            .peer_listen
+            .map_or_else(|| "127.0.0.1:0".to_string(), |address| address.to_string());
+        members.insert(
+            config.cluster.node_id,
+            polis_raft::PeerNode::new(peer, config.listen.to_string()),
+        );
+    }
+    anyhow::ensure!(
+        members.contains_key(&config.cluster.node_id),
+        "node {} is not among the configured members",
+        config.cluster.node_id
+    );
+    let backup = std::fs::read(from).with_context(|| format!("reading {}", from.display()))?;
+    let started = polis_raft::restore(&config.data_dir, &backup, members)
+        .await
+        .with_context(|| format!("restoring into {}", config.data_dir.display()))?;
+    println!(
+        "restored {} into {}: the cluster goes on from log index {}; start every voter",
+        from.display(),
+        config.data_dir.display(),
+        started.index
+    );
+    Ok(())
 }
 
 async fn serve_until_interrupted(config: ServerConfig) -> anyhow::Result<()> {

@@ -1,14 +1,12 @@
 //! Starting and stopping a Polis node: QUIC client listener, admin endpoint, and the Raft node
 //! with its storage.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use polis_raft::PeerNode;
 use polis_security::{TransportTimeouts, spawn_certificate_reloader};
 use tokio::task::JoinHandle;
 
@@ -78,17 +76,7 @@ impl RunningServer {
             None
         };
 
-        let members: BTreeMap<u64, PeerNode> = config
-            .cluster
-            .members
-            .iter()
-            .map(|member| {
-                (
-                    member.id,
-                    PeerNode::new(member.peer_address.clone(), member.client_address.clone()),
-                )
-            })
-            .collect();
+        let members = config.member_nodes();
         let node = Node::start(
             NodeSettings {
                 id: config.cluster.node_id,

@@ -1233,3 +1233,96 @@ fn a_terminated_node_shuts_down_cleanly() {
     let status = child.wait().expect("the node ends");
     assert!(status.success(), "a clean shutdown exits 0, not {status}");
 }
+
+/// A city backs its coordination state up and can bring it back: a stopped node's tree goes to a
+/// backup file, a new node's empty data directory is seeded from it, and the new node serves the
+/// same tree and takes writes after it.
+#[test]
+fn a_backup_of_a_stopped_node_restores_into_a_new_node_with_the_same_tree() {
+    let folder = tempfile::tempdir().unwrap();
+    let dir = folder.path();
+    let node = DevNode::start(dir);
+    polis_ok(dir, &["create", "/city", "hello"]);
+    polis_ok(dir, &["create", "/city/district-", "north", "-s"]);
+    polis_ok(
+        dir,
+        &["create", "/city/ops", "-", "--acl", "world:anyone:r"],
+    );
+    let tree_before = polis_ok(dir, &["ls", "-R", "/"]);
+    let config = "polis-dev/polis.toml";
+    // A running node's files are locked: the backup says to stop it.
+    let refused = polis_fails(dir, &["backup", "--config", config, "--to", "backup.bin"]);
+    assert!(refused.contains("stopped"), "{refused}");
+    drop(node);
+
+    let out = polis_ok(dir, &["backup", "--config", config, "--to", "backup.bin"]);
+    assert!(out.starts_with("backed up"), "{out}");
+    let again = polis_fails(dir, &["backup", "--config", config, "--to", "backup.bin"]);
+    assert!(again.contains("never overwrites"), "{again}");
+
+    // The new node: the same configuration with an empty data directory.
+    let text = std::fs::read_to_string(dir.join(config)).unwrap();
+    assert!(text.contains("data_dir = \"data\""), "{text}");
+    let restored_config = "polis-dev/restored.toml";
+    // Every listener on a free port: the file's are the fixed defaults (7181, 7180, 2181).
+    let restored_text: String = text
+        .replace("data_dir = \"data\"", "data_dir = \"restored-data\"")
+        .lines()
+        .map(|line| match line.split_once("listen = \"127.0.0.1:") {
+            Some((key, _)) => format!("{key}listen = \"127.0.0.1:0\"\n"),
+            None => format!("{line}\n"),
+        })
+        .collect();
+    std::fs::write(dir.join(restored_config), restored_text).unwrap();
+    let out = polis_ok(
+        dir,
+        &[
+            "restore",
+            "--config",
+            restored_config,
+            "--from",
+            "backup.bin",
+        ],
+    );
+    assert!(out.starts_with("restored"), "{out}");
+    let refused = polis_fails(
+        dir,
+        &[
+            "restore",
+            "--config",
+            restored_config,
+            "--from",
+            "backup.bin",
+        ],
+    );
+    assert!(refused.contains("already holds"), "{refused}");
+
+    let restored = ServerProcess::start(
+        dir,
+        &["server", "--config", restored_config],
+        "polis serving clients on",
+    );
+    // The profile names the dev node's port; the restored node listens where its file says.
+    let at = |arguments: &[&str]| -> Vec<String> {
+        let mut all: Vec<String> = arguments.iter().map(|word| word.to_string()).collect();
+        all.extend(["--server".to_string(), restored.address.clone()]);
+        all
+    };
+    let run_at = |arguments: &[&str]| {
+        let arguments = at(arguments);
+        polis_ok(
+            dir,
+            &arguments.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+    };
+    eventually("the restored node serves", || {
+        let arguments = at(&["get", "/city"]);
+        let arguments: Vec<&str> = arguments.iter().map(String::as_str).collect();
+        polis(dir, &arguments).1.trim() == "hello"
+    });
+    assert_eq!(run_at(&["ls", "-R", "/"]), tree_before);
+    let acl = run_at(&["acl", "get", "/city/ops"]);
+    assert!(acl.contains("world:anyone"), "{acl}");
+    run_at(&["create", "/city/after", "restore"]);
+    assert_eq!(run_at(&["get", "/city/after"]).trim(), "restore");
+}
