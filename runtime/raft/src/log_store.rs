@@ -734,6 +734,10 @@ impl RaftLogStorage<TypeConfig> for RedbLogStore {
         let store = self.clone();
         tokio::task::spawn_blocking(move || {
             let written = store.write_entries(encoded);
+            // This handle goes before the flush is reported: a caller that closes the log once
+            // its append is flushed must find the file closed (its last handle gone), not held
+            // by this thread for a moment longer.
+            drop(store);
             drop(turn);
             callback.log_io_completed(
                 written.map_err(|error| std::io::Error::other(error.to_string())),

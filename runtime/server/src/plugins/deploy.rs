@@ -10,6 +10,7 @@
 
 use polis_client::{Client, CreateMode, Error as ClientError, Op};
 use polis_plugin_host::{LoadError, ManifestError, PluginManifest, componentize};
+use polis_tree::Zxid;
 use sha2::{Digest, Sha256};
 
 use super::layout::{
@@ -116,6 +117,7 @@ pub async fn deploy(client: &Client, package: &PluginPackage) -> Result<Deployme
             revision: 1,
             manifest: package.manifest.clone(),
             component: package.sha256.clone(),
+            started_at: None,
         },
         history: Vec::new(),
     };
@@ -161,15 +163,24 @@ pub async fn upgrade(client: &Client, package: &PluginPackage) -> Result<Deploym
     let name = package.manifest.name.clone();
     upload_component(client, package).await?;
     let before: Deployment = read_json(client, &name, &PluginPaths::new(&name).deployment).await?;
-    let upgraded = replace(client, &name, |current| {
+    let upgraded = replace(client, &name, |current, changed_at| {
         let mut history = current.history.clone();
-        history.insert(0, current.current.clone());
+        // The retired revision keeps the zxid it took effect at, so that its events are still
+        // its own however many upgrades follow before the plugin reaches them.
+        history.insert(
+            0,
+            Revision {
+                started_at: Some(current.current.started_at.unwrap_or(changed_at)),
+                ..current.current.clone()
+            },
+        );
         history.truncate(HISTORY_REVISIONS_MAX);
         Ok(Deployment {
             current: Revision {
                 revision: current.current.revision + 1,
                 manifest: package.manifest.clone(),
                 component: package.sha256.clone(),
+                started_at: None,
             },
             history,
         })
@@ -241,7 +252,7 @@ async fn collect_components(client: &Client, candidates: &[String]) -> Result<()
 
 /// Goes back to the previous revision's manifest and component, as a new revision.
 pub async fn rollback(client: &Client, name: &str) -> Result<Deployment, DeployError> {
-    replace(client, name, |current| {
+    replace(client, name, |current, _| {
         let Some((previous, older)) = current.history.split_first() else {
             return Err(DeployError::NoEarlierRevision(name.to_string()));
         };
@@ -250,6 +261,7 @@ pub async fn rollback(client: &Client, name: &str) -> Result<Deployment, DeployE
                 revision: current.current.revision + 1,
                 manifest: previous.manifest.clone(),
                 component: previous.component.clone(),
+                started_at: None,
             },
             history: older.to_vec(),
         })
@@ -276,9 +288,12 @@ pub async fn resume(client: &Client, name: &str) -> Result<Deployment, DeployErr
             state,
         });
     }
-    replace(client, name, |current| {
+    replace(client, name, |current, changed_at| {
         let mut next = current.clone();
         next.current.revision += 1;
+        // The same code goes on: it handles the events from where it took effect, not from the
+        // resume's zxid (which would hand the events in between back to the revision before).
+        next.current.started_at = Some(current.current.started_at.unwrap_or(changed_at));
         Ok(next)
     })
     .await
@@ -477,7 +492,7 @@ async fn upload_component(client: &Client, package: &PluginPackage) -> Result<()
 async fn replace(
     client: &Client,
     name: &str,
-    next: impl FnOnce(&Deployment) -> Result<Deployment, DeployError>,
+    next: impl FnOnce(&Deployment, Zxid) -> Result<Deployment, DeployError>,
 ) -> Result<Deployment, DeployError> {
     let paths = PluginPaths::new(name);
     let (data, stat) = match client.get_data(&paths.deployment).await {
@@ -490,7 +505,9 @@ async fn replace(
             path: paths.deployment.clone(),
             reason: error.to_string(),
         })?;
-    let updated = next(&current)?;
+    // The record's mzxid: when its current revision took effect (only revision changes rewrite
+    // it).
+    let updated = next(&current, stat.mzxid)?;
     if updated.current.manifest.name != name {
         return Err(DeployError::NameMismatch {
             expected: name.to_string(),

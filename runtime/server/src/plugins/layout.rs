@@ -131,6 +131,12 @@ pub struct Revision {
     pub manifest: PluginManifest,
     /// The SHA-256 of the component (a node under [`COMPONENTS_PATH`]).
     pub component: String,
+    /// The zxid from which this revision handles events, when it is not the deployment record's
+    /// mzxid: recorded when the revision is retired by an upgrade (the record's mzxid until
+    /// then), and kept by a resume (the same code goes on where it started). Absent in records
+    /// written before it was kept, where only the newest boundary is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Zxid>,
 }
 
 /// A deployed plugin: the revision that runs now and the earlier ones, newest first.
@@ -174,28 +180,47 @@ impl Cursor {
 
 /// Which revision handles a plugin's next events, and up to where.
 ///
-/// An upgrade, rollback or resume takes effect at the zxid that committed it (`changed_at`, the
-/// deployment record's mzxid: only a revision change rewrites that record). Every event before
-/// it is the previous revision's, every event after it the new one's. So while the cursor is
-/// still before `changed_at`, the previous revision runs, bounded to the events before
-/// `changed_at` (`Some(changed_at)`), and hands over once it has passed them. Only if that
-/// revision cannot run (it is paused or failed, which is why it was replaced) do its pending
-/// events go to the new one. Pure, so that the rule is tested alone.
+/// An upgrade or rollback takes effect at the zxid that committed it (`changed_at`, the
+/// deployment record's mzxid: only a revision change rewrites that record), and each retired
+/// revision keeps the zxid it took effect at ([`Revision::started_at`]). Every event belongs to
+/// the revision that was current when it was committed: the newest revision whose start the
+/// cursor has passed runs, bounded to the events before the next revision's start
+/// (`Some(start)`), and hands over once it has passed them. So however many upgrades landed
+/// while a plugin was behind, and across a failover (the new leader's runner reads the same
+/// record and cursor), each event runs under its own revision, as far back as the history keeps
+/// revisions ([`HISTORY_REVISIONS_MAX`]; events older than the oldest kept go to it). Only if the
+/// revision that would run cannot (it is paused or failed, which is why it was replaced) do its
+/// pending events go to the current one. Pure, so that the rule is tested alone.
 pub fn revision_to_run(
     deployment: &Deployment,
     changed_at: Zxid,
     cursor: Cursor,
     state: PluginState,
 ) -> (Revision, Option<Zxid>) {
-    let handed_over = cursor.zxid >= changed_at
-        || (cursor.zxid == changed_at - 1 && cursor.handled_in_zxid.is_none());
-    match deployment.history.first() {
-        Some(previous)
-            if !handed_over && !matches!(state, PluginState::Paused | PluginState::Failed) =>
-        {
-            (previous.clone(), Some(changed_at))
+    // The cursor has passed `start` once every event before it is handled.
+    let passed = |start: Zxid| {
+        cursor.zxid >= start
+            || (cursor.zxid == start.saturating_sub(1) && cursor.handled_in_zxid.is_none())
+    };
+    let current_start = deployment.current.started_at.unwrap_or(changed_at);
+    if passed(current_start) || matches!(state, PluginState::Paused | PluginState::Failed) {
+        return (deployment.current.clone(), None);
+    }
+    let mut newer_start = current_start;
+    let mut oldest_kept = None;
+    for revision in &deployment.history {
+        match revision.started_at {
+            Some(start) if !passed(start) => {
+                oldest_kept = Some((revision.clone(), newer_start));
+                newer_start = start;
+            }
+            // Its start passed, or is not recorded (an older record): it is the one.
+            _ => return (revision.clone(), Some(newer_start)),
         }
-        _ => (deployment.current.clone(), None),
+    }
+    match oldest_kept {
+        Some((revision, before)) => (revision, Some(before)),
+        None => (deployment.current.clone(), None),
     }
 }
 
@@ -327,6 +352,7 @@ mod tests {
             revision: number,
             manifest: PluginManifest::new("echo", version, &["/in"]),
             component: "00".repeat(32),
+            started_at: None,
         };
         Deployment {
             current: revision(2, "2.0.0"),
@@ -367,6 +393,51 @@ mod tests {
                 .revision,
             2
         );
+    }
+
+    /// Issue 16's corner: two upgrades in quick succession while the plugin is behind both (and
+    /// a failover, after which a new leader decides from the same record and cursor). Revision
+    /// 1 was current until zxid 100, revision 2 until 200, revision 3 since.
+    #[test]
+    fn each_event_runs_under_the_revision_current_when_it_committed_across_upgrades() {
+        let revision = |number: u64, started_at: Option<Zxid>| Revision {
+            revision: number,
+            manifest: PluginManifest::new("echo", &format!("{number}.0.0"), &["/in"]),
+            component: "00".repeat(32),
+            started_at,
+        };
+        let deployment = Deployment {
+            current: revision(3, None),
+            history: vec![revision(2, Some(100)), revision(1, Some(10))],
+        };
+        let run = |cursor: Cursor, state: PluginState| {
+            let (revision, before) = revision_to_run(&deployment, 200, cursor, state);
+            (revision.revision, before)
+        };
+        assert_eq!(run(Cursor::after(40), PluginState::Running), (1, Some(100)));
+        assert_eq!(run(Cursor::after(99), PluginState::Running), (2, Some(200)));
+        assert_eq!(
+            run(Cursor::after(150), PluginState::Running),
+            (2, Some(200))
+        );
+        assert_eq!(run(Cursor::after(199), PluginState::Running), (3, None));
+        // Behind every revision kept: the oldest kept stands in for the ones dropped.
+        assert_eq!(run(Cursor::after(5), PluginState::Running), (1, Some(100)));
+        // A paused revision is why the plugin was upgraded: the current one takes its events.
+        assert_eq!(run(Cursor::after(40), PluginState::Paused), (3, None));
+
+        // A resume is the same code going on: revision 4 starts where revision 3 did, so the
+        // events between revision 3's start and the resume are not handed back to revision 2.
+        let resumed = Deployment {
+            current: revision(4, Some(200)),
+            ..deployment.clone()
+        };
+        let (running, before) =
+            revision_to_run(&resumed, 300, Cursor::after(250), PluginState::Running);
+        assert_eq!((running.revision, before), (4, None));
+        let (running, before) =
+            revision_to_run(&resumed, 300, Cursor::after(150), PluginState::Running);
+        assert_eq!((running.revision, before), (2, Some(200)));
     }
 
     #[test]
