@@ -108,6 +108,7 @@ impl PeerLinks {
                     lease: self.lease.clone(),
                     state: tokio::sync::Mutex::new(LinkState::default()),
                     answering: AtomicBool::new(true),
+                    answered_once: AtomicBool::new(false),
                 })
             })
             .clone()
@@ -128,6 +129,8 @@ pub struct PeerLink {
     /// Whether the peer answered the last call: the log says when this changes, not at every
     /// failed call (see [`PeerLink::record_answer`]).
     answering: AtomicBool,
+    /// Whether the peer has answered any call yet.
+    answered_once: AtomicBool,
 }
 
 #[derive(Default)]
@@ -167,6 +170,18 @@ impl PeerLink {
     /// same thing once per outage.
     pub(crate) fn record_answer(&self, failure: Option<&dyn fmt::Display>) {
         match failure {
+            // A peer that has never answered is starting, or down since before this node
+            // started: worth a line, not an alarm.
+            Some(failure) if !self.answered_once.load(Ordering::Relaxed) => {
+                if self.answering.swap(false, Ordering::Relaxed) {
+                    tracing::info!(
+                        peer = self.target,
+                        address = %self.peer_address,
+                        error = %failure,
+                        "a peer does not answer yet"
+                    );
+                }
+            }
             Some(failure) => {
                 if self.answering.swap(false, Ordering::Relaxed) {
                     tracing::warn!(
@@ -179,6 +194,7 @@ impl PeerLink {
                 }
             }
             None => {
+                self.answered_once.store(true, Ordering::Relaxed);
                 if !self.answering.swap(true, Ordering::Relaxed) {
                     tracing::info!(peer = self.target, address = %self.peer_address, "a peer answers again");
                 }

@@ -130,6 +130,37 @@ impl std::fmt::Debug for Node {
     }
 }
 
+/// How long a founding node waits for a majority of its fellow members to accept a connection
+/// before it founds the cluster anyway (openraft then retries its election until they answer).
+pub const FOUNDING_MAJORITY_WAIT: Duration = Duration::from_secs(5);
+
+/// Waits, at most [`FOUNDING_MAJORITY_WAIT`], until enough of the other `members` accept a peer
+/// connection that, with this node, they are a majority. Members started together (`polis dev
+/// --nodes 3`, a StatefulSet started in parallel) open their stores at different speeds; a founder
+/// that campaigned before its peers listened saw its first vote requests time out, which openraft
+/// logs as an error on an ordinary start.
+async fn wait_for_founding_majority(
+    links: &PeerLinks,
+    members: &BTreeMap<NodeId, PeerNode>,
+    founder: NodeId,
+) {
+    let others_needed = members.len() / 2;
+    let deadline = tokio::time::Instant::now() + FOUNDING_MAJORITY_WAIT;
+    loop {
+        let mut answering = 0;
+        for (id, node) in members.iter().filter(|(id, _)| **id != founder) {
+            if links.link(*id, node).connection().await.is_ok() {
+                answering += 1;
+            }
+        }
+        if answering >= others_needed || tokio::time::Instant::now() >= deadline {
+            return;
+        }
+        // A bounded wait between rounds (the links back their dials off themselves too).
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 impl Node {
     /// Opens the node's log and tree, joins (or founds) the cluster and starts its tasks.
     pub async fn start(
@@ -224,6 +255,7 @@ impl Node {
             }
             // The member with the lowest id founds the cluster; the others wait to be contacted.
             if members.keys().next() == Some(&settings.id) {
+                wait_for_founding_majority(&links, &members, settings.id).await;
                 raft.initialize(members)
                     .await
                     .context("initialising the cluster")?;
