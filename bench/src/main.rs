@@ -67,6 +67,10 @@ struct Arguments {
     /// or `sequential` (ZooKeeper's own guarantee: a local read after the session's writes).
     #[arg(long, default_value = "linearizable", value_parser = ["linearizable", "sequential"])]
     polis_zookeeper_reads: String,
+    /// The members of each system's cluster: 3 (the default), or 1 to compare each system
+    /// standalone (ZooKeeper's standalone mode, one etcd member, a one-node Polis).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=3))]
+    members: u16,
     /// Each Polis node's `runtime_threads`; 0 leaves the default, one per core. The three nodes
     /// share this machine's cores with each other, the peers and the load generator, so each is
     /// given one thread by default (`runtime_threads` in the README). ZooKeeper and etcd run
@@ -95,6 +99,11 @@ struct Arguments {
 
 fn main() -> std::process::ExitCode {
     let arguments = Arguments::parse();
+    if arguments.members == 2 {
+        eprintln!("polis-bench: --members takes 1 or 3");
+        return std::process::ExitCode::FAILURE;
+    }
+    servers::set_members(arguments.members);
     let outcome = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -255,12 +264,13 @@ async fn run(arguments: Arguments) -> anyhow::Result<()> {
 
     let table = results.markdown();
     let heading = format!(
-        "Polis against ZooKeeper and etcd: three members each on 127.0.0.1, closed loop \
+        "Polis against ZooKeeper and etcd: {} member(s) each on 127.0.0.1, closed loop \
          (one request in flight per session), {PAYLOAD_LEN}-byte data, {:.0} s measured after \
          {:.0} s warm-up, {} repeat(s) merged. Watch: ops/s are fan-out rounds per second (the \
          ZooKeeper-protocol and Polis watchers set a one-shot watch again each round, etcd's \
          streams stay open), latency is until the last watcher has the event. Polis's \
          ZooKeeper faces serve {} reads; each Polis node runs {}.\n\n",
+        arguments.members,
         arguments.seconds,
         arguments.warmup_seconds,
         arguments.repeats,

@@ -26,8 +26,18 @@ pub const ZOOKEEPER_SESSION_TIMEOUT: Duration = Duration::from_secs(10);
 /// How many trailing bytes of a server's log an error about it quotes.
 const LOG_TAIL_LEN: u64 = 2_000;
 
-/// The members of every cluster.
-const MEMBERS: u16 = 3;
+/// The members of every cluster: three, or one with `--members 1` (each system standalone).
+static MEMBERS: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
+
+/// Sets the members of every cluster, once, before any starts.
+pub fn set_members(members: u16) {
+    assert!(matches!(members, 1 | 3), "clusters of one or three members");
+    assert!(MEMBERS.set(members).is_ok(), "the members are set once");
+}
+
+fn member_count() -> u16 {
+    *MEMBERS.get_or_init(|| 3)
+}
 /// ZooKeeper's ports, member `i` (from 0) at `+ i`: away from 2181-2183, where a `polis dev`
 /// cluster serves its ZooKeeper faces.
 const ZOOKEEPER_CLIENT_PORT_FIRST: u16 = 2281;
@@ -118,7 +128,7 @@ fn ensure_ports_free(tcp: &[u16], udp: &[u16]) -> anyhow::Result<()> {
 }
 
 fn member_ports(first: u16) -> Vec<u16> {
-    (0..MEMBERS).map(|member| first + member).collect()
+    (0..member_count()).map(|member| first + member).collect()
 }
 
 /// Probes until `probe` succeeds, a process exits, or [`STARTUP_DEADLINE`] passes.
@@ -194,7 +204,7 @@ impl ZooKeeperEnsemble {
         tcp_ports.extend(member_ports(ZOOKEEPER_QUORUM_PORT_FIRST));
         tcp_ports.extend(member_ports(ZOOKEEPER_ELECTION_PORT_FIRST));
         ensure_ports_free(&tcp_ports, &[])?;
-        let members: String = (0..MEMBERS)
+        let members: String = (0..member_count())
             .map(|member| {
                 format!(
                     "server.{}=127.0.0.1:{}:{}\n",
@@ -205,7 +215,7 @@ impl ZooKeeperEnsemble {
             })
             .collect();
         let mut servers = Vec::new();
-        for member in 0..MEMBERS {
+        for member in 0..member_count() {
             let id = member + 1;
             let member_dir = dir.join(format!("zookeeper{id}"));
             let data_dir = member_dir.join("data");
@@ -274,15 +284,15 @@ impl EtcdCluster {
         tcp_ports.extend(member_ports(ETCD_PEER_PORT_FIRST));
         ensure_ports_free(&tcp_ports, &[])?;
         let peer_url = |member: u16| format!("http://127.0.0.1:{}", ETCD_PEER_PORT_FIRST + member);
-        let client_urls: Vec<String> = (0..MEMBERS)
+        let client_urls: Vec<String> = (0..member_count())
             .map(|member| format!("http://127.0.0.1:{}", ETCD_CLIENT_PORT_FIRST + member))
             .collect();
-        let initial_cluster = (0..MEMBERS)
+        let initial_cluster = (0..member_count())
             .map(|member| format!("etcd{}={}", member + 1, peer_url(member)))
             .collect::<Vec<_>>()
             .join(",");
         let mut servers = Vec::new();
-        for member in 0..MEMBERS {
+        for member in 0..member_count() {
             let name = format!("etcd{}", member + 1);
             let member_dir = dir.join(&name);
             std::fs::create_dir_all(&member_dir)
@@ -385,7 +395,14 @@ struct PolisZooKeeper {
     four_letter_words: Vec<String>,
     /// `linearizable` (the default) or `sequential` (ZooKeeper's own read guarantee).
     reads: String,
+    /// Every session of the benchmark comes from 127.0.0.1: raised as ZooKeeper's
+    /// `maxClientCnxns` is lifted for it (64 sessions on one member pass the default of 60).
+    connections_per_address_max: usize,
+    sessions_per_owner_max: usize,
 }
+
+/// The ZooKeeper faces' per-address bounds in the benchmark (the load comes from one address).
+const BENCH_CONNECTIONS_PER_ADDRESS_MAX: usize = 4_096;
 
 /// Runs `polis` with `arguments` to completion (certificate authority commands).
 fn run_polis(polis: &Path, arguments: &[&str]) -> anyhow::Result<()> {
@@ -431,8 +448,8 @@ impl PolisCluster {
         let address = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
         let zookeeper_ports = member_ports(POLIS_ZOOKEEPER_PORT_FIRST);
         let mut tcp_ports = zookeeper_ports.clone();
-        tcp_ports.extend((0..MEMBERS).map(|node| node_port(node, 2)));
-        let udp_ports: Vec<u16> = (0..MEMBERS)
+        tcp_ports.extend((0..member_count()).map(|node| node_port(node, 2)));
+        let udp_ports: Vec<u16> = (0..member_count())
             .flat_map(|node| [node_port(node, 0), node_port(node, 1)])
             .collect();
         ensure_ports_free(&tcp_ports, &udp_ports)?;
@@ -455,7 +472,7 @@ impl PolisCluster {
                 BENCH_CLIENT_NAME,
             ],
         )?;
-        let members: Vec<PolisMember> = (0..MEMBERS)
+        let members: Vec<PolisMember> = (0..member_count())
             .map(|node| PolisMember {
                 id: u64::from(node) + 1,
                 peer_address: address(node_port(node, 1)).to_string(),
@@ -463,7 +480,7 @@ impl PolisCluster {
             })
             .collect();
         let mut servers = Vec::new();
-        for node in 0..MEMBERS {
+        for node in 0..member_count() {
             let id = node + 1;
             let name = format!("node{id}");
             run_polis(
@@ -505,6 +522,8 @@ impl PolisCluster {
                     listen: address(POLIS_ZOOKEEPER_PORT_FIRST + node),
                     four_letter_words: vec!["ruok".into(), "srvr".into(), "mntr".into()],
                     reads: zookeeper_reads.to_string(),
+                    connections_per_address_max: BENCH_CONNECTIONS_PER_ADDRESS_MAX,
+                    sessions_per_owner_max: BENCH_CONNECTIONS_PER_ADDRESS_MAX,
                 },
                 runtime_threads,
             };
@@ -526,7 +545,7 @@ impl PolisCluster {
             )?);
         }
         let client_tls = TlsFiles::for_client(&certs, BENCH_CLIENT_NAME);
-        let client_configs: Vec<ClientConfig> = (0..MEMBERS)
+        let client_configs: Vec<ClientConfig> = (0..member_count())
             .map(|node| {
                 ClientConfig::new(
                     vec![address(node_port(node, 0))],
@@ -539,7 +558,7 @@ impl PolisCluster {
             .iter()
             .map(|port| format!("127.0.0.1:{port}"))
             .collect();
-        let metrics_addresses = (0..MEMBERS)
+        let metrics_addresses = (0..member_count())
             .map(|node| address(node_port(node, 2)))
             .collect();
         let mut cluster = PolisCluster {
