@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -107,11 +107,60 @@ impl PeerLinks {
                     dials: self.dials.clone(),
                     lease: self.lease.clone(),
                     state: tokio::sync::Mutex::new(LinkState::default()),
-                    answering: AtomicBool::new(true),
-                    answered_once: AtomicBool::new(false),
+                    answers: Mutex::new(AnswerState::default()),
                 })
             })
             .clone()
+    }
+}
+
+/// Whether a peer answered its last call, and whether it ever did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct AnswerState {
+    answering: bool,
+    answered_once: bool,
+}
+
+impl Default for AnswerState {
+    /// A new link expects an answer, so that its first failure is noted.
+    fn default() -> AnswerState {
+        AnswerState {
+            answering: true,
+            answered_once: false,
+        }
+    }
+}
+
+/// What the log says after a call changed a peer's [`AnswerState`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AnswerNote {
+    /// The first failure of a peer that never answered: starting, or down since before this node
+    /// started; worth a line, not an alarm.
+    NotYet,
+    /// The first failure after answers: an outage.
+    Stopped,
+    /// The first answer after failures that began before any answer.
+    Answers,
+    /// The first answer after an outage.
+    AnswersAgain,
+}
+
+impl AnswerState {
+    /// The state after a call that `answered` (or failed), and what to say of the change, if it
+    /// is one: one line per outage instead of one per failed call.
+    fn after_call(self, answered: bool) -> (AnswerState, Option<AnswerNote>) {
+        let next = AnswerState {
+            answering: answered,
+            answered_once: self.answered_once || answered,
+        };
+        let note = match (self.answering, answered) {
+            (true, false) if self.answered_once => Some(AnswerNote::Stopped),
+            (true, false) => Some(AnswerNote::NotYet),
+            (false, true) if self.answered_once => Some(AnswerNote::AnswersAgain),
+            (false, true) => Some(AnswerNote::Answers),
+            _ => None,
+        };
+        (next, note)
     }
 }
 
@@ -126,11 +175,9 @@ pub struct PeerLink {
     /// Held while dialling, so that concurrent callers wait for one handshake instead of each
     /// making its own.
     state: tokio::sync::Mutex<LinkState>,
-    /// Whether the peer answered the last call: the log says when this changes, not at every
-    /// failed call (see [`PeerLink::record_answer`]).
-    answering: AtomicBool,
-    /// Whether the peer has answered any call yet.
-    answered_once: AtomicBool,
+    /// Whether the peer answered the last call and ever: the log says when this changes, not at
+    /// every failed call (see [`PeerLink::record_answer`]).
+    answers: Mutex<AnswerState>,
 }
 
 #[derive(Default)]
@@ -169,36 +216,32 @@ impl PeerLink {
     /// operator reads as many faults); its replication log is off by default, and this says the
     /// same thing once per outage.
     pub(crate) fn record_answer(&self, failure: Option<&dyn fmt::Display>) {
-        match failure {
-            // A peer that has never answered is starting, or down since before this node
-            // started: worth a line, not an alarm.
-            Some(failure) if !self.answered_once.load(Ordering::Relaxed) => {
-                if self.answering.swap(false, Ordering::Relaxed) {
-                    tracing::info!(
-                        peer = self.target,
-                        address = %self.peer_address,
-                        error = %failure,
-                        "a peer does not answer yet"
-                    );
-                }
+        let note = {
+            let mut answers = self
+                .answers
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let (next, note) = answers.after_call(failure.is_none());
+            *answers = next;
+            note
+        };
+        let (peer, address) = (self.target, &self.peer_address);
+        match (note, failure) {
+            (Some(AnswerNote::NotYet), Some(failure)) => {
+                tracing::info!(peer, %address, error = %failure, "a peer does not answer yet");
             }
-            Some(failure) => {
-                if self.answering.swap(false, Ordering::Relaxed) {
-                    tracing::warn!(
-                        peer = self.target,
-                        address = %self.peer_address,
-                        error = %failure,
-                        "a peer stopped answering; calls to it are retried, and the log says \
-                         when it answers again"
-                    );
-                }
+            (Some(AnswerNote::Stopped), Some(failure)) => tracing::warn!(
+                peer,
+                %address,
+                error = %failure,
+                "a peer stopped answering; calls to it are retried, and the log says when it \
+                 answers again"
+            ),
+            (Some(AnswerNote::Answers), _) => tracing::info!(peer, %address, "a peer answers"),
+            (Some(AnswerNote::AnswersAgain), _) => {
+                tracing::info!(peer, %address, "a peer answers again");
             }
-            None => {
-                self.answered_once.store(true, Ordering::Relaxed);
-                if !self.answering.swap(true, Ordering::Relaxed) {
-                    tracing::info!(peer = self.target, address = %self.peer_address, "a peer answers again");
-                }
-            }
+            _ => {}
         }
     }
 
@@ -283,5 +326,44 @@ impl PeerLink {
             })??;
         tracing::debug!(target = self.target, %address, "connected to a peer");
         Ok(connection)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The log notes each change of a peer's answering once: a start, an outage, a recovery;
+    /// every further failed (or answered) call is silent.
+    #[test]
+    fn a_peer_is_noted_once_per_change_not_per_call() {
+        let calls = [false, false, true, true, false, false, false, true, false];
+        let mut state = AnswerState::default();
+        let notes: Vec<Option<AnswerNote>> = calls
+            .iter()
+            .map(|answered| {
+                let (next, note) = state.after_call(*answered);
+                state = next;
+                note
+            })
+            .collect();
+        assert_eq!(
+            notes,
+            vec![
+                Some(AnswerNote::NotYet),
+                None,
+                Some(AnswerNote::Answers),
+                None,
+                Some(AnswerNote::Stopped),
+                None,
+                None,
+                Some(AnswerNote::AnswersAgain),
+                Some(AnswerNote::Stopped),
+            ]
+        );
+        // A peer that answers from the start is never noted.
+        let (state, note) = AnswerState::default().after_call(true);
+        assert_eq!(note, None);
+        assert_eq!(state.after_call(true).1, None);
     }
 }
