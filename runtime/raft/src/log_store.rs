@@ -372,7 +372,11 @@ impl RedbLogStore {
             encoded.windows(2).all(|pair| pair[0].0 + 1 == pair[1].0),
             "an append batch holds consecutive indexes"
         );
-        self.file.journal().append(first, &encoded)?;
+        let checkpoint_due = {
+            let mut journal = self.file.journal();
+            journal.append(first, &encoded)?;
+            journal.wants_checkpoint()
+        };
         let transaction = self.begin_write(Durability::None)?;
         {
             let mut table = transaction
@@ -389,7 +393,7 @@ impl RedbLogStore {
         self.mark_committed_written(committed);
         self.committed().file_last = Some(last);
         self.recent().mark_durable(last);
-        if self.file.journal().wants_checkpoint() {
+        if checkpoint_due {
             let checkpoint = self.begin_write(Durability::Immediate)?;
             self.file.commit_durable(checkpoint)?;
         }

@@ -1182,10 +1182,9 @@ fn a_server_of_another_ca_is_named_as_such() {
     );
 }
 
-#[test]
-fn logs_written_to_a_file_or_pipe_carry_no_colour_codes() {
-    let folder = tempfile::tempdir().unwrap();
-    let mut child = Command::new(POLIS)
+/// `polis dev` on free ports in `folder`, its stderr piped and its stdout as `stdout` says.
+fn spawn_dev(folder: &Path, stdout: Stdio) -> Child {
+    Command::new(POLIS)
         .args([
             "dev",
             "--listen",
@@ -1193,11 +1192,17 @@ fn logs_written_to_a_file_or_pipe_carry_no_colour_codes() {
             "--admin-listen",
             "127.0.0.1:0",
         ])
-        .current_dir(folder.path())
-        .stdout(Stdio::null())
+        .current_dir(folder)
+        .stdout(stdout)
         .stderr(Stdio::piped())
         .spawn()
-        .expect("polis dev starts");
+        .expect("polis dev starts")
+}
+
+#[test]
+fn logs_written_to_a_file_or_pipe_carry_no_colour_codes() {
+    let folder = tempfile::tempdir().unwrap();
+    let mut child = spawn_dev(folder.path(), Stdio::null());
     let lines = lines_of(child.stderr.take().expect("stderr"));
     let line = line_containing(&lines, "INFO", "the node logging");
     interrupt(&child);
@@ -1210,19 +1215,7 @@ fn logs_written_to_a_file_or_pipe_carry_no_colour_codes() {
 #[test]
 fn a_terminated_node_shuts_down_cleanly() {
     let folder = tempfile::tempdir().unwrap();
-    let mut child = Command::new(POLIS)
-        .args([
-            "dev",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-        ])
-        .current_dir(folder.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("polis dev starts");
+    let mut child = spawn_dev(folder.path(), Stdio::piped());
     let out = lines_of(child.stdout.take().expect("stdout"));
     let err = lines_of(child.stderr.take().expect("stderr"));
     line_containing(&out, "client (QUIC)", "the node serving");

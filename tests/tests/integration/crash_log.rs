@@ -15,9 +15,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::sync::mpsc::RecvTimeoutError;
 
 use openraft::storage::{RaftLogStorage, RaftLogStorageExt};
 use openraft::{CommittedLeaderId, EntryPayload, RaftLogReader};
@@ -25,9 +23,7 @@ use polis_raft::{Command, LogEntry, LogId, RAFT_LOG_FILE_NAME, RedbLogStore};
 use polis_tests::SplitMix64;
 use polis_tree::{Acl, Caller, CreateMode, TxnKind, WriteOp};
 
-use super::crash_safety::{
-    ENV_CHILD_SEED, ENV_SEED, ROUNDS, SIGKILL, SILENCE_LIMIT, Writer, env_number, test_seed,
-};
+use super::crash_safety::{ENV_CHILD_SEED, ENV_SEED, ROUNDS, Writer, env_number, test_seed};
 
 /// The name of the child test, as libtest's `--exact` filter wants it.
 const CHILD_TEST: &str = "crash_log::crash_log_child_appends_until_killed";
@@ -159,35 +155,12 @@ fn run_until_killed(file: &Path, seed: u64, kill_after: u64, context: &str) -> P
     ];
     let mut writer = Writer::spawn(CHILD_TEST, &env, context);
     let mut printed = Printed::default();
-    let mut lines = 0u64;
-    while lines < kill_after {
-        match writer.lines.recv_timeout(SILENCE_LIMIT) {
-            Ok(line) => {
-                printed.record(&line, context);
-                lines += 1;
-            }
-            Err(RecvTimeoutError::Timeout) => {
-                let _ = writer.child.kill();
-                let _ = writer.child.wait();
-                panic!("{context}: the child printed nothing for {SILENCE_LIMIT:?}");
-            }
-            Err(RecvTimeoutError::Disconnected) => {
-                let status = writer.child.wait().expect("wait for the child");
-                let stderr = writer.stderr.join().unwrap_or_default();
-                panic!("{context}: the child exited ({status}) before it was killed:\n{stderr}");
-            }
-        }
+    for _ in 0..kill_after {
+        let line = writer.next_line(context);
+        printed.record(&line, context);
     }
-    // `Child::kill` sends SIGKILL on Unix: no destructor runs, so no checkpoint on close.
-    writer.child.kill().expect("kill the child");
-    let status = writer.child.wait().expect("wait for the child");
-    assert_eq!(
-        status.signal(),
-        Some(SIGKILL),
-        "{context}: ended by {status}"
-    );
-    writer.stdout.join().expect("the stdout reader");
-    for line in writer.lines.try_iter() {
+    // No destructor runs in the killed child, so no checkpoint on close.
+    for line in writer.kill(context) {
         printed.record(&line, context);
     }
     printed

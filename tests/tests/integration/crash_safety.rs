@@ -43,10 +43,10 @@ pub(crate) const ENV_SEED: &str = "POLIS_CRASH_SEED";
 /// Rounds per test, each with its own kill point, workload and file.
 pub(crate) const ROUNDS: u64 = 8;
 /// How long the child may stay silent before the test gives up on it.
-pub(crate) const SILENCE_LIMIT: Duration = Duration::from_secs(60);
+const SILENCE_LIMIT: Duration = Duration::from_secs(60);
 /// A writer that is never killed stops after this many batches rather than fill the disk.
 const CHILD_BATCHES_MAX: u64 = 200_000;
-pub(crate) const SIGKILL: i32 = 9;
+const SIGKILL: i32 = 9;
 
 #[test]
 fn killed_writer_leaves_a_committed_prefix() {
@@ -173,44 +173,11 @@ fn crash_round(seed: u64, kill_after: u64, sync_every: u64, context: &str) -> Ou
     ];
     let mut writer = Writer::spawn(CHILD_TEST, &env, context);
     let mut outcome = Outcome::default();
-    loop {
-        let line = match writer.lines.recv_timeout(SILENCE_LIMIT) {
-            Ok(line) => line,
-            Err(RecvTimeoutError::Timeout) => {
-                let _ = writer.child.kill();
-                let _ = writer.child.wait();
-                panic!(
-                    "{context}: the writer printed nothing for {} s; last commit reported: {:?}",
-                    SILENCE_LIMIT.as_secs(),
-                    outcome
-                );
-            }
-            Err(RecvTimeoutError::Disconnected) => {
-                let status = writer.child.wait().expect("wait for the writer");
-                let stderr = writer.stderr.join().unwrap_or_default();
-                panic!(
-                    "{context}: the writer exited ({status}) before it was killed, after \
-                     {outcome:?}; its stderr:\n{stderr}"
-                );
-            }
-        };
+    while outcome.last_committed_batch < kill_after {
+        let line = writer.next_line(context);
         record(&mut outcome, &line, context);
-        if outcome.last_committed_batch >= kill_after {
-            break;
-        }
     }
-    // `Child::kill` sends SIGKILL on Unix: no destructor, no flush, no clean close of the file.
-    writer.child.kill().expect("kill the writer");
-    let status = writer.child.wait().expect("wait for the writer");
-    assert_eq!(
-        status.signal(),
-        Some(SIGKILL),
-        "{context}: the writer ended by SIGKILL, not {status}"
-    );
-    // The child may have gone on past the kill decision; whatever it printed before it died, it
-    // had done, so those lines count too.
-    writer.stdout.join().expect("the stdout reader");
-    for line in writer.lines.try_iter() {
+    for line in writer.kill(context) {
         record(&mut outcome, &line, context);
     }
     let (stored_batch, stored_zxid) = check_committed_prefix(&db, seed, context);
@@ -369,10 +336,11 @@ fn describe_difference(stored: &DataTree, expected: &DataTree) -> String {
 
 /// A running writer process and the threads that read its output.
 pub(crate) struct Writer {
-    pub(crate) child: Child,
-    pub(crate) lines: Receiver<String>,
-    pub(crate) stdout: JoinHandle<()>,
-    pub(crate) stderr: JoinHandle<String>,
+    child: Child,
+    lines: Receiver<String>,
+    stdout: JoinHandle<()>,
+    /// Taken once, when the child ended early and its stderr explains why.
+    stderr: Option<JoinHandle<String>>,
 }
 
 impl Writer {
@@ -413,8 +381,49 @@ impl Writer {
             child,
             lines,
             stdout,
-            stderr,
+            stderr: Some(stderr),
         }
+    }
+
+    /// The child's next line. Fails the test if the child stays silent for [`SILENCE_LIMIT`]
+    /// or ends before it is killed (with its stderr).
+    pub(crate) fn next_line(&mut self, context: &str) -> String {
+        match self.lines.recv_timeout(SILENCE_LIMIT) {
+            Ok(line) => line,
+            Err(RecvTimeoutError::Timeout) => {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "{context}: the child printed nothing for {} s",
+                    SILENCE_LIMIT.as_secs()
+                );
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                let status = self.child.wait().expect("wait for the child");
+                let stderr = self
+                    .stderr
+                    .take()
+                    .and_then(|stderr| stderr.join().ok())
+                    .unwrap_or_default();
+                panic!("{context}: the child exited ({status}) before it was killed:\n{stderr}");
+            }
+        }
+    }
+
+    /// Kills the child with a real SIGKILL (`Child::kill` on Unix: no destructor, no flush, no
+    /// clean close of its files) and returns the lines it printed that were not read yet: it
+    /// may have gone on past the kill decision, and whatever it printed before it died, it had
+    /// done.
+    pub(crate) fn kill(mut self, context: &str) -> Vec<String> {
+        self.child.kill().expect("kill the child");
+        let status = self.child.wait().expect("wait for the child");
+        assert_eq!(
+            status.signal(),
+            Some(SIGKILL),
+            "{context}: the child ended by SIGKILL, not {status}"
+        );
+        self.stdout.join().expect("the stdout reader");
+        self.lines.try_iter().collect()
     }
 }
 
