@@ -232,7 +232,7 @@ pub fn children_index_matches_tree<S: TreeStore>(new_store: &mut impl FnMut() ->
     let mut paths = vec!["/".to_string()];
     while let Some(node_path) = paths.pop() {
         let (_, children) = tree.node(&node_path).expect("listed node exists");
-        let expected: Vec<String> = children.iter().cloned().collect();
+        let expected: Vec<String> = children.iter().map(|name| name.to_string()).collect();
         assert_eq!(
             store.children(&node_path).expect("children"),
             expected,

@@ -19,6 +19,7 @@
 
 mod acl;
 mod change;
+mod child_names;
 mod error;
 mod event;
 mod history;
@@ -50,7 +51,7 @@ pub use session_writes::{
 };
 pub use snapshot::{SNAPSHOT_FORMAT_VERSION, SnapshotError, SnapshotReader, SnapshotWriter};
 pub use stat::Stat;
-pub use tree::{Applied, DataTree, TreeState};
+pub use tree::{Applied, Children, DataTree, TreeState};
 pub use watch::{WatchKind, WatchRegistry};
 pub use watch_replay::{WatchReplay, replay_watches};
 

@@ -111,7 +111,7 @@ impl NodeKind {
 /// Everything stored about one znode except its children, which the tree indexes separately.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeRecord {
-    pub data: Vec<u8>,
+    pub data: Box<[u8]>,
     pub acl: AclList,
     pub kind: NodeKind,
     pub czxid: Zxid,

@@ -1377,7 +1377,7 @@ fn record_matches(record: &NodeRecord, node: &ModelNode) -> bool {
         _ => false,
     };
     kind_matches
-        && record.data == node.data
+        && *record.data == *node.data
         && *record.acl == *node.acl
         && (
             record.czxid,
@@ -1409,7 +1409,10 @@ fn compare_state(tree: &DataTree, model: &Model, now_ms: i64) -> Result<(), Test
         );
         let expected_children = model.children(path);
         prop_assert_eq!(
-            children.iter().cloned().collect::<Vec<_>>(),
+            children
+                .iter()
+                .map(|name| name.to_string())
+                .collect::<Vec<_>>(),
             expected_children.clone()
         );
         let stat = model.stat(path);

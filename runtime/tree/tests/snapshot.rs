@@ -583,7 +583,7 @@ fn the_largest_legal_node_survives_a_snapshot() {
     let restored = read(limits.clone(), &bytes).expect("the largest legal node reads back");
     assert_eq!(snapshot(&restored), bytes);
     let (record, _) = restored.node(&path).expect("the node is there");
-    assert_eq!(record.data, data);
+    assert_eq!(*record.data, *data);
     assert_eq!(record.acl.len(), acl.len());
 }
 

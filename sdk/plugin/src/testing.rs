@@ -262,7 +262,7 @@ impl MemoryTree {
     pub fn get(&self, node_path: &str) -> Option<Vec<u8>> {
         self.tree
             .node(node_path)
-            .map(|(record, _)| record.data.clone())
+            .map(|(record, _)| record.data.to_vec())
     }
 
     /// A node's stat, or `None` if there is no node.
@@ -274,7 +274,7 @@ impl MemoryTree {
     pub fn children(&self, node_path: &str) -> Vec<String> {
         self.tree
             .node(node_path)
-            .map(|(_, children)| children.iter().cloned().collect())
+            .map(|(_, children)| children.iter().map(|name| name.to_string()).collect())
             .unwrap_or_default()
     }
 

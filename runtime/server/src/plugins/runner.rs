@@ -156,7 +156,7 @@ async fn deployed_revisions(node: &Node) -> BTreeMap<String, (Revision, Option<Z
             continue;
         };
         match serde_json::from_slice::<Deployment>(&record.data) {
-            Ok(deployment) if deployment.current.manifest.name == *name => {
+            Ok(deployment) if *deployment.current.manifest.name == **name => {
                 let paths = PluginPaths::new(name);
                 let Some((cursor_record, _)) = tree.node(&paths.cursor) else {
                     continue;
@@ -170,7 +170,7 @@ async fn deployed_revisions(node: &Node) -> BTreeMap<String, (Revision, Option<Z
                     .unwrap_or_default()
                     .state;
                 wanted.insert(
-                    name.clone(),
+                    name.to_string(),
                     revision_to_run(&deployment, record.mzxid, cursor, state),
                 );
             }

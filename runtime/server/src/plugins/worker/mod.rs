@@ -575,7 +575,10 @@ impl Worker {
         let tree = self.node.reader.read().await;
         let (_, children) = tree.node(&self.paths.dead_letter)?;
         let child = children
-            .range(REPLAY_PREFIX.to_string()..)
+            .range::<str, _>((
+                std::ops::Bound::Included(REPLAY_PREFIX),
+                std::ops::Bound::Unbounded,
+            ))
             .next()
             .filter(|child| child.starts_with(REPLAY_PREFIX))?;
         let path = format!("{}/{child}", self.paths.dead_letter);
