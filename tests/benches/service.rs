@@ -339,6 +339,7 @@ async fn echo_loop(
                 path: "/bench".to_string(),
                 data: vec![7u8; PAYLOAD_LEN],
                 version: -1,
+                null_data: false,
             })),
             allow_stale: false,
         })),

@@ -1,8 +1,9 @@
 """The Python kazoo client against a Polis node's ZooKeeper face, unchanged.
 
 Runs the seed's own example, `zk.create('/test', b'data', ephemeral=True)`, then kazoo's Lock,
-Election, Counter and ChildrenWatch recipes, each with two sessions contending. Exits 0 when all
-pass; any failed assertion or kazoo error exits non-zero with a traceback.
+Election, Counter and ChildrenWatch recipes, each with two sessions contending, and null data
+apart from empty data. Exits 0 when all pass; any failed assertion or kazoo error exits non-zero
+with a traceback.
 
 Usage: python3 recipes.py HOST:PORT
 """
@@ -166,6 +167,33 @@ def children_watch(hosts):
     print("children watch: ok")
 
 
+def null_data(hosts):
+    """ZooKeeper keeps null data (length -1) apart from empty data; kazoo reads it as None."""
+    zk = connect(hosts)
+    zk.create('/null-data', None)
+    zk.create('/empty-data', b'')
+    data, stat = zk.get('/null-data')
+    assert data is None and stat.dataLength == 0, (data, stat)
+    assert zk.get('/empty-data')[0] == b'', zk.get('/empty-data')
+    zk.set('/null-data', b'x')
+    assert zk.get('/null-data')[0] == b'x'
+    zk.set('/null-data', None)
+    assert zk.get('/null-data')[0] is None
+    # kazoo's transactions take byte strings only: a multi keeps empty data empty.
+    transaction = zk.transaction()
+    transaction.create('/empty-in-multi', b'')
+    transaction.set_data('/null-data', b'')
+    results = transaction.commit()
+    assert not any(isinstance(result, Exception) for result in results), results
+    assert zk.get('/empty-in-multi')[0] == b''
+    assert zk.get('/null-data')[0] == b''
+    for path in ['/null-data', '/empty-data', '/empty-in-multi']:
+        zk.delete(path)
+    zk.stop()
+    zk.close()
+    print("null data: ok")
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: recipes.py HOST:PORT")
@@ -176,6 +204,7 @@ def main():
     election(hosts)
     counter(hosts)
     children_watch(hosts)
+    null_data(hosts)
     print("kazoo: all passed")
 
 

@@ -145,7 +145,7 @@ impl BatchWorkload {
                 caller,
                 op: WriteOp::SetData {
                     path: child,
-                    data: data(zxid),
+                    data: Some(data(zxid)),
                     version: if rng.percent(80) { -1 } else { 1 },
                 },
             },
@@ -188,13 +188,13 @@ impl BatchWorkload {
                 let mut ops = vec![
                     WriteOp::Create {
                         path: name.clone(),
-                        data: data(zxid),
+                        data: Some(data(zxid)),
                         acl: Acl::open().to_vec(),
                         mode: CreateMode::Persistent,
                     },
                     WriteOp::SetData {
                         path: name.clone(),
-                        data: data(zxid + 1),
+                        data: Some(data(zxid + 1)),
                         version: 0,
                     },
                     WriteOp::Check {
@@ -213,7 +213,7 @@ impl BatchWorkload {
                     // A set on a node that may not exist: then the whole multi rolls back.
                     ops.push(WriteOp::SetData {
                         path: child,
-                        data: data(zxid + 2),
+                        data: Some(data(zxid + 2)),
                         version: -1,
                     });
                 }
@@ -268,7 +268,7 @@ fn create(caller: Caller, path: &str, data: Vec<u8>, mode: CreateMode) -> TxnKin
         caller,
         op: WriteOp::Create {
             path: path.to_string(),
-            data,
+            data: Some(data),
             acl: Acl::open().to_vec(),
             mode,
         },

@@ -160,6 +160,7 @@ pub mod op {
                 .collect(),
             mode: mode as i32,
             ttl_ms: 0,
+            null_data: false,
         })
     }
 
@@ -175,6 +176,7 @@ pub mod op {
             path: path.to_string(),
             data: data.to_vec(),
             version: -1,
+            null_data: false,
         })
     }
 

@@ -31,7 +31,7 @@ fn tree() -> DataTree {
                 caller: Caller::system(),
                 op: WriteOp::Create {
                     path: path.into(),
-                    data: vec![],
+                    data: Some(vec![]),
                     acl: Acl::open().to_vec(),
                     mode: CreateMode::Persistent,
                 },
@@ -71,12 +71,12 @@ fn native_echo(batch: &EventBatch, view: &dyn TreeView) -> (Vec<WriteOp>, Vec<Lo
         match view.exists(&copy).expect("exists") {
             Some(stat) => ops.push(WriteOp::SetData {
                 path: copy.clone(),
-                data: data.clone(),
+                data: Some(data.clone()),
                 version: stat.version,
             }),
             None => ops.push(WriteOp::Create {
                 path: copy.clone(),
-                data: data.clone(),
+                data: Some(data.clone()),
                 acl: vec![
                     Acl::new(Perms::ALL, Id::new("auth", "")),
                     Acl::new(Perms::READ, Id::anyone()),

@@ -388,9 +388,9 @@ impl HostState {
                         self.ttl_max_ms
                     ));
                 }
-                (data.len(), -1)
+                (data.as_ref().map_or(0, Vec::len), -1)
             }
-            WriteOp::SetData { data, version, .. } => (data.len(), *version),
+            WriteOp::SetData { data, version, .. } => (data.as_ref().map_or(0, Vec::len), *version),
             WriteOp::Delete { version, .. } | WriteOp::Check { version, .. } => (0, *version),
             WriteOp::SetAcl { version, .. } => (0, *version),
         };
@@ -543,9 +543,10 @@ impl writes::Host for HostState {
             Ok(acl) => acl,
             Err(reason) => return Ok(Err(writes::WriteError::InvalidArgument(reason))),
         };
+        // The WIT interface has no null data: a plugin's node always has data, perhaps empty.
         let op = WriteOp::Create {
             path: node_path,
-            data,
+            data: Some(data),
             acl,
             mode,
         };
@@ -560,7 +561,7 @@ impl writes::Host for HostState {
     ) -> wasmtime::Result<Result<(), writes::WriteError>> {
         let op = WriteOp::SetData {
             path: node_path,
-            data,
+            data: Some(data),
             version,
         };
         self.stage(op, false)

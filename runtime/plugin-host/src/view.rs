@@ -35,8 +35,9 @@ impl<'a> DataTreeView<'a> {
 
 impl TreeView for DataTreeView<'_> {
     fn get_data(&self, path: &str) -> Result<(Vec<u8>, Stat), TreeError> {
+        // The WIT interface has no null data; a plugin reads ZooKeeper's null data as empty.
         let (data, stat) = self.tree.get_data(path, self.ids)?;
-        Ok((data.to_vec(), stat))
+        Ok((data.unwrap_or_default().to_vec(), stat))
     }
 
     fn exists(&self, path: &str) -> Result<Option<Stat>, TreeError> {

@@ -40,7 +40,7 @@ fn tree() -> DataTree {
                 caller: Caller::system(),
                 op: WriteOp::Create {
                     path: path.into(),
-                    data: data.to_vec(),
+                    data: Some(data.to_vec()),
                     acl: Acl::open().to_vec(),
                     mode: CreateMode::Persistent,
                 },
@@ -120,13 +120,13 @@ fn echo_stages_the_expected_writes_and_they_commit() {
         vec![
             WriteOp::Create {
                 path: "/out/a".into(),
-                data: b"hello".to_vec(),
+                data: Some(b"hello".to_vec()),
                 acl: creator_all_world_read,
                 mode: CreateMode::Persistent,
             },
             WriteOp::SetData {
                 path: "/out/b".into(),
-                data: b"x".to_vec(),
+                data: Some(b"x".to_vec()),
                 version: 0,
             },
             WriteOp::Delete {
@@ -163,7 +163,7 @@ fn echo_stages_the_expected_writes_and_they_commit() {
     )
     .expect("the staged writes commit");
     let (data, _) = tree.get_data("/out/a", &[]).expect("created");
-    assert_eq!(data, b"hello");
+    assert_eq!(data, Some(b"hello".as_slice()));
     let (acl, _) = tree.get_acl("/out/a", &plugin_ids()).expect("acl");
     assert!(acl.contains(&Acl::new(Perms::ALL, plugin_ids()[0].clone())));
 }
@@ -308,7 +308,7 @@ fn writing_or_reading_outside_the_grants_is_a_capability_violation() {
     let staged = outcome.result.expect("granted");
     assert!(matches!(
         &staged.ops[0],
-        WriteOp::Create { path, data, .. } if path == "/out/stolen" && data == b"hunter2"
+        WriteOp::Create { path, data, .. } if path == "/out/stolen" && data.as_deref() == Some(b"hunter2".as_slice())
     ));
 }
 
@@ -426,7 +426,7 @@ fn the_template_plugin_counts_events() {
             caller: Caller::system(),
             op: WriteOp::Create {
                 path: "/stats".into(),
-                data: vec![],
+                data: Some(vec![]),
                 acl: Acl::open().to_vec(),
                 mode: CreateMode::Persistent,
             },
@@ -439,7 +439,7 @@ fn the_template_plugin_counts_events() {
             caller: Caller::system(),
             op: WriteOp::Create {
                 path: "/stats/events".into(),
-                data: b"5".to_vec(),
+                data: Some(b"5".to_vec()),
                 acl: Acl::open().to_vec(),
                 mode: CreateMode::Persistent,
             },
@@ -461,7 +461,7 @@ fn the_template_plugin_counts_events() {
         outcome.result.expect("counts").ops,
         vec![WriteOp::SetData {
             path: "/stats/events".into(),
-            data: b"7".to_vec(),
+            data: Some(b"7".to_vec()),
             version: 0,
         }]
     );
@@ -485,7 +485,7 @@ fn reads_go_through_the_acls_of_the_plugins_identities() {
             caller: Caller::system(),
             op: WriteOp::Create {
                 path: "/out/private".into(),
-                data: b"1".to_vec(),
+                data: Some(b"1".to_vec()),
                 acl: vec![Acl::new(Perms::ALL, Id::new("x509", "CN=someone-else"))],
                 mode: CreateMode::Persistent,
             },
@@ -684,7 +684,7 @@ fn watch_events_become_plugin_events() {
             caller: Caller::system(),
             op: WriteOp::SetData {
                 path: "/in/a".into(),
-                data: b"new".to_vec(),
+                data: Some(b"new".to_vec()),
                 version: -1,
             },
         },
@@ -698,7 +698,7 @@ fn watch_events_become_plugin_events() {
             let data = tree
                 .get_data(&event.path, &plugin_ids())
                 .ok()
-                .map(|(d, _)| d.to_vec());
+                .map(|(d, _)| d.unwrap_or_default().to_vec());
             PluginEvent::new(event, data)
         })
         .collect();
@@ -713,7 +713,7 @@ fn watch_events_become_plugin_events() {
         outcome.result.expect("runs").ops,
         vec![WriteOp::Create {
             path: "/out/a".into(),
-            data: b"new".to_vec(),
+            data: Some(b"new".to_vec()),
             acl: vec![
                 Acl::new(Perms::ALL, Id::new("auth", "")),
                 Acl::new(Perms::READ, Id::anyone())

@@ -136,7 +136,7 @@ fn build_tree() -> DataTree {
                 caller: Caller::anonymous(polis_tree::SYSTEM_SESSION_ID),
                 op: WriteOp::Create {
                     path,
-                    data,
+                    data: Some(data),
                     acl: Acl::open().to_vec(),
                     mode: CreateMode::Persistent,
                 },

@@ -58,7 +58,7 @@ impl<S: TreeStore> Writer<S> {
         for parent in 0..PARENTS {
             writer.apply(WriteOp::Create {
                 path: format!("/p{parent}"),
-                data: Vec::new(),
+                data: Some(Vec::new()),
                 acl: Acl::open().to_vec(),
                 mode: CreateMode::Persistent,
             });
@@ -93,7 +93,7 @@ impl<S: TreeStore> Writer<S> {
             self.created += 1;
             self.apply(WriteOp::Create {
                 path: node_path(number),
-                data: payload(number),
+                data: Some(payload(number)),
                 acl: Acl::open().to_vec(),
                 mode: CreateMode::Persistent,
             });
@@ -108,7 +108,7 @@ impl<S: TreeStore> Writer<S> {
             self.sets += 1;
             self.apply(WriteOp::SetData {
                 path: node_path(number % self.created),
-                data: payload(number + 1),
+                data: Some(payload(number + 1)),
                 version: -1,
             });
         }
@@ -230,7 +230,7 @@ fn point_reads(criterion: &mut Criterion) {
                 caller: Caller::anonymous(polis_tree::SYSTEM_SESSION_ID),
                 op: WriteOp::Create {
                     path: path.clone(),
-                    data: data.clone(),
+                    data: Some(data.clone()),
                     acl: Acl::open().to_vec(),
                     mode: CreateMode::Persistent,
                 },

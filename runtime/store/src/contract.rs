@@ -109,7 +109,9 @@ pub fn workload(first_zxid: Zxid, transactions: usize) -> Vec<Txn> {
                 caller,
                 op: WriteOp::SetData {
                     path: name.clone(),
-                    data: vec![step as u8; step % 300],
+                    // Every third write clears the data to null, which a store keeps apart
+                    // from empty data.
+                    data: (!step.is_multiple_of(3)).then(|| vec![step as u8; step % 300]),
                     version: -1,
                 },
             },
@@ -118,7 +120,7 @@ pub fn workload(first_zxid: Zxid, transactions: usize) -> Vec<Txn> {
                 ops: vec![
                     WriteOp::Create {
                         path: format!("{name}/m"),
-                        data: b"multi".to_vec(),
+                        data: Some(b"multi".to_vec()),
                         acl: Acl::open().to_vec(),
                         mode: CreateMode::Persistent,
                     },
@@ -170,7 +172,7 @@ fn create(caller: Caller, path: &str, mode: CreateMode) -> TxnKind {
         caller,
         op: WriteOp::Create {
             path: path.to_string(),
-            data: path.as_bytes().to_vec(),
+            data: Some(path.as_bytes().to_vec()),
             acl: Acl::open().to_vec(),
             mode,
         },

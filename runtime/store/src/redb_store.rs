@@ -17,8 +17,8 @@ use std::io::Write;
 use std::path::Path;
 
 use polis_tree::{
-    ChangeSet, DataTree, HistoryEntry, Limits, NodeRecord, Session, SessionWrites, SnapshotWriter,
-    TreeState, Zxid, path,
+    ChangeSet, DataTree, HistoryEntry, Limits, NodeRecord, NodeRecordWithoutNull, Session,
+    SessionWrites, SnapshotWriter, TreeState, Zxid, path,
 };
 use redb::{
     Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
@@ -49,8 +49,12 @@ const META_HISTORY_NEXT_SEQ: &str = "history_next_seq";
 /// the newest history entry's time.
 const META_LAST_TIME_MS: &str = "last_time_ms";
 
-/// The version of the table layout and value encoding written by this build.
-const FORMAT_VERSION: i64 = 1;
+/// The version of the table layout and value encoding written by this build. Version 2 keeps
+/// null data apart from empty data in node records.
+const FORMAT_VERSION: i64 = 2;
+
+/// The format before null data was kept, which this build upgrades in place on open.
+const FORMAT_VERSION_WITHOUT_NULL: i64 = 1;
 
 /// When a committed batch reaches the disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,7 +107,8 @@ impl RedbStore {
         Ok(store)
     }
 
-    /// Creates the tables on first open and refuses files of another format version.
+    /// Creates the tables on first open, upgrades a file of format 1 and refuses files of
+    /// another format version.
     fn check_format(&self) -> Result<(), StoreError> {
         let transaction = self.database.begin_write().map_err(StoreError::redb)?;
         {
@@ -114,6 +119,11 @@ impl RedbStore {
                 .map(|value| value.value());
             match found {
                 None => {
+                    meta.insert(META_FORMAT_VERSION, FORMAT_VERSION)
+                        .map_err(StoreError::redb)?;
+                }
+                Some(FORMAT_VERSION_WITHOUT_NULL) => {
+                    upgrade_node_records(&transaction)?;
                     meta.insert(META_FORMAT_VERSION, FORMAT_VERSION)
                         .map_err(StoreError::redb)?;
                 }
@@ -526,6 +536,25 @@ impl TreeStore for RedbStore {
         Self::write_state(&transaction, &tree.to_state())?;
         transaction.commit().map_err(StoreError::redb)
     }
+}
+
+/// Rewrites every node record of a format 1 file in the current encoding, inside the
+/// transaction that records the new format version: a crash leaves either file whole. A record
+/// of format 1 never had null data.
+fn upgrade_node_records(transaction: &WriteTransaction) -> Result<(), StoreError> {
+    let mut nodes = transaction.open_table(NODES).map_err(StoreError::redb)?;
+    let mut upgraded: Vec<(String, Vec<u8>)> = Vec::new();
+    for row in nodes.iter().map_err(StoreError::redb)? {
+        let (key, value) = row.map_err(StoreError::redb)?;
+        let old: NodeRecordWithoutNull = decode(value.value())?;
+        upgraded.push((key.value().to_string(), encode(&NodeRecord::from(old))?));
+    }
+    for (node_path, bytes) in &upgraded {
+        nodes
+            .insert(node_path.as_str(), bytes.as_slice())
+            .map_err(StoreError::redb)?;
+    }
+    Ok(())
 }
 
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {

@@ -88,3 +88,86 @@ fn a_file_that_is_not_a_store_is_refused() {
     let error = RedbStore::open(&file, CommitDurability::Immediate).expect_err("refused");
     assert!(matches!(error, StoreError::Redb(_)), "{error}");
 }
+
+/// A node record as format 1 stored it: data never null, a plain byte string.
+#[derive(serde::Serialize)]
+struct NodeRecordOfFormat1<'a> {
+    data: &'a [u8],
+    acl: &'a polis_tree::AclList,
+    kind: &'a polis_tree::NodeKind,
+    czxid: i64,
+    mzxid: i64,
+    pzxid: i64,
+    ctime: i64,
+    mtime: i64,
+    version: i32,
+    cversion: i32,
+    aversion: i32,
+}
+
+/// Rewrites a store file as the build before null data left it: format 1, every node record in
+/// the old encoding (null data, which format 1 could not hold, as empty).
+fn downgrade_to_format_1(file: &std::path::Path) {
+    const NODES: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("nodes");
+    const META: redb::TableDefinition<&str, i64> = redb::TableDefinition::new("meta");
+    let database = redb::Database::open(file).expect("open with redb");
+    let transaction = database.begin_write().unwrap();
+    {
+        let mut nodes = transaction.open_table(NODES).unwrap();
+        let mut old = Vec::new();
+        for row in redb::ReadableTable::iter(&nodes).unwrap() {
+            let (key, value) = row.unwrap();
+            let record: polis_tree::NodeRecord = postcard::from_bytes(value.value()).unwrap();
+            let bytes = postcard::to_allocvec(&NodeRecordOfFormat1 {
+                data: record.data_or_empty(),
+                acl: &record.acl,
+                kind: &record.kind,
+                czxid: record.czxid,
+                mzxid: record.mzxid,
+                pzxid: record.pzxid,
+                ctime: record.ctime,
+                mtime: record.mtime,
+                version: record.version,
+                cversion: record.cversion,
+                aversion: record.aversion,
+            })
+            .unwrap();
+            old.push((key.value().to_string(), bytes));
+        }
+        for (key, bytes) in &old {
+            nodes.insert(key.as_str(), bytes.as_slice()).unwrap();
+        }
+        let mut meta = transaction.open_table(META).unwrap();
+        meta.insert("format_version", 1).unwrap();
+    }
+    transaction.commit().unwrap();
+}
+
+/// A store written by the build before null data was kept (format 1) is upgraded in place on
+/// open: the same tree, every node's data as data, and the upgrade is kept.
+#[test]
+fn a_store_of_format_1_is_upgraded_in_place_with_its_data() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let file = directory.path().join("tree.redb");
+    let tree = {
+        let mut store = RedbStore::open(&file, CommitDurability::Immediate).expect("open");
+        apply_workload(&mut store, 1, 300, 10)
+    };
+    downgrade_to_format_1(&file);
+    for _ in 0..2 {
+        let store = RedbStore::open(&file, CommitDurability::Immediate).expect("upgrade");
+        let upgraded = store.load(test_limits()).expect("load").to_state();
+        let expected = tree.to_state();
+        assert_eq!(upgraded.nodes.len(), expected.nodes.len());
+        for ((path, record), (expected_path, expected_record)) in
+            upgraded.nodes.iter().zip(&expected.nodes)
+        {
+            assert_eq!(path, expected_path);
+            let mut expected_record = expected_record.clone();
+            expected_record.data = Some(expected_record.data_or_empty().into());
+            assert_eq!(*record, expected_record, "{path}");
+        }
+        assert_eq!(upgraded.sessions, expected.sessions);
+        assert_eq!(upgraded.last_zxid, expected.last_zxid);
+    }
+}

@@ -42,7 +42,7 @@ pub use error::{ErrorCode, TreeError};
 pub use event::{EventKind, WatchEvent};
 pub use history::{ChangeHistory, HistoryEntry};
 pub use limits::Limits;
-pub use node::{CreateMode, NodeKind, NodeRecord};
+pub use node::{CreateMode, NodeKind, NodeRecord, NodeRecordWithoutNull};
 pub use op::{Caller, CloseReason, MultiOpResult, OpResult, Txn, TxnKind, TxnResult, WriteOp};
 pub use session::{Session, SessionTable};
 pub use session_tracker::SessionTracker;

@@ -111,7 +111,9 @@ impl NodeKind {
 /// Everything stored about one znode except its children, which the tree indexes separately.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeRecord {
-    pub data: Box<[u8]>,
+    /// `None` is ZooKeeper's null data, which reads back as null (length −1), apart from empty
+    /// data; its `dataLength` is 0, as ZooKeeper's `DataTree.copyStat` reports it.
+    pub data: Option<Box<[u8]>>,
     pub acl: AclList,
     pub kind: NodeKind,
     pub czxid: Zxid,
@@ -125,6 +127,17 @@ pub struct NodeRecord {
 }
 
 impl NodeRecord {
+    /// The length of the data, 0 for null data.
+    pub fn data_len(&self) -> usize {
+        self.data.as_deref().map_or(0, <[u8]>::len)
+    }
+
+    /// The data, empty for null data: for readers that keep no difference (JSON records of the
+    /// system nodes, plugins).
+    pub fn data_or_empty(&self) -> &[u8] {
+        self.data.as_deref().unwrap_or_default()
+    }
+
     /// The client-visible stat of this node, given its number of children.
     pub fn stat(&self, num_children: usize) -> Stat {
         Stat {
@@ -136,9 +149,44 @@ impl NodeRecord {
             cversion: self.cversion,
             aversion: self.aversion,
             ephemeral_owner: self.kind.ephemeral_owner(),
-            data_length: i32::try_from(self.data.len()).unwrap_or(i32::MAX),
+            data_length: i32::try_from(self.data_len()).unwrap_or(i32::MAX),
             num_children: i32::try_from(num_children).unwrap_or(i32::MAX),
             pzxid: self.pzxid,
+        }
+    }
+}
+
+/// A [`NodeRecord`] as stores and snapshots wrote it before null data was kept (tree store
+/// format 1, snapshot formats 2 to 4): the same fields, data never null.
+#[derive(Debug, Deserialize)]
+pub struct NodeRecordWithoutNull {
+    data: Vec<u8>,
+    acl: AclList,
+    kind: NodeKind,
+    czxid: Zxid,
+    mzxid: Zxid,
+    pzxid: Zxid,
+    ctime: i64,
+    mtime: i64,
+    version: i32,
+    cversion: i32,
+    aversion: i32,
+}
+
+impl From<NodeRecordWithoutNull> for NodeRecord {
+    fn from(old: NodeRecordWithoutNull) -> NodeRecord {
+        NodeRecord {
+            data: Some(old.data.into()),
+            acl: old.acl,
+            kind: old.kind,
+            czxid: old.czxid,
+            mzxid: old.mzxid,
+            pzxid: old.pzxid,
+            ctime: old.ctime,
+            mtime: old.mtime,
+            version: old.version,
+            cversion: old.cversion,
+            aversion: old.aversion,
         }
     }
 }

@@ -104,9 +104,45 @@ impl Caller {
 }
 
 /// A write operation, alone or inside a multi. A version of -1 matches any version, as in
-/// ZooKeeper.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// ZooKeeper. Data of `None` is ZooKeeper's null data (length −1 on its wire), which reads back
+/// as null, apart from empty data.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(from = "WriteOpEncoding")]
 pub enum WriteOp {
+    Create {
+        path: String,
+        data: Option<Vec<u8>>,
+        acl: Vec<Acl>,
+        mode: CreateMode,
+    },
+    Delete {
+        path: String,
+        version: i32,
+    },
+    SetData {
+        path: String,
+        data: Option<Vec<u8>>,
+        version: i32,
+    },
+    SetAcl {
+        path: String,
+        acl: Vec<Acl>,
+        version: i32,
+    },
+    /// Succeeds if the node exists and has the version (ZooKeeper's `check`, for multi).
+    Check {
+        path: String,
+        version: i32,
+    },
+}
+
+/// How a [`WriteOp`] is written into the Raft log. The first five variants are the encoding
+/// from before null data was kept, unchanged, so that entries written by an older build stay
+/// readable; an operation without data takes one of the variants added at the end (postcard
+/// numbers variants by position). An older build refuses an entry with those, rather than
+/// apply it with empty data.
+#[derive(Deserialize)]
+enum WriteOpEncoding {
     Create {
         path: String,
         data: Vec<u8>,
@@ -127,11 +163,145 @@ pub enum WriteOp {
         acl: Vec<Acl>,
         version: i32,
     },
-    /// Succeeds if the node exists and has the version (ZooKeeper's `check`, for multi).
     Check {
         path: String,
         version: i32,
     },
+    CreateWithoutData {
+        path: String,
+        acl: Vec<Acl>,
+        mode: CreateMode,
+    },
+    SetDataWithoutData {
+        path: String,
+        version: i32,
+    },
+}
+
+/// [`WriteOpEncoding`] borrowing from the operation it writes (the same variants in the same
+/// order), so that encoding copies nothing.
+#[derive(Serialize)]
+enum WriteOpEncodingRef<'op> {
+    Create {
+        path: &'op String,
+        data: &'op Vec<u8>,
+        acl: &'op Vec<Acl>,
+        mode: &'op CreateMode,
+    },
+    Delete {
+        path: &'op String,
+        version: &'op i32,
+    },
+    SetData {
+        path: &'op String,
+        data: &'op Vec<u8>,
+        version: &'op i32,
+    },
+    SetAcl {
+        path: &'op String,
+        acl: &'op Vec<Acl>,
+        version: &'op i32,
+    },
+    Check {
+        path: &'op String,
+        version: &'op i32,
+    },
+    CreateWithoutData {
+        path: &'op String,
+        acl: &'op Vec<Acl>,
+        mode: &'op CreateMode,
+    },
+    SetDataWithoutData {
+        path: &'op String,
+        version: &'op i32,
+    },
+}
+
+impl From<WriteOpEncoding> for WriteOp {
+    fn from(encoding: WriteOpEncoding) -> WriteOp {
+        match encoding {
+            WriteOpEncoding::Create {
+                path,
+                data,
+                acl,
+                mode,
+            } => WriteOp::Create {
+                path,
+                data: Some(data),
+                acl,
+                mode,
+            },
+            WriteOpEncoding::CreateWithoutData { path, acl, mode } => WriteOp::Create {
+                path,
+                data: None,
+                acl,
+                mode,
+            },
+            WriteOpEncoding::Delete { path, version } => WriteOp::Delete { path, version },
+            WriteOpEncoding::SetData {
+                path,
+                data,
+                version,
+            } => WriteOp::SetData {
+                path,
+                data: Some(data),
+                version,
+            },
+            WriteOpEncoding::SetDataWithoutData { path, version } => WriteOp::SetData {
+                path,
+                data: None,
+                version,
+            },
+            WriteOpEncoding::SetAcl { path, acl, version } => {
+                WriteOp::SetAcl { path, acl, version }
+            }
+            WriteOpEncoding::Check { path, version } => WriteOp::Check { path, version },
+        }
+    }
+}
+
+impl Serialize for WriteOp {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let encoding = match self {
+            WriteOp::Create {
+                path,
+                data: Some(data),
+                acl,
+                mode,
+            } => WriteOpEncodingRef::Create {
+                path,
+                data,
+                acl,
+                mode,
+            },
+            WriteOp::Create {
+                path,
+                data: None,
+                acl,
+                mode,
+            } => WriteOpEncodingRef::CreateWithoutData { path, acl, mode },
+            WriteOp::Delete { path, version } => WriteOpEncodingRef::Delete { path, version },
+            WriteOp::SetData {
+                path,
+                data: Some(data),
+                version,
+            } => WriteOpEncodingRef::SetData {
+                path,
+                data,
+                version,
+            },
+            WriteOp::SetData {
+                path,
+                data: None,
+                version,
+            } => WriteOpEncodingRef::SetDataWithoutData { path, version },
+            WriteOp::SetAcl { path, acl, version } => {
+                WriteOpEncodingRef::SetAcl { path, acl, version }
+            }
+            WriteOp::Check { path, version } => WriteOpEncodingRef::Check { path, version },
+        };
+        encoding.serialize(serializer)
+    }
 }
 
 impl WriteOp {
@@ -206,5 +376,88 @@ impl MultiOpResult {
                 std::cmp::Ordering::Greater => MultiOpResult::NotAttempted,
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `WriteOp` as the build before null data wrote it into the Raft log.
+    #[derive(Serialize)]
+    enum WriteOpBeforeNullData {
+        Create {
+            path: String,
+            data: Vec<u8>,
+            acl: Vec<Acl>,
+            mode: CreateMode,
+        },
+        #[allow(dead_code)]
+        Delete { path: String, version: i32 },
+        SetData {
+            path: String,
+            data: Vec<u8>,
+            version: i32,
+        },
+    }
+
+    /// Log entries written by an older build read back as the same operations, and an
+    /// operation with data is written exactly as that build wrote it.
+    #[test]
+    fn operations_with_data_keep_the_encoding_of_the_build_before_null_data() {
+        let acl = Acl::open().to_vec();
+        let pairs = [
+            (
+                WriteOpBeforeNullData::Create {
+                    path: "/a".to_string(),
+                    data: b"x".to_vec(),
+                    acl: acl.clone(),
+                    mode: CreateMode::Ephemeral,
+                },
+                WriteOp::Create {
+                    path: "/a".to_string(),
+                    data: Some(b"x".to_vec()),
+                    acl: acl.clone(),
+                    mode: CreateMode::Ephemeral,
+                },
+            ),
+            (
+                WriteOpBeforeNullData::SetData {
+                    path: "/a".to_string(),
+                    data: Vec::new(),
+                    version: 3,
+                },
+                WriteOp::SetData {
+                    path: "/a".to_string(),
+                    data: Some(Vec::new()),
+                    version: 3,
+                },
+            ),
+        ];
+        for (old, new) in pairs {
+            let old_bytes = postcard::to_allocvec(&old).unwrap();
+            assert_eq!(postcard::to_allocvec(&new).unwrap(), old_bytes);
+            assert_eq!(postcard::from_bytes::<WriteOp>(&old_bytes).unwrap(), new);
+        }
+    }
+
+    #[test]
+    fn operations_without_data_round_trip_as_null() {
+        for op in [
+            WriteOp::Create {
+                path: "/n".to_string(),
+                data: None,
+                acl: Vec::new(),
+                mode: CreateMode::PersistentWithTtl { ttl_ms: 9 },
+            },
+            WriteOp::SetData {
+                path: "/n".to_string(),
+                data: None,
+                version: -1,
+            },
+        ] {
+            let bytes = postcard::to_allocvec(&op).unwrap();
+            assert_eq!(postcard::from_bytes::<WriteOp>(&bytes).unwrap(), op);
+        }
     }
 }

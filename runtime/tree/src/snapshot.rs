@@ -18,15 +18,19 @@ use std::io::{self, Read, Write};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{HistoryEntry, Limits, NodeRecord, Session, SessionId, SessionWrites, TreeState, Zxid};
+use crate::{
+    HistoryEntry, Limits, NodeRecord, NodeRecordWithoutNull, Session, SessionId, SessionWrites,
+    TreeState, Zxid,
+};
 
 const MAGIC: &[u8; 8] = b"POLISNAP";
 
 /// The version of the snapshot format written by this build. Version 2 added the commit time to
 /// history entries; version 3 the tree's last commit time and the cluster's limits to the header;
 /// version 4 the sessions' records of recent writes (a record kind of its own, after `End` in
-/// the enumeration so that the others keep their encoding).
-pub const SNAPSHOT_FORMAT_VERSION: u32 = 4;
+/// the enumeration so that the others keep their encoding); version 5 null data apart from empty
+/// data (node records of a new kind, again at the end).
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 5;
 
 /// The oldest version this build still reads: a version 2 header lacks the last commit time,
 /// which is then taken from the newest history entry (the best the snapshot knows), and the
@@ -58,10 +62,9 @@ enum RecordRef<'a> {
         history_compacted_through: Zxid,
         history_next_seq: u64,
     },
-    Node {
-        path: &'a str,
-        record: &'a NodeRecord,
-    },
+    /// Never written since format 5; here to keep the variants' positions, their encoding.
+    #[allow(dead_code)]
+    NodeBeforeFormat5,
     Session {
         session_id: SessionId,
         session: &'a Session,
@@ -76,6 +79,10 @@ enum RecordRef<'a> {
         session_id: SessionId,
         writes: &'a SessionWrites,
     },
+    Node {
+        path: &'a str,
+        record: &'a NodeRecord,
+    },
 }
 
 /// The records as read. Same variants in the same order as [`RecordRef`], hence the same encoding.
@@ -88,9 +95,10 @@ enum Record {
         history_compacted_through: Zxid,
         history_next_seq: u64,
     },
-    Node {
+    /// A node as formats 2 to 4 wrote it, its data never null.
+    NodeBeforeFormat5 {
         path: String,
-        record: NodeRecord,
+        record: NodeRecordWithoutNull,
     },
     Session {
         session_id: SessionId,
@@ -105,6 +113,10 @@ enum Record {
     SessionWrites {
         session_id: SessionId,
         writes: SessionWrites,
+    },
+    Node {
+        path: String,
+        record: NodeRecord,
     },
 }
 
@@ -266,8 +278,9 @@ impl SnapshotReader {
         const ACL_ENTRY_OVERHEAD_MAX: usize = VARINT_MAX + VARINT_MAX + 6 + VARINT_MAX;
         /// Everything of a node record besides its path, data and ACL: the record's variant,
         /// the lengths of path, data and ACL, the node kind (a variant and a session id or TTL),
-        /// five 64-bit and three 32-bit numbers of its stat.
-        const NODE_FIXED_MAX: usize = 4 * VARINT_MAX + 2 * VARINT_MAX + 8 * VARINT_MAX;
+        /// five 64-bit and three 32-bit numbers of its stat, and whether data is present (one
+        /// byte, since format 5).
+        const NODE_FIXED_MAX: usize = 4 * VARINT_MAX + 2 * VARINT_MAX + 8 * VARINT_MAX + 1;
         let acl_entry_max = ACL_ENTRY_OVERHEAD_MAX.saturating_add(limits.acl_id_len_max);
         limits
             .path_len_max
@@ -306,17 +319,17 @@ impl SnapshotReader {
         loop {
             match read_record(&mut input, &mut buffer, record_len_max)? {
                 Record::Header { .. } => return Err(corrupt("a second header")),
+                Record::NodeBeforeFormat5 { path, record } if version < 5 => {
+                    push_node(&mut state, limits, path, NodeRecord::from(record))?;
+                }
+                Record::NodeBeforeFormat5 { .. } => {
+                    return Err(corrupt("a node record of format 4 or less"));
+                }
+                Record::Node { .. } if version < 5 => {
+                    return Err(corrupt("a node record of format 5 in an older snapshot"));
+                }
                 Record::Node { path, record } => {
-                    if state.nodes.len() >= limits.nodes_max {
-                        return Err(corrupt("more nodes than nodes_max"));
-                    }
-                    if !state.sessions.is_empty() || !state.history.is_empty() {
-                        return Err(corrupt("a node after sessions or history"));
-                    }
-                    if state.nodes.last().is_some_and(|(last, _)| *last >= path) {
-                        return Err(corrupt("nodes out of order"));
-                    }
-                    state.nodes.push((path, record));
+                    push_node(&mut state, limits, path, record)?;
                 }
                 Record::Session {
                     session_id,
@@ -411,6 +424,27 @@ fn read_u32(input: &mut impl Read) -> Result<u32, SnapshotError> {
     let mut bytes = [0u8; 4];
     input.read_exact(&mut bytes)?;
     Ok(u32::from_le_bytes(bytes))
+}
+
+/// Adds a node read from a snapshot, checking the order records must come in.
+fn push_node(
+    state: &mut TreeState,
+    limits: &Limits,
+    path: String,
+    record: NodeRecord,
+) -> Result<(), SnapshotError> {
+    let corrupt = |what: &str| SnapshotError::Corrupt(what.to_string());
+    if state.nodes.len() >= limits.nodes_max {
+        return Err(corrupt("more nodes than nodes_max"));
+    }
+    if !state.sessions.is_empty() || !state.history.is_empty() {
+        return Err(corrupt("a node after sessions or history"));
+    }
+    if state.nodes.last().is_some_and(|(last, _)| *last >= path) {
+        return Err(corrupt("nodes out of order"));
+    }
+    state.nodes.push((path, record));
+    Ok(())
 }
 
 /// The header of a version 2 snapshot: the same variant index as [`Record::Header`], without the

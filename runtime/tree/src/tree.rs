@@ -109,7 +109,7 @@ enum Undo {
     },
     SetData {
         path: String,
-        data: Box<[u8]>,
+        data: Option<Box<[u8]>>,
         version: i32,
         mzxid: Zxid,
         mtime: i64,
@@ -547,13 +547,13 @@ impl DataTree {
                 data,
                 acl,
                 mode,
-            } => self.create(at, caller, path, data, acl, *mode, events),
+            } => self.create(at, caller, path, data.as_deref(), acl, *mode, events),
             WriteOp::Delete { path, version } => self.delete(at, caller, path, *version, events),
             WriteOp::SetData {
                 path,
                 data,
                 version,
-            } => self.set_data(at, caller, path, data, *version, events),
+            } => self.set_data(at, caller, path, data.as_deref(), *version, events),
             WriteOp::SetAcl { path, acl, version } => self.set_acl(caller, path, acl, *version),
             WriteOp::Check { path, version } => {
                 self.check(caller, path, *version)?;
@@ -569,7 +569,7 @@ impl DataTree {
         at: At,
         caller: &Caller,
         requested_path: &str,
-        data: &[u8],
+        data: Option<&[u8]>,
         acl: &[Acl],
         mode: CreateMode,
         events: &mut Vec<WatchEvent>,
@@ -651,7 +651,7 @@ impl DataTree {
         };
         let acl = self.intern_acl(&acl);
         let record = NodeRecord {
-            data: data.into(),
+            data: data.map(Box::from),
             acl,
             kind,
             czxid: at.zxid,
@@ -745,7 +745,7 @@ impl DataTree {
         at: At,
         caller: &Caller,
         node_path: &str,
-        data: &[u8],
+        data: Option<&[u8]>,
         version: i32,
         events: &mut Vec<WatchEvent>,
     ) -> Result<(OpResult, Undo), TreeError> {
@@ -760,7 +760,7 @@ impl DataTree {
         check_version(node_path, version, node.record.version)?;
         let undo = Undo::SetData {
             path: node_path.to_string(),
-            data: std::mem::replace(&mut node.record.data, data.into()),
+            data: std::mem::replace(&mut node.record.data, data.map(Box::from)),
             version: node.record.version,
             mzxid: node.record.mzxid,
             mtime: node.record.mtime,
@@ -971,8 +971,8 @@ impl DataTree {
         node.record
     }
 
-    fn check_data_len(&self, data: &[u8]) -> Result<(), TreeError> {
-        if data.len() > self.limits.data_len_max {
+    fn check_data_len(&self, data: Option<&[u8]>) -> Result<(), TreeError> {
+        if data.map_or(0, <[u8]>::len) > self.limits.data_len_max {
             return Err(TreeError::LimitExceeded {
                 limit: "data_len_max",
                 max: self.limits.data_len_max,
@@ -998,10 +998,14 @@ impl DataTree {
     // ----------------------------------------------------------------------------------------
     // Reads.
 
-    /// A node's data and stat (ZooKeeper's `getData`); needs READ.
-    pub fn get_data(&self, node_path: &str, caller_ids: &[Id]) -> Result<(&[u8], Stat), TreeError> {
+    /// A node's data (`None` for null data) and stat (ZooKeeper's `getData`); needs READ.
+    pub fn get_data(
+        &self,
+        node_path: &str,
+        caller_ids: &[Id],
+    ) -> Result<(Option<&[u8]>, Stat), TreeError> {
         let node = self.readable(node_path, caller_ids)?;
-        Ok((&node.record.data, node.stat()))
+        Ok((node.record.data.as_deref(), node.stat()))
     }
 
     /// A node's stat, or `None` if it does not exist (ZooKeeper's `exists`, which checks no ACL).
@@ -1348,7 +1352,7 @@ impl DataTree {
 
 fn genesis_record(acl: AclList) -> NodeRecord {
     NodeRecord {
-        data: Box::default(),
+        data: Some(Box::default()),
         acl,
         kind: NodeKind::Persistent,
         czxid: 0,

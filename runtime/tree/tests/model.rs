@@ -320,6 +320,12 @@ fn mode_pick() -> impl Strategy<Value = ModePick> {
     ]
 }
 
+/// An operation's data: null for one byte value in five, so that null data and empty data (a
+/// length of 0) both occur and must stay apart.
+fn node_data(byte: u8, len: usize) -> Option<Vec<u8>> {
+    (!byte.is_multiple_of(5)).then(|| vec![byte; len])
+}
+
 fn data_len() -> impl Strategy<Value = usize> {
     prop_oneof![6 => 0usize..=3, 1 => 4usize..=6]
 }
@@ -437,7 +443,8 @@ enum ModelKind {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct ModelNode {
-    data: Vec<u8>,
+    /// `None` is ZooKeeper's null data.
+    data: Option<Vec<u8>>,
     acl: Vec<Acl>,
     kind: ModelKind,
     czxid: Zxid,
@@ -453,7 +460,7 @@ struct ModelNode {
 impl ModelNode {
     fn genesis(acl: Vec<Acl>) -> ModelNode {
         ModelNode {
-            data: Vec::new(),
+            data: Some(Vec::new()),
             acl,
             kind: ModelKind::Persistent,
             czxid: 0,
@@ -755,7 +762,7 @@ impl Model {
             cversion: node.cversion,
             aversion: node.aversion,
             ephemeral_owner: node.ephemeral_owner(),
-            data_length: node.data.len() as i32,
+            data_length: node.data.as_ref().map_or(0, Vec::len) as i32,
             num_children: self.children(path).len() as i32,
             pzxid: node.pzxid,
         }
@@ -835,7 +842,7 @@ impl Model {
                 mode,
             } => WriteOp::Create {
                 path: self.path(path),
-                data: vec![byte; *data_len],
+                data: node_data(byte, *data_len),
                 acl: acl_of(*acl),
                 mode: match *mode {
                     ModePick::Persistent => CreateMode::Persistent,
@@ -863,7 +870,7 @@ impl Model {
                 let version = self.version(&path, *version, false);
                 WriteOp::SetData {
                     path,
-                    data: vec![byte; *data_len],
+                    data: node_data(byte, *data_len),
                     version,
                 }
             }
@@ -1146,7 +1153,7 @@ impl Model {
                 if !valid_path(&probe, max_path) {
                     return Err(Fail::InvalidPath);
                 }
-                if data.len() > self.limits.data_len_max {
+                if data.as_ref().map_or(0, Vec::len) > self.limits.data_len_max {
                     return Err(Fail::Limit("data_len_max"));
                 }
                 let kind = match *mode {
@@ -1277,7 +1284,7 @@ impl Model {
                 if !valid_path(path, max_path) {
                     return Err(Fail::InvalidPath);
                 }
-                if data.len() > self.limits.data_len_max {
+                if data.as_ref().map_or(0, Vec::len) > self.limits.data_len_max {
                     return Err(Fail::Limit("data_len_max"));
                 }
                 let Some(node) = self.nodes.get_mut(path) else {
@@ -1377,7 +1384,7 @@ fn record_matches(record: &NodeRecord, node: &ModelNode) -> bool {
         _ => false,
     };
     kind_matches
-        && *record.data == *node.data
+        && record.data.as_deref() == node.data.as_deref()
         && *record.acl == *node.acl
         && (
             record.czxid,

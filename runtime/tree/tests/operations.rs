@@ -89,7 +89,7 @@ fn persistent_create_returns_the_path_and_a_full_stat() {
         })
     );
     let (data, stat) = h.tree.get_data("/app", &[]).unwrap();
-    assert_eq!((data, stat), (&b"hello"[..], expected));
+    assert_eq!((data, stat), (Some(&b"hello"[..]), expected));
     assert_eq!(h.tree.node("/app").unwrap().0.kind, NodeKind::Persistent);
 }
 
@@ -773,7 +773,7 @@ fn get_data_needs_read_permission() {
         0,
         WriteOp::Create {
             path: "/secret".to_string(),
-            data: b"s".to_vec(),
+            data: Some(b"s".to_vec()),
             acl: alice_acl(Perms::READ),
             mode: CreateMode::Persistent,
         },
@@ -782,8 +782,14 @@ fn get_data_needs_read_permission() {
     .unwrap();
     let error = h.tree.get_data("/secret", &[]).unwrap_err();
     assert_eq!(error.code(), ErrorCode::NoAuth);
-    assert_eq!(h.tree.get_data("/secret", &[alice()]).unwrap().0, b"s");
-    assert_eq!(h.tree.get_data("/secret", &[super_id()]).unwrap().0, b"s");
+    assert_eq!(
+        h.tree.get_data("/secret", &[alice()]).unwrap().0,
+        Some(&b"s"[..])
+    );
+    assert_eq!(
+        h.tree.get_data("/secret", &[super_id()]).unwrap().0,
+        Some(&b"s"[..])
+    );
     assert_eq!(
         h.tree.get_children("/secret", &[bob()]).unwrap_err().code(),
         ErrorCode::NoAuth
@@ -966,7 +972,7 @@ fn set_data_bumps_version_mzxid_and_mtime_only() {
     assert_eq!(applied.result, Ok(OpResult::DataSet { stat: expected }));
     assert_eq!(
         h.tree.get_data("/a", &[]).unwrap(),
-        (&b"three"[..], expected)
+        (Some(&b"three"[..]), expected)
     );
     assert_eq!(
         applied.events,
@@ -995,7 +1001,7 @@ fn set_data_is_a_compare_and_set_on_the_version() {
             actual: 5
         })
     );
-    assert_eq!(h.tree.get_data("/counter", &[]).unwrap().0, b"n");
+    assert_eq!(h.tree.get_data("/counter", &[]).unwrap().0, Some(&b"n"[..]));
     // -1 matches any version.
     h.write(0, set_data_op("/counter", b"any", -1))
         .result
@@ -2486,7 +2492,7 @@ fn set_limits_changes_what_every_replica_refuses_from_its_zxid_on() {
     let refused = h.write(0, create_op("/next", &[7; 11], CreateMode::Persistent));
     assert_code(&refused, ErrorCode::BadArguments);
     // What the tree already held stays.
-    assert_eq!(h.tree.node("/big").unwrap().0.data.len(), 100);
+    assert_eq!(h.tree.node("/big").unwrap().0.data_len(), 100);
     // The change reaches storage once, and survives the state round trip.
     let changes = h.tree.take_changes();
     assert_eq!(changes.limits, Some(lowered.clone()));
@@ -2643,4 +2649,51 @@ fn only_a_sessions_write_or_multi_can_be_applied_once() {
         txn: Box::new(TxnKind::Noop),
     });
     assert_code(&applied, ErrorCode::BadArguments);
+}
+
+/// ZooKeeper keeps null data (a create or setData with data of length −1) apart from empty
+/// data: it reads back as null, its stat's dataLength is 0, and a multi rolled back restores it.
+#[test]
+fn null_data_reads_back_as_null_apart_from_empty_data() {
+    let mut h = Harness::new();
+    let session = h.open_session();
+    let create = |path: &str, data: Option<Vec<u8>>| WriteOp::Create {
+        path: path.to_string(),
+        data,
+        acl: polis_tree::Acl::open().to_vec(),
+        mode: CreateMode::Persistent,
+    };
+    let set = |path: &str, data: Option<Vec<u8>>| WriteOp::SetData {
+        path: path.to_string(),
+        data,
+        version: -1,
+    };
+    assert!(h.write(session, create("/null", None)).result.is_ok());
+    assert!(
+        h.write(session, create("/empty", Some(Vec::new())))
+            .result
+            .is_ok()
+    );
+    let (data, stat) = h.tree.get_data("/null", &[]).unwrap();
+    assert_eq!((data, stat.data_length), (None, 0));
+    assert_eq!(h.tree.get_data("/empty", &[]).unwrap().0, Some(&[][..]));
+
+    // setData to data and back to null.
+    assert!(
+        h.write(session, set("/null", Some(b"x".to_vec())))
+            .result
+            .is_ok()
+    );
+    assert_eq!(h.tree.get_data("/null", &[]).unwrap().0, Some(&b"x"[..]));
+    assert!(h.write(session, set("/null", None)).result.is_ok());
+    let (data, stat) = h.tree.get_data("/null", &[]).unwrap();
+    assert_eq!((data, stat.data_length, stat.version), (None, 0, 2));
+
+    // A failed multi puts the null data back.
+    let applied = h.multi(
+        session,
+        vec![set("/null", Some(b"y".to_vec())), check_op("/missing", -1)],
+    );
+    assert!(applied.result.is_err());
+    assert_eq!(h.tree.get_data("/null", &[]).unwrap().0, None);
 }

@@ -567,7 +567,7 @@ fn the_largest_legal_node_survives_a_snapshot() {
             caller: Caller::system(),
             op: WriteOp::Create {
                 path: path.clone(),
-                data: data.clone(),
+                data: Some(data.clone()),
                 acl: acl.clone(),
                 mode: CreateMode::Persistent,
             },
@@ -583,7 +583,7 @@ fn the_largest_legal_node_survives_a_snapshot() {
     let restored = read(limits.clone(), &bytes).expect("the largest legal node reads back");
     assert_eq!(snapshot(&restored), bytes);
     let (record, _) = restored.node(&path).expect("the node is there");
-    assert_eq!(*record.data, *data);
+    assert_eq!(record.data.as_deref(), Some(data.as_slice()));
     assert_eq!(record.acl.len(), acl.len());
 }
 
@@ -602,7 +602,7 @@ fn an_acl_id_longer_than_its_bound_is_refused() {
             caller: Caller::system(),
             op: WriteOp::Create {
                 path: "/long".to_string(),
-                data: Vec::new(),
+                data: Some(Vec::new()),
                 acl: vec![polis_tree::Acl::new(
                     polis_tree::Perms::ALL,
                     polis_tree::Id::new(polis_tree::Id::SCHEME_DIGEST, long_id),
@@ -642,8 +642,69 @@ fn signed_varint(value: i64, out: &mut Vec<u8>) {
     varint(((value << 1) ^ (value >> 63)) as u64, out);
 }
 
+/// A node record as formats 2 to 4 wrote it: data never null, written as a plain byte string.
+#[derive(serde::Serialize)]
+struct NodeRecordOfFormat4<'a> {
+    data: &'a [u8],
+    acl: &'a polis_tree::AclList,
+    kind: &'a NodeKind,
+    czxid: i64,
+    mzxid: i64,
+    pzxid: i64,
+    ctime: i64,
+    mtime: i64,
+    version: i32,
+    cversion: i32,
+    aversion: i32,
+}
+
+/// The record variants' positions: a node before format 5, and since.
+const NODE_RECORD_OF_FORMAT_4: u8 = 1;
+const NODE_RECORD: u8 = 6;
+
+/// The same snapshot in format 4, as the build before null data wrote it: every node record
+/// in the old form (null data, which format 4 could not hold, written as empty).
+fn as_format_4(bytes: &[u8]) -> Vec<u8> {
+    let mut out = b"POLISNAP".to_vec();
+    out.extend_from_slice(&4u32.to_le_bytes());
+    let mut rest = &bytes[12..bytes.len() - 4];
+    while !rest.is_empty() {
+        let len = u32::from_le_bytes(rest[..4].try_into().unwrap()) as usize;
+        let record = &rest[4..4 + len];
+        rest = &rest[4 + len..];
+        let converted = if record[0] == NODE_RECORD {
+            let (path, node): (String, polis_tree::NodeRecord) =
+                postcard::from_bytes(&record[1..]).unwrap();
+            let old = NodeRecordOfFormat4 {
+                data: node.data_or_empty(),
+                acl: &node.acl,
+                kind: &node.kind,
+                czxid: node.czxid,
+                mzxid: node.mzxid,
+                pzxid: node.pzxid,
+                ctime: node.ctime,
+                mtime: node.mtime,
+                version: node.version,
+                cversion: node.cversion,
+                aversion: node.aversion,
+            };
+            let mut converted = vec![NODE_RECORD_OF_FORMAT_4];
+            converted.extend(postcard::to_allocvec(&(path, old)).unwrap());
+            converted
+        } else {
+            record.to_vec()
+        };
+        out.extend_from_slice(&(converted.len() as u32).to_le_bytes());
+        out.extend_from_slice(&converted);
+    }
+    let checksum = crc32fast::hash(&out);
+    out.extend_from_slice(&checksum.to_le_bytes());
+    out
+}
+
 /// The same tree as a version 2 snapshot: the header without the last commit time.
-fn as_version_2(tree: &DataTree, version_3: &[u8]) -> Vec<u8> {
+fn as_version_2(tree: &DataTree, current: &[u8]) -> Vec<u8> {
+    let version_3 = as_format_4(current);
     let state = tree.to_state();
     let header_len = u32::from_le_bytes(version_3[12..16].try_into().unwrap()) as usize;
     let mut header = vec![0u8];
@@ -695,7 +756,7 @@ fn a_snapshot_carries_the_cluster_limits_even_when_lowered_below_the_tree() {
         caller: Caller::system(),
         op: WriteOp::Create {
             path: path.clone(),
-            data,
+            data: Some(data),
             acl,
             mode: CreateMode::Persistent,
         },
@@ -729,4 +790,62 @@ fn a_snapshot_carries_the_cluster_limits_even_when_lowered_below_the_tree() {
     assert_eq!(restored.limits(), &lowered);
     assert_eq!(restored, tree);
     assert!(restored.node(&path).is_some());
+}
+
+/// ZooKeeper keeps null data (length −1) apart from empty data; so does a snapshot.
+#[test]
+fn null_data_and_empty_data_stay_apart_through_a_snapshot() {
+    let mut h = Harness::new();
+    let session = h.open_session();
+    for (path, data) in [("/null", None), ("/empty", Some(Vec::new()))] {
+        let applied = h.write(
+            session,
+            WriteOp::Create {
+                path: path.to_string(),
+                data,
+                acl: polis_tree::Acl::open().to_vec(),
+                mode: CreateMode::Persistent,
+            },
+        );
+        assert!(applied.result.is_ok(), "{:?}", applied.result);
+    }
+    let bytes = snapshot(&h.tree);
+    let restored = read(Limits::default(), &bytes).unwrap();
+    assert_eq!(restored, h.tree);
+    assert_eq!(restored.get_data("/null", &[]).unwrap().0, None);
+    assert_eq!(restored.get_data("/empty", &[]).unwrap().0, Some(&[][..]));
+    assert_eq!(snapshot(&restored), bytes);
+}
+
+/// A snapshot written by the build before null data was kept (format 4) reads back whole: the
+/// same tree, every node's data as data.
+#[test]
+fn a_format_4_snapshot_reads_back_as_the_same_tree() {
+    for seed in 0..10 {
+        let tree = tree_after(windowed_limits(), &random_workload(seed, 80));
+        let old = as_format_4(&snapshot(&tree));
+        assert_eq!(old[8..12], 4u32.to_le_bytes());
+        let restored = read(windowed_limits(), &old).expect("a format 4 snapshot reads");
+        assert_eq!(restored, tree, "seed {seed}");
+    }
+    // Format 5 records in a format 4 snapshot, or format 4 records in a format 5 one, are refused.
+    let tree = sample_tree(Limits::default());
+    let current = snapshot(&tree);
+    let mut mislabelled = current[..current.len() - 4].to_vec();
+    mislabelled[8..12].copy_from_slice(&4u32.to_le_bytes());
+    let checksum = crc32fast::hash(&mislabelled);
+    mislabelled.extend_from_slice(&checksum.to_le_bytes());
+    assert!(matches!(
+        read(Limits::default(), &mislabelled),
+        Err(SnapshotError::Corrupt(_))
+    ));
+    let old = as_format_4(&current);
+    let mut mislabelled = old[..old.len() - 4].to_vec();
+    mislabelled[8..12].copy_from_slice(&5u32.to_le_bytes());
+    let checksum = crc32fast::hash(&mislabelled);
+    mislabelled.extend_from_slice(&checksum.to_le_bytes());
+    assert!(matches!(
+        read(Limits::default(), &mislabelled),
+        Err(SnapshotError::Corrupt(_))
+    ));
 }

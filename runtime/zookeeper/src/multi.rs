@@ -13,7 +13,8 @@ pub enum MultiOp {
     },
     SetData {
         path: String,
-        data: Vec<u8>,
+        /// `None` is null data.
+        data: Option<Vec<u8>>,
         version: i32,
     },
     Check {
@@ -62,7 +63,7 @@ impl MultiOp {
                 version,
             } => {
                 writer.write_string(path);
-                writer.write_buffer(data);
+                writer.write_nullable_buffer(data.as_deref());
                 writer.write_int(*version);
             }
             MultiOp::GetChildren { path, watch } | MultiOp::GetData { path, watch } => {
@@ -97,7 +98,11 @@ impl MultiOp {
             }
             opcode::SET_DATA => MultiOp::SetData {
                 path: reader.read_string("multi.path", "path_len_max", path_max)?,
-                data: reader.read_buffer("multi.data", "data_len_max", limits.data_len_max)?,
+                data: reader.read_nullable_buffer(
+                    "multi.data",
+                    "data_len_max",
+                    limits.data_len_max,
+                )?,
                 version: reader.read_int("multi.version")?,
             },
             opcode::GET_CHILDREN | opcode::GET_DATA => {
@@ -141,7 +146,8 @@ pub enum MultiResult {
         children: Vec<String>,
     },
     GetData {
-        data: Vec<u8>,
+        /// `None` is null data.
+        data: Option<Vec<u8>>,
         stat: Stat,
     },
     /// A failed part (or, in a failed `multi`, every part: 0 for those before the failure,
@@ -184,7 +190,7 @@ impl MultiResult {
             MultiResult::SetData { stat } => stat.encode(writer),
             MultiResult::GetChildren { children } => writer.write_strings(children),
             MultiResult::GetData { data, stat } => {
-                writer.write_buffer(data);
+                writer.write_nullable_buffer(data.as_deref());
                 stat.encode(writer);
             }
             MultiResult::Error { code } => writer.write_int(*code),

@@ -97,6 +97,22 @@ impl<'a> JuteReader<'a> {
         Ok(self.take(field, len)?.to_vec())
     }
 
+    /// A buffer of at most `max` bytes, `None` for null: a znode's data, where ZooKeeper keeps
+    /// null (length -1) apart from empty.
+    pub fn read_nullable_buffer(
+        &mut self,
+        field: &'static str,
+        limit: &'static str,
+        max: usize,
+    ) -> Result<Option<Vec<u8>>, DecodeError> {
+        let rest = self.bytes;
+        if self.read_int(field)? == NULL_LEN {
+            return Ok(None);
+        }
+        self.bytes = rest;
+        self.read_buffer(field, limit, max).map(Some)
+    }
+
     /// A UTF-8 string of at most `max` bytes; null reads as empty (which no path validates).
     pub fn read_string(
         &mut self,

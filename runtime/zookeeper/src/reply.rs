@@ -33,8 +33,8 @@ pub enum ReplyBody {
     PathStat(String, Stat),
     /// `ExistsResponse`, `SetDataResponse`, `SetACLResponse`.
     Stat(Stat),
-    /// `GetDataResponse`.
-    Data(Vec<u8>, Stat),
+    /// `GetDataResponse`; `None` is null data (length -1).
+    Data(Option<Vec<u8>>, Stat),
     /// `GetACLResponse`.
     Acl(Vec<Acl>, Stat),
     /// `GetChildrenResponse`, and `GetEphemeralsResponse` (a list of paths).
@@ -71,7 +71,7 @@ pub fn encode_reply(reply: &Reply) -> Vec<u8> {
         }
         ReplyBody::Stat(stat) => stat.encode(&mut writer),
         ReplyBody::Data(data, stat) => {
-            writer.write_buffer(data);
+            writer.write_nullable_buffer(data.as_deref());
             stat.encode(&mut writer);
         }
         ReplyBody::Acl(acl, stat) => {

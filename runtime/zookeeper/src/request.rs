@@ -55,7 +55,8 @@ impl CreateKind {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CreateRequest {
     pub path: String,
-    pub data: Vec<u8>,
+    /// `None` is null data (length -1), which ZooKeeper keeps apart from empty data.
+    pub data: Option<Vec<u8>>,
     pub acl: Vec<Acl>,
     /// `CreateMode.toFlag()`: 0 persistent, 1 ephemeral, 2 persistent sequential, 3 ephemeral
     /// sequential, 4 container, 5 persistent with TTL, 6 persistent sequential with TTL.
@@ -67,7 +68,7 @@ pub struct CreateRequest {
 impl CreateRequest {
     pub fn encode(&self, kind: CreateKind, writer: &mut JuteWriter) {
         writer.write_string(&self.path);
-        writer.write_buffer(&self.data);
+        writer.write_nullable_buffer(self.data.as_deref());
         Acl::encode_list(&self.acl, writer);
         writer.write_int(self.flags);
         if kind == CreateKind::Ttl {
@@ -81,7 +82,8 @@ impl CreateRequest {
         limits: &JuteLimits,
     ) -> Result<CreateRequest, DecodeError> {
         let path = reader.read_string("create.path", "path_len_max", limits.path_len_max)?;
-        let data = reader.read_buffer("create.data", "data_len_max", limits.data_len_max)?;
+        let data =
+            reader.read_nullable_buffer("create.data", "data_len_max", limits.data_len_max)?;
         let acl = Acl::decode_list(reader, limits)?;
         let flags = reader.read_int("create.flags")?;
         let ttl_ms = if kind == CreateKind::Ttl {
@@ -170,7 +172,8 @@ pub enum RequestBody {
     },
     SetData {
         path: String,
-        data: Vec<u8>,
+        /// `None` is null data.
+        data: Option<Vec<u8>>,
         version: i32,
     },
     GetAcl {
@@ -329,7 +332,7 @@ impl Request {
                 version,
             } => {
                 writer.write_string(path);
-                writer.write_buffer(data);
+                writer.write_nullable_buffer(data.as_deref());
                 writer.write_int(*version);
             }
             RequestBody::GetAcl { path }
@@ -441,7 +444,11 @@ fn decode_body(
         },
         opcode::SET_DATA => RequestBody::SetData {
             path: path(reader)?,
-            data: reader.read_buffer("setData.data", "data_len_max", limits.data_len_max)?,
+            data: reader.read_nullable_buffer(
+                "setData.data",
+                "data_len_max",
+                limits.data_len_max,
+            )?,
             version: reader.read_int("setData.version")?,
         },
         opcode::GET_ACL => RequestBody::GetAcl {

@@ -44,6 +44,14 @@ impl JuteWriter {
         self.bytes.extend_from_slice(bytes);
     }
 
+    /// A buffer, or -1 for null (a znode's null data).
+    pub fn write_nullable_buffer(&mut self, bytes: Option<&[u8]>) {
+        match bytes {
+            Some(bytes) => self.write_buffer(bytes),
+            None => self.bytes.extend_from_slice(&(-1i32).to_be_bytes()),
+        }
+    }
+
     pub fn write_string(&mut self, text: &str) {
         self.write_buffer(text.as_bytes());
     }

@@ -16,6 +16,11 @@ fn data() -> impl Strategy<Value = Vec<u8>> {
     vec(any::<u8>(), 0..64)
 }
 
+/// A znode's data: null (length -1) as well as empty and non-empty, each read back as written.
+fn node_data() -> impl Strategy<Value = Option<Vec<u8>>> {
+    proptest::option::of(data())
+}
+
 fn acl() -> impl Strategy<Value = Vec<Acl>> {
     vec(
         (0..32i32, "[a-z]{0,6}", "[a-z:=]{0,12}").prop_map(|(perms, scheme, id)| Acl {
@@ -36,8 +41,15 @@ fn create_kind() -> impl Strategy<Value = CreateKind> {
 }
 
 fn create() -> impl Strategy<Value = (CreateKind, CreateRequest)> {
-    (create_kind(), path(), data(), acl(), 0..7i32, any::<i64>()).prop_map(
-        |(kind, path, data, acl, flags, ttl_ms)| {
+    (
+        create_kind(),
+        path(),
+        node_data(),
+        acl(),
+        0..7i32,
+        any::<i64>(),
+    )
+        .prop_map(|(kind, path, data, acl, flags, ttl_ms)| {
             let ttl_ms = if kind == CreateKind::Ttl { ttl_ms } else { 0 };
             (
                 kind,
@@ -49,15 +61,14 @@ fn create() -> impl Strategy<Value = (CreateKind, CreateRequest)> {
                     ttl_ms,
                 },
             )
-        },
-    )
+        })
 }
 
 fn write_op() -> impl Strategy<Value = MultiOp> {
     prop_oneof![
         create().prop_map(|(kind, create)| MultiOp::Create(kind, create)),
         (path(), any::<i32>()).prop_map(|(path, version)| MultiOp::Delete { path, version }),
-        (path(), data(), any::<i32>()).prop_map(|(path, data, version)| MultiOp::SetData {
+        (path(), node_data(), any::<i32>()).prop_map(|(path, data, version)| MultiOp::SetData {
             path,
             data,
             version
@@ -101,10 +112,12 @@ fn body() -> impl Strategy<Value = RequestBody> {
         (path(), any::<bool>()).prop_map(|(path, watch)| RequestBody::GetData { path, watch }),
         (path(), any::<bool>()).prop_map(|(path, watch)| RequestBody::GetChildren { path, watch }),
         (path(), any::<bool>()).prop_map(|(path, watch)| RequestBody::GetChildren2 { path, watch }),
-        (path(), data(), any::<i32>()).prop_map(|(path, data, version)| RequestBody::SetData {
-            path,
-            data,
-            version
+        (path(), node_data(), any::<i32>()).prop_map(|(path, data, version)| {
+            RequestBody::SetData {
+                path,
+                data,
+                version,
+            }
         }),
         path().prop_map(|path| RequestBody::GetAcl { path }),
         (path(), acl(), any::<i32>()).prop_map(|(path, acl, version)| RequestBody::SetAcl {

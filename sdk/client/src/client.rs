@@ -255,6 +255,27 @@ impl Client {
         acl: &[Acl],
         mode: CreateMode,
     ) -> Result<(String, Stat), Error> {
+        self.create_with(path, Some(data), acl, mode).await
+    }
+
+    /// [`Client::create`] with ZooKeeper's null data, which reads back as null
+    /// ([`Client::get_data_or_null`]) rather than as empty data.
+    pub async fn create_without_data(
+        &self,
+        path: &str,
+        acl: &[Acl],
+        mode: CreateMode,
+    ) -> Result<(String, Stat), Error> {
+        self.create_with(path, None, acl, mode).await
+    }
+
+    async fn create_with(
+        &self,
+        path: &str,
+        data: Option<&[u8]>,
+        acl: &[Acl],
+        mode: CreateMode,
+    ) -> Result<(String, Stat), Error> {
         let op = RequestOp::Create(create_to_wire(path, data, acl, mode));
         match self.request(op, path).await? {
             ResponseResult::Create(created) => {
@@ -290,8 +311,15 @@ impl Client {
         Ok((exists_result(response, path)?, watch))
     }
 
-    /// The node's data and stat.
+    /// The node's data and stat. ZooKeeper's null data reads as empty here; see
+    /// [`Client::get_data_or_null`].
     pub async fn get_data(&self, path: &str) -> Result<(Vec<u8>, Stat), Error> {
+        let (data, stat) = self.get_data_or_null(path).await?;
+        Ok((data.unwrap_or_default(), stat))
+    }
+
+    /// The node's data, `None` for ZooKeeper's null data, and its stat.
+    pub async fn get_data_or_null(&self, path: &str) -> Result<(Option<Vec<u8>>, Stat), Error> {
         let response = self
             .call(get_data_op(path, false), WatchIntent::None)
             .await?;
@@ -306,7 +334,8 @@ impl Client {
     ) -> Result<((Vec<u8>, Stat), OneShotWatch), Error> {
         let (intent, watch) = one_shot(WatchKind::Data, path);
         let response = self.call(get_data_op(path, true), intent).await?;
-        Ok((get_data_result(response, path)?, watch))
+        let (data, stat) = get_data_result(response, path)?;
+        Ok(((data.unwrap_or_default(), stat), watch))
     }
 
     /// Replaces the node's data if its version matches (-1 matches any); returns the new stat.
@@ -315,6 +344,7 @@ impl Client {
             path: path.to_string(),
             data: data.to_vec(),
             version,
+            null_data: false,
         });
         match self.request(op, path).await? {
             ResponseResult::SetData(set) => required_stat(&set.stat),
@@ -720,9 +750,12 @@ fn get_data_op(path: &str, watch: bool) -> RequestOp {
     })
 }
 
-fn get_data_result(response: wire::Response, path: &str) -> Result<(Vec<u8>, Stat), Error> {
+fn get_data_result(response: wire::Response, path: &str) -> Result<(Option<Vec<u8>>, Stat), Error> {
     match checked(response, path)? {
-        ResponseResult::GetData(got) => Ok((got.data.clone(), required_stat(&got.stat)?)),
+        ResponseResult::GetData(got) => {
+            let data = (!got.null_data).then(|| got.data.clone());
+            Ok((data, required_stat(&got.stat)?))
+        }
         other => Err(unexpected("get_data", &other)),
     }
 }
@@ -851,6 +884,7 @@ mod tests {
             path: "/a".into(),
             data: Vec::new(),
             version: -1,
+            null_data: false,
         });
         assert!(!is_read(&write));
         let sync = RequestOp::Sync(wire::Sync { path: "/".into() });

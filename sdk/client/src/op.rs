@@ -96,7 +96,7 @@ impl Op {
                 data,
                 acl,
                 mode,
-            } => WireOp::Create(create_to_wire(path, data, acl, *mode)),
+            } => WireOp::Create(create_to_wire(path, Some(data), acl, *mode)),
             Op::Delete { path, version } => WireOp::Delete(wire::Delete {
                 path: path.clone(),
                 version: *version,
@@ -109,6 +109,7 @@ impl Op {
                 path: path.clone(),
                 data: data.clone(),
                 version: *version,
+                null_data: false,
             }),
             Op::Check { path, version } => WireOp::Check(wire::Check {
                 path: path.clone(),
@@ -124,19 +125,21 @@ impl Op {
     }
 }
 
-/// The wire form of a create, shared by [`crate::Client::create`] and [`Op::Create`].
+/// The wire form of a create, shared by [`crate::Client::create`] and [`Op::Create`]; data of
+/// `None` is ZooKeeper's null data.
 pub(crate) fn create_to_wire(
     path: &str,
-    data: &[u8],
+    data: Option<&[u8]>,
     acl: &[Acl],
     mode: CreateMode,
 ) -> wire::Create {
     let (wire_mode, ttl_ms) = create_mode_to_wire(mode);
     wire::Create {
         path: path.to_string(),
-        data: data.to_vec(),
+        data: data.unwrap_or_default().to_vec(),
         acl: acl.iter().map(acl_to_wire).collect(),
         mode: wire_mode as i32,
         ttl_ms,
+        null_data: data.is_none(),
     }
 }

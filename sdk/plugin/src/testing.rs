@@ -169,7 +169,7 @@ impl MemoryTree {
             if ancestor != "/" && self.get(ancestor).is_none() {
                 events.extend(self.admin(WriteOp::Create {
                     path: ancestor.clone(),
-                    data: Vec::new(),
+                    data: Some(Vec::new()),
                     acl: Acl::open().to_vec(),
                     mode: TreeCreateMode::Persistent,
                 }));
@@ -177,7 +177,7 @@ impl MemoryTree {
         }
         events.extend(self.admin(WriteOp::Create {
             path: node_path.to_string(),
-            data: data.to_vec(),
+            data: Some(data.to_vec()),
             acl: Acl::open().to_vec(),
             mode: TreeCreateMode::Persistent,
         }));
@@ -188,7 +188,7 @@ impl MemoryTree {
     pub fn set(&mut self, node_path: &str, data: &[u8]) -> Vec<WatchEvent> {
         self.admin(WriteOp::SetData {
             path: node_path.to_string(),
-            data: data.to_vec(),
+            data: Some(data.to_vec()),
             version: -1,
         })
     }
@@ -235,7 +235,7 @@ impl MemoryTree {
                         .get_data(&event.path, &self.ids)
                         .ok()
                         .filter(|_| granted(&self.readable, &event.path))
-                        .map(|(data, _)| data.to_vec()),
+                        .map(|(data, _)| data.unwrap_or_default().to_vec()),
                     _ => None,
                 };
                 WatchEvent {
@@ -262,7 +262,7 @@ impl MemoryTree {
     pub fn get(&self, node_path: &str) -> Option<Vec<u8>> {
         self.tree
             .node(node_path)
-            .map(|(record, _)| record.data.to_vec())
+            .map(|(record, _)| record.data_or_empty().to_vec())
     }
 
     /// A node's stat, or `None` if there is no node.
@@ -395,7 +395,7 @@ impl Backend for MemoryBackend<'_> {
             .get_data(node_path, self.ids)
             .map_err(read_error)?;
         Ok(Node {
-            data: data.to_vec(),
+            data: data.unwrap_or_default().to_vec(),
             stat: stat(node_stat),
         })
     }
@@ -513,7 +513,7 @@ fn write_op(write: &StagedWrite) -> WriteOp {
             acl,
         } => WriteOp::Create {
             path,
-            data,
+            data: Some(data),
             acl: acl_of(acl),
             mode: match mode {
                 CreateMode::Persistent => TreeCreateMode::Persistent,
@@ -533,7 +533,7 @@ fn write_op(write: &StagedWrite) -> WriteOp {
             version,
         } => WriteOp::SetData {
             path,
-            data,
+            data: Some(data),
             version,
         },
         StagedWrite::Delete { path, version } => WriteOp::Delete { path, version },

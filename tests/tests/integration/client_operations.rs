@@ -694,3 +694,35 @@ async fn an_unusable_configuration_is_refused_before_any_connection() {
     assert_eq!(node.server.active_connections(), 0);
     node.shutdown().await;
 }
+
+/// ZooKeeper's null data crosses the QUIC protocol as null, apart from empty data; `get_data`
+/// reads it as empty for callers that keep no difference.
+#[tokio::test]
+async fn null_data_reads_back_as_null_apart_from_empty_data() {
+    let node = TestNode::start().await;
+    let client = connect(&node, "alice").await;
+    let (_, stat) = client
+        .create_without_data("/no-data", &Acl::open(), CreateMode::Persistent)
+        .await
+        .unwrap();
+    assert_eq!(stat.data_length, 0);
+    client
+        .create("/empty", b"", &Acl::open(), CreateMode::Persistent)
+        .await
+        .unwrap();
+    assert_eq!(client.get_data_or_null("/no-data").await.unwrap().0, None);
+    assert_eq!(
+        client.get_data_or_null("/empty").await.unwrap().0,
+        Some(Vec::new())
+    );
+    assert_eq!(
+        client.get_data("/no-data").await.unwrap().0,
+        Vec::<u8>::new()
+    );
+    client.set_data("/no-data", b"now", -1).await.unwrap();
+    assert_eq!(
+        client.get_data_or_null("/no-data").await.unwrap().0,
+        Some(b"now".to_vec())
+    );
+    node.shutdown().await;
+}

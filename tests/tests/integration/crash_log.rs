@@ -233,7 +233,7 @@ fn entry(term: u64, index: u64) -> LogEntry {
         caller: Caller::anonymous(0),
         op: WriteOp::Create {
             path: format!("/n{index}"),
-            data,
+            data: Some(data),
             acl: Acl::open().to_vec(),
             mode: CreateMode::Persistent,
         },

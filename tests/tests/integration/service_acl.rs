@@ -34,6 +34,7 @@ fn create_with_acl(path: &str, acl: Vec<wire::Acl>) -> Op {
         acl,
         mode: CreateMode::Persistent as i32,
         ttl_ms: 0,
+        null_data: false,
     })
 }
 

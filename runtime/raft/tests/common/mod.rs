@@ -74,7 +74,7 @@ pub fn create(path: &str, data: &[u8]) -> TxnKind {
         caller: Caller::anonymous(0),
         op: WriteOp::Create {
             path: path.to_string(),
-            data: data.to_vec(),
+            data: Some(data.to_vec()),
             acl: Acl::open().to_vec(),
             mode: CreateMode::Persistent,
         },
@@ -86,7 +86,7 @@ pub fn set_data(path: &str, data: &[u8]) -> TxnKind {
         caller: Caller::anonymous(0),
         op: WriteOp::SetData {
             path: path.to_string(),
-            data: data.to_vec(),
+            data: Some(data.to_vec()),
             version: -1,
         },
     }

@@ -249,8 +249,8 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
         ClientCommand::Get { path, read, common } => {
             with_client(&common, async |client, output| {
                 let reader = client.with_read_consistency(read.consistency());
-                let (data, stat) = reader.get_data(&path).await?;
-                output.data(&path, &data, &stat);
+                let (data, stat) = reader.get_data_or_null(&path).await?;
+                output.data(&path, data.as_deref(), &stat);
                 Ok(())
             })
             .await

@@ -32,21 +32,26 @@ impl Output {
         }
     }
 
-    pub fn data(&self, path: &str, data: &[u8], stat: &Stat) {
+    /// A node's data; `None` is ZooKeeper's null data, printed as an empty line (as empty data
+    /// is) and told apart in JSON by `"null_data": true`.
+    pub fn data(&self, path: &str, data: Option<&[u8]>, stat: &Stat) {
+        let bytes = data.unwrap_or_default();
         if self.json {
-            let text = std::str::from_utf8(data).ok();
+            let text = std::str::from_utf8(bytes).ok().filter(|_| data.is_some());
+            let hex = (data.is_some() && text.is_none()).then(|| hex(bytes));
             println!(
                 "{}",
                 json!({
                     "path": path,
                     "data": text,
-                    "data_hex": if text.is_none() { Some(hex(data)) } else { None },
+                    "data_hex": hex,
+                    "null_data": data.is_none(),
                     "stat": stat_json(stat),
                 })
             );
             return;
         }
-        println!("{}", String::from_utf8_lossy(data));
+        println!("{}", String::from_utf8_lossy(bytes));
     }
 
     pub fn stat(&self, path: &str, stat: &Stat) {

@@ -221,12 +221,12 @@ impl SessionHandler {
                 .await
             }
             Op::SetData(set) => {
-                self.write(Ok(WriteOp::SetData {
+                let op = data_from_wire(set.data, set.null_data).map(|data| WriteOp::SetData {
                     path: set.path,
-                    data: set.data,
+                    data,
                     version: set.version,
-                }))
-                .await
+                });
+                self.write(op).await
             }
             Op::SetAcl(set) => {
                 let op = acl_list_from_wire(&set.acl).map(|acl| WriteOp::SetAcl {
@@ -459,8 +459,9 @@ impl SessionHandler {
                     hub.watches.add(session_id, &get.path, WatchKind::Data)?;
                 }
                 Ok(Reply::GetData(wire::GetDataResult {
-                    data: data.to_vec(),
+                    data: data.unwrap_or_default().to_vec(),
                     stat: Some(stat_to_wire(&stat)),
+                    null_data: data.is_none(),
                 }))
             }
             Op::GetChildren(get) => {
@@ -829,10 +830,22 @@ fn command_failure(error: polis_raft::CommandError) -> Failure {
     }
 }
 
+/// A request's data, `None` for ZooKeeper's null data. A request that says null and carries
+/// bytes is refused rather than guessed at.
+fn data_from_wire(data: Vec<u8>, null_data: bool) -> Result<Option<Vec<u8>>, TreeError> {
+    match (null_data, data.is_empty()) {
+        (false, _) => Ok(Some(data)),
+        (true, true) => Ok(None),
+        (true, false) => Err(TreeError::BadArguments {
+            reason: "null data with bytes".to_string(),
+        }),
+    }
+}
+
 fn write_op_create(create: &wire::Create) -> Result<WriteOp, TreeError> {
     Ok(WriteOp::Create {
         path: create.path.clone(),
-        data: create.data.clone(),
+        data: data_from_wire(create.data.clone(), create.null_data)?,
         acl: acl_list_from_wire(&create.acl)?,
         mode: create_mode_from_wire(create.mode, create.ttl_ms)?,
     })
@@ -848,7 +861,7 @@ fn write_op_of_multi(op: wire::MultiOp) -> Result<WriteOp, TreeError> {
         }),
         Some(MultiOp::SetData(set)) => Ok(WriteOp::SetData {
             path: set.path,
-            data: set.data,
+            data: data_from_wire(set.data, set.null_data)?,
             version: set.version,
         }),
         Some(MultiOp::Check(check)) => Ok(WriteOp::Check {
@@ -982,5 +995,26 @@ fn op_name(op: &Op) -> &'static str {
         Op::ClusterStatus(_) => "cluster_status",
         Op::AddLearner(_) => "add_learner",
         Op::ChangeMembership(_) => "change_membership",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A request says null data with a flag of its own; one that says null and carries bytes is
+    /// refused, not guessed at.
+    #[test]
+    fn null_data_is_told_by_its_flag_and_never_with_bytes() {
+        assert_eq!(
+            data_from_wire(b"x".to_vec(), false),
+            Ok(Some(b"x".to_vec()))
+        );
+        assert_eq!(data_from_wire(Vec::new(), false), Ok(Some(Vec::new())));
+        assert_eq!(data_from_wire(Vec::new(), true), Ok(None));
+        assert!(matches!(
+            data_from_wire(b"x".to_vec(), true),
+            Err(TreeError::BadArguments { .. })
+        ));
     }
 }

@@ -67,7 +67,7 @@ impl Clock {
                 caller: Caller::system(),
                 op: WriteOp::SetData {
                     path: CLOCK_PATH.to_string(),
-                    data: now_ms.clone(),
+                    data: Some(now_ms.clone()),
                     version: -1,
                 },
             };
@@ -78,7 +78,7 @@ impl Clock {
                         caller: Caller::system(),
                         op: WriteOp::Create {
                             path: CLOCK_PATH.to_string(),
-                            data: now_ms,
+                            data: Some(now_ms),
                             acl: vec![Acl::new(Perms::READ, Id::anyone())],
                             mode: CreateMode::Persistent,
                         },

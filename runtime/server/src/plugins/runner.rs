@@ -155,17 +155,17 @@ async fn deployed_revisions(node: &Node) -> BTreeMap<String, (Revision, Option<Z
         let Some((record, _)) = tree.node(&path) else {
             continue;
         };
-        match serde_json::from_slice::<Deployment>(&record.data) {
+        match serde_json::from_slice::<Deployment>(record.data_or_empty()) {
             Ok(deployment) if *deployment.current.manifest.name == **name => {
                 let paths = PluginPaths::new(name);
                 let Some((cursor_record, _)) = tree.node(&paths.cursor) else {
                     continue;
                 };
-                let cursor = Cursor::of_node(&cursor_record.data, cursor_record.czxid);
+                let cursor = Cursor::of_node(cursor_record.data_or_empty(), cursor_record.czxid);
                 let state = tree
                     .node(&paths.status)
                     .and_then(|(status, _)| {
-                        serde_json::from_slice::<PluginStatus>(&status.data).ok()
+                        serde_json::from_slice::<PluginStatus>(status.data_or_empty()).ok()
                     })
                     .unwrap_or_default()
                     .state;

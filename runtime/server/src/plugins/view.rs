@@ -31,7 +31,8 @@ impl TreeView for LockedTreeView<'_> {
     fn get_data(&self, path: &str) -> Result<(Vec<u8>, Stat), TreeError> {
         let tree = self.reader.blocking_read();
         let (data, stat) = tree.get_data(path, self.identities)?;
-        Ok((data.to_vec(), stat))
+        // The WIT interface has no null data; a plugin reads ZooKeeper's null data as empty.
+        Ok((data.unwrap_or_default().to_vec(), stat))
     }
 
     fn exists(&self, path: &str) -> Result<Option<Stat>, TreeError> {

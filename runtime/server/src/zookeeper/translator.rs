@@ -138,7 +138,8 @@ pub fn plan(request: Request, identities: &[Id], reads: ZooKeeperReads) -> Plan 
         } => forward(
             Op::SetData(wire::SetData {
                 path,
-                data,
+                null_data: data.is_none(),
+                data: data.unwrap_or_default(),
                 version,
             }),
             ReplyKind::SetData,
@@ -192,7 +193,8 @@ pub fn plan(request: Request, identities: &[Id], reads: ZooKeeperReads) -> Plan 
                         version,
                     } => Part::SetData(wire::SetData {
                         path,
-                        data,
+                        null_data: data.is_none(),
+                        data: data.unwrap_or_default(),
                         version,
                     }),
                     MultiOp::Check { path, version } => Part::Check(wire::Check { path, version }),
@@ -374,10 +376,16 @@ fn polis_request(xid: i32, op: wire::request::Op, allow_stale: bool) -> wire::Re
     }
 }
 
+/// A read's data as jute writes it: `None` for null data (length -1).
+fn data_of(get: &wire::GetDataResult) -> Option<Vec<u8>> {
+    (!get.null_data).then(|| get.data.clone())
+}
+
 fn create_to_wire(create: CreateRequest) -> wire::Create {
     wire::Create {
         path: create.path,
-        data: create.data,
+        null_data: create.data.is_none(),
+        data: create.data.unwrap_or_default(),
         acl: create.acl.iter().map(acl_to_wire).collect(),
         // ZooKeeper's CreateMode flags are Polis's wire enum values.
         mode: create.flags,
@@ -568,7 +576,7 @@ pub fn reply_of(pending: Pending, responses: &[wire::Response]) -> (Reply, After
                         code: response.error_code,
                     },
                     Some(Answer::GetData(get)) => MultiResult::GetData {
-                        data: get.data.clone(),
+                        data: data_of(get),
                         stat: stat_from_wire(get.stat.as_ref()),
                     },
                     Some(Answer::GetChildren(get)) => MultiResult::GetChildren {
@@ -616,7 +624,7 @@ pub fn reply_of(pending: Pending, responses: &[wire::Response]) -> (Reply, After
             }
         }
         (ReplyKind::GetData, Some(Answer::GetData(get))) => ok(ReplyBody::Data(
-            get.data.clone(),
+            data_of(get),
             stat_from_wire(get.stat.as_ref()),
         )),
         (ReplyKind::SetData, Some(Answer::SetData(set)))
@@ -938,6 +946,7 @@ mod tests {
                 response(wire::response::Result::GetData(wire::GetDataResult {
                     data: b"x".to_vec(),
                     stat: None,
+                    null_data: false,
                 })),
                 failure(ErrorCode::NoNode),
             ],

@@ -134,7 +134,7 @@ impl Harness {
 pub fn create_op(path: &str, data: &[u8], mode: CreateMode) -> WriteOp {
     WriteOp::Create {
         path: path.to_string(),
-        data: data.to_vec(),
+        data: Some(data.to_vec()),
         acl: Acl::open().to_vec(),
         mode,
     }
@@ -143,7 +143,7 @@ pub fn create_op(path: &str, data: &[u8], mode: CreateMode) -> WriteOp {
 pub fn create_with_acl(path: &str, acl: Vec<Acl>, mode: CreateMode) -> WriteOp {
     WriteOp::Create {
         path: path.to_string(),
-        data: Vec::new(),
+        data: Some(Vec::new()),
         acl,
         mode,
     }
@@ -159,7 +159,7 @@ pub fn delete_op(path: &str, version: i32) -> WriteOp {
 pub fn set_data_op(path: &str, data: &[u8], version: i32) -> WriteOp {
     WriteOp::SetData {
         path: path.to_string(),
-        data: data.to_vec(),
+        data: Some(data.to_vec()),
         version,
     }
 }

@@ -32,7 +32,7 @@ impl Worker {
         progress.status.cursor_zxid = cursor_after.zxid;
         ops.push(WriteOp::SetData {
             path: self.paths.cursor.clone(),
-            data: to_json(&cursor_after),
+            data: Some(to_json(&cursor_after)),
             version: progress.cursor_version,
         });
         self.push_status_ops(progress, &mut ops);
@@ -92,7 +92,7 @@ impl Worker {
         };
         let ops = vec![WriteOp::Create {
             path: format!("{}/{DEAD_LETTER_PREFIX}", self.paths.dead_letter),
-            data: to_json(&entry),
+            data: Some(to_json(&entry)),
             acl: plugin_state_acl(self.name()),
             mode: CreateMode::PersistentSequential,
         }];
@@ -167,7 +167,7 @@ impl Worker {
             },
             WriteOp::Create {
                 path: format!("{}/{DEAD_LETTER_PREFIX}", self.paths.dead_letter),
-                data: to_json(&letter),
+                data: Some(to_json(&letter)),
                 acl: plugin_state_acl(self.name()),
                 mode: CreateMode::PersistentSequential,
             },
@@ -182,13 +182,13 @@ impl Worker {
     fn push_status_ops(&self, progress: &Progress, ops: &mut Vec<WriteOp>) {
         ops.push(WriteOp::SetData {
             path: self.paths.status.clone(),
-            data: to_json(&progress.status),
+            data: Some(to_json(&progress.status)),
             version: -1,
         });
         if progress.logs_changed {
             ops.push(WriteOp::SetData {
                 path: self.paths.logs.clone(),
-                data: to_json(&progress.logs),
+                data: Some(to_json(&progress.logs)),
                 version: -1,
             });
         }

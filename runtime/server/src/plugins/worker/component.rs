@@ -28,7 +28,7 @@ pub(super) fn read_component(tree: &DataTree, sha256: &str) -> Result<Vec<u8>, L
             .ok_or_else(|| LoadFailure::ComponentMissing {
                 sha256: sha256.to_string(),
             })?;
-    let meta: ComponentRecord = serde_json::from_slice(&record.data)
+    let meta: ComponentRecord = serde_json::from_slice(record.data_or_empty())
         .map_err(|error| corrupt(format!("its record does not parse: {error}")))?;
     if meta.len > COMPONENT_LEN_MAX {
         return Err(corrupt(format!("{} bytes is over the limit", meta.len)));
@@ -38,7 +38,7 @@ pub(super) fn read_component(tree: &DataTree, sha256: &str) -> Result<Vec<u8>, L
         let (chunk, _) = tree
             .node(&component_chunk_path(sha256, index))
             .ok_or_else(|| corrupt(format!("chunk {index} of {} is missing", meta.chunks)))?;
-        bytes.extend_from_slice(&chunk.data);
+        bytes.extend_from_slice(chunk.data_or_empty());
     }
     if bytes.len() != meta.len {
         return Err(corrupt(format!(

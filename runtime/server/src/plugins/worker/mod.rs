@@ -265,15 +265,15 @@ impl Worker {
         let tree = self.node.reader.read().await;
         let (cursor_record, _) = tree.node(&self.paths.cursor)?;
         // A new plugin starts after the transaction that deployed it.
-        let cursor = Cursor::of_node(&cursor_record.data, cursor_record.czxid);
+        let cursor = Cursor::of_node(cursor_record.data_or_empty(), cursor_record.czxid);
         let cursor_version = cursor_record.version;
         let status = tree
             .node(&self.paths.status)
-            .and_then(|(record, _)| serde_json::from_slice(&record.data).ok())
+            .and_then(|(record, _)| serde_json::from_slice(record.data_or_empty()).ok())
             .unwrap_or_default();
         let logs = tree
             .node(&self.paths.logs)
-            .and_then(|(record, _)| serde_json::from_slice(&record.data).ok())
+            .and_then(|(record, _)| serde_json::from_slice(record.data_or_empty()).ok())
             .unwrap_or_default();
         Some(Progress {
             cursor,
@@ -389,7 +389,7 @@ impl Worker {
                     .then(|| tree.get_data(&event.path, &self.identities).ok())
                     .flatten()
                     .filter(|(_, stat)| stat.mzxid == event.zxid)
-                    .map(|(data, _)| data.to_vec());
+                    .map(|(data, _)| data.unwrap_or_default().to_vec());
                 PluginEvent::new(event, data)
             })
             .collect()
@@ -583,7 +583,7 @@ impl Worker {
             .filter(|child| child.starts_with(REPLAY_PREFIX))?;
         let path = format!("{}/{child}", self.paths.dead_letter);
         let (record, _) = tree.node(&path)?;
-        match serde_json::from_slice(&record.data) {
+        match serde_json::from_slice(record.data_or_empty()) {
             Ok(letter) => Some((path, letter)),
             Err(error) => {
                 tracing::warn!(plugin = self.name(), %path, %error, "a replay request does not parse");
