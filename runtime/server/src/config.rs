@@ -143,6 +143,11 @@ pub struct ZooKeeperConfig {
     /// already holds every write of the session (a write is answered only once this node applied
     /// it) but may miss other sessions' latest writes. `sync` is a barrier in both.
     pub reads: ZooKeeperReads,
+    /// Users who may authenticate with SASL DIGEST-MD5 (ZooKeeper's JAAS `user_NAME="password"`
+    /// entries; kazoo's `sasl_options`, the Java client's `DigestLoginModule`), as a table of
+    /// names and passwords. An authenticated session holds `sasl:NAME` and the digest identity
+    /// of `NAME:password`, so ACLs of either scheme admit it. Empty: SASL is refused.
+    pub sasl_users: crate::zookeeper::sasl_digest::SaslUsers,
 }
 
 /// The consistency of ZooKeeper clients' reads ([`ZooKeeperConfig::reads`]).
@@ -167,6 +172,7 @@ impl Default for ZooKeeperConfig {
             sessions_per_owner_max: 120,
             tls: false,
             reads: ZooKeeperReads::Linearizable,
+            sasl_users: Default::default(),
         }
     }
 }
@@ -450,6 +456,10 @@ impl ServerConfig {
             "runtime_threads must be between 1 and {RUNTIME_THREADS_MAX}"
         );
         self.zookeeper.four_letter_words()?;
+        self.zookeeper
+            .sasl_users
+            .validate(crate::node::IDENTITY_LEN_MAX)
+            .map_err(|reason| anyhow::anyhow!("zookeeper.sasl_users: {reason}"))?;
         anyhow::ensure!(
             self.zookeeper.connections_max > 0,
             "zookeeper.connections_max must be positive"

@@ -64,6 +64,8 @@ impl Id {
     pub const SCHEME_AUTH: &'static str = "auth";
     pub const SCHEME_DIGEST: &'static str = "digest";
     pub const SCHEME_X509: &'static str = "x509";
+    /// A user who authenticated with SASL on the ZooKeeper face (ZooKeeper's `sasl` scheme).
+    pub const SCHEME_SASL: &'static str = "sasl";
     pub const SCHEME_SUPER: &'static str = "super";
 
     pub fn new(scheme: impl Into<String>, id: impl Into<String>) -> Id {
@@ -193,7 +195,7 @@ pub fn fixup(acl: &[Acl], caller_ids: &[Id], limits: &Limits) -> Result<Vec<Acl>
                 }
                 fixed.push(entry.clone());
             }
-            Id::SCHEME_X509 | Id::SCHEME_SUPER => {
+            Id::SCHEME_X509 | Id::SCHEME_SUPER | Id::SCHEME_SASL => {
                 if entry.id.id.is_empty() {
                     return Err(invalid(format!("an empty {} id", entry.id.scheme)));
                 }

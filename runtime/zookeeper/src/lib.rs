@@ -47,8 +47,8 @@ pub use reader::JuteReader;
 pub use records::{Acl, Id, Stat};
 pub use reply::{Reply, ReplyBody, ReplyHeader, encode_reply};
 pub use request::{
-    AddWatchMode, CreateKind, CreateRequest, Request, RequestBody, SetWatchesRequest, WatcherType,
-    decode_request,
+    AddWatchMode, CreateKind, CreateRequest, Request, RequestBody, SASL_TOKEN_LEN_MAX,
+    SetWatchesRequest, WatcherType, decode_request,
 };
 pub use writer::JuteWriter;
 

@@ -37,6 +37,8 @@ pub enum ReplyBody {
     Data(Option<Vec<u8>>, Stat),
     /// `GetACLResponse`.
     Acl(Vec<Acl>, Stat),
+    /// `SetSASLResponse`: the server's next SASL token.
+    Sasl(Vec<u8>),
     /// `GetChildrenResponse`, and `GetEphemeralsResponse` (a list of paths).
     Children(Vec<String>),
     /// `GetChildren2Response`.
@@ -78,6 +80,7 @@ pub fn encode_reply(reply: &Reply) -> Vec<u8> {
             Acl::encode_list(acl, &mut writer);
             stat.encode(&mut writer);
         }
+        ReplyBody::Sasl(token) => writer.write_buffer(token),
         ReplyBody::Children(children) => writer.write_strings(children),
         ReplyBody::Children2(children, stat) => {
             writer.write_strings(children);

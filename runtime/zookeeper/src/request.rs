@@ -3,6 +3,10 @@
 use crate::multi::encode_end;
 use crate::{Acl, DecodeError, JuteLimits, JuteReader, JuteWriter, MultiOp, opcode};
 
+/// The longest SASL token a client may send, in bytes. A DIGEST-MD5 response is a few hundred
+/// bytes; GSSAPI tokens, which Polis does not accept, run to a few kilobytes.
+pub const SASL_TOKEN_LEN_MAX: usize = 4096;
+
 /// One request frame.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Request {
@@ -229,7 +233,11 @@ pub enum RequestBody {
         watcher_type: i32,
     },
     WhoAmI,
-    /// An operation this server does not offer (reconfig, SASL, server-internal codes, unknown
+    /// `GetSASLRequest`: one token of a SASL exchange (opcode 102).
+    Sasl {
+        token: Vec<u8>,
+    },
+    /// An operation this server does not offer (reconfig, server-internal codes, unknown
     /// codes): its record is not read, and the reply says Unimplemented.
     Unsupported {
         op_code: i32,
@@ -264,6 +272,7 @@ impl RequestBody {
             RequestBody::CheckWatches { .. } => opcode::CHECK_WATCHES,
             RequestBody::RemoveWatches { .. } => opcode::REMOVE_WATCHES,
             RequestBody::WhoAmI => opcode::WHO_AM_I,
+            RequestBody::Sasl { .. } => opcode::SASL,
             RequestBody::Unsupported { op_code } => *op_code,
         }
     }
@@ -298,6 +307,7 @@ impl RequestBody {
             RequestBody::CheckWatches { .. } => "checkWatches",
             RequestBody::RemoveWatches { .. } => "removeWatches",
             RequestBody::WhoAmI => "whoAmI",
+            RequestBody::Sasl { .. } => "sasl",
             RequestBody::Unsupported { .. } => "unsupported",
         }
     }
@@ -335,6 +345,7 @@ impl Request {
                 writer.write_nullable_buffer(data.as_deref());
                 writer.write_int(*version);
             }
+            RequestBody::Sasl { token } => writer.write_buffer(token),
             RequestBody::GetAcl { path }
             | RequestBody::Sync { path }
             | RequestBody::GetAllChildrenNumber { path }
@@ -484,6 +495,9 @@ fn decode_body(
             auth_type: reader.read_int("auth.type")?,
             scheme: reader.read_string("auth.scheme", "path_len_max", path_max)?,
             auth: reader.read_buffer("auth.auth", "data_len_max", limits.data_len_max)?,
+        },
+        opcode::SASL => RequestBody::Sasl {
+            token: reader.read_buffer("sasl.token", "SASL_TOKEN_LEN_MAX", SASL_TOKEN_LEN_MAX)?,
         },
         opcode::MULTI => RequestBody::Multi(decode_multi(reader, limits, false)?),
         opcode::MULTI_READ => RequestBody::MultiRead(decode_multi(reader, limits, true)?),

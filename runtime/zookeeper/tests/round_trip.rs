@@ -126,6 +126,7 @@ fn body() -> impl Strategy<Value = RequestBody> {
             version
         }),
         path().prop_map(|path| RequestBody::Sync { path }),
+        data().prop_map(|token| RequestBody::Sasl { token }),
         (path(), any::<i32>()).prop_map(|(path, version)| RequestBody::Check { path, version }),
         vec(write_op(), 0..5).prop_map(RequestBody::Multi),
         vec(read_op(), 0..5).prop_map(RequestBody::MultiRead),

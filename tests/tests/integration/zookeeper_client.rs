@@ -1177,3 +1177,66 @@ async fn one_address_holds_at_most_its_share_of_zookeeper_connections() {
     raw_session(&address).await;
     node.shutdown().await;
 }
+
+/// SASL with no `sasl_users` configured, a token where the exchange expects none, or a second
+/// exchange after a failed one: each is answered with AuthFailed and the connection is closed,
+/// as ZooKeeper closes it; the node serves other connections meanwhile.
+#[tokio::test]
+async fn a_sasl_login_the_node_cannot_accept_gets_auth_failed_and_a_closed_connection() {
+    let (node, address) = start_node().await;
+    let sasl = |xid: i32, token: &[u8]| {
+        Request {
+            xid,
+            body: RequestBody::Sasl {
+                token: token.to_vec(),
+            },
+        }
+        .encode()
+    };
+    // No users configured: even the opening empty token is refused.
+    let mut stream = raw_session(&address).await;
+    stream.write_all(&sasl(1, b"")).await.unwrap();
+    let (xid, _, err, _) = read_reply(&mut stream).await;
+    assert_eq!((xid, err), (1, polis_tree::ErrorCode::AuthFailed.as_i32()));
+    assert!(
+        read_to_end(&mut stream).await.is_empty(),
+        "the connection is closed"
+    );
+    let client = connect(&address).await;
+    client.create("/still-serving", b"", &open()).await.unwrap();
+    node.shutdown().await;
+
+    let node = TestNode::start_with(|config| {
+        enable_zookeeper(config);
+        config.zookeeper.sasl_users = [("alice", "secret")].into();
+    })
+    .await;
+    let address = node.server.zookeeper_address.unwrap().to_string();
+    // DIGEST-MD5 has no initial response: a first token with bytes is refused.
+    let mut stream = raw_session(&address).await;
+    stream
+        .write_all(&sasl(1, b"username=\"alice\""))
+        .await
+        .unwrap();
+    let (_, _, err, _) = read_reply(&mut stream).await;
+    assert_eq!(err, polis_tree::ErrorCode::AuthFailed.as_i32());
+    assert!(
+        read_to_end(&mut stream).await.is_empty(),
+        "the connection is closed"
+    );
+    // The challenge names ZooKeeper's realm; a garbled response is refused.
+    let mut stream = raw_session(&address).await;
+    stream.write_all(&sasl(1, b"")).await.unwrap();
+    let (_, _, err, challenge) = read_reply(&mut stream).await;
+    assert_eq!(err, 0);
+    let challenge = String::from_utf8_lossy(&challenge).to_string();
+    assert!(challenge.contains("realm=\"zk-sasl-md5\""), "{challenge}");
+    stream.write_all(&sasl(2, b"\"\\,,=")).await.unwrap();
+    let (xid, _, err, _) = read_reply(&mut stream).await;
+    assert_eq!((xid, err), (2, polis_tree::ErrorCode::AuthFailed.as_i32()));
+    assert!(
+        read_to_end(&mut stream).await.is_empty(),
+        "the connection is closed"
+    );
+    node.shutdown().await;
+}

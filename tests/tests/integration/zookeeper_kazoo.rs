@@ -95,3 +95,28 @@ async fn kazoo_over_tls_is_known_by_its_client_certificate() {
     .await;
     node.shutdown().await;
 }
+
+/// kazoo's SASL DIGEST-MD5 login with users from `[zookeeper] sasl_users`: the session holds
+/// `sasl:alice` and alice's digest identity; a wrong password or an unknown user is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kazoo_logs_in_with_sasl_digest_md5() {
+    require_kazoo();
+
+    let node = TestNode::start_with(|config| {
+        config.zookeeper.enabled = true;
+        config.zookeeper.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.zookeeper.sasl_users = [("alice", "secret")].into();
+    })
+    .await;
+    let address = node
+        .server
+        .zookeeper_address
+        .expect("the ZooKeeper face is enabled");
+    run_script(
+        "sasl.py",
+        vec![address.to_string()],
+        "kazoo sasl: all passed",
+    )
+    .await;
+    node.shutdown().await;
+}

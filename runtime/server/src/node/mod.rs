@@ -54,7 +54,8 @@ pub use self::outbound::{
     outbound_channel,
 };
 pub use self::session::{
-    AfterRequest, IDENTITIES_PER_SESSION_MAX, IDENTITY_LEN_MAX, SessionHandler, with_added_identity,
+    AfterRequest, IDENTITIES_PER_SESSION_MAX, IDENTITY_LEN_MAX, SessionHandler,
+    with_added_identity, with_identity,
 };
 pub use self::session_owners::{OwnerCapReached, OwnerKey, SessionOwner, SessionOwners};
 

@@ -100,7 +100,12 @@ pub fn with_added_identity(
     identities: &Arc<[Id]>,
     add_auth: &wire::AddAuth,
 ) -> Result<Arc<[Id]>, TreeError> {
-    let id = crate::connection::digest_identity(add_auth)?;
+    with_identity(identities, crate::connection::digest_identity(add_auth)?)
+}
+
+/// `identities` with `id` added (unchanged if already there), within the same bounds as
+/// [`with_added_identity`]: for identities a face established itself (SASL).
+pub fn with_identity(identities: &Arc<[Id]>, id: Id) -> Result<Arc<[Id]>, TreeError> {
     if id.id.len() > IDENTITY_LEN_MAX {
         return Err(TreeError::BadArguments {
             reason: format!(

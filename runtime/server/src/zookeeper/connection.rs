@@ -14,19 +14,24 @@ use std::time::{Duration, Instant};
 
 use polis_proto::wire;
 use polis_security::Identity;
+use polis_tree::ErrorCode;
 use polis_tree::Id;
 use polis_zookeeper::{
-    DecodeError, FRAME_PREFIX_LEN, FramePrefix, JuteLimits, classify_prefix, decode_connect,
-    decode_request, encode_reply,
+    DecodeError, FRAME_PREFIX_LEN, FramePrefix, JuteLimits, Reply, ReplyBody, ReplyHeader,
+    RequestBody, classify_prefix, decode_connect, decode_request, encode_reply,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use super::context::ConnectionRecord;
+use super::sasl_digest::{DigestMd5Exchange, SaslStep};
 use super::translator::{self, AfterReply, ConnectOutcome, Pending, ReplyAssembler};
 use super::{ZooKeeperContext, four_letter_words};
-use crate::node::{AfterRequest, OutboundQueue, OwnerKey, SessionHandler, SessionOwner};
+use crate::node::{
+    AfterRequest, OutboundQueue, OwnerKey, SessionHandler, SessionOwner, with_added_identity,
+    with_identity,
+};
 
 /// How long a closing connection waits for its last replies (a close, an AuthFailed) to be
 /// written before it lets go.
@@ -288,6 +293,7 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Send + Unpin>(
         outbound,
         pending: pending_sender,
         identities,
+        sasl: DigestMd5Exchange::default(),
     };
     let outcome = tokio::select! {
         outcome = read_requests(&mut reader, reader_session, record, context) => Some(outcome),
@@ -313,6 +319,8 @@ struct ReaderSession {
     /// Each request's reply plan with the time it arrived.
     pending: mpsc::Sender<(Pending, Instant)>,
     identities: Arc<[Id]>,
+    /// The connection's SASL exchange, if the client starts one.
+    sasl: DigestMd5Exchange,
 }
 
 /// Decodes the client's requests and hands them to the session, one after the other, until the
@@ -337,7 +345,13 @@ async fn read_requests<R: AsyncRead + Unpin>(
         context.packets_received.fetch_add(1, Ordering::Relaxed);
         metrics::counter!("polis_zookeeper_requests_total", "op" => request.body.name())
             .increment(1);
-        let plan = translator::plan(request, &session.identities, context.reads);
+        let plan = match request.body {
+            RequestBody::Sasl { token } => {
+                let reply = sasl_reply(&mut session, request.xid, &token, context, record);
+                translator::local_plan(reply)
+            }
+            _ => translator::plan(request, &session.identities, context.reads),
+        };
         let local = plan.requests.is_empty();
         if session
             .pending
@@ -370,6 +384,76 @@ async fn read_requests<R: AsyncRead + Unpin>(
             }
         }
     }
+}
+
+/// Answers one token of the client's SASL exchange: the next token, or AuthFailed (after which
+/// the connection closes, as ZooKeeper closes it). Once the client has proved a user's password,
+/// the session holds `sasl:USER` and the digest identity of `USER:password`, for this request's
+/// successors.
+fn sasl_reply(
+    session: &mut ReaderSession,
+    xid: i32,
+    token: &[u8],
+    context: &ZooKeeperContext,
+    record: &ConnectionRecord,
+) -> Reply {
+    let session_id = record.session_id.load(Ordering::Relaxed);
+    let answer = if context.sasl_users.is_empty() {
+        Err("SASL is not configured on this node ([zookeeper] sasl_users)".to_string())
+    } else {
+        session
+            .sasl
+            .step(token, sasl_nonce, &context.sasl_users)
+            .map_err(|error| error.to_string())
+            .and_then(|step| match step {
+                SaslStep::Challenge(challenge) => Ok(challenge),
+                SaslStep::Authenticated {
+                    user,
+                    password,
+                    token,
+                } => {
+                    let digest = wire::AddAuth {
+                        scheme: Id::SCHEME_DIGEST.to_string(),
+                        auth: format!("{user}:{password}").into_bytes(),
+                    };
+                    let identities = with_added_identity(&session.identities, &digest)
+                        .and_then(|identities| {
+                            with_identity(&identities, Id::new(Id::SCHEME_SASL, user.as_str()))
+                        })
+                        .map_err(|error| error.to_string())?;
+                    session.handler.set_identities(identities.clone());
+                    session.identities = identities;
+                    tracing::info!(session_id, %user, "SASL authenticated");
+                    Ok(token)
+                }
+            })
+    };
+    let header = |err: ErrorCode| ReplyHeader {
+        xid,
+        zxid: 0,
+        err: err.as_i32(),
+    };
+    match answer {
+        Ok(token) => Reply {
+            header: header(ErrorCode::Ok),
+            body: ReplyBody::Sasl(token),
+        },
+        Err(reason) => {
+            metrics::counter!("polis_zookeeper_sasl_failures_total").increment(1);
+            tracing::info!(session_id, %reason, "SASL authentication failed");
+            Reply {
+                header: header(ErrorCode::AuthFailed),
+                body: ReplyBody::Empty,
+            }
+        }
+    }
+}
+
+/// A fresh DIGEST-MD5 nonce: 16 random bytes in hex.
+fn sasl_nonce() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the operating system's random source");
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// Counts and logs a reply too large to send; the caller closes the connection.

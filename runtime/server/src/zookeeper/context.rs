@@ -56,6 +56,8 @@ pub struct ZooKeeperContext {
     pub tls: Option<super::ZooKeeperTls>,
     /// How reads are served (`[zookeeper] reads`).
     pub reads: ZooKeeperReads,
+    /// Who may authenticate with SASL DIGEST-MD5 (`[zookeeper] sasl_users`).
+    pub sasl_users: super::sasl_digest::SaslUsers,
     connections: Mutex<BTreeMap<ConnectionId, Arc<ConnectionRecord>>>,
 }
 
@@ -89,6 +91,7 @@ impl ZooKeeperContext {
             latency: super::request_latency::RequestLatency::default(),
             tls: None,
             reads: ZooKeeperReads::Linearizable,
+            sasl_users: Default::default(),
             connections: Mutex::new(BTreeMap::new()),
         }
     }
@@ -108,6 +111,12 @@ impl ZooKeeperContext {
     /// Serves reads with the given consistency.
     pub fn with_reads(mut self, reads: ZooKeeperReads) -> ZooKeeperContext {
         self.reads = reads;
+        self
+    }
+
+    /// Lets these users authenticate with SASL DIGEST-MD5.
+    pub fn with_sasl_users(mut self, users: super::sasl_digest::SaslUsers) -> ZooKeeperContext {
+        self.sasl_users = users;
         self
     }
 

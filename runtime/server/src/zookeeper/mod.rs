@@ -18,6 +18,7 @@ pub mod context;
 pub mod four_letter_words;
 pub mod listener;
 pub mod request_latency;
+pub mod sasl_digest;
 pub mod tls;
 pub mod translator;
 

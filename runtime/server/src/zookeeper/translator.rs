@@ -92,14 +92,7 @@ pub fn plan(request: Request, identities: &[Id], reads: ZooKeeperReads) -> Plan 
             parts: 1,
         },
     };
-    let local = |reply: Reply| Plan {
-        requests: Vec::new(),
-        pending: Pending {
-            xid,
-            kind: ReplyKind::Local(reply),
-            parts: 1,
-        },
-    };
+    let local = local_plan;
     let error = |code: ErrorCode| Reply {
         header: ReplyHeader {
             xid,
@@ -326,6 +319,21 @@ pub fn plan(request: Request, identities: &[Id], reads: ZooKeeperReads) -> Plan 
         }),
         // Reconfiguration goes through Polis's own cluster commands; SASL is not offered.
         RequestBody::Unsupported { .. } => local(error(ErrorCode::Unimplemented)),
+        // The connection answers SASL itself, since the exchange has state of its own
+        // (`sasl_digest`); a token that reaches the translator has no exchange to join.
+        RequestBody::Sasl { .. } => local(error(ErrorCode::AuthFailed)),
+    }
+}
+
+/// The plan of a request answered without the session: `reply`, in its place in line.
+pub fn local_plan(reply: Reply) -> Plan {
+    Plan {
+        requests: Vec::new(),
+        pending: Pending {
+            xid: reply.header.xid,
+            kind: ReplyKind::Local(reply),
+            parts: 1,
+        },
     }
 }
 
@@ -543,7 +551,14 @@ pub fn reply_of(pending: Pending, responses: &[wire::Response]) -> (Reply, After
             if reply.header.zxid == 0 {
                 reply.header.zxid = zxid;
             }
-            return (reply, AfterReply::Continue);
+            // ZooKeeper closes the connection after it answers AuthFailed (a failed SASL
+            // exchange).
+            let after = if reply.header.err == ErrorCode::AuthFailed.as_i32() {
+                AfterReply::Close
+            } else {
+                AfterReply::Continue
+            };
+            return (reply, after);
         }
         (ReplyKind::Multi(op_codes), Some(Answer::Multi(multi))) => {
             // ZooKeeper answers a failed multi with header err 0 and an ErrorResult for every
