@@ -30,3 +30,4 @@ mod service_protocol;
 mod service_sessions;
 mod zookeeper_client;
 mod zookeeper_kazoo;
+mod zookeeper_zkcli;
