@@ -30,7 +30,7 @@ def main():
         else:
             passed.add(name)
     print(
-        f"kazoo suite against Polis: {len(passed)} passed, {len(failed)} failed, "
+        f"kazoo suite: {len(passed)} passed, {len(failed)} failed, "
         f"{len(skipped)} skipped ({len(failed & expected)} failures expected, "
         f"{len(failed & racy)} racy)"
     )

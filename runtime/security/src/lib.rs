@@ -37,5 +37,5 @@ pub use tls_config::{
     TlsConfigError, client_crypto, client_crypto_without_certificate, crypto_provider,
     server_crypto,
 };
-pub use tls_files::TlsFiles;
+pub use tls_files::{CertificateExpiry, TlsFiles};
 pub use tls_files_watcher::TlsFilesWatcher;

@@ -23,6 +23,9 @@ pub enum TlsConfigError {
     /// A certificate file held no certificate.
     #[error("no certificate in {path}")]
     NoCertificate { path: PathBuf },
+    /// A certificate's DER could not be parsed.
+    #[error("cannot parse a certificate in {path}: {reason}")]
+    UnreadableCertificate { path: PathBuf, reason: String },
     /// The CA file held a certificate that cannot serve as a trust anchor.
     #[error("invalid CA certificate in {path}: {source}")]
     InvalidCaCertificate {

@@ -68,6 +68,38 @@ impl TlsFiles {
     pub fn load_root_store(&self) -> Result<RootCertStore, TlsConfigError> {
         load_root_store(&self.ca_path)
     }
+
+    /// When this party's certificate and its CA stop being valid, in Unix seconds: the end of
+    /// the certificate file's first (end-entity) certificate, and the earliest end among the
+    /// CA file's certificates (during a CA rotation the file holds the old CA and the new one,
+    /// and the old one's end is the one to act on).
+    pub fn expiry(&self) -> Result<CertificateExpiry, TlsConfigError> {
+        let chain = self.load_certificate_chain()?;
+        let certificate = not_after(&self.certificate_path, &chain[0])?;
+        let mut ca = i64::MAX;
+        for authority in load_certificates(&self.ca_path)? {
+            ca = ca.min(not_after(&self.ca_path, &authority)?);
+        }
+        Ok(CertificateExpiry { certificate, ca })
+    }
+}
+
+/// The ends of validity of a party's certificate and of its CA, in Unix seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CertificateExpiry {
+    pub certificate: i64,
+    pub ca: i64,
+}
+
+/// The end of one certificate's validity, in Unix seconds.
+fn not_after(path: &Path, certificate: &CertificateDer<'_>) -> Result<i64, TlsConfigError> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(certificate).map_err(|error| {
+        TlsConfigError::UnreadableCertificate {
+            path: path.to_path_buf(),
+            reason: error.to_string(),
+        }
+    })?;
+    Ok(parsed.validity().not_after.timestamp())
 }
 
 /// Reads every certificate in a PEM file, refusing a file that holds none.

@@ -128,7 +128,9 @@ impl RunningServer {
                 move |files| {
                     tls_faces
                         .install_certificates(files)
-                        .map_err(|error| format!("{error:#}"))
+                        .map_err(|error| format!("{error:#}"))?;
+                    record_certificate_expiry(files);
+                    Ok::<(), String>(())
                 },
             ),
             tokio::spawn(accept_loop(
@@ -353,4 +355,19 @@ fn zookeeper_connections_max(config: &ServerConfig) -> usize {
         );
     }
     connections_max
+}
+
+/// Publishes when the installed certificate and its CA expire (`polis_certificate_expiry_seconds`
+/// by `certificate`, `node` or `ca`, in Unix seconds), so that an alert can fire weeks before a
+/// node stops being able to talk to its peers and clients (deploy/prometheus/polis-alerts.yaml).
+fn record_certificate_expiry(files: &polis_security::TlsFiles) {
+    match files.expiry() {
+        Ok(expiry) => {
+            metrics::gauge!("polis_certificate_expiry_seconds", "certificate" => "node")
+                .set(expiry.certificate as f64);
+            metrics::gauge!("polis_certificate_expiry_seconds", "certificate" => "ca")
+                .set(expiry.ca as f64);
+        }
+        Err(error) => tracing::warn!(%error, "cannot read the certificate's expiry"),
+    }
 }

@@ -23,6 +23,7 @@ mod cluster_membership;
 mod cluster_partition;
 mod crash_log;
 mod crash_safety;
+mod operations;
 mod plugins_cluster;
 mod plugins_service;
 mod service_acl;
