@@ -148,6 +148,12 @@ pub struct ZooKeeperConfig {
     /// names and passwords. An authenticated session holds `sasl:NAME` and the digest identity
     /// of `NAME:password`, so ACLs of either scheme admit it. Empty: SASL is refused.
     pub sasl_users: crate::zookeeper::sasl_digest::SaslUsers,
+    /// ZooKeeper's `zookeeper.DigestAuthenticationProvider.superDigest`: `NAME:HASH`, the digest
+    /// id of `NAME:password` (HASH is `echo -n NAME:password | openssl dgst -binary -sha1 |
+    /// base64`, as ZooKeeper's `DigestAuthenticationProvider` prints it). A ZooKeeper session
+    /// whose `addAuth digest NAME:password` hashes to it becomes the super user (`super:NAME`),
+    /// as an administrator's certificate does. Unset: no password makes anyone super.
+    pub super_digest: Option<String>,
 }
 
 /// The consistency of ZooKeeper clients' reads ([`ZooKeeperConfig::reads`]).
@@ -173,6 +179,7 @@ impl Default for ZooKeeperConfig {
             tls: false,
             reads: ZooKeeperReads::Linearizable,
             sasl_users: Default::default(),
+            super_digest: None,
         }
     }
 }
@@ -460,6 +467,15 @@ impl ServerConfig {
             .sasl_users
             .validate(crate::node::IDENTITY_LEN_MAX)
             .map_err(|reason| anyhow::anyhow!("zookeeper.sasl_users: {reason}"))?;
+        if let Some(digest) = &self.zookeeper.super_digest {
+            anyhow::ensure!(
+                digest
+                    .split_once(':')
+                    .is_some_and(|(name, hash)| !name.is_empty() && hash.len() == 28),
+                "zookeeper.super_digest must be NAME:HASH, the digest id of NAME:password \
+                 (28 characters of base64 after the colon)"
+            );
+        }
         anyhow::ensure!(
             self.zookeeper.connections_max > 0,
             "zookeeper.connections_max must be positive"
@@ -539,6 +555,27 @@ mod tests {
             let refused = config.validate().unwrap_err().to_string();
             assert!(refused.contains("runtime_threads"), "{refused}");
         }
+    }
+
+    #[test]
+    fn sasl_users_and_the_super_digest_are_checked() {
+        let parse = |text: &str| toml::from_str::<ServerConfig>(text).unwrap().validate();
+        let good = "[zookeeper]\nsuper_digest = \"super:D/InIHSb7yEEbrWz8b9l71RjZJU=\"\n\
+                    [zookeeper.sasl_users]\nalice = \"secret\"\n";
+        parse(good).unwrap();
+        for bad in [
+            "[zookeeper]\nsuper_digest = \"super\"\n",
+            "[zookeeper]\nsuper_digest = \":D/InIHSb7yEEbrWz8b9l71RjZJU=\"\n",
+            "[zookeeper.sasl_users]\n\"a:b\" = \"secret\"\n",
+            "[zookeeper.sasl_users]\n\"\" = \"secret\"\n",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+        let shown = format!("{:?}", toml::from_str::<ServerConfig>(good).unwrap());
+        assert!(
+            !shown.contains("secret"),
+            "a password in the configuration's Debug"
+        );
     }
 
     #[test]

@@ -186,6 +186,7 @@ impl RunningServer {
                 .with_tls_if(zookeeper_tls)
                 .with_reads(config.zookeeper.reads)
                 .with_sasl_users(config.zookeeper.sasl_users.clone())
+                .with_super_digest(config.zookeeper.super_digest.clone())
                 .with_connections_per_address_max(config.zookeeper.connections_per_address_max)
                 .with_sessions_per_owner_max(config.zookeeper.sessions_per_owner_max),
             )?),

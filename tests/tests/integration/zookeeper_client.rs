@@ -1240,3 +1240,51 @@ async fn a_sasl_login_the_node_cannot_accept_gets_auth_failed_and_a_closed_conne
     );
     node.shutdown().await;
 }
+
+/// ZooKeeper's `superDigest`: the one password whose digest is `[zookeeper] super_digest` makes
+/// a session the super user, which every ACL admits; another password, or none, does not.
+#[tokio::test]
+async fn the_super_digest_password_makes_a_session_super_and_no_other_does() {
+    let node = TestNode::start_with(|config| {
+        enable_zookeeper(config);
+        // super:test, as kazoo's test harness configures ZooKeeper.
+        config.zookeeper.super_digest = Some("super:D/InIHSb7yEEbrWz8b9l71RjZJU=".to_string());
+    })
+    .await;
+    let address = node.server.zookeeper_address.unwrap().to_string();
+    let owner = zk::Client::connector()
+        .auth("digest".to_string(), b"alice:secret".to_vec())
+        .connect(&address)
+        .await
+        .unwrap();
+    let private = zk::CreateMode::Persistent.with_acls(zk::Acls::creator_all());
+    owner.create("/private", b"secret", &private).await.unwrap();
+
+    let login = |password: &'static str| {
+        let address = address.clone();
+        async move {
+            zk::Client::connector()
+                .auth(
+                    "digest".to_string(),
+                    format!("super:{password}").into_bytes(),
+                )
+                .connect(&address)
+                .await
+                .unwrap()
+        }
+    };
+    let wrong = login("guess").await;
+    assert_eq!(
+        wrong.get_data("/private").await.unwrap_err(),
+        zk::Error::NoAuth
+    );
+    let anonymous = connect(&address).await;
+    assert_eq!(
+        anonymous.get_data("/private").await.unwrap_err(),
+        zk::Error::NoAuth
+    );
+    let root = login("test").await;
+    assert_eq!(root.get_data("/private").await.unwrap().0, b"secret");
+    root.delete("/private", None).await.unwrap();
+    node.shutdown().await;
+}

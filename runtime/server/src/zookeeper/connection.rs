@@ -345,6 +345,7 @@ async fn read_requests<R: AsyncRead + Unpin>(
         context.packets_received.fetch_add(1, Ordering::Relaxed);
         metrics::counter!("polis_zookeeper_requests_total", "op" => request.body.name())
             .increment(1);
+        let super_login = super_digest_login(&request.body, context.super_digest.as_deref());
         let plan = match request.body {
             RequestBody::Sasl { token } => {
                 let reply = sasl_reply(&mut session, request.xid, &token, context, record);
@@ -383,6 +384,56 @@ async fn read_requests<R: AsyncRead + Unpin>(
                 return Ok(());
             }
         }
+        if let Some((name, digest)) = super_login {
+            grant_super(&mut session, &name, &digest, record);
+        }
+    }
+}
+
+/// The name and digest id of an `addAuth digest NAME:password` whose digest is the configured
+/// `super_digest` (ZooKeeper's `DigestAuthenticationProvider.superDigest`), if it is one.
+fn super_digest_login(body: &RequestBody, super_digest: Option<&str>) -> Option<(String, String)> {
+    let RequestBody::Auth { scheme, auth, .. } = body else {
+        return None;
+    };
+    let super_digest = super_digest?;
+    if scheme != Id::SCHEME_DIGEST {
+        return None;
+    }
+    let credentials = std::str::from_utf8(auth).ok()?;
+    let digest = polis_security::generate_digest(credentials);
+    let same = digest.len() == super_digest.len()
+        && digest
+            .bytes()
+            .zip(super_digest.bytes())
+            .fold(0u8, |difference, (a, b)| difference | (a ^ b))
+            == 0;
+    let (name, _) = digest.split_once(':')?;
+    same.then(|| (name.to_string(), digest.clone()))
+}
+
+/// Makes the session the super user once its `addAuth` of the super digest took effect (the
+/// session core added the digest identity; a refused `addAuth` added nothing and grants
+/// nothing).
+fn grant_super(session: &mut ReaderSession, name: &str, digest: &str, record: &ConnectionRecord) {
+    let added = session
+        .identities
+        .iter()
+        .any(|id| id.scheme == Id::SCHEME_DIGEST && id.id == digest);
+    if !added {
+        return;
+    }
+    match with_identity(&session.identities, Id::new(Id::SCHEME_SUPER, name)) {
+        Ok(identities) => {
+            session.handler.set_identities(identities.clone());
+            session.identities = identities;
+            tracing::info!(
+                session_id = record.session_id.load(Ordering::Relaxed),
+                %name,
+                "super user by the super digest"
+            );
+        }
+        Err(error) => tracing::warn!(%error, "cannot make the session super"),
     }
 }
 

@@ -58,6 +58,8 @@ pub struct ZooKeeperContext {
     pub reads: ZooKeeperReads,
     /// Who may authenticate with SASL DIGEST-MD5 (`[zookeeper] sasl_users`).
     pub sasl_users: super::sasl_digest::SaslUsers,
+    /// The digest id whose `addAuth` makes a session super (`[zookeeper] super_digest`).
+    pub super_digest: Option<String>,
     connections: Mutex<BTreeMap<ConnectionId, Arc<ConnectionRecord>>>,
 }
 
@@ -92,6 +94,7 @@ impl ZooKeeperContext {
             tls: None,
             reads: ZooKeeperReads::Linearizable,
             sasl_users: Default::default(),
+            super_digest: None,
             connections: Mutex::new(BTreeMap::new()),
         }
     }
@@ -117,6 +120,12 @@ impl ZooKeeperContext {
     /// Lets these users authenticate with SASL DIGEST-MD5.
     pub fn with_sasl_users(mut self, users: super::sasl_digest::SaslUsers) -> ZooKeeperContext {
         self.sasl_users = users;
+        self
+    }
+
+    /// Makes a session whose digest `addAuth` hashes to `super_digest` the super user.
+    pub fn with_super_digest(mut self, super_digest: Option<String>) -> ZooKeeperContext {
+        self.super_digest = super_digest;
         self
     }
 
