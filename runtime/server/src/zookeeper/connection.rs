@@ -25,7 +25,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use super::context::ConnectionRecord;
-use super::sasl_digest::{DigestMd5Exchange, SaslStep};
+use super::sasl_digest::{DigestMd5Exchange, SaslStep, same_bytes};
 use super::translator::{self, AfterReply, ConnectOutcome, Pending, ReplyAssembler};
 use super::{ZooKeeperContext, four_letter_words};
 use crate::node::{
@@ -402,12 +402,7 @@ fn super_digest_login(body: &RequestBody, super_digest: Option<&str>) -> Option<
     }
     let credentials = std::str::from_utf8(auth).ok()?;
     let digest = polis_security::generate_digest(credentials);
-    let same = digest.len() == super_digest.len()
-        && digest
-            .bytes()
-            .zip(super_digest.bytes())
-            .fold(0u8, |difference, (a, b)| difference | (a ^ b))
-            == 0;
+    let same = same_bytes(digest.as_bytes(), super_digest.as_bytes());
     let (name, _) = digest.split_once(':')?;
     same.then(|| (name.to_string(), digest.clone()))
 }

@@ -244,7 +244,7 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Compares without stopping at the first difference, so that the time taken does not tell how
 /// much of a guessed response was right.
-fn same_bytes(left: &[u8], right: &[u8]) -> bool {
+pub(crate) fn same_bytes(left: &[u8], right: &[u8]) -> bool {
     left.len() == right.len()
         && left
             .iter()
