@@ -87,7 +87,7 @@ pub use state_machine::{
     APPLY_CHUNK_ENTRIES_MAX, CHECKPOINT_INTERVAL_ENTRIES, TREE_COMMIT_INTERVAL_ENTRIES,
     TREE_FILE_NAME, TreeStateMachine,
 };
-pub use tree_reader::TreeReader;
+pub use tree_reader::{StateMachineClosing, TreeReader};
 pub use tree_store_writer::TREE_STORE_QUEUE_MAX;
 pub use type_config::{
     LogEntry, LogId, NodeId, PolisRaft, Snapshot, SnapshotMeta, StorageError, StoredMembership,

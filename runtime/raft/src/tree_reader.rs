@@ -48,4 +48,33 @@ impl TreeReader {
     pub async fn last_applied(&self) -> Option<LogId> {
         self.state.read().await.last_applied
     }
+
+    /// A handle that tells when every holder of the state machine has let go of it, and with it
+    /// of the tree store's file (whose writer thread finishes its queue and is joined then).
+    pub fn closing(&self) -> StateMachineClosing {
+        StateMachineClosing {
+            state: Arc::downgrade(&self.state),
+        }
+    }
+}
+
+/// Watches the state machine close: see [`TreeReader::closing`].
+pub struct StateMachineClosing {
+    state: std::sync::Weak<RwLock<MachineState>>,
+}
+
+impl fmt::Debug for StateMachineClosing {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("StateMachineClosing")
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+impl StateMachineClosing {
+    /// Whether the state machine and its files are closed: no handle to it is left.
+    pub fn is_closed(&self) -> bool {
+        self.state.strong_count() == 0
+    }
 }

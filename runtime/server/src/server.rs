@@ -262,14 +262,23 @@ impl RunningServer {
         polis_security::release_endpoint_port(&self.endpoint, SHUTDOWN_DRAIN_TIMEOUT).await;
         drop(self.context);
         let node = self.node;
+        let storage = node.reader.closing();
         let stopped = node.shutdown().await;
         // Connection and proposal tasks finish and let go of the node; its storage closes with
-        // the last reference.
+        // the last reference to the state machine, which a plugin call finishing on a blocking
+        // thread may hold a moment longer. The files are closed when this returns (within the
+        // bound), so a node started again in the same process can open them (a restart).
         let started = Instant::now();
         while Arc::strong_count(&node) > 1 && started.elapsed() < SHUTDOWN_RELEASE_TIMEOUT {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         drop(node);
+        while !storage.is_closed() && started.elapsed() < SHUTDOWN_RELEASE_TIMEOUT {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        if !storage.is_closed() {
+            tracing::warn!("the state machine is still held after shutdown; its files stay open");
+        }
         stopped
     }
 }
