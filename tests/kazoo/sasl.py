@@ -10,24 +10,16 @@ Usage: python3 sasl.py HOST:PORT
 
 import signal
 import sys
-import time
 
 from kazoo.client import KazooClient
 from kazoo.exceptions import NoAuthError
 from kazoo.protocol.states import KeeperState
 from kazoo.security import make_acl, make_digest_acl
 
+# The shared bounded wait, from the recipes script beside this one.
+from recipes import WAIT_SECONDS, wait_for
+
 RUN_DEADLINE_SECONDS = 60
-WAIT_SECONDS = 10
-
-
-def wait_for(condition, what):
-    """Polls `condition` until it holds, for at most WAIT_SECONDS."""
-    deadline = time.monotonic() + WAIT_SECONDS
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 def connect(hosts, **sasl):

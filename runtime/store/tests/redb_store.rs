@@ -89,22 +89,6 @@ fn a_file_that_is_not_a_store_is_refused() {
     assert!(matches!(error, StoreError::Redb(_)), "{error}");
 }
 
-/// A node record as format 1 stored it: data never null, a plain byte string.
-#[derive(serde::Serialize)]
-struct NodeRecordOfFormat1<'a> {
-    data: &'a [u8],
-    acl: &'a polis_tree::AclList,
-    kind: &'a polis_tree::NodeKind,
-    czxid: i64,
-    mzxid: i64,
-    pzxid: i64,
-    ctime: i64,
-    mtime: i64,
-    version: i32,
-    cversion: i32,
-    aversion: i32,
-}
-
 /// Rewrites a store file as the build before null data left it: format 1, every node record in
 /// the old encoding (null data, which format 1 could not hold, as empty).
 fn downgrade_to_format_1(file: &std::path::Path) {
@@ -118,20 +102,8 @@ fn downgrade_to_format_1(file: &std::path::Path) {
         for row in redb::ReadableTable::iter(&nodes).unwrap() {
             let (key, value) = row.unwrap();
             let record: polis_tree::NodeRecord = postcard::from_bytes(value.value()).unwrap();
-            let bytes = postcard::to_allocvec(&NodeRecordOfFormat1 {
-                data: record.data_or_empty(),
-                acl: &record.acl,
-                kind: &record.kind,
-                czxid: record.czxid,
-                mzxid: record.mzxid,
-                pzxid: record.pzxid,
-                ctime: record.ctime,
-                mtime: record.mtime,
-                version: record.version,
-                cversion: record.cversion,
-                aversion: record.aversion,
-            })
-            .unwrap();
+            let bytes =
+                postcard::to_allocvec(&polis_tree::NodeRecordWithoutNull::from(&record)).unwrap();
             old.push((key.value().to_string(), bytes));
         }
         for (key, bytes) in &old {

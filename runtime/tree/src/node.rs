@@ -157,8 +157,9 @@ impl NodeRecord {
 }
 
 /// A [`NodeRecord`] as stores and snapshots wrote it before null data was kept (tree store
-/// format 1, snapshot formats 2 to 4): the same fields, data never null.
-#[derive(Debug, Deserialize)]
+/// format 1, snapshot formats 2 to 4): the same fields, data never null. It reads those formats,
+/// and writes them for the tests that prove they are read.
+#[derive(Debug, Deserialize, Serialize)]
 pub struct NodeRecordWithoutNull {
     data: Vec<u8>,
     acl: AclList,
@@ -171,6 +172,25 @@ pub struct NodeRecordWithoutNull {
     version: i32,
     cversion: i32,
     aversion: i32,
+}
+
+impl From<&NodeRecord> for NodeRecordWithoutNull {
+    /// The record in the old form; null data, which the old formats could not hold, as empty.
+    fn from(record: &NodeRecord) -> NodeRecordWithoutNull {
+        NodeRecordWithoutNull {
+            data: record.data_or_empty().to_vec(),
+            acl: record.acl.clone(),
+            kind: record.kind,
+            czxid: record.czxid,
+            mzxid: record.mzxid,
+            pzxid: record.pzxid,
+            ctime: record.ctime,
+            mtime: record.mtime,
+            version: record.version,
+            cversion: record.cversion,
+            aversion: record.aversion,
+        }
+    }
 }
 
 impl From<NodeRecordWithoutNull> for NodeRecord {

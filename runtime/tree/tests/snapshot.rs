@@ -642,22 +642,6 @@ fn signed_varint(value: i64, out: &mut Vec<u8>) {
     varint(((value << 1) ^ (value >> 63)) as u64, out);
 }
 
-/// A node record as formats 2 to 4 wrote it: data never null, written as a plain byte string.
-#[derive(serde::Serialize)]
-struct NodeRecordOfFormat4<'a> {
-    data: &'a [u8],
-    acl: &'a polis_tree::AclList,
-    kind: &'a NodeKind,
-    czxid: i64,
-    mzxid: i64,
-    pzxid: i64,
-    ctime: i64,
-    mtime: i64,
-    version: i32,
-    cversion: i32,
-    aversion: i32,
-}
-
 /// The record variants' positions: a node before format 5, and since.
 const NODE_RECORD_OF_FORMAT_4: u8 = 1;
 const NODE_RECORD: u8 = 6;
@@ -675,19 +659,7 @@ fn as_format_4(bytes: &[u8]) -> Vec<u8> {
         let converted = if record[0] == NODE_RECORD {
             let (path, node): (String, polis_tree::NodeRecord) =
                 postcard::from_bytes(&record[1..]).unwrap();
-            let old = NodeRecordOfFormat4 {
-                data: node.data_or_empty(),
-                acl: &node.acl,
-                kind: &node.kind,
-                czxid: node.czxid,
-                mzxid: node.mzxid,
-                pzxid: node.pzxid,
-                ctime: node.ctime,
-                mtime: node.mtime,
-                version: node.version,
-                cversion: node.cversion,
-                aversion: node.aversion,
-            };
+            let old = polis_tree::NodeRecordWithoutNull::from(&node);
             let mut converted = vec![NODE_RECORD_OF_FORMAT_4];
             converted.extend(postcard::to_allocvec(&(path, old)).unwrap());
             converted
