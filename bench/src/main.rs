@@ -13,6 +13,7 @@
 mod etcd;
 mod load;
 mod observe;
+mod preload;
 mod report;
 mod servers;
 mod session;
@@ -77,6 +78,11 @@ struct Arguments {
     /// with their own defaults.
     #[arg(long, default_value_t = 1)]
     polis_runtime_threads: usize,
+    /// Nodes loaded into every system before the cases (1,000 children per parent, 48-byte
+    /// data, multis of 100 creates), so that the cases run against a large tree: 1000000 shows
+    /// what a snapshot of a city-sized tree costs the writes around it.
+    #[arg(long, default_value_t = 0)]
+    preload_znodes: usize,
     /// The `polis` binary (a release build).
     #[arg(long, default_value = "target/release/polis")]
     polis: PathBuf,
@@ -231,6 +237,25 @@ async fn run(arguments: Arguments) -> anyhow::Result<()> {
         };
         targets.push(target);
     }
+    if arguments.preload_znodes > 0 {
+        for target in &targets {
+            // Polis's two faces share one cluster: load it once.
+            let shared_and_loaded = target.kind == SystemKind::PolisQuic
+                && targets
+                    .iter()
+                    .any(|other| other.kind == SystemKind::PolisZooKeeper);
+            if shared_and_loaded {
+                continue;
+            }
+            eprintln!(
+                "preloading {} znodes into {}",
+                arguments.preload_znodes,
+                target.kind.name()
+            );
+            let took = preload::preload(&target.endpoints, arguments.preload_znodes).await?;
+            eprintln!("  took {:.1} s", took.as_secs_f64());
+        }
+    }
 
     let mut results = Results::default();
     for repeat in 1..=arguments.repeats {
@@ -269,7 +294,7 @@ async fn run(arguments: Arguments) -> anyhow::Result<()> {
          {:.0} s warm-up, {} repeat(s) merged. Watch: ops/s are fan-out rounds per second (the \
          ZooKeeper-protocol and Polis watchers set a one-shot watch again each round, etcd's \
          streams stay open), latency is until the last watcher has the event. Polis's \
-         ZooKeeper faces serve {} reads; each Polis node runs {}.\n\n",
+         ZooKeeper faces serve {} reads; each Polis node runs {}. Preloaded znodes: {}.\n\n",
         arguments.members,
         arguments.seconds,
         arguments.warmup_seconds,
@@ -280,6 +305,7 @@ async fn run(arguments: Arguments) -> anyhow::Result<()> {
             1 => "one runtime thread".to_string(),
             threads => format!("{threads} runtime threads"),
         },
+        arguments.preload_znodes,
         PAYLOAD_LEN = load::PAYLOAD_LEN,
     );
     println!("{heading}{table}");
@@ -292,6 +318,7 @@ async fn run(arguments: Arguments) -> anyhow::Result<()> {
         "seconds": arguments.seconds,
         "warmup_seconds": arguments.warmup_seconds,
         "repeats": arguments.repeats,
+        "preload_znodes": arguments.preload_znodes,
         "payload_bytes": load::PAYLOAD_LEN,
         "multi_ops": load::MULTI_OPS,
         "cpus": std::thread::available_parallelism().map(usize::from).ok(),

@@ -17,6 +17,8 @@ pub struct Figures {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub p999_ms: f64,
+    /// The slowest operation: a stall (a snapshot, a pause) shows here before it reaches p99.9.
+    pub max_ms: f64,
     pub errors: u64,
     /// Server CPU (user + system, all server processes) per 1,000 successful operations.
     pub server_cpu_seconds_per_1000_operations: Option<f64>,
@@ -65,6 +67,7 @@ impl Figures {
             p50_ms: millis(0.50),
             p99_ms: millis(0.99),
             p999_ms: millis(0.999),
+            max_ms: latencies.max() as f64 / 1000.0,
             errors,
             server_cpu_seconds_per_1000_operations: (operations > 0)
                 .then(|| cpu * 1000.0 / operations as f64),
@@ -177,13 +180,13 @@ impl Results {
     pub fn markdown(&self) -> String {
         let mut table = String::new();
         table.push_str(
-            "| workload | sessions | system | ops/s | p50 ms | p99 ms | p99.9 ms | errors \
+            "| workload | sessions | system | ops/s | p50 ms | p99 ms | p99.9 ms | max ms | errors \
              | server CPU s/1k ops | txns/fsync leader | Raft entries/fsync leader, all \
              | peer handshakes \
              | ops/s ÷ ZK | p99 ÷ ZK | ops/s ÷ etcd | p99 ÷ etcd |\n",
         );
         table.push_str(
-            "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: \
+            "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: \
              | ---: | ---: | ---: | ---: | ---: |\n",
         );
         let dash = || "-".to_string();
@@ -202,7 +205,7 @@ impl Results {
                     .unwrap_or("no measurement");
                 let _ = writeln!(
                     table,
-                    "| {} | {sessions} | {} | failed: {} | | | | | | | | | | | | |",
+                    "| {} | {sessions} | {} | failed: {} | | | | | | | | | | | | | |",
                     workload.name(),
                     system.name(),
                     reason.replace('|', "/").replace('\n', " ")
@@ -213,7 +216,8 @@ impl Results {
             let ratio = |name: &str| number(ratios.get(name).copied(), 2);
             let _ = writeln!(
                 table,
-                "| {} | {sessions} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} | {} \
+                "| {} | {sessions} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} | {} | {} | {} | {} \
+                 | {} \
                  | {} | {} | {} | {} |",
                 workload.name(),
                 system.name(),
@@ -221,6 +225,7 @@ impl Results {
                 figures.p50_ms,
                 figures.p99_ms,
                 figures.p999_ms,
+                figures.max_ms,
                 figures.errors,
                 number(figures.server_cpu_seconds_per_1000_operations, 3),
                 number(figures.transactions_per_fsync_leader, 1),

@@ -164,6 +164,34 @@ impl Session {
         Ok(())
     }
 
+    /// Creates every node in one atomic multi (etcd: one Txn of puts); setup, not measured.
+    pub async fn create_all(&self, paths: &[String], data: &[u8]) -> anyhow::Result<()> {
+        match self {
+            Session::ZooKeeper(client) => {
+                let mut multi = client.new_multi_writer();
+                for path in paths {
+                    multi.add_create(path, data, &zookeeper_open())?;
+                }
+                multi
+                    .commit()
+                    .await
+                    .map_err(|error| anyhow::anyhow!("multi: {error}"))?;
+            }
+            Session::Etcd(client) => client.put_all(paths, data).await?,
+            Session::PolisQuic(client) => {
+                let ops = paths
+                    .iter()
+                    .map(|path| {
+                        Op::create(path.as_str(), data, &Acl::open(), CreateMode::Persistent)
+                    })
+                    .collect();
+                client.multi(ops).await?;
+            }
+            Session::EtcdWatching(_) => anyhow::bail!("a watching session only watches"),
+        }
+        Ok(())
+    }
+
     /// Sets every node in one atomic multi (etcd: one Txn of puts).
     pub async fn set_all(&self, paths: &[String], data: &[u8]) -> anyhow::Result<()> {
         match self {

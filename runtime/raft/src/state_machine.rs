@@ -13,7 +13,7 @@ use tokio::sync::RwLock;
 use crate::applied_checkpoint::AppliedCheckpointFile;
 use crate::cluster_limits::ClusterLimits;
 use crate::command::{TXNS_PER_ENTRY_MAX, entry_index_of_zxid, zxid_of};
-use crate::tree_store_writer::TreeStoreWriter;
+use crate::tree_store_writer::{PendingView, TreeStoreWriter};
 use crate::{
     APPLIED_CHECKPOINT_FILE_NAME, AppliedBatch, AppliedCheckpoint, AppliedEntry, ApplyHook,
     ApplyNotice, ApplyObserver, Command, CommandResponse, EntryResponse, LogEntry, LogId,
@@ -54,8 +54,8 @@ pub const TREE_FILE_NAME: &str = "tree.redb";
 
 /// Everything the state machine guards with one lock: the tree, the writer of its store and the
 /// Raft positions that describe them. One lock keeps them consistent: a snapshot builder that
-/// reads the tree under it sees exactly the state `last_applied` names, and the writer receives
-/// change sets and checkpoints in apply order.
+/// asks for a view of the tree store under it gets exactly the state `last_applied` names, and
+/// the writer receives change sets and checkpoints in apply order.
 pub(crate) struct MachineState {
     pub(crate) tree: DataTree,
     /// Writes the tree store and the applied checkpoint on a thread of its own, in order.
@@ -86,6 +86,13 @@ impl MachineState {
         })?;
         self.entries_since_checkpoint = 0;
         Ok(())
+    }
+
+    /// Brings the tree store level with the tree and asks the writer for a view of it there: the
+    /// state `last_applied` names, readable without this lock (see [`TreeSnapshotBuilder`]).
+    pub(crate) fn view_of_applied(&mut self) -> Result<PendingView, RaftStoreError> {
+        self.commit_tree()?;
+        self.writer.view()
     }
 
     /// Queues the tree's change set since the last commit for the tree store (without fsync).

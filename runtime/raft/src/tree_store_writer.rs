@@ -17,7 +17,7 @@ use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
-use polis_store::TreeStore;
+use polis_store::{StoreView, TreeStore};
 use polis_tree::ChangeSet;
 
 use crate::RaftStoreError;
@@ -37,6 +37,8 @@ enum StoreJob {
     Checkpoint(AppliedCheckpoint),
     /// Answer once every job before it is done.
     Barrier(SyncSender<()>),
+    /// Answer with a view of the store as every job before it left it.
+    View(SyncSender<Box<dyn StoreView>>),
 }
 
 /// What the state machine and the writer thread share.
@@ -64,6 +66,14 @@ impl WriterShared {
             .clone()
     }
 
+    /// The error of a job that will not be done: the writer's failure, or its end.
+    fn failed(&self) -> RaftStoreError {
+        RaftStoreError::TreeWriterFailed(
+            self.failure()
+                .unwrap_or_else(|| "the writer thread ended".to_owned()),
+        )
+    }
+
     fn run(&self, job: StoreJob) -> Result<(), RaftStoreError> {
         match job {
             StoreJob::Commit(changes) => self.store().commit(&changes)?,
@@ -74,6 +84,12 @@ impl WriterShared {
             StoreJob::Barrier(done) => {
                 // The caller may have stopped waiting; nothing is lost either way.
                 let _ = done.send(());
+            }
+            StoreJob::View(answer) => {
+                // Taking the view is cheap (a read transaction); reading it is the caller's work,
+                // done while this thread goes on committing.
+                let view = self.store().view()?;
+                let _ = answer.send(view);
             }
         }
         Ok(())
@@ -121,6 +137,18 @@ impl TreeStoreWriter {
         self.queue(StoreJob::Checkpoint(checkpoint))
     }
 
+    /// Queues the taking of a view of the store as every job queued before leaves it, and returns
+    /// where the view will arrive. Queue it under the state machine's lock, right after the
+    /// change set that brings the store level with the tree, and wait for it outside the lock.
+    pub(crate) fn view(&self) -> Result<PendingView, RaftStoreError> {
+        let (answer, view) = mpsc::sync_channel(1);
+        self.queue(StoreJob::View(answer))?;
+        Ok(PendingView {
+            view,
+            shared: self.shared.clone(),
+        })
+    }
+
     /// Waits until every job queued so far is done, then gives the store to `work` (installing a
     /// snapshot replaces the whole store, which must come after every change set of the tree it
     /// replaces).
@@ -148,11 +176,7 @@ impl TreeStoreWriter {
     }
 
     fn failed(&self) -> RaftStoreError {
-        RaftStoreError::TreeWriterFailed(
-            self.shared
-                .failure()
-                .unwrap_or_else(|| "the writer thread ended".to_owned()),
-        )
+        self.shared.failed()
     }
 }
 
@@ -166,6 +190,19 @@ impl Drop for TreeStoreWriter {
         {
             tracing::error!("the tree store's writer thread panicked");
         }
+    }
+}
+
+/// A view of the tree store the writer thread has been asked for: see [`TreeStoreWriter::view`].
+pub(crate) struct PendingView {
+    view: Receiver<Box<dyn StoreView>>,
+    shared: Arc<WriterShared>,
+}
+
+impl PendingView {
+    /// Blocks until the writer thread has reached the request and taken the view.
+    pub(crate) fn wait(self) -> Result<Box<dyn StoreView>, RaftStoreError> {
+        self.view.recv().map_err(|_| self.shared.failed())
     }
 }
 

@@ -41,6 +41,10 @@ macro_rules! store_contract_tests {
             $crate::contract::exported_snapshot_equals_tree_snapshot(&mut $new_store);
         }
         #[test]
+        fn contract_a_view_keeps_its_state_while_later_batches_commit() {
+            $crate::contract::a_view_keeps_its_state_while_later_batches_commit(&mut $new_store);
+        }
+        #[test]
         fn contract_replace_swaps_the_whole_state() {
             $crate::contract::replace_swaps_the_whole_state(&mut $new_store);
         }
@@ -291,6 +295,43 @@ pub fn exported_snapshot_equals_tree_snapshot<S: TreeStore>(new_store: &mut impl
         exported, expected,
         "the store's snapshot is the tree's, byte for byte"
     );
+}
+
+pub fn a_view_keeps_its_state_while_later_batches_commit<S: TreeStore>(
+    new_store: &mut impl FnMut() -> S,
+) {
+    let mut store = new_store();
+    let genesis_view = store.view().expect("view of a fresh store");
+    let tree = apply_workload(&mut store, 1, 150, 11);
+    let view = store.view().expect("view");
+    let later = apply_workload(&mut store, 151, 90, 7);
+    assert!(later.last_zxid() > tree.last_zxid(), "the workload went on");
+
+    assert_eq!(genesis_view.last_zxid().expect("zxid"), 0);
+    let mut genesis_bytes = Vec::new();
+    genesis_view
+        .export_snapshot(&mut genesis_bytes)
+        .expect("export");
+    let genesis = DataTree::new(Limits::default())
+        .write_snapshot(Vec::new())
+        .expect("write");
+    assert_eq!(
+        genesis_bytes, genesis,
+        "a view of a fresh store stays genesis"
+    );
+
+    assert_eq!(view.last_zxid().expect("zxid"), tree.last_zxid());
+    let mut exported = Vec::new();
+    view.export_snapshot(&mut exported).expect("export");
+    let expected = tree.write_snapshot(Vec::new()).expect("write");
+    assert_eq!(
+        exported, expected,
+        "a view exports the state it was taken at, whatever was committed after it"
+    );
+    let mut current = Vec::new();
+    store.export_snapshot(&mut current).expect("export");
+    let expected = later.write_snapshot(Vec::new()).expect("write");
+    assert_eq!(current, expected, "the store itself moved on");
 }
 
 pub fn replace_swaps_the_whole_state<S: TreeStore>(new_store: &mut impl FnMut() -> S) {

@@ -18,4 +18,4 @@ mod store;
 pub use error::StoreError;
 pub use memory::MemoryStore;
 pub use redb_store::{CommitDurability, RedbStore, TREE_STORE_CACHE_BYTES};
-pub use store::TreeStore;
+pub use store::{StoreView, TreeStore};

@@ -8,7 +8,7 @@ use polis_tree::{
     SnapshotWriter, TreeState, Zxid, path,
 };
 
-use crate::{StoreError, TreeStore};
+use crate::{StoreError, StoreView, TreeStore};
 
 /// Stores the tree state in ordered maps. Nothing survives the process; `sync` does nothing.
 #[derive(Clone, Debug, Default)]
@@ -132,6 +132,48 @@ impl TreeStore for MemoryStore {
             .collect())
     }
 
+    fn view(&self) -> Result<Box<dyn StoreView>, StoreError> {
+        // A copy: the memory store serves tests and simulations, where trees are small.
+        Ok(Box::new(self.clone()))
+    }
+
+    fn replace(&mut self, tree: &DataTree) -> Result<(), StoreError> {
+        let state = tree.to_state();
+        let mut replacement = MemoryStore {
+            written: true,
+            last_zxid: state.last_zxid,
+            last_time_ms: state.last_time_ms,
+            limits: state.limits.clone(),
+            history_compacted_through: state.history_compacted_through,
+            history_next_seq: state.history_next_seq,
+            ..MemoryStore::default()
+        };
+        for (node_path, record) in state.nodes {
+            if node_path != "/" {
+                replacement.children.insert((
+                    path::parent(&node_path).to_string(),
+                    path::name(&node_path).to_string(),
+                ));
+            }
+            replacement.nodes.insert(node_path, record);
+        }
+        replacement.sessions = state.sessions.into_iter().collect();
+        replacement.session_writes = state.session_writes.into_iter().collect();
+        replacement.history = state
+            .history
+            .into_iter()
+            .map(|entry| (entry.seq, entry))
+            .collect();
+        *self = replacement;
+        Ok(())
+    }
+}
+
+impl StoreView for MemoryStore {
+    fn last_zxid(&self) -> Result<Zxid, StoreError> {
+        Ok(self.last_zxid)
+    }
+
     fn export_snapshot(&self, out: &mut dyn Write) -> Result<(), StoreError> {
         match self.load_state()? {
             None => {
@@ -165,37 +207,6 @@ impl TreeStore for MemoryStore {
                 writer.finish().map_err(snapshot_io)?;
             }
         }
-        Ok(())
-    }
-
-    fn replace(&mut self, tree: &DataTree) -> Result<(), StoreError> {
-        let state = tree.to_state();
-        let mut replacement = MemoryStore {
-            written: true,
-            last_zxid: state.last_zxid,
-            last_time_ms: state.last_time_ms,
-            limits: state.limits.clone(),
-            history_compacted_through: state.history_compacted_through,
-            history_next_seq: state.history_next_seq,
-            ..MemoryStore::default()
-        };
-        for (node_path, record) in state.nodes {
-            if node_path != "/" {
-                replacement.children.insert((
-                    path::parent(&node_path).to_string(),
-                    path::name(&node_path).to_string(),
-                ));
-            }
-            replacement.nodes.insert(node_path, record);
-        }
-        replacement.sessions = state.sessions.into_iter().collect();
-        replacement.session_writes = state.session_writes.into_iter().collect();
-        replacement.history = state
-            .history
-            .into_iter()
-            .map(|entry| (entry.seq, entry))
-            .collect();
-        *self = replacement;
         Ok(())
     }
 }

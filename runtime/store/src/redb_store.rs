@@ -21,14 +21,14 @@ use polis_tree::{
     SessionWrites, SnapshotWriter, TreeState, Zxid, path,
 };
 use redb::{
-    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
-    WriteTransaction,
+    Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
+    TableDefinition, WriteTransaction,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::memory::snapshot_io;
-use crate::{StoreError, TreeStore};
+use crate::{StoreError, StoreView, TreeStore};
 
 const NODES: TableDefinition<&str, &[u8]> = TableDefinition::new("nodes");
 const CHILDREN: TableDefinition<(&str, &str), ()> = TableDefinition::new("children");
@@ -453,9 +453,53 @@ impl TreeStore for RedbStore {
         Ok(names)
     }
 
-    fn export_snapshot(&self, out: &mut dyn Write) -> Result<(), StoreError> {
-        // One read transaction: a consistent view even while batches are being committed.
+    fn view(&self) -> Result<Box<dyn StoreView>, StoreError> {
+        // One read transaction: redb's copy-on-write pages keep its state whole while later
+        // batches commit.
         let transaction = self.database.begin_read().map_err(StoreError::redb)?;
+        Ok(Box::new(RedbView { transaction }))
+    }
+
+    fn replace(&mut self, tree: &DataTree) -> Result<(), StoreError> {
+        // Installing a snapshot is rare and must survive a crash as a whole: always durable.
+        let mut transaction = self.database.begin_write().map_err(StoreError::redb)?;
+        transaction
+            .set_durability(Durability::Immediate)
+            .map_err(StoreError::redb)?;
+        transaction.delete_table(NODES).map_err(StoreError::redb)?;
+        transaction
+            .delete_table(CHILDREN)
+            .map_err(StoreError::redb)?;
+        transaction
+            .delete_table(SESSIONS)
+            .map_err(StoreError::redb)?;
+        transaction
+            .delete_table(SESSION_WRITES)
+            .map_err(StoreError::redb)?;
+        transaction
+            .delete_table(HISTORY)
+            .map_err(StoreError::redb)?;
+        Self::write_state(&transaction, &tree.to_state())?;
+        transaction.commit().map_err(StoreError::redb)
+    }
+}
+
+/// A [`RedbStore`]'s state at one commit: one redb read transaction.
+struct RedbView {
+    transaction: ReadTransaction,
+}
+
+impl StoreView for RedbView {
+    fn last_zxid(&self) -> Result<Zxid, StoreError> {
+        let meta = self
+            .transaction
+            .open_table(META)
+            .map_err(StoreError::redb)?;
+        Ok(read_meta(&meta)?.map_or(0, |position| position.last_zxid))
+    }
+
+    fn export_snapshot(&self, out: &mut dyn Write) -> Result<(), StoreError> {
+        let transaction = &self.transaction;
         let meta = transaction.open_table(META).map_err(StoreError::redb)?;
         let Some(position) = read_meta(&meta)? else {
             let genesis = DataTree::new(polis_tree::Limits::default());
@@ -483,59 +527,47 @@ impl TreeStore for RedbStore {
             position.history_next_seq,
         )
         .map_err(snapshot_io)?;
-        let nodes = transaction.open_table(NODES).map_err(StoreError::redb)?;
-        for row in nodes.iter().map_err(StoreError::redb)? {
-            let (key, value) = row.map_err(StoreError::redb)?;
-            let record: NodeRecord = decode(value.value())?;
-            writer.node(key.value(), &record).map_err(snapshot_io)?;
-        }
-        let sessions = transaction.open_table(SESSIONS).map_err(StoreError::redb)?;
-        for row in sessions.iter().map_err(StoreError::redb)? {
-            let (key, value) = row.map_err(StoreError::redb)?;
-            let session: Session = decode(value.value())?;
-            writer.session(key.value(), &session).map_err(snapshot_io)?;
-        }
-        let session_writes = transaction
-            .open_table(SESSION_WRITES)
-            .map_err(StoreError::redb)?;
-        for row in session_writes.iter().map_err(StoreError::redb)? {
-            let (key, value) = row.map_err(StoreError::redb)?;
-            let writes: SessionWrites = decode(value.value())?;
-            writer
-                .session_writes(key.value(), &writes)
-                .map_err(snapshot_io)?;
-        }
-        for row in history.iter().map_err(StoreError::redb)? {
-            let (_, value) = row.map_err(StoreError::redb)?;
-            let entry: HistoryEntry = decode(value.value())?;
-            writer.history(&entry).map_err(snapshot_io)?;
-        }
+        write_rows(transaction, history, &mut writer)?;
         writer.finish().map_err(snapshot_io)?;
         Ok(())
     }
+}
 
-    fn replace(&mut self, tree: &DataTree) -> Result<(), StoreError> {
-        // Installing a snapshot is rare and must survive a crash as a whole: always durable.
-        let mut transaction = self.database.begin_write().map_err(StoreError::redb)?;
-        transaction
-            .set_durability(Durability::Immediate)
-            .map_err(StoreError::redb)?;
-        transaction.delete_table(NODES).map_err(StoreError::redb)?;
-        transaction
-            .delete_table(CHILDREN)
-            .map_err(StoreError::redb)?;
-        transaction
-            .delete_table(SESSIONS)
-            .map_err(StoreError::redb)?;
-        transaction
-            .delete_table(SESSION_WRITES)
-            .map_err(StoreError::redb)?;
-        transaction
-            .delete_table(HISTORY)
-            .map_err(StoreError::redb)?;
-        Self::write_state(&transaction, &tree.to_state())?;
-        transaction.commit().map_err(StoreError::redb)
+/// Writes a view's nodes, sessions, session writes and history window, in key order (the order
+/// `DataTree::write_snapshot` writes its maps in).
+fn write_rows(
+    transaction: &ReadTransaction,
+    history: redb::ReadOnlyTable<u64, &'static [u8]>,
+    writer: &mut SnapshotWriter<&mut dyn Write>,
+) -> Result<(), StoreError> {
+    let nodes = transaction.open_table(NODES).map_err(StoreError::redb)?;
+    for row in nodes.iter().map_err(StoreError::redb)? {
+        let (key, value) = row.map_err(StoreError::redb)?;
+        let record: NodeRecord = decode(value.value())?;
+        writer.node(key.value(), &record).map_err(snapshot_io)?;
     }
+    let sessions = transaction.open_table(SESSIONS).map_err(StoreError::redb)?;
+    for row in sessions.iter().map_err(StoreError::redb)? {
+        let (key, value) = row.map_err(StoreError::redb)?;
+        let session: Session = decode(value.value())?;
+        writer.session(key.value(), &session).map_err(snapshot_io)?;
+    }
+    let session_writes = transaction
+        .open_table(SESSION_WRITES)
+        .map_err(StoreError::redb)?;
+    for row in session_writes.iter().map_err(StoreError::redb)? {
+        let (key, value) = row.map_err(StoreError::redb)?;
+        let writes: SessionWrites = decode(value.value())?;
+        writer
+            .session_writes(key.value(), &writes)
+            .map_err(snapshot_io)?;
+    }
+    for row in history.iter().map_err(StoreError::redb)? {
+        let (_, value) = row.map_err(StoreError::redb)?;
+        let entry: HistoryEntry = decode(value.value())?;
+        writer.history(&entry).map_err(snapshot_io)?;
+    }
+    Ok(())
 }
 
 /// Rewrites every node record of a format 1 file in the current encoding, inside the

@@ -6,6 +6,16 @@ use polis_tree::{ChangeSet, DataTree, Limits, TreeState, Zxid};
 
 use crate::StoreError;
 
+/// The stored state at one moment, read without the store: see [`TreeStore::view`].
+pub trait StoreView: Send {
+    /// The zxid of the last batch the view holds, 0 if none.
+    fn last_zxid(&self) -> Result<Zxid, StoreError>;
+
+    /// Writes the view's state in the snapshot format: exactly the bytes
+    /// `DataTree::write_snapshot` writes for the tree the view holds.
+    fn export_snapshot(&self, out: &mut dyn Write) -> Result<(), StoreError>;
+}
+
 /// Durable storage of the replicated tree state.
 ///
 /// # Contract
@@ -23,7 +33,9 @@ use crate::StoreError;
 /// 4. **Children index.** [`TreeStore::children`] lists a stored node's children in ascending
 ///    order without loading the tree, equal to the tree's own children list.
 /// 5. **Snapshots.** [`TreeStore::export_snapshot`] writes exactly the bytes that
-///    `DataTree::write_snapshot` writes for the stored state. [`TreeStore::replace`] swaps the
+///    `DataTree::write_snapshot` writes for the stored state. A [`StoreView`] taken with
+///    [`TreeStore::view`] exports the state as it was when the view was taken, byte for byte, however
+///    many batches are committed after it. [`TreeStore::replace`] swaps the
 ///    whole stored state for a tree's, atomically: a later load returns that tree and nothing of
 ///    the previous state.
 /// 6. **Durability.** A backend documents when a committed batch survives a crash. A redb store
@@ -48,7 +60,15 @@ pub trait TreeStore {
     fn children(&self, path: &str) -> Result<Vec<String>, StoreError>;
 
     /// Writes the stored state in the snapshot format, from one consistent view.
-    fn export_snapshot(&self, out: &mut dyn Write) -> Result<(), StoreError>;
+    fn export_snapshot(&self, out: &mut dyn Write) -> Result<(), StoreError> {
+        self.view()?.export_snapshot(out)
+    }
+
+    /// A read-only view of the state stored now, which later commits do not change. Taking it
+    /// is cheap (redb: one read transaction); reading from it may be slow and needs no access
+    /// to the store, so a snapshot of a large tree can be written while batches go on being
+    /// committed.
+    fn view(&self) -> Result<Box<dyn StoreView>, StoreError>;
 
     /// Replaces the whole stored state with `tree`'s, atomically.
     fn replace(&mut self, tree: &DataTree) -> Result<(), StoreError>;

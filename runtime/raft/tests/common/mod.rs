@@ -203,8 +203,8 @@ impl TreeStore for CrashableStore {
         self.volatile.children(path)
     }
 
-    fn export_snapshot(&self, out: &mut dyn std::io::Write) -> Result<(), StoreError> {
-        self.volatile.export_snapshot(out)
+    fn view(&self) -> Result<Box<dyn polis_store::StoreView>, StoreError> {
+        self.volatile.view()
     }
 
     fn replace(&mut self, tree: &DataTree) -> Result<(), StoreError> {
