@@ -130,6 +130,9 @@ pub enum TreeError {
     /// ConnectionLoss, the code whose meaning ("look before you try again") fits.
     #[error("the write took effect at zxid {zxid}; its result is no longer known")]
     AppliedBefore { zxid: Zxid },
+    /// The write would take the subtree at `path` past a hard limit of its quota.
+    #[error("the quota of {path} would be exceeded")]
+    QuotaExceeded { path: String },
 }
 
 impl TreeError {
@@ -158,6 +161,7 @@ impl TreeError {
             TreeError::NotExpired { .. } => ErrorCode::BadArguments,
             TreeError::ZxidOutOfOrder { .. } => ErrorCode::RuntimeInconsistency,
             TreeError::AppliedBefore { .. } => ErrorCode::ConnectionLoss,
+            TreeError::QuotaExceeded { .. } => ErrorCode::QuotaExceeded,
         }
     }
 }

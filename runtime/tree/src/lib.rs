@@ -27,6 +27,7 @@ mod limits;
 mod node;
 mod op;
 pub mod path;
+mod quota;
 mod session;
 mod session_tracker;
 mod session_writes;
@@ -44,6 +45,9 @@ pub use history::{ChangeHistory, HistoryEntry};
 pub use limits::Limits;
 pub use node::{CreateMode, NodeKind, NodeRecord, NodeRecordWithoutNull};
 pub use op::{Caller, CloseReason, MultiOpResult, OpResult, Txn, TxnKind, TxnResult, WriteOp};
+pub use quota::{
+    QUOTA_LIMITS_NODE, QUOTA_ROOT, QUOTA_STATS_NODE, QuotaLimits, QuotaUsage, ZOOKEEPER_PATH,
+};
 pub use session::{Session, SessionTable};
 pub use session_tracker::SessionTracker;
 pub use session_writes::{

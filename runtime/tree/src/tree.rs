@@ -6,12 +6,15 @@ use std::ops::Bound;
 
 use crate::acl::{self, allows};
 use crate::child_names::ChildNames;
+use crate::quota::{self, QuotaTable};
 use crate::{
     Acl, AclList, Caller, ChangeHistory, ChangeSet, CloseReason, CreateMode, EventKind,
     HistoryEntry, Id, Limits, NodeKind, NodeRecord, OpResult, Perms, Session, SessionId,
     SessionTable, SessionWrites, SnapshotError, SnapshotReader, SnapshotWriter, Stat, TreeError,
     Txn, TxnKind, TxnResult, WatchEvent, WriteOp, Zxid, path,
 };
+
+mod quota_upkeep;
 
 /// The whole replicated state in plain, ordered parts: what storage loads and snapshots carry.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -154,6 +157,9 @@ pub struct DataTree {
     /// The ACLs of the nodes the transaction being applied deleted, in deletion order; empty
     /// between transactions.
     deleted_acls: Vec<(String, AclList)>,
+    /// ZooKeeper's quotas with the usage of each quota'd subtree: derived from the limits nodes
+    /// under `/zookeeper/quota` and the nodes themselves, so rebuilt on load, never stored.
+    quotas: QuotaTable,
 }
 
 impl PartialEq for DataTree {
@@ -221,6 +227,7 @@ impl DataTree {
             pending_history: Vec::new(),
             limits_changed: false,
             deleted_acls: Vec::new(),
+            quotas: QuotaTable::default(),
         }
     }
 
@@ -542,6 +549,21 @@ impl DataTree {
             });
         }
         match op {
+            WriteOp::Create { path, .. } => {
+                Self::check_zookeeper_subtree(caller, path, Perms::CREATE)?;
+            }
+            WriteOp::Delete { path, .. } => {
+                Self::check_zookeeper_subtree(caller, path, Perms::DELETE)?;
+            }
+            WriteOp::SetData { path, .. } => {
+                Self::check_zookeeper_subtree(caller, path, Perms::WRITE)?;
+            }
+            WriteOp::SetAcl { path, .. } => {
+                Self::check_zookeeper_subtree(caller, path, Perms::ADMIN)?;
+            }
+            WriteOp::Check { .. } => {}
+        }
+        match op {
             WriteOp::Create {
                 path,
                 data,
@@ -628,6 +650,8 @@ impl DataTree {
                 max: self.limits.nodes_max,
             });
         }
+        Self::check_quota_node(&node_path, data)?;
+        self.check_quota(&node_path, 1, data.map_or(0, |data| data.len() as i64))?;
         let kind = match mode {
             CreateMode::Persistent | CreateMode::PersistentSequential => NodeKind::Persistent,
             CreateMode::Ephemeral | CreateMode::EphemeralSequential => {
@@ -751,16 +775,28 @@ impl DataTree {
     ) -> Result<(OpResult, Undo), TreeError> {
         path::validate(node_path, self.limits.path_len_max)?;
         self.check_data_len(data)?;
-        let Some(node) = self.nodes.get_mut(node_path) else {
+        let Some(node) = self.nodes.get(node_path) else {
             return Err(TreeError::NoNode {
                 path: node_path.to_string(),
             });
         };
         require(&node.record.acl, Perms::WRITE, caller, node_path)?;
         check_version(node_path, version, node.record.version)?;
+        Self::check_quota_node(node_path, data)?;
+        let old_len = node.record.data.as_deref().map_or(0, <[u8]>::len) as i64;
+        self.check_quota(
+            node_path,
+            0,
+            data.map_or(0, |data| data.len() as i64) - old_len,
+        )?;
+        let old_data = self.replace_data(node_path, data.map(Box::from));
+        let node = self
+            .nodes
+            .get_mut(node_path)
+            .expect("the node was found above");
         let undo = Undo::SetData {
             path: node_path.to_string(),
-            data: std::mem::replace(&mut node.record.data, data.map(Box::from)),
+            data: old_data,
             version: node.record.version,
             mzxid: node.record.mzxid,
             mtime: node.record.mtime,
@@ -881,11 +917,11 @@ impl DataTree {
                 mzxid,
                 mtime,
             } => {
+                self.replace_data(&node_path, data);
                 let node = self
                     .nodes
                     .get_mut(node_path.as_str())
                     .expect("undo of a live node");
-                node.record.data = data;
                 node.record.version = version;
                 node.record.mzxid = mzxid;
                 node.record.mtime = mtime;
@@ -937,6 +973,8 @@ impl DataTree {
             NodeKind::Persistent => {}
         }
         self.dirty_nodes.insert(node_path.clone());
+        let quota_relevant = !self.quotas.is_empty() || quota::is_zookeeper_subtree(&node_path);
+        let inserted = quota_relevant.then(|| node_path.clone());
         self.nodes.insert(
             node_path.into_boxed_str(),
             Box::new(Znode {
@@ -944,6 +982,9 @@ impl DataTree {
                 children: ChildNames::new(),
             }),
         );
+        if let Some(inserted) = inserted {
+            self.quota_after_insert(&inserted);
+        }
     }
 
     /// Removes a childless node from its parent and every index.
@@ -968,6 +1009,7 @@ impl DataTree {
             NodeKind::Persistent => {}
         }
         self.dirty_nodes.insert(node_path.to_string());
+        self.quota_after_remove(node_path, &node.record);
         node.record
     }
 
