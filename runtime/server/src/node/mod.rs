@@ -68,6 +68,9 @@ const LOCAL_TOUCHES_QUEUE_MAX: usize = 65_536;
 /// How many batches of renewals forwarded by other nodes may wait for the supervisor.
 const FORWARDED_TOUCHES_QUEUE_MAX: usize = 1_024;
 
+/// The most quotas exported as metrics (`polis_quota_*{path}`), in path order.
+pub const QUOTA_METRICS_MAX: usize = 256;
+
 /// Where and how a node runs.
 #[derive(Clone, Debug)]
 pub struct NodeSettings {
@@ -576,6 +579,17 @@ async fn publish_metrics(node: std::sync::Weak<Node>) {
         metrics::gauge!("polis_last_zxid").set(tree.last_zxid() as f64);
         metrics::gauge!("polis_sessions").set(tree.sessions().len() as f64);
         metrics::gauge!("polis_znodes").set(tree.node_count() as f64);
+        // Administrators set quotas, so there are few; the bound keeps a mistake from turning
+        // the metrics page into a listing of the tree.
+        for (quota_path, limits, usage) in tree.quotas().take(QUOTA_METRICS_MAX) {
+            let path = quota_path.to_string();
+            metrics::gauge!("polis_quota_znodes", "path" => path.clone()).set(usage.count as f64);
+            metrics::gauge!("polis_quota_bytes", "path" => path.clone()).set(usage.bytes as f64);
+            metrics::gauge!("polis_quota_znodes_hard_limit", "path" => path.clone())
+                .set(limits.count_hard as f64);
+            metrics::gauge!("polis_quota_bytes_hard_limit", "path" => path)
+                .set(limits.bytes_hard as f64);
+        }
         drop(tree);
         let hub = node.hub.lock();
         metrics::gauge!("polis_attached_sessions").set(hub.attachments.len() as f64);
