@@ -12,7 +12,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 use crate::bindings::{Plugin, PluginPre};
 use crate::cache::{DiskCache, hex, sha256};
-use crate::instance::HostState;
+use crate::host::HostState;
 use crate::{PluginInstance, PluginManifest, metrics};
 
 /// How a host's engine is set up. The defaults suit a server node; every field is documented

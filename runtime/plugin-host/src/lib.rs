@@ -40,6 +40,8 @@
 mod bindings;
 mod cache;
 mod engine;
+mod exchange;
+mod host;
 mod instance;
 mod manifest;
 pub mod metrics;
@@ -50,7 +52,8 @@ pub use engine::{
     CacheStats, EngineConfig, EngineError, LoadError, LoadSource, LoadedComponent, PluginEngine,
     componentize,
 };
-pub use instance::{LOG_LINE_BYTES_MAX, PluginInstance, RESERVED_MULTI_OPS};
+pub use host::LOG_LINE_BYTES_MAX;
+pub use instance::{PluginInstance, RESERVED_MULTI_OPS};
 pub use manifest::{
     CONFIG_LEN_MAX, Capabilities, ConfigBlob, DEADLINE_MS_MAX, ManifestError, OnExhaustion,
     PluginLimits, PluginManifest, RetryDecision, RetryPolicy, STAGED_BYTES_MAX_CEILING,
