@@ -2,7 +2,7 @@
 //! deployed, alerts published and waited for (see `polis-city` for the pieces).
 
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub use polis_city::sample_city::{NWS_AGENCY, OEM_AGENCY, POLICE_AGENCY};
 use polis_city::{CityOptions, deploy_all, packages, publish, sample_city, set_up_city};
@@ -74,21 +74,12 @@ pub async fn publish_handled(
     stat
 }
 
-/// Polls `probe` every 20 ms until it yields a value, within [`CITY_DEADLINE`].
+/// [`crate::eventually`] within [`CITY_DEADLINE`], for probes written as closures that return a
+/// future.
 pub async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let started = Instant::now();
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(
-            started.elapsed() < CITY_DEADLINE,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    crate::eventually(what, CITY_DEADLINE, async || probe().await).await
 }

@@ -150,42 +150,28 @@ impl TestCluster {
 
     /// The current leader's id, waiting for one.
     pub async fn leader(&self) -> u64 {
-        let deadline = std::time::Instant::now() + CLUSTER_DEADLINE;
-        loop {
-            for member in &self.members {
-                if let Some(server) = &member.server {
-                    let leader = server.node.raft.metrics().borrow().current_leader;
-                    if leader == Some(member.id) {
-                        return member.id;
-                    }
-                }
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "no leader elected in time"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        crate::eventually("a leader elected", CLUSTER_DEADLINE, async || {
+            self.members.iter().find_map(|member| {
+                let server = member.server.as_ref()?;
+                let leader = server.node.raft.metrics().borrow().current_leader;
+                (leader == Some(member.id)).then_some(member.id)
+            })
+        })
+        .await
     }
 
     /// The leader as the members in `ids` see it, waiting until one of them leads. Unlike
     /// [`TestCluster::leader`], it ignores a partitioned old leader that still believes it leads.
     pub async fn leader_among(&self, ids: &[u64]) -> u64 {
-        let deadline = std::time::Instant::now() + CLUSTER_DEADLINE;
-        loop {
-            for id in ids {
-                if let Some(server) = &self.member(*id).server
-                    && server.node.raft.metrics().borrow().current_leader == Some(*id)
-                {
-                    return *id;
-                }
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "none of {ids:?} was elected in time"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let what = format!("one of {ids:?} elected");
+        crate::eventually(&what, CLUSTER_DEADLINE, async || {
+            ids.iter().copied().find(|id| {
+                self.member(*id).server.as_ref().is_some_and(|server| {
+                    server.node.raft.metrics().borrow().current_leader == Some(*id)
+                })
+            })
+        })
+        .await
     }
 
     /// Cuts the network between the members in `minority` and all the others, both ways, with

@@ -298,43 +298,22 @@ impl LeaderLink {
         node: PeerNode,
         catch_up: Duration,
     ) -> Result<LearnerAdded, LeaderError> {
-        let started = Instant::now();
-        loop {
-            let (asked, outcome) = match self.route(started + self.leader_wait_max).await? {
-                Route::Local => (
-                    self.id,
-                    membership::add_learner(&self.raft, id, node.clone(), catch_up).await,
-                ),
-                Route::Remote(leader) => {
-                    let request = ForwardRequest::AddLearner {
-                        id,
-                        node: node.clone(),
-                        catch_up_timeout_ms: u64::try_from(catch_up.as_millis())
-                            .unwrap_or(u64::MAX),
-                    };
-                    let answer = match self
-                        .forward_within(leader, request, FORWARD_TIMEOUT + catch_up)
-                        .await
-                    {
-                        Ok(ForwardResponse::AddLearner(added)) => Ok(added),
-                        Ok(other) => {
-                            Err(ForwardError::Failed(format!("unexpected answer {other:?}")))
-                        }
-                        Err(error) => Err(error),
-                    };
-                    (leader, answer)
-                }
-            };
-            match outcome {
-                Ok(added) => return Ok(added),
-                // Refused before anything was proposed: ask the new leader.
-                Err(ForwardError::NotLeader { .. }) => {
-                    self.wait_for_leader_change(asked, started + self.leader_wait_max)
-                        .await?;
-                }
-                Err(error) => return Err(LeaderError::of_membership(error)),
-            }
-        }
+        self.on_leader(
+            || membership::add_learner(&self.raft, id, node.clone(), catch_up),
+            || {
+                let request = ForwardRequest::AddLearner {
+                    id,
+                    node: node.clone(),
+                    catch_up_timeout_ms: u64::try_from(catch_up.as_millis()).unwrap_or(u64::MAX),
+                };
+                (request, FORWARD_TIMEOUT + catch_up)
+            },
+            |answer| match answer {
+                ForwardResponse::AddLearner(added) => Ok(added),
+                other => Err(other),
+            },
+        )
+        .await
     }
 
     /// Has the leader change the voters through joint consensus and drop members; answers the
@@ -343,30 +322,54 @@ impl LeaderLink {
         &self,
         change: MembershipChange,
     ) -> Result<ClusterView, LeaderError> {
-        let started = Instant::now();
+        self.on_leader(
+            || membership::change_membership(&self.raft, &change),
+            || {
+                (
+                    ForwardRequest::ChangeMembership(change.clone()),
+                    FORWARD_TIMEOUT,
+                )
+            },
+            |answer| match answer {
+                ForwardResponse::ChangeMembership(view) => Ok(view),
+                other => Err(other),
+            },
+        )
+        .await
+    }
+
+    /// Runs a cluster administration request where the leader is: `local` when this node
+    /// leads, else the request `remote` makes, forwarded within its timeout and read back with
+    /// `answer`. A request refused because the node asked no longer leads had no effect, so it
+    /// is asked again of the new leader until `leader_wait_max` has passed.
+    async fn on_leader<T, Local>(
+        &self,
+        local: impl Fn() -> Local,
+        remote: impl Fn() -> (ForwardRequest, Duration),
+        answer: impl Fn(ForwardResponse) -> Result<T, ForwardResponse>,
+    ) -> Result<T, LeaderError>
+    where
+        Local: std::future::Future<Output = Result<T, ForwardError>>,
+    {
+        let deadline = Instant::now() + self.leader_wait_max;
         loop {
-            let (asked, outcome) = match self.route(started + self.leader_wait_max).await? {
-                Route::Local => (
-                    self.id,
-                    membership::change_membership(&self.raft, &change).await,
-                ),
+            let (asked, outcome) = match self.route(deadline).await? {
+                Route::Local => (self.id, local().await),
                 Route::Remote(leader) => {
-                    let request = ForwardRequest::ChangeMembership(change.clone());
-                    let answer = match self.forward_within(leader, request, FORWARD_TIMEOUT).await {
-                        Ok(ForwardResponse::ChangeMembership(view)) => Ok(view),
-                        Ok(other) => {
-                            Err(ForwardError::Failed(format!("unexpected answer {other:?}")))
-                        }
+                    let (request, timeout) = remote();
+                    let answered = match self.forward_within(leader, request, timeout).await {
+                        Ok(response) => answer(response).map_err(|other| {
+                            ForwardError::Failed(format!("unexpected answer {other:?}"))
+                        }),
                         Err(error) => Err(error),
                     };
-                    (leader, answer)
+                    (leader, answered)
                 }
             };
             match outcome {
-                Ok(view) => return Ok(view),
+                Ok(done) => return Ok(done),
                 Err(ForwardError::NotLeader { .. }) => {
-                    self.wait_for_leader_change(asked, started + self.leader_wait_max)
-                        .await?;
+                    self.wait_for_leader_change(asked, deadline).await?;
                 }
                 Err(error) => return Err(LeaderError::of_membership(error)),
             }
