@@ -88,6 +88,15 @@ enum Command {
         #[arg(long)]
         from: PathBuf,
     },
+    /// Print the shell completion script for SHELL (bash, zsh, fish, elvish, powershell), e.g.
+    /// `polis completions bash > /etc/bash_completion.d/polis`.
+    Completions { shell: clap_complete::Shell },
+    /// Write the man pages (polis.1 and one per command, polis-ls.1, …) into a folder, e.g.
+    /// `polis man --dir /usr/local/share/man/man1`.
+    Man {
+        #[arg(long, default_value = "man")]
+        dir: PathBuf,
+    },
     /// Manage the private certificate authority.
     Ca {
         #[command(subcommand)]
@@ -249,6 +258,13 @@ async fn run(prepared: Prepared) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Completions { shell } => {
+            let mut command = <Arguments as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut command, "polis", &mut script);
+            print_bytes(&script)
+        }
+        Command::Man { dir } => write_man_pages(&dir),
         Command::Backup { config, to } => backup(&config, &to).await,
         Command::Restore { config, from } => restore(&config, &from).await,
         Command::Ca { command } => match command {
@@ -279,6 +295,28 @@ async fn run(prepared: Prepared) -> anyhow::Result<()> {
         },
         Command::Client(command) => cli::run(command).await,
     }
+}
+
+/// Writes `bytes` to standard output; a reader that went away (`polis completions bash | head`)
+/// ends the command quietly, as it ends `cat`.
+fn print_bytes(bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing to standard output"),
+    }
+}
+
+/// `polis man`: the man pages clap describes, one per command, so that they never drift from
+/// the commands themselves.
+fn write_man_pages(dir: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let command = <Arguments as clap::CommandFactory>::command();
+    clap_mangen::generate_to(command, dir)
+        .with_context(|| format!("writing man pages into {}", dir.display()))?;
+    println!("wrote the man pages into {}", dir.display());
+    Ok(())
 }
 
 /// `polis backup`: the node's applied tree, written to a new file by a rename, so that a file at

@@ -1319,3 +1319,61 @@ fn a_backup_of_a_stopped_node_restores_into_a_new_node_with_the_same_tree() {
     run_at(&["create", "/city/after", "restore"]);
     assert_eq!(run_at(&["get", "/city/after"]).trim(), "restore");
 }
+
+/// Shell completions and man pages are generated from the commands themselves, so they never
+/// drift from them; a completion script piped into a reader that stops early ends quietly.
+#[test]
+fn completions_and_man_pages_come_from_the_commands() {
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    let bash = polis_ok(folder.path(), &["completions", "bash"]);
+    assert!(bash.contains("_polis()"), "{bash}");
+    assert!(
+        bash.contains("add-learner"),
+        "every subcommand is completed"
+    );
+    let script = folder.path().join("polis.bash");
+    std::fs::write(&script, &bash).expect("write the script");
+    let syntax = Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .status()
+        .expect("bash runs");
+    assert!(syntax.success(), "bash accepts the completion script");
+    let zsh = polis_ok(folder.path(), &["completions", "zsh"]);
+    assert!(zsh.starts_with("#compdef polis"), "{zsh}");
+    let (succeeded, _, refused) = polis(folder.path(), &["completions", "cmd.exe"]);
+    assert!(!succeeded, "an unknown shell is refused");
+    assert!(
+        refused.contains("bash"),
+        "the error names the shells: {refused}"
+    );
+
+    let piped = Command::new("sh")
+        .arg("-c")
+        .arg(format!("{POLIS} completions bash | head -1"))
+        .output()
+        .expect("sh runs");
+    assert!(piped.status.success());
+    assert!(
+        !String::from_utf8_lossy(&piped.stderr).contains("panicked"),
+        "a closed pipe is no panic: {}",
+        String::from_utf8_lossy(&piped.stderr)
+    );
+
+    let man = folder.path().join("man");
+    polis_ok(
+        folder.path(),
+        &["man", "--dir", man.to_str().expect("UTF-8")],
+    );
+    for page in [
+        "polis.1",
+        "polis-ls.1",
+        "polis-cluster-add-learner.1",
+        "polis-ca-issue.1",
+    ] {
+        let text = std::fs::read_to_string(man.join(page)).expect(page);
+        assert!(text.contains(".TH"), "{page} is a man page");
+    }
+    let ls = std::fs::read_to_string(man.join("polis-ls.1")).expect("polis-ls.1");
+    assert!(ls.contains("recursive"), "{ls}");
+}
