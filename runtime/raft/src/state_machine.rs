@@ -124,6 +124,15 @@ impl MachineState {
         };
         for entry in chunk {
             let log_id = *entry.get_log_id();
+            // Raft applies each committed entry once, in log order (state machine safety). The
+            // one exception is entry 0 on a genesis tree: a tree at zxid 0 lies in entry 0's
+            // span, so opening one names entry 0 applied, and entry 0 (membership) is a no-op.
+            assert!(
+                self.last_applied
+                    .is_none_or(|last| last.index < log_id.index || log_id.index == 0),
+                "entry {log_id} applied after {:?}",
+                self.last_applied
+            );
             let (command, membership) = match entry.payload {
                 EntryPayload::Normal(command) => (command, None),
                 // Blank and membership entries still occupy a log index, so they apply as no-ops:
@@ -142,6 +151,13 @@ impl MachineState {
                 }
             }
             self.last_applied = Some(log_id);
+            // The tree's zxid lies in the span of the entry it applied last: what lets a
+            // restart find its place in the log from the tree alone.
+            debug_assert_eq!(
+                entry_index_of_zxid(self.tree.last_zxid()).ok(),
+                Some(log_id.index),
+                "the tree's zxid is in the last applied entry's span"
+            );
         }
         self.entries_since_checkpoint = self
             .entries_since_checkpoint

@@ -953,11 +953,16 @@ impl DataTree {
 
     /// Adds a node under its existing parent and to every index.
     fn insert_node(&mut self, node_path: String, record: NodeRecord) {
+        debug_assert!(
+            !self.nodes.contains_key(node_path.as_str()),
+            "inserting over the live node {node_path}"
+        );
         let parent = self
             .nodes
             .get_mut(path::parent(&node_path))
             .expect("a node's parent exists");
-        parent.children.insert(path::name(&node_path).into());
+        let added = parent.children.insert(path::name(&node_path).into());
+        debug_assert!(added, "{node_path} was already its parent's child");
         match record.kind {
             NodeKind::Ephemeral { owner } => {
                 if let Some(session) = self.sessions.get_mut(owner) {
@@ -991,9 +996,12 @@ impl DataTree {
     fn remove_node(&mut self, node_path: &str) -> NodeRecord {
         let node = self.nodes.remove(node_path).expect("removing a live node");
         debug_assert!(node.children.is_empty(), "removing a node with children");
-        if let Some(parent) = self.nodes.get_mut(path::parent(node_path)) {
-            parent.children.remove(path::name(node_path));
-        }
+        let parent = self
+            .nodes
+            .get_mut(path::parent(node_path))
+            .expect("a live node's parent is live");
+        let removed = parent.children.remove(path::name(node_path));
+        debug_assert!(removed, "{node_path} was not its parent's child");
         match node.record.kind {
             NodeKind::Ephemeral { owner } => {
                 if let Some(session) = self.sessions.get_mut(owner) {
