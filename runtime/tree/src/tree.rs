@@ -6,7 +6,7 @@ use std::ops::Bound;
 
 use crate::acl::{self, allows};
 use crate::child_names::ChildNames;
-use crate::quota::{self, QuotaTable};
+use crate::quota::{self, QuotaTable, UsageChange};
 use crate::{
     Acl, AclList, Caller, ChangeHistory, ChangeSet, CloseReason, CreateMode, EventKind,
     HistoryEntry, Id, Limits, NodeKind, NodeRecord, OpResult, Perms, Session, SessionId,
@@ -651,7 +651,7 @@ impl DataTree {
             });
         }
         Self::check_quota_node(&node_path, data)?;
-        self.check_quota(&node_path, 1, data.map_or(0, |data| data.len() as i64))?;
+        self.check_quota(&node_path, 1, data_len(data))?;
         let kind = match mode {
             CreateMode::Persistent | CreateMode::PersistentSequential => NodeKind::Persistent,
             CreateMode::Ephemeral | CreateMode::EphemeralSequential => {
@@ -775,7 +775,7 @@ impl DataTree {
     ) -> Result<(OpResult, Undo), TreeError> {
         path::validate(node_path, self.limits.path_len_max)?;
         self.check_data_len(data)?;
-        let Some(node) = self.nodes.get(node_path) else {
+        let Some(node) = self.nodes.get_mut(node_path) else {
             return Err(TreeError::NoNode {
                 path: node_path.to_string(),
             });
@@ -783,20 +783,19 @@ impl DataTree {
         require(&node.record.acl, Perms::WRITE, caller, node_path)?;
         check_version(node_path, version, node.record.version)?;
         Self::check_quota_node(node_path, data)?;
-        let old_len = node.record.data.as_deref().map_or(0, <[u8]>::len) as i64;
-        self.check_quota(
+        let old_len = data_len(node.record.data.as_deref());
+        let new_len = data_len(data);
+        // The quota table is a field apart from the nodes, so checking it borrows alongside.
+        self.quotas.check(
             node_path,
-            0,
-            data.map_or(0, |data| data.len() as i64) - old_len,
+            UsageChange {
+                count: 0,
+                bytes: new_len - old_len,
+            },
         )?;
-        let old_data = self.replace_data(node_path, data.map(Box::from));
-        let node = self
-            .nodes
-            .get_mut(node_path)
-            .expect("the node was found above");
         let undo = Undo::SetData {
             path: node_path.to_string(),
-            data: old_data,
+            data: std::mem::replace(&mut node.record.data, data.map(Box::from)),
             version: node.record.version,
             mzxid: node.record.mzxid,
             mtime: node.record.mtime,
@@ -806,6 +805,7 @@ impl DataTree {
         node.record.mtime = at.time_ms;
         let stat = node.stat();
         self.dirty_nodes.insert(node_path.to_string());
+        self.quota_after_data_change(node_path, old_len, new_len);
         events.push(event(at, EventKind::NodeDataChanged, node_path));
         Ok((OpResult::DataSet { stat }, undo))
     }
@@ -917,14 +917,19 @@ impl DataTree {
                 mzxid,
                 mtime,
             } => {
-                self.replace_data(&node_path, data);
                 let node = self
                     .nodes
                     .get_mut(node_path.as_str())
                     .expect("undo of a live node");
+                let (old_len, new_len) = (
+                    data_len(node.record.data.as_deref()),
+                    data_len(data.as_deref()),
+                );
+                node.record.data = data;
                 node.record.version = version;
                 node.record.mzxid = mzxid;
                 node.record.mtime = mtime;
+                self.quota_after_data_change(&node_path, old_len, new_len);
             }
             Undo::SetAcl {
                 path: node_path,
@@ -1458,6 +1463,11 @@ fn require(acl: &[Acl], perm: Perms, caller: &Caller, node_path: &str) -> Result
 }
 
 /// The container and TTL expiry rule of ZooKeeper's `ContainerManager.getCandidates`.
+/// A node's data length as quotas count it (null counts as empty).
+fn data_len(data: Option<&[u8]>) -> i64 {
+    data.map_or(0, |data| data.len() as i64)
+}
+
 fn is_expired(node: &Znode, now_ms: i64) -> bool {
     if !node.children.is_empty() {
         return false;

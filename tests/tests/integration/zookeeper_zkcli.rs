@@ -38,20 +38,7 @@ quit
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zkcli_from_debians_zookeeper_package_works_unchanged() {
-    assert!(
-        Path::new(ZKCLI).exists(),
-        "{ZKCLI} is missing; run scripts/install-deps (it installs Debian's zookeeper package)"
-    );
-    let node = TestNode::start_with(|config| {
-        config.zookeeper.enabled = true;
-        config.zookeeper.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    })
-    .await;
-    let address = node
-        .server
-        .zookeeper_address
-        .expect("the ZooKeeper face is enabled")
-        .to_string();
+    let (node, address) = node_for_zkcli(None).await;
     let (stdout, success) = run_zkcli(address, SCRIPT).await;
     assert!(success, "zkCli.sh failed:\n{stdout}");
     let lines: Vec<&str> = stdout.lines().map(str::trim).collect();
@@ -81,6 +68,27 @@ async fn zkcli_from_debians_zookeeper_package_works_unchanged() {
         "zkCli.sh reported an exception:\n{stdout}"
     );
     node.shutdown().await;
+}
+
+/// A node with its ZooKeeper face on a free port (and `super_digest`, if given), and that
+/// face's address; fails at once, naming the fix, if Debian's zkCli is not installed.
+async fn node_for_zkcli(super_digest: Option<String>) -> (TestNode, String) {
+    assert!(
+        Path::new(ZKCLI).exists(),
+        "{ZKCLI} is missing; run scripts/install-deps (it installs Debian's zookeeper package)"
+    );
+    let node = TestNode::start_with(|config| {
+        config.zookeeper.enabled = true;
+        config.zookeeper.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.zookeeper.super_digest = super_digest;
+    })
+    .await;
+    let address = node
+        .server
+        .zookeeper_address
+        .expect("the ZooKeeper face is enabled")
+        .to_string();
+    (node, address)
 }
 
 /// Runs `zkCli.sh -server ADDRESS` with `script` typed at its prompt; returns what it printed on
@@ -143,21 +151,7 @@ quit
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zkcli_sets_lists_and_deletes_a_quota_the_node_enforces() {
-    assert!(
-        Path::new(ZKCLI).exists(),
-        "{ZKCLI} is missing; run scripts/install-deps (it installs Debian's zookeeper package)"
-    );
-    let node = TestNode::start_with(|config| {
-        config.zookeeper.enabled = true;
-        config.zookeeper.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-        config.zookeeper.super_digest = Some(polis_security::digest_id("admin", "secret"));
-    })
-    .await;
-    let address = node
-        .server
-        .zookeeper_address
-        .expect("the ZooKeeper face is enabled")
-        .to_string();
+    let (node, address) = node_for_zkcli(Some(polis_security::digest_id("admin", "secret"))).await;
     let (printed, success) = run_zkcli(address.clone(), QUOTA_SCRIPT).await;
     assert!(success, "zkCli.sh failed:\n{printed}");
     let has = |wanted: &str| printed.lines().any(|line| line.contains(wanted));

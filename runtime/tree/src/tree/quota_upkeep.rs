@@ -1,13 +1,13 @@
 //! Keeping the tree's quotas ([`crate::quota`]) up to date as nodes come, go and change.
 //!
 //! Every node insertion, removal and data change passes through [`DataTree::insert_node`],
-//! [`DataTree::remove_node`] or [`DataTree::replace_data`], undo included, and each tells the
+//! [`DataTree::remove_node`] or a data change (`DataTree::quota_after_data_change`), undo included, and each tells the
 //! quota table here; so the usage of a quota'd subtree is right after every transaction and after
 //! every rolled-back multi. A tree without quotas pays one emptiness check per change.
 
 use std::ops::Bound;
 
-use super::DataTree;
+use super::{DataTree, data_len};
 use crate::quota::{self, QuotaLimits, QuotaUsage, UsageChange};
 use crate::{NodeRecord, TreeError};
 
@@ -106,27 +106,19 @@ impl DataTree {
         );
     }
 
-    /// Replaces the data of the live node `node_path`, keeping the quotas up to date; returns
-    /// the data it held.
-    pub(super) fn replace_data(
-        &mut self,
-        node_path: &str,
-        data: Option<Box<[u8]>>,
-    ) -> Option<Box<[u8]>> {
-        let node = self
-            .nodes
-            .get_mut(node_path)
-            .expect("replacing the data of a live node");
-        let new_len = data_len(data.as_deref());
-        let old = std::mem::replace(&mut node.record.data, data);
+    /// Called once the data of `node_path` changed from `old_len` to `new_len` bytes. A tree
+    /// without quotas looks nothing up.
+    pub(super) fn quota_after_data_change(&mut self, node_path: &str, old_len: i64, new_len: i64) {
         if let Some((target, true)) = quota::quota_node_target(node_path) {
             let target = target.to_string();
             self.refresh_quota(&target);
         } else if !self.quotas.is_empty() {
-            let bytes = new_len - data_len(old.as_deref());
-            self.record_usage(node_path, UsageChange { count: 0, bytes });
+            let change = UsageChange {
+                count: 0,
+                bytes: new_len - old_len,
+            };
+            self.record_usage(node_path, change);
         }
-        old
     }
 
     /// Rebuilds the quota of `target` from its limits node and its subtree as they are now.
@@ -199,8 +191,4 @@ impl DataTree {
             .get(node_path)
             .map_or(0, |node| data_len(node.record.data.as_deref()))
     }
-}
-
-fn data_len(data: Option<&[u8]>) -> i64 {
-    data.map_or(0, |data| data.len() as i64)
 }
