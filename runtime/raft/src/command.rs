@@ -1,24 +1,10 @@
 //! The application command carried by a normal Raft log entry, and how its transactions are
 //! numbered.
 
-use polis_tree::{TxnKind, Zxid};
+use polis_tree::{TxnKind, ZXIDS_PER_ENTRY, Zxid};
 use serde::{Deserialize, Serialize};
 
 use crate::RaftStoreError;
-
-/// How many zxids one log entry spans: the transactions of the entry at log index `i` get the
-/// zxids `i * ZXIDS_PER_ENTRY`, `i * ZXIDS_PER_ENTRY + 1`, … in the order they are packed.
-///
-/// Packing many transactions into one entry is Polis's group commit: openraft 0.9 flushes the
-/// log once per appended entry and waits for that flush before it takes the next client write,
-/// so one entry per transaction bounds a leader at one transaction per fsync. ZooKeeper's
-/// `SyncRequestProcessor` batches the same way, many transactions per log flush. Numbering by
-/// multiplication keeps the zxid a pure function of the log position, which the rest of the
-/// quorum core relies on: a restart finds its place in the log from the tree's zxid alone
-/// ([`entry_index_of_zxid`]), and a ReadIndex names the first zxid of its entry. Zxids are
-/// still strictly increasing, as ZooKeeper clients require; they are no longer consecutive,
-/// which ZooKeeper's do not promise either (a new epoch jumps by 2^32).
-pub const ZXIDS_PER_ENTRY: u64 = 1 << 12;
 
 /// The most transactions one entry may carry (every one needs its own zxid inside the entry's
 /// span).
@@ -49,14 +35,6 @@ pub fn entry_index_of_zxid(zxid: Zxid) -> Result<u64, RaftStoreError> {
     let zxid = u64::try_from(zxid)
         .map_err(|_| RaftStoreError::Corrupt(format!("negative zxid {zxid}")))?;
     Ok(zxid / ZXIDS_PER_ENTRY)
-}
-
-/// How many log entries lie after the one holding `behind`, up to the one holding `ahead`: the
-/// distance a person can read, where a difference of zxids (each entry spans
-/// [`ZXIDS_PER_ENTRY`] of them) is not. Zero when `ahead` is not past `behind`.
-pub fn entries_between(behind: Zxid, ahead: Zxid) -> u64 {
-    let index = |zxid: Zxid| u64::try_from(zxid).unwrap_or(0) / ZXIDS_PER_ENTRY;
-    index(ahead).saturating_sub(index(behind))
 }
 
 /// What a leader proposes: tree transactions without their zxids, applied in order as separate

@@ -56,10 +56,7 @@ pub use apply_observer::{
 };
 pub use backup::{Backup, backup, restore};
 pub use cluster_limits::ClusterLimits;
-pub use command::{
-    Command, TXNS_PER_ENTRY_MAX, ZXIDS_PER_ENTRY, entries_between, entry_index_of_zxid,
-    first_zxid_of_entry, zxid_of,
-};
+pub use command::{Command, TXNS_PER_ENTRY_MAX, entry_index_of_zxid, first_zxid_of_entry, zxid_of};
 pub use command_response::{CommandError, CommandResponse, EntryResponse};
 pub use error::RaftStoreError;
 pub use leader_lease::{Acceptance, LeaderLease, LeaderView, READ_LEASE, lease_holds};
@@ -93,3 +90,7 @@ pub use type_config::{
     LogEntry, LogId, NodeId, PolisRaft, Snapshot, SnapshotMeta, StorageError, StoredMembership,
     TypeConfig, Vote,
 };
+
+// The zxid numbering itself lives beside `Zxid` in polis-tree, where clients count entries
+// without this crate; the Raft log's users keep finding it here, beside the functions built on it.
+pub use polis_tree::{ZXIDS_PER_ENTRY, entries_between};

@@ -20,6 +20,7 @@
 mod acl;
 mod change;
 mod child_names;
+mod entry_zxids;
 mod error;
 mod event;
 mod history;
@@ -39,6 +40,7 @@ mod watch_replay;
 
 pub use acl::{Acl, AclList, Id, Perms, allows};
 pub use change::ChangeSet;
+pub use entry_zxids::{ZXIDS_PER_ENTRY, entries_between};
 pub use error::{ErrorCode, TreeError};
 pub use event::{EventKind, WatchEvent};
 pub use history::{ChangeHistory, HistoryEntry};
