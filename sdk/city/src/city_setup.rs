@@ -4,7 +4,7 @@
 //! plugin writes only its own subtrees, and everyone may read the rest.
 
 use polis_client::{Acl, Client, CreateMode, Id, Perms};
-use polis_server::plugins::layout::plugin_identity;
+use polis_plugin_layout::plugin_identity;
 
 use crate::city_plugins::{ESCALATION, FANOUT, SHELTERS};
 use crate::error::CityError;

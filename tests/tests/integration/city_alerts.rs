@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use polis_city::sample_city::fresh_fixture;
 use polis_city::{CityOptions, ROOT, deliveries, publish, read_json, read_text, wait_handled};
 use polis_client::{Acl, Client, Id, Perms};
-use polis_server::plugins::layout::plugin_identity;
+use polis_plugin_layout::plugin_identity;
 use polis_tests::city::{CITY_DEADLINE, POLICE_AGENCY, SampleAgencies, open_city, publish_handled};
 use polis_tests::cluster::TestCluster;
 

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use polis_client::{Acl, Client, CreateMode, Id, Op, Perms};
+use polis_plugin_layout::PluginState;
 use polis_server::plugins::deploy::{self, DeployError, PluginReport};
-use polis_server::plugins::layout::PluginState;
 use polis_tests::client::connect;
 use polis_tests::eventually;
 use polis_tests::guests::package;
@@ -213,7 +213,7 @@ async fn an_upgrade_keeps_the_cursor_and_a_rollback_restores_the_previous_revisi
     deploy::remove(&admin, "echo").await.expect("removed");
     assert!(deploy::list(&admin).await.expect("list").is_empty());
     // Issue 16: no deployment uses the component any more, so it is not kept.
-    let component = polis_server::plugins::layout::component_path(&first.sha256);
+    let component = polis_plugin_layout::component_path(&first.sha256);
     assert!(admin.exists(&component).await.expect("exists").is_none());
     node.shutdown().await;
 }

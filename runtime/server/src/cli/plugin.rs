@@ -10,8 +10,8 @@ use polis_plugin_host::{EngineConfig, PluginEngine};
 use serde_json::json;
 
 use super::{CommonArguments, with_client};
+use polis_plugin_layout::{Deployment, PluginPaths, StoredLogLine};
 use polis_server::plugins::deploy::{self, PluginPackage, PluginReport};
-use polis_server::plugins::layout::{Deployment, PluginPaths, StoredLogLine};
 
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {

@@ -2,9 +2,8 @@
 //! cursor and its triggers, so that every leader computes the same batches.
 
 use polis_plugin_host::Triggers;
+use polis_plugin_layout::{Cursor, PLUGINS_PATH};
 use polis_tree::{HistoryEntry, WatchEvent, Zxid, path};
-
-use super::layout::{Cursor, PLUGINS_PATH};
 
 /// The next events to hand a plugin, and where its cursor moves once they are handled.
 #[derive(Clone, Debug, PartialEq, Eq)]

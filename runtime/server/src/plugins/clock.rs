@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use polis_plugin_layout::{CLOCK_PATH, Revision};
 use polis_tree::{Acl, Caller, CreateMode, EventKind, Id, Perms, TxnKind, WriteOp};
 
-use super::layout::{CLOCK_PATH, Revision};
 use crate::node::Node;
 
 /// The platform's clock for plugins: time as committed events. Plugins have no wall clock (they

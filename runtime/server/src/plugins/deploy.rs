@@ -1,7 +1,7 @@
 //! Deploying plugins over the client protocol: what `polis plugin deploy|upgrade|rollback|resume|
 //! rm|ls|status|logs` do, as ordinary tree operations by an administrator's client.
 //!
-//! A deployment is plain replicated state under `/polis/plugins` (see [`super::layout`]): the
+//! A deployment is plain replicated state under `/polis/plugins` (see [`polis_plugin_layout`]): the
 //! component's bytes content-addressed by SHA-256 (uploaded in chunks, each one request, and
 //! skipped when already stored), then the deployment record with its cursor, status, log and
 //! dead-letter nodes in one multi. Only administrators may write under `/polis`, so the tree's
@@ -10,15 +10,14 @@
 
 use polis_client::{Client, CreateMode, Error as ClientError, Op};
 use polis_plugin_host::{LoadError, ManifestError, PluginManifest, componentize};
-use polis_tree::Zxid;
-use sha2::{Digest, Sha256};
-
-use super::layout::{
+use polis_plugin_layout::{
     COMPONENT_CHUNK_LEN, COMPONENT_LEN_MAX, COMPONENTS_PATH, ComponentRecord, Cursor,
     DEPLOYED_PATH, DeadLetter, Deployment, HISTORY_REVISIONS_MAX, PLUGINS_PATH, PluginPaths,
     PluginState, PluginStatus, REPLAY_PREFIX, Revision, StoredLogLine, administrators_only_acl,
     component_chunk_path, component_path, plugin_state_acl,
 };
+use polis_tree::Zxid;
+use sha2::{Digest, Sha256};
 
 /// The most dead-letter entries removed per request when a plugin is removed.
 const REMOVE_BATCH_MAX: usize = 256;
@@ -366,7 +365,7 @@ pub async fn drop_dead_letter(client: &Client, name: &str, id: &str) -> Result<(
 /// (after the cause was fixed: the plugin upgraded, a missing node created). The dead letter is
 /// renamed `replay-<id>` in one multi; the worker consumes that request when it commits the
 /// replay's writes, or makes it a dead letter again with the new error. See
-/// [`super::layout::REPLAY_PREFIX`].
+/// [`polis_plugin_layout::REPLAY_PREFIX`].
 pub async fn replay_dead_letter(client: &Client, name: &str, id: &str) -> Result<(), DeployError> {
     let path = dead_letter_path(name, id)?;
     let missing = || DeployError::NoSuchDeadLetter {

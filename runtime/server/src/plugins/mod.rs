@@ -1,7 +1,9 @@
 //! Plugins in the server: deployment records in the tree, and the runner that executes them on
 //! the leader with exactly-once effects.
 //!
-//! - [`layout`]: where plugins live under `/polis/plugins` and what is stored there.
+//! - Where plugins live under `/polis/plugins` and what is stored there is
+//!   [`polis_plugin_layout`], shared with the client side; `revisions.rs` decides which stored
+//!   revision runs, `log_lines.rs` how much of a plugin's log is kept.
 //! - [`deploy`]: deploy, upgrade, roll back, resume and remove plugins through a client (what
 //!   `polis plugin …` does).
 //! - [`PluginRunner`]: on the leader, one worker per deployed plugin (`worker.rs`) takes batches
@@ -12,7 +14,8 @@
 mod batch;
 mod clock;
 pub mod deploy;
-pub mod layout;
+mod log_lines;
+mod revisions;
 mod runner;
 mod view;
 mod worker;

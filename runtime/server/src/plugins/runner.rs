@@ -5,15 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use polis_plugin_host::PluginEngine;
+use polis_plugin_layout::{Cursor, DEPLOYED_PATH, Deployment, PluginPaths, PluginStatus, Revision};
+use polis_tree::Zxid;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::clock::Clock;
-use polis_tree::Zxid;
-
-use super::layout::{
-    Cursor, DEPLOYED_PATH, Deployment, PluginPaths, PluginStatus, Revision, revision_to_run,
-};
+use super::revisions::revision_to_run;
 use super::worker::Worker;
 use crate::node::Node;
 

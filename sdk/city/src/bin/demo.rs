@@ -21,10 +21,10 @@ use polis_city::{
     read_text, set_up_city, wait_handled,
 };
 use polis_client::{Acl, Client, ClientConfig, Id, Perms, TlsFiles};
+use polis_plugin_layout::plugin_identity;
 use polis_security::CertificateAuthority;
 use polis_server::RunningServer;
 use polis_server::dev::{DEV_ADMIN_NAME, DevLayout};
-use polis_server::plugins::layout::plugin_identity;
 use polis_server::profile::Profile;
 
 /// How long any one step may take before the demo gives up.

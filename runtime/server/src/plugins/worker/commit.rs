@@ -1,12 +1,12 @@
 //! How a worker commits: the batch's writes with the cursor, the status alone, or a dead letter,
 //! each one multi as the plugin's identity, conditioned on the cursor's version.
 
+use polis_plugin_layout::{
+    Cursor, DEAD_LETTER_PREFIX, DeadLetter, DeadLetterEvent, PluginState, plugin_state_acl,
+};
 use polis_tree::{Caller, CreateMode, OpResult, SYSTEM_SESSION_ID, TxnKind, WriteOp};
 
 use super::{LEADER_RETRY_WAIT, Progress, Worker};
-use crate::plugins::layout::{
-    Cursor, DEAD_LETTER_PREFIX, DeadLetter, DeadLetterEvent, PluginState, plugin_state_acl,
-};
 
 /// What committing a batch's effects came to.
 pub(super) enum CommitOutcome {

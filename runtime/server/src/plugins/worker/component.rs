@@ -1,10 +1,9 @@
 //! Reassembling a plugin's component from the tree.
 
-use polis_tree::DataTree;
-
-use crate::plugins::layout::{
+use polis_plugin_layout::{
     COMPONENT_LEN_MAX, ComponentRecord, component_chunk_path, component_path,
 };
+use polis_tree::DataTree;
 
 /// Why a worker cannot go on with the current revision.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -3,9 +3,8 @@
 
 use std::time::Duration;
 
+use polis_plugin_layout::Cursor;
 use polis_tree::Zxid;
-
-use crate::plugins::layout::Cursor;
 
 /// An idle plugin's cursor is also committed forward once this long has passed since its last
 /// commit, when other transactions went by meanwhile: so that the position a client reads

@@ -25,6 +25,10 @@ use polis_plugin_host::{
     EventBatch, FailureKind, InvocationOutcome, LogLevel, OnExhaustion, PluginEngine, PluginEvent,
     PluginInstance, RetryDecision,
 };
+use polis_plugin_layout::{
+    Cursor, DeadLetter, DeadLetterEvent, PluginPaths, PluginState, PluginStatus, REPLAY_PREFIX,
+    Revision, StoredLogLine, plugin_identity,
+};
 use polis_tree::{EventKind, Id, TreeError, Zxid};
 use tokio::sync::watch;
 
@@ -32,10 +36,7 @@ use self::commit::CommitOutcome;
 use self::component::{LoadFailure, read_component};
 use self::idle_step::{IdleStep, idle_step};
 use super::batch::{PendingBatch, Scan, next_batch};
-use super::layout::{
-    Cursor, DeadLetter, DeadLetterEvent, PluginPaths, PluginState, PluginStatus, REPLAY_PREFIX,
-    Revision, StoredLogLine, plugin_identity, trim_logs,
-};
+use super::log_lines::trim_logs;
 use super::view::LockedTreeView;
 use crate::node::Node;
 
@@ -81,7 +82,7 @@ pub(super) struct Worker {
     /// is running, holding a handle on the tree.
     in_flight: Arc<()>,
     /// Set when a newer revision took effect at this zxid: this worker handles only the events
-    /// before it, then ends (see [`super::layout::revision_to_run`]).
+    /// before it, then ends (see [`super::revisions::revision_to_run`]).
     handles_before: watch::Receiver<Option<Zxid>>,
     /// `polis_plugin_cursor_zxid` and `polis_plugin_lag_entries` of this plugin, looked up once:
     /// an idle worker publishes its position after every applied change.

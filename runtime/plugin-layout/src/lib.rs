@@ -1,5 +1,11 @@
 //! Where plugins live in the tree, and the records stored there.
 //!
+//! Both sides of a deployment read and write these records: the CLI's deployment
+//! (`polis_cli::deploy`, an administrator's client) writes deployments and reads status, logs
+//! and dead letters; the server's plugin runner, on the leader, reads deployments and commits
+//! cursors, status, logs and dead letters. So they live in this crate, below both, and neither
+//! side imports the other.
+//!
 //! Everything a deployment needs is replicated state under [`PLUGINS_PATH`], so that any node
 //! that becomes leader finds the plugins, their components and their cursors without asking
 //! anyone:
@@ -11,7 +17,7 @@
 //!   deployed/<name>                Deployment (JSON): manifest, component, revision, history
 //!     cursor                       Cursor (JSON): the last event handled
 //!     status                       PluginStatus (JSON): state, counts, last error
-//!     logs                         the plugin's last LOG_LINES_KEPT log lines (JSON)
+//!     logs                         StoredLogLine list (JSON): the plugin's newest log lines
 //!     dead-letter/entry-<seq>      DeadLetter (JSON): events given up on, and why
 //! ```
 //!
@@ -42,10 +48,6 @@ pub const COMPONENT_CHUNK_LEN: usize = 256 * 1024;
 pub const COMPONENT_LEN_MAX: usize = 64 * 1024 * 1024;
 /// How many earlier revisions a deployment keeps for `rollback`.
 pub const HISTORY_REVISIONS_MAX: usize = 8;
-/// How many log lines the `logs` node keeps.
-pub const LOG_LINES_KEPT: usize = 100;
-/// The most bytes of log text the `logs` node keeps.
-pub const LOG_BYTES_KEPT: usize = 64 * 1024;
 /// The name of a dead-letter entry, before its 10-digit sequence number.
 pub const DEAD_LETTER_PREFIX: &str = "entry-";
 /// A dead letter an administrator asked to replay is renamed `replay-<its name>` (`polis plugin
@@ -178,52 +180,6 @@ impl Cursor {
     }
 }
 
-/// Which revision handles a plugin's next events, and up to where.
-///
-/// An upgrade or rollback takes effect at the zxid that committed it (`changed_at`, the
-/// deployment record's mzxid: only a revision change rewrites that record), and each retired
-/// revision keeps the zxid it took effect at ([`Revision::started_at`]). Every event belongs to
-/// the revision that was current when it was committed: the newest revision whose start the
-/// cursor has passed runs, bounded to the events before the next revision's start
-/// (`Some(start)`), and hands over once it has passed them. So however many upgrades landed
-/// while a plugin was behind, and across a failover (the new leader's runner reads the same
-/// record and cursor), each event runs under its own revision, as far back as the history keeps
-/// revisions ([`HISTORY_REVISIONS_MAX`]; events older than the oldest kept go to it). Only if the
-/// revision that would run cannot (it is paused or failed, which is why it was replaced) do its
-/// pending events go to the current one. Pure, so that the rule is tested alone.
-pub fn revision_to_run(
-    deployment: &Deployment,
-    changed_at: Zxid,
-    cursor: Cursor,
-    state: PluginState,
-) -> (Revision, Option<Zxid>) {
-    // The cursor has passed `start` once every event before it is handled.
-    let passed = |start: Zxid| {
-        cursor.zxid >= start
-            || (cursor.zxid == start.saturating_sub(1) && cursor.handled_in_zxid.is_none())
-    };
-    let current_start = deployment.current.started_at.unwrap_or(changed_at);
-    if passed(current_start) || matches!(state, PluginState::Paused | PluginState::Failed) {
-        return (deployment.current.clone(), None);
-    }
-    let mut newer_start = current_start;
-    let mut oldest_kept = None;
-    for revision in &deployment.history {
-        match revision.started_at {
-            Some(start) if !passed(start) => {
-                oldest_kept = Some((revision.clone(), newer_start));
-                newer_start = start;
-            }
-            // Its start passed, or is not recorded (an older record): it is the one.
-            _ => return (revision.clone(), Some(newer_start)),
-        }
-    }
-    match oldest_kept {
-        Some((revision, before)) => (revision, Some(before)),
-        None => (deployment.current.clone(), None),
-    }
-}
-
 /// A plugin's state, as its status node says.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -297,20 +253,6 @@ pub struct DeadLetter {
     pub attempts: u32,
 }
 
-/// Keeps the newest lines within [`LOG_LINES_KEPT`] and [`LOG_BYTES_KEPT`].
-pub fn trim_logs(lines: &mut Vec<StoredLogLine>) {
-    if lines.len() > LOG_LINES_KEPT {
-        lines.drain(..lines.len() - LOG_LINES_KEPT);
-    }
-    let mut bytes: usize = lines.iter().map(|line| line.message.len() + 32).sum();
-    let mut drop = 0;
-    while bytes > LOG_BYTES_KEPT && drop < lines.len() {
-        bytes -= lines[drop].message.len() + 32;
-        drop += 1;
-    }
-    lines.drain(..drop);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -327,117 +269,6 @@ mod tests {
             ComponentRecord::for_bytes(String::new(), COMPONENT_CHUNK_LEN + 1).chunks,
             2
         );
-    }
-
-    #[test]
-    fn log_trimming_keeps_the_newest_lines_within_both_bounds() {
-        let line = |index: usize, len: usize| StoredLogLine {
-            zxid: index as i64,
-            level: "info".to_string(),
-            message: "x".repeat(len),
-        };
-        let mut lines: Vec<StoredLogLine> = (0..LOG_LINES_KEPT + 5).map(|i| line(i, 10)).collect();
-        trim_logs(&mut lines);
-        assert_eq!(lines.len(), LOG_LINES_KEPT);
-        assert_eq!(lines[0].zxid, 5);
-
-        let mut big: Vec<StoredLogLine> = (0..10).map(|i| line(i, LOG_BYTES_KEPT / 4)).collect();
-        trim_logs(&mut big);
-        assert!(big.len() < 4);
-        assert_eq!(big.last().map(|l| l.zxid), Some(9));
-    }
-
-    fn deployment_upgraded_from_1_to_2() -> Deployment {
-        let revision = |number: u64, version: &str| Revision {
-            revision: number,
-            manifest: PluginManifest::new("echo", version, &["/in"]),
-            component: "00".repeat(32),
-            started_at: None,
-        };
-        Deployment {
-            current: revision(2, "2.0.0"),
-            history: vec![revision(1, "1.0.0")],
-        }
-    }
-
-    /// Issue 16: the events before an upgrade's zxid are the old revision's, the ones after it
-    /// the new one's, whatever the cursor when the upgrade lands.
-    #[test]
-    fn the_revision_current_at_the_cursor_runs_until_the_upgrade_zxid() {
-        let deployment = deployment_upgraded_from_1_to_2();
-        let run = |cursor: Cursor, state: PluginState| {
-            let (revision, before) = revision_to_run(&deployment, 100, cursor, state);
-            (revision.revision, before)
-        };
-        // Behind the upgrade: revision 1, for the events before zxid 100.
-        assert_eq!(run(Cursor::after(40), PluginState::Running), (1, Some(100)));
-        let partly = Cursor {
-            zxid: 99,
-            handled_in_zxid: Some(3),
-        };
-        assert_eq!(run(partly, PluginState::Running), (1, Some(100)));
-        // Everything before it handled: revision 2, unbounded.
-        assert_eq!(run(Cursor::after(99), PluginState::Running), (2, None));
-        assert_eq!(run(Cursor::after(150), PluginState::Retrying), (2, None));
-        // A paused or failed revision is why it was replaced: the new one takes its events.
-        assert_eq!(run(Cursor::after(40), PluginState::Paused), (2, None));
-        assert_eq!(run(Cursor::after(40), PluginState::Failed), (2, None));
-        // A first deployment has nothing before it.
-        let fresh = Deployment {
-            history: Vec::new(),
-            ..deployment_upgraded_from_1_to_2()
-        };
-        assert_eq!(
-            revision_to_run(&fresh, 100, Cursor::after(40), PluginState::Deployed)
-                .0
-                .revision,
-            2
-        );
-    }
-
-    /// Issue 16's corner: two upgrades in quick succession while the plugin is behind both (and
-    /// a failover, after which a new leader decides from the same record and cursor). Revision
-    /// 1 was current until zxid 100, revision 2 until 200, revision 3 since.
-    #[test]
-    fn each_event_runs_under_the_revision_current_when_it_committed_across_upgrades() {
-        let revision = |number: u64, started_at: Option<Zxid>| Revision {
-            revision: number,
-            manifest: PluginManifest::new("echo", &format!("{number}.0.0"), &["/in"]),
-            component: "00".repeat(32),
-            started_at,
-        };
-        let deployment = Deployment {
-            current: revision(3, None),
-            history: vec![revision(2, Some(100)), revision(1, Some(10))],
-        };
-        let run = |cursor: Cursor, state: PluginState| {
-            let (revision, before) = revision_to_run(&deployment, 200, cursor, state);
-            (revision.revision, before)
-        };
-        assert_eq!(run(Cursor::after(40), PluginState::Running), (1, Some(100)));
-        assert_eq!(run(Cursor::after(99), PluginState::Running), (2, Some(200)));
-        assert_eq!(
-            run(Cursor::after(150), PluginState::Running),
-            (2, Some(200))
-        );
-        assert_eq!(run(Cursor::after(199), PluginState::Running), (3, None));
-        // Behind every revision kept: the oldest kept stands in for the ones dropped.
-        assert_eq!(run(Cursor::after(5), PluginState::Running), (1, Some(100)));
-        // A paused revision is why the plugin was upgraded: the current one takes its events.
-        assert_eq!(run(Cursor::after(40), PluginState::Paused), (3, None));
-
-        // A resume is the same code going on: revision 4 starts where revision 3 did, so the
-        // events between revision 3's start and the resume are not handed back to revision 2.
-        let resumed = Deployment {
-            current: revision(4, Some(200)),
-            ..deployment.clone()
-        };
-        let (running, before) =
-            revision_to_run(&resumed, 300, Cursor::after(250), PluginState::Running);
-        assert_eq!((running.revision, before), (4, None));
-        let (running, before) =
-            revision_to_run(&resumed, 300, Cursor::after(150), PluginState::Running);
-        assert_eq!((running.revision, before), (2, Some(200)));
     }
 
     #[test]
