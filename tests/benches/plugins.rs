@@ -11,8 +11,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use polis_cli::deploy;
 use polis_client::{Acl, Client, ClientConfig, CreateMode};
-use polis_server::plugins::deploy;
 use polis_tests::cluster::TestCluster;
 use polis_tests::guests::package;
 use polis_tests::node::{ADMIN_NAME, TestNode};

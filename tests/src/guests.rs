@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use polis_server::plugins::deploy::PluginPackage;
+use polis_cli::deploy::PluginPackage;
 
 fn repository() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -45,7 +45,6 @@ pub fn core_module(crate_name: &str) -> Vec<u8> {
 
 /// A deployable package of the guest `crate_name` with a manifest given as TOML.
 pub fn package(crate_name: &str, manifest_toml: &str) -> PluginPackage {
-    let manifest =
-        polis_server::plugins::deploy::parse_manifest(manifest_toml).expect("valid manifest");
+    let manifest = polis_cli::deploy::parse_manifest(manifest_toml).expect("valid manifest");
     PluginPackage::new(manifest, &core_module(crate_name)).expect("a valid component")
 }

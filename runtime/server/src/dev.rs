@@ -10,13 +10,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use polis_cli::profile::Profile;
 use polis_security::{CertificateAuthority, TlsFiles};
 
 use crate::config::{ServerConfig, TlsConfig};
-use crate::profile::Profile;
 
-/// The default dev folder, relative to where `polis dev` runs.
-pub const DEV_DIR_DEFAULT: &str = "polis-dev";
 /// The name of the dev node's certificate.
 pub const DEV_NODE_NAME: &str = "node1";
 /// The name of the administrator client certificate `polis dev` issues.

@@ -5,8 +5,7 @@
 //! - [`connection`]: the QUIC shell of one client; [`server`] starts and stops a node.
 //! - [`admin_http`]: Prometheus `/metrics`, `/health` (liveness) and `/ready` (readiness).
 //! - [`config`]: the `polis.toml` settings.
-//! - [`plugins`]: plugin deployments in the tree and the runner that executes them on the
-//!   leader.
+//! - [`plugins`]: the runner that executes the deployed plugins on the leader.
 //! - [`dev`]: a single dev node with generated certificates.
 //! - [`zookeeper`]: the ZooKeeper-compatible TCP face (jute protocol) of the same sessions.
 
@@ -17,7 +16,6 @@ pub mod connection;
 pub mod dev;
 pub mod node;
 pub mod plugins;
-pub mod profile;
 pub mod server;
 pub mod tls_faces;
 pub mod zookeeper;

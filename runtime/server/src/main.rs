@@ -5,11 +5,11 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use polis_cli::commands::ClientCommand;
+use polis_cli::profile::DEV_DIR_DEFAULT;
 use polis_security::CertificateAuthority;
-use polis_server::dev::{DEV_DIR_DEFAULT, DevLayout};
+use polis_server::dev::DevLayout;
 use polis_server::{RunningServer, ServerConfig};
-
-mod cli;
 
 /// The server allocates and frees a message, an entry or a reply buffer for every request, from
 /// many threads at once. With glibc's allocator that took about a fifth of the server's CPU under
@@ -103,7 +103,7 @@ enum Command {
         command: CaCommand,
     },
     #[command(flatten)]
-    Client(cli::ClientCommand),
+    Client(ClientCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -293,7 +293,7 @@ async fn run(prepared: Prepared) -> anyhow::Result<()> {
                 Ok(())
             }
         },
-        Command::Client(command) => cli::run(command).await,
+        Command::Client(command) => polis_cli::commands::run(command).await,
     }
 }
 

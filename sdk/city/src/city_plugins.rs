@@ -1,7 +1,7 @@
 //! The city's plugins: their manifests and deployment.
 
+use polis_cli::deploy::{self, PluginPackage, parse_manifest};
 use polis_client::Client;
-use polis_server::plugins::deploy::{self, PluginPackage, parse_manifest};
 
 use crate::error::CityError;
 

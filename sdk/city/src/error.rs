@@ -14,7 +14,7 @@ pub enum CityError {
     Deploy {
         plugin: String,
         #[source]
-        source: polis_server::plugins::deploy::DeployError,
+        source: polis_cli::deploy::DeployError,
     },
     #[error("{path} does not hold JSON: {source}")]
     Json {

@@ -4,8 +4,8 @@
 
 use polis_city::sample_city::fresh_fixture;
 use polis_city::{CityOptions, ROOT, deliveries, read_json};
+use polis_cli::deploy;
 use polis_client::Client;
-use polis_server::plugins::deploy;
 use polis_tests::city::{SampleAgencies, eventually, open_city, publish_handled};
 use polis_tests::cluster::TestCluster;
 

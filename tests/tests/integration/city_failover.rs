@@ -5,8 +5,8 @@ use std::time::Instant;
 
 use polis_city::sample_city::fresh_fixture;
 use polis_city::{CityOptions, ROOT, deliveries, wait_handled};
+use polis_cli::deploy;
 use polis_client::{Acl, Client, CreateMode, Id, Perms, Stat};
-use polis_server::plugins::deploy;
 use polis_tests::city::{CITY_DEADLINE, NWS_AGENCY, eventually, open_city};
 use polis_tests::cluster::TestCluster;
 

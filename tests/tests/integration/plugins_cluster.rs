@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use polis_cli::deploy;
 use polis_client::{Acl, Client, CreateMode};
-use polis_server::plugins::deploy;
 use polis_tests::cluster::TestCluster;
 use polis_tests::guests::package;
 

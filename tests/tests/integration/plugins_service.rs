@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
+use polis_cli::deploy::{self, DeployError, PluginReport};
 use polis_client::{Acl, Client, CreateMode, Id, Op, Perms};
 use polis_plugin_layout::PluginState;
-use polis_server::plugins::deploy::{self, DeployError, PluginReport};
 use polis_tests::client::connect;
 use polis_tests::eventually;
 use polis_tests::guests::package;

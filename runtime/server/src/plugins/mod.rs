@@ -1,11 +1,9 @@
-//! Plugins in the server: deployment records in the tree, and the runner that executes them on
-//! the leader with exactly-once effects.
+//! Plugins in the server: the runner that executes the deployed plugins on the leader with
+//! exactly-once effects. Deploying them is the client's (`polis_cli::deploy`).
 //!
 //! - Where plugins live under `/polis/plugins` and what is stored there is
 //!   [`polis_plugin_layout`], shared with the client side; `revisions.rs` decides which stored
 //!   revision runs, `log_lines.rs` how much of a plugin's log is kept.
-//! - [`deploy`]: deploy, upgrade, roll back, resume and remove plugins through a client (what
-//!   `polis plugin …` does).
 //! - [`PluginRunner`]: on the leader, one worker per deployed plugin (`worker.rs`) takes batches
 //!   of events from the change history (`batch.rs`), runs the plugin in the wasmtime host
 //!   (`polis_plugin_host`) and commits its writes with its cursor as one conditioned multi;
@@ -13,7 +11,6 @@
 
 mod batch;
 mod clock;
-pub mod deploy;
 mod log_lines;
 mod revisions;
 mod runner;

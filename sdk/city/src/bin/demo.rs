@@ -20,12 +20,12 @@ use polis_city::{
     CityOptions, DistrictFollower, ROOT, deliveries, deploy_all, packages, publish, read_json,
     read_text, set_up_city, wait_handled,
 };
+use polis_cli::profile::Profile;
 use polis_client::{Acl, Client, ClientConfig, Id, Perms, TlsFiles};
 use polis_plugin_layout::plugin_identity;
 use polis_security::CertificateAuthority;
 use polis_server::RunningServer;
 use polis_server::dev::{DEV_ADMIN_NAME, DevLayout};
-use polis_server::profile::Profile;
 
 /// How long any one step may take before the demo gives up.
 const STEP_DEADLINE: Duration = Duration::from_secs(30);
@@ -289,7 +289,7 @@ async fn run(arguments: Arguments) -> anyhow::Result<usize> {
         bail!("the fan-out did not start in time");
     }
     let started = std::time::Instant::now();
-    while polis_server::plugins::deploy::status(&admin, "alert-escalation")
+    while polis_cli::deploy::status(&admin, "alert-escalation")
         .await
         .map_or(true, |report| report.status.processed_events == 0)
     {

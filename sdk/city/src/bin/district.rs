@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::Parser;
 use polis_city::DistrictFollower;
+use polis_cli::profile::Profile;
 use polis_client::{Client, ClientConfig, TlsFiles};
-use polis_server::profile::Profile;
 
 #[derive(Debug, Parser)]
 #[command(name = "polis-district", about = "A district's alert receiver")]

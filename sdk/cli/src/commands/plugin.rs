@@ -1,17 +1,17 @@
 //! `polis plugin deploy|upgrade|rollback|resume|rm|ls|status|logs|dead-letters`: wasm plugins, deployed by
 //! administrators (the profile's certificate must be one of the servers' `admins`, because
-//! deployments live under `/polis`). See `crate::plugins::deploy` for what each step writes.
+//! deployments live under `/polis`). See [`crate::deploy`] for what each step writes.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::Subcommand;
 use polis_plugin_host::{EngineConfig, PluginEngine};
+use polis_plugin_layout::{Deployment, PluginPaths, StoredLogLine};
 use serde_json::json;
 
 use super::{CommonArguments, with_client};
-use polis_plugin_layout::{Deployment, PluginPaths, StoredLogLine};
-use polis_server::plugins::deploy::{self, PluginPackage, PluginReport};
+use crate::deploy::{self, PluginPackage, PluginReport};
 
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {

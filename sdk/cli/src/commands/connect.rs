@@ -4,11 +4,10 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-
 use clap::Args;
 use polis_client::{Client, ClientConfig};
 
-use polis_server::profile::Profile;
+use crate::profile::Profile;
 
 #[derive(Debug, Args)]
 pub struct ConnectionArguments {

@@ -11,6 +11,10 @@ use anyhow::Context as _;
 use polis_security::TlsFiles;
 use serde::{Deserialize, Serialize};
 
+/// The default dev folder, relative to where `polis dev` runs: it writes its client profile
+/// there, and client commands run from the same folder find it with no flags.
+pub const DEV_DIR_DEFAULT: &str = "polis-dev";
+
 /// Where and as whom to connect.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -47,7 +51,7 @@ impl Profile {
     /// The profile file to use when none is named: `POLIS_PROFILE`, else the dev folder's.
     pub fn default_path() -> PathBuf {
         std::env::var_os("POLIS_PROFILE").map_or_else(
-            || PathBuf::from(crate::dev::DEV_DIR_DEFAULT).join("profile.toml"),
+            || PathBuf::from(DEV_DIR_DEFAULT).join("profile.toml"),
             PathBuf::from,
         )
     }

@@ -16,7 +16,7 @@ use polis_plugin_layout::{
     PluginState, PluginStatus, REPLAY_PREFIX, Revision, StoredLogLine, administrators_only_acl,
     component_chunk_path, component_path, plugin_state_acl,
 };
-use polis_tree::Zxid;
+use polis_tree::{Zxid, entries_between};
 use sha2::{Digest, Sha256};
 
 /// The most dead-letter entries removed per request when a plugin is removed.
@@ -420,7 +420,7 @@ pub async fn status(client: &Client, name: &str) -> Result<PluginReport, DeployE
             reason: error.to_string(),
         })?
     };
-    let lag_entries = polis_raft::entries_between(cursor.zxid, client.last_zxid_seen());
+    let lag_entries = entries_between(cursor.zxid, client.last_zxid_seen());
     let (mut children, _) = client.get_children(&paths.dead_letter).await?;
     children.sort();
     let mut dead_letters = Vec::with_capacity(children.len());
