@@ -4,13 +4,14 @@
 //! certificate, and an `admin` client certificate), `data/` (the redb file), `polis.toml` (the
 //! node's configuration, written once so an operator can edit it) and `profile.toml` (where the
 //! `polis` client commands find the node and their certificate when run from the folder that
-//! contains `polis-dev/`).
+//! contains `polis-dev/`). This module prepares the node's half; the profile is the client's
+//! (`polis_cli::profile`), which the `polis` binary writes once the nodes listen, so that the
+//! node never depends on the client side.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use polis_cli::profile::Profile;
 use polis_security::{CertificateAuthority, TlsFiles};
 
 use crate::config::{ServerConfig, TlsConfig};
@@ -40,10 +41,6 @@ impl DevLayout {
 
     pub fn config_path(&self) -> PathBuf {
         self.dir.join("polis.toml")
-    }
-
-    pub fn profile_path(&self) -> PathBuf {
-        self.dir.join("profile.toml")
     }
 
     /// Creates what is missing (CA, certificates, configuration, profile) and returns the node's
@@ -163,20 +160,6 @@ impl DevLayout {
         }
         Ok(configs)
     }
-
-    /// Writes the client profile for nodes listening on `servers`.
-    pub fn write_profile(&self, servers: &[SocketAddr]) -> anyhow::Result<()> {
-        let certs = self.certs_dir();
-        let admin = TlsFiles::for_client(&certs, DEV_ADMIN_NAME);
-        let profile = Profile {
-            servers: servers.to_vec(),
-            server_name: "localhost".to_string(),
-            ca: absolute(&admin.ca_path)?,
-            certificate: absolute(&admin.certificate_path)?,
-            key: absolute(&admin.key_path)?,
-        };
-        profile.save(&self.profile_path())
-    }
 }
 
 /// The dev node's ZooKeeper face: on, at 127.0.0.1:2181 for node 1, 2182 for node 2, and so on,
@@ -195,8 +178,4 @@ fn dev_zookeeper(node: u64) -> anyhow::Result<crate::config::ZooKeeperConfig> {
 fn relative(path: &Path, base: &Path) -> PathBuf {
     path.strip_prefix(base)
         .map_or_else(|_| path.to_path_buf(), Path::to_path_buf)
-}
-
-fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
-    std::path::absolute(path).with_context(|| format!("resolving {}", path.display()))
 }

@@ -51,9 +51,14 @@ impl Profile {
     /// The profile file to use when none is named: `POLIS_PROFILE`, else the dev folder's.
     pub fn default_path() -> PathBuf {
         std::env::var_os("POLIS_PROFILE").map_or_else(
-            || PathBuf::from(DEV_DIR_DEFAULT).join("profile.toml"),
+            || Profile::dev_path(Path::new(DEV_DIR_DEFAULT)),
             PathBuf::from,
         )
+    }
+
+    /// Where `polis dev` writes the profile of the dev folder `dir`.
+    pub fn dev_path(dir: &Path) -> PathBuf {
+        dir.join("profile.toml")
     }
 
     pub fn tls_files(&self) -> TlsFiles {

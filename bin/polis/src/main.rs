@@ -1,4 +1,9 @@
 //! `polis`: the Polis server, its dev mode, its certificate authority, and the client commands.
+//!
+//! This crate is the binary alone, and the one crate that imports both sides: the node and its
+//! commands (`server`, `dev`, `backup`, `restore`) are `polis_server`'s, the client commands
+//! `polis_cli`'s. Keeping them apart here lets everything built on the client side (the city's
+//! SDK, other tools) depend on `polis-cli` without pulling in the server.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,6 +15,10 @@ use polis_cli::profile::DEV_DIR_DEFAULT;
 use polis_security::CertificateAuthority;
 use polis_server::dev::DevLayout;
 use polis_server::{RunningServer, ServerConfig};
+
+use crate::dev_profile::write_dev_profile;
+
+mod dev_profile;
 
 /// The server allocates and frees a message, an entry or a reply buffer for every request, from
 /// many threads at once. With glibc's allocator that took about a fifth of the server's CPU under
@@ -231,7 +240,7 @@ async fn run(prepared: Prepared) -> anyhow::Result<()> {
             let servers = started.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
             let addresses: Vec<SocketAddr> =
                 servers.iter().map(|server| server.client_address).collect();
-            layout.write_profile(&addresses)?;
+            write_dev_profile(&layout, &addresses)?;
             println!(
                 "Polis dev {}",
                 if servers.len() > 1 { "cluster" } else { "node" }
