@@ -6,8 +6,10 @@
 //! the plugins' manifests and deployment, publishing alerts and reading back what districts
 //! received. The integration tests, the benchmark and two programs use it:
 //!
-//! - `polis-city-demo` (`scripts/demo`): a local 3-node cluster, the city, the plugins, a
-//!   scripted alert sequence, and what each district received with its latency;
+//! - `polis-city-demo` (`bin/city-demo/`, `scripts/demo`): a local 3-node cluster, the city,
+//!   the plugins, a scripted alert sequence, and what each district received with its latency;
+//!   it lives in a crate of its own because it starts nodes, so that this crate never depends
+//!   on the server;
 //! - `polis-district`: a district's system, watching its notifications recursively, resuming
 //!   from the last zxid it saved after a restart, and acknowledging.
 

@@ -7,6 +7,9 @@
 //! invalid one, a duplicate, a restricted one and a cancel — and prints what each district
 //! received with the commit-to-notification latency, then the acknowledgements and escalations,
 //! and a round of shelter reports with the city's totals.
+//!
+//! It is a crate of its own, beside the `polis` binary, because starting nodes in its process
+//! needs `polis-server`: `polis-city`, which it drives, stays on the client side.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
