@@ -154,6 +154,11 @@ pub struct ZooKeeperConfig {
     /// whose `addAuth digest NAME:password` hashes to it becomes the super user (`super:NAME`),
     /// as an administrator's certificate does. Unset: no password makes anyone super.
     pub super_digest: Option<String>,
+    /// Answer ZooKeeper's `reconfig` (ZooKeeper's `reconfigEnabled`, off by default there and
+    /// here): administrators may then change the membership through the ZooKeeper face, as
+    /// they always may through `polis cluster`. Off: `reconfig` is refused with
+    /// ReconfigDisabled (-123).
+    pub reconfig_enabled: bool,
 }
 
 /// The consistency of ZooKeeper clients' reads ([`ZooKeeperConfig::reads`]).
@@ -180,6 +185,7 @@ impl Default for ZooKeeperConfig {
             reads: ZooKeeperReads::Linearizable,
             sasl_users: Default::default(),
             super_digest: None,
+            reconfig_enabled: false,
         }
     }
 }

@@ -187,6 +187,7 @@ impl RunningServer {
                 .with_reads(config.zookeeper.reads)
                 .with_sasl_users(config.zookeeper.sasl_users.clone())
                 .with_super_digest(config.zookeeper.super_digest.clone())
+                .with_reconfig_enabled(config.zookeeper.reconfig_enabled)
                 .with_connections_per_address_max(config.zookeeper.connections_per_address_max)
                 .with_sessions_per_owner_max(config.zookeeper.sessions_per_owner_max),
             )?),

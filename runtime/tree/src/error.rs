@@ -19,6 +19,11 @@ pub enum ErrorCode {
     OperationTimeout = -7,
     BadArguments = -8,
     UnknownSession = -12,
+    /// A reconfiguration's new voters could not form a quorum (a joining participant is not
+    /// caught up).
+    NewConfigNoQuorum = -13,
+    /// Another reconfiguration is under way.
+    ReconfigInProgress = -14,
     ApiError = -100,
     NoNode = -101,
     NoAuth = -102,
@@ -34,6 +39,8 @@ pub enum ErrorCode {
     NotReadOnly = -119,
     NoWatcher = -121,
     RequestTimeout = -122,
+    /// `reconfig` is switched off (ZooKeeper's `reconfigEnabled=false`).
+    ReconfigDisabled = -123,
     QuotaExceeded = -125,
     Throttled = -127,
 }
@@ -58,6 +65,8 @@ impl ErrorCode {
             OperationTimeout,
             BadArguments,
             UnknownSession,
+            NewConfigNoQuorum,
+            ReconfigInProgress,
             ApiError,
             NoNode,
             NoAuth,
@@ -73,6 +82,7 @@ impl ErrorCode {
             NotReadOnly,
             NoWatcher,
             RequestTimeout,
+            ReconfigDisabled,
             QuotaExceeded,
             Throttled,
         ]

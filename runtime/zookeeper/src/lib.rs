@@ -23,6 +23,7 @@
 //! - [`JuteLimits`]: every bound the decoder enforces.
 
 mod connect;
+pub mod dynamic_config;
 mod error;
 mod event;
 mod four_letter_word;
@@ -47,8 +48,8 @@ pub use reader::JuteReader;
 pub use records::{Acl, Id, Stat};
 pub use reply::{Reply, ReplyBody, ReplyHeader, encode_reply};
 pub use request::{
-    AddWatchMode, CreateKind, CreateRequest, Request, RequestBody, SASL_TOKEN_LEN_MAX,
-    SetWatchesRequest, WatcherType, decode_request,
+    AddWatchMode, CreateKind, CreateRequest, RECONFIG_TEXT_LEN_MAX, Request, RequestBody,
+    SASL_TOKEN_LEN_MAX, SetWatchesRequest, WatcherType, decode_request,
 };
 pub use writer::JuteWriter;
 

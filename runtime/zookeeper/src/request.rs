@@ -233,6 +233,15 @@ pub enum RequestBody {
         watcher_type: i32,
     },
     WhoAmI,
+    /// `ReconfigRequest` (opcode 16): servers joining and leaving (comma-separated, ZooKeeper's
+    /// `server.<id>=...` form and ids), or the whole new membership, and the configuration
+    /// version it applies to (-1: any). Each string is bounded by [`RECONFIG_TEXT_LEN_MAX`].
+    Reconfig {
+        joining: String,
+        leaving: String,
+        new_members: String,
+        from_config: i64,
+    },
     /// `GetSASLRequest`: one token of a SASL exchange (opcode 102).
     Sasl {
         token: Vec<u8>,
@@ -272,6 +281,7 @@ impl RequestBody {
             RequestBody::CheckWatches { .. } => opcode::CHECK_WATCHES,
             RequestBody::RemoveWatches { .. } => opcode::REMOVE_WATCHES,
             RequestBody::WhoAmI => opcode::WHO_AM_I,
+            RequestBody::Reconfig { .. } => opcode::RECONFIG,
             RequestBody::Sasl { .. } => opcode::SASL,
             RequestBody::Unsupported { op_code } => *op_code,
         }
@@ -307,6 +317,7 @@ impl RequestBody {
             RequestBody::CheckWatches { .. } => "checkWatches",
             RequestBody::RemoveWatches { .. } => "removeWatches",
             RequestBody::WhoAmI => "whoAmI",
+            RequestBody::Reconfig { .. } => "reconfig",
             RequestBody::Sasl { .. } => "sasl",
             RequestBody::Unsupported { .. } => "unsupported",
         }
@@ -324,6 +335,17 @@ impl Request {
             | RequestBody::CloseSession
             | RequestBody::WhoAmI
             | RequestBody::Unsupported { .. } => {}
+            RequestBody::Reconfig {
+                joining,
+                leaving,
+                new_members,
+                from_config,
+            } => {
+                writer.write_string(joining);
+                writer.write_string(leaving);
+                writer.write_string(new_members);
+                writer.write_long(*from_config);
+            }
             RequestBody::Create(kind, create) => create.encode(*kind, &mut writer),
             RequestBody::Delete { path, version } | RequestBody::Check { path, version } => {
                 writer.write_string(path);
@@ -396,6 +418,11 @@ impl Request {
         writer.finish()
     }
 }
+
+/// The longest text of one `reconfig` field (joining servers, leaving ids, new members), in
+/// bytes: room for [`crate::dynamic_config::RECONFIG_SERVERS_MAX`] servers of
+/// [`crate::dynamic_config::SERVER_DESCRIPTOR_LEN_MAX`] bytes each.
+pub const RECONFIG_TEXT_LEN_MAX: usize = 64 * 1024;
 
 /// The smallest encoding of a multi part: its header (type, done, err).
 const MULTI_HEADER_LEN: usize = 4 + 1 + 4;
@@ -496,6 +523,16 @@ fn decode_body(
             scheme: reader.read_string("auth.scheme", "path_len_max", path_max)?,
             auth: reader.read_buffer("auth.auth", "data_len_max", limits.data_len_max)?,
         },
+        opcode::RECONFIG => {
+            let mut text =
+                |field| reader.read_string(field, "RECONFIG_TEXT_LEN_MAX", RECONFIG_TEXT_LEN_MAX);
+            RequestBody::Reconfig {
+                joining: text("reconfig.joiningServers")?,
+                leaving: text("reconfig.leavingServers")?,
+                new_members: text("reconfig.newMembers")?,
+                from_config: reader.read_long("reconfig.curConfigId")?,
+            }
+        }
         opcode::SASL => RequestBody::Sasl {
             token: reader.read_buffer("sasl.token", "SASL_TOKEN_LEN_MAX", SASL_TOKEN_LEN_MAX)?,
         },

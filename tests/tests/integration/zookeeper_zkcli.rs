@@ -73,6 +73,14 @@ async fn zkcli_from_debians_zookeeper_package_works_unchanged() {
 /// A node with its ZooKeeper face on a free port (and `super_digest`, if given), and that
 /// face's address; fails at once, naming the fix, if Debian's zkCli is not installed.
 async fn node_for_zkcli(super_digest: Option<String>) -> (TestNode, String) {
+    node_for_zkcli_with(super_digest, false).await
+}
+
+/// As [`node_for_zkcli`], with `[zookeeper] reconfig_enabled` as given.
+async fn node_for_zkcli_with(
+    super_digest: Option<String>,
+    reconfig_enabled: bool,
+) -> (TestNode, String) {
     assert!(
         Path::new(ZKCLI).exists(),
         "{ZKCLI} is missing; run scripts/install-deps (it installs Debian's zookeeper package)"
@@ -81,6 +89,7 @@ async fn node_for_zkcli(super_digest: Option<String>) -> (TestNode, String) {
         config.zookeeper.enabled = true;
         config.zookeeper.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         config.zookeeper.super_digest = super_digest;
+        config.zookeeper.reconfig_enabled = reconfig_enabled;
     })
     .await;
     let address = node
@@ -187,5 +196,54 @@ async fn zkcli_sets_lists_and_deletes_a_quota_the_node_enforces() {
     let has = |wanted: &str| printed.lines().any(|line| line.contains(wanted));
     assert!(has("Created /quota-city/c"), "{printed}");
     assert!(has("quota for /quota-city does not exist."), "{printed}");
+    node.shutdown().await;
+}
+
+/// ZooKeeper's dynamic reconfiguration through zkCli: refused to an anonymous session, then the
+/// super user adds an observer (a Polis learner), reads the configuration back with `config`
+/// and from `/zookeeper/config`, and removes it again.
+const RECONFIG_SCRIPT: &str = "\
+reconfig -add server.100=127.0.0.1:1234:2345:observer;127.0.0.1:3456
+addauth digest admin:secret
+reconfig -add server.100=127.0.0.1:1234:2345:observer;127.0.0.1:3456
+config
+get /zookeeper/config
+reconfig -remove 100
+config
+quit
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zkcli_reconfig_adds_and_removes_an_observer_in_zookeeper_config() {
+    let digest = polis_security::digest_id("admin", "secret");
+    let (disabled, address) = node_for_zkcli_with(Some(digest.clone()), false).await;
+    let (printed, _) = run_zkcli(
+        address,
+        "addauth digest admin:secret\nreconfig -remove 1\nquit\n",
+    )
+    .await;
+    assert!(
+        printed
+            .lines()
+            .any(|line| line.contains("Reconfig is disabled")),
+        "reconfig answered with reconfig_enabled off:\n{printed}"
+    );
+    disabled.shutdown().await;
+
+    let (node, address) = node_for_zkcli_with(Some(digest), true).await;
+    let (printed, success) = run_zkcli(address, RECONFIG_SCRIPT).await;
+    assert!(success, "zkCli.sh failed:\n{printed}");
+    let observer = "server.100=127.0.0.1:1234:2345:observer;127.0.0.1:3456";
+    let lines: Vec<&str> = printed.lines().collect();
+    let count = |wanted: &str| lines.iter().filter(|line| line.contains(wanted)).count();
+    assert!(
+        count("NoAuth") + count("Insufficient permission") >= 1,
+        "{printed}"
+    );
+    assert!(count("Committed new configuration") >= 2, "{printed}");
+    // Shown by the add, by `config` and by `get`; not by the remove nor by the last `config`.
+    assert_eq!(count(observer), 3, "{printed}");
+    assert!(count("server.1=") >= 4, "{printed}");
+    assert!(count("version=") >= 4, "{printed}");
     node.shutdown().await;
 }

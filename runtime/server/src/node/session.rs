@@ -23,6 +23,8 @@ use polis_tree::{
     WatchKind, WriteOp, Zxid, path,
 };
 
+mod reconfig;
+
 use super::hub::HubState;
 use super::{ConnectionId, LeaderError, Node, Outbound};
 
@@ -299,6 +301,11 @@ impl SessionHandler {
             Op::ClusterStatus(_) => self.admin(self.cluster_status().await),
             Op::AddLearner(add) => self.admin(self.add_learner(add).await),
             Op::ChangeMembership(change) => self.admin(self.change_membership(change).await),
+            Op::Reconfig(reconfig) => {
+                let answer = self.reconfig(reconfig).await;
+                // The configuration's write, when there was one, is the answer's zxid.
+                (self.node.hub.applied_zxid(), answer)
+            }
             read => {
                 self.read_and_respond(xid, op_name, received_at, read, allow_stale)
                     .await;
@@ -1000,6 +1007,7 @@ fn op_name(op: &Op) -> &'static str {
         Op::ClusterStatus(_) => "cluster_status",
         Op::AddLearner(_) => "add_learner",
         Op::ChangeMembership(_) => "change_membership",
+        Op::Reconfig(_) => "reconfig",
     }
 }
 

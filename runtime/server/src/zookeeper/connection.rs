@@ -351,6 +351,9 @@ async fn read_requests<R: AsyncRead + Unpin>(
                 let reply = sasl_reply(&mut session, request.xid, &token, context, record);
                 translator::local_plan(reply)
             }
+            RequestBody::Reconfig { .. } if !context.reconfig_enabled => translator::local_plan(
+                translator::error_reply(request.xid, ErrorCode::ReconfigDisabled),
+            ),
             _ => translator::plan(request, &session.identities, context.reads),
         };
         let local = plan.requests.is_empty();

@@ -60,6 +60,8 @@ pub struct ZooKeeperContext {
     pub sasl_users: super::sasl_digest::SaslUsers,
     /// The digest id whose `addAuth` makes a session super (`[zookeeper] super_digest`).
     pub super_digest: Option<String>,
+    /// Whether `reconfig` is answered (`[zookeeper] reconfig_enabled`).
+    pub reconfig_enabled: bool,
     connections: Mutex<BTreeMap<ConnectionId, Arc<ConnectionRecord>>>,
 }
 
@@ -95,6 +97,7 @@ impl ZooKeeperContext {
             reads: ZooKeeperReads::Linearizable,
             sasl_users: Default::default(),
             super_digest: None,
+            reconfig_enabled: false,
             connections: Mutex::new(BTreeMap::new()),
         }
     }
@@ -120,6 +123,12 @@ impl ZooKeeperContext {
     /// Lets these users authenticate with SASL DIGEST-MD5.
     pub fn with_sasl_users(mut self, users: super::sasl_digest::SaslUsers) -> ZooKeeperContext {
         self.sasl_users = users;
+        self
+    }
+
+    /// Answers `reconfig` (for administrators) instead of refusing it with ReconfigDisabled.
+    pub fn with_reconfig_enabled(mut self, reconfig_enabled: bool) -> ZooKeeperContext {
+        self.reconfig_enabled = reconfig_enabled;
         self
     }
 

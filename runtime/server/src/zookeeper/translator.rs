@@ -38,6 +38,8 @@ pub enum ReplyKind {
     GetData,
     SetData,
     GetAcl,
+    /// `reconfig`, answered as getData of the new configuration.
+    Reconfig,
     SetAcl,
     GetChildren,
     GetChildren2,
@@ -317,11 +319,36 @@ pub fn plan(request: Request, identities: &[Id], reads: ZooKeeperReads) -> Plan 
                     .collect(),
             ),
         }),
-        // Reconfiguration goes through Polis's own cluster commands; SASL is not offered.
+        RequestBody::Reconfig {
+            joining,
+            leaving,
+            new_members,
+            from_config,
+        } => forward(
+            Op::Reconfig(wire::Reconfig {
+                joining_servers: joining,
+                leaving_servers: leaving,
+                new_members,
+                from_config,
+            }),
+            ReplyKind::Reconfig,
+        ),
         RequestBody::Unsupported { .. } => local(error(ErrorCode::Unimplemented)),
         // The connection answers SASL itself, since the exchange has state of its own
         // (`sasl_digest`); a token that reaches the translator has no exchange to join.
         RequestBody::Sasl { .. } => local(error(ErrorCode::AuthFailed)),
+    }
+}
+
+/// A reply with no body carrying `code`, as ZooKeeper answers a refused request.
+pub fn error_reply(xid: i32, code: ErrorCode) -> Reply {
+    Reply {
+        header: ReplyHeader {
+            xid,
+            zxid: 0,
+            err: code.as_i32(),
+        },
+        body: ReplyBody::Empty,
     }
 }
 
@@ -638,7 +665,8 @@ pub fn reply_of(pending: Pending, responses: &[wire::Response]) -> (Reply, After
                 ok(ReplyBody::Path(create.path.clone()))
             }
         }
-        (ReplyKind::GetData, Some(Answer::GetData(get))) => ok(ReplyBody::Data(
+        (ReplyKind::GetData, Some(Answer::GetData(get)))
+        | (ReplyKind::Reconfig, Some(Answer::Reconfig(get))) => ok(ReplyBody::Data(
             data_of(get),
             stat_from_wire(get.stat.as_ref()),
         )),
