@@ -150,7 +150,16 @@ fn body() -> impl Strategy<Value = RequestBody> {
             .prop_map(|(path, watcher_type)| RequestBody::CheckWatches { path, watcher_type }),
         (path(), any::<i32>())
             .prop_map(|(path, watcher_type)| RequestBody::RemoveWatches { path, watcher_type }),
-        Just(RequestBody::Unsupported { op_code: 16 }),
+        (path(), path(), path(), any::<i64>()).prop_map(
+            |(joining, leaving, new_members, from_config)| RequestBody::Reconfig {
+                joining,
+                leaving,
+                new_members,
+                from_config,
+            }
+        ),
+        // Opcode 20 (`deleteContainer`) is server-internal: its record is not read.
+        Just(RequestBody::Unsupported { op_code: 20 }),
     ]
 }
 
