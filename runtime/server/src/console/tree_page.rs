@@ -107,7 +107,7 @@ mod tests {
 
     use super::*;
 
-    fn create(tree: &mut DataTree, zxid: u64, path: &str, data: &[u8], acl: Vec<Acl>) {
+    fn create(tree: &mut DataTree, zxid: i64, path: &str, data: &[u8], acl: Vec<Acl>) {
         let op = WriteOp::Create {
             path: path.to_string(),
             data: Some(data.to_vec()),
@@ -134,7 +134,7 @@ mod tests {
         let mut tree = DataTree::new(Limits::default());
         create(&mut tree, 1, "/big", b"", open());
         for index in 0..(CHILDREN_PAGE_MAX + 5) {
-            create(&mut tree, 2 + index as u64, &format!("/big/n{index:05}"), b"", open());
+            create(&mut tree, 2 + index as i64, &format!("/big/n{index:05}"), b"", open());
         }
         let viewer = [Id::anyone()];
         let first = tree_page(&tree, "/big", None, DataFormat::Auto, &viewer);
