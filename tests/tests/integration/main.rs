@@ -17,6 +17,8 @@ mod client_operations;
 mod client_recipes;
 mod client_sessions;
 mod client_watches;
+mod console_browser;
+mod console_api;
 mod cluster;
 mod cluster_chaos;
 mod cluster_membership;
