@@ -25,7 +25,8 @@ const DRIVER_START_DEADLINE: Duration = Duration::from_secs(20);
 
 /// Whether the browser and its driver are installed (the test skips where they are not).
 pub fn browser_installed() -> Option<(PathBuf, PathBuf)> {
-    let chromium = std::env::var_os("POLIS_CHROMIUM").map_or(PathBuf::from(CHROMIUM), PathBuf::from);
+    let chromium =
+        std::env::var_os("POLIS_CHROMIUM").map_or(PathBuf::from(CHROMIUM), PathBuf::from);
     let driver =
         std::env::var_os("POLIS_CHROMEDRIVER").map_or(PathBuf::from(CHROMEDRIVER), PathBuf::from);
     (chromium.exists() && driver.exists()).then_some((chromium, driver))
@@ -42,7 +43,9 @@ pub struct Browser {
 impl Browser {
     /// Starts `driver` on a free port and opens a headless `chromium` session.
     pub async fn start(chromium: &Path, driver: &Path) -> anyhow::Result<Browser> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
         let address = SocketAddr::from(([127, 0, 0, 1], port));
         let child = Command::new(driver)
             .arg(format!("--port={port}"))
@@ -85,14 +88,19 @@ impl Browser {
     }
 
     pub async fn goto(&self, url: &str) -> anyhow::Result<()> {
-        self.call("POST", "/url", Some(&json!({ "url": url }))).await?;
+        self.call("POST", "/url", Some(&json!({ "url": url })))
+            .await?;
         Ok(())
     }
 
     /// The element `css` selects (the first one).
     pub async fn find(&self, css: &str) -> anyhow::Result<String> {
         let found = self
-            .call("POST", "/element", Some(&json!({ "using": "css selector", "value": css })))
+            .call(
+                "POST",
+                "/element",
+                Some(&json!({ "using": "css selector", "value": css })),
+            )
             .await
             .with_context(|| format!("finding {css}"))?;
         Ok(found[ELEMENT_KEY]
@@ -103,8 +111,12 @@ impl Browser {
 
     pub async fn click(&self, css: &str) -> anyhow::Result<()> {
         let element = self.find(css).await?;
-        self.call("POST", &format!("/element/{element}/click"), Some(&json!({})))
-            .await?;
+        self.call(
+            "POST",
+            &format!("/element/{element}/click"),
+            Some(&json!({})),
+        )
+        .await?;
         Ok(())
     }
 
@@ -166,19 +178,11 @@ async fn request(
     );
     stream.write_all(head.as_bytes()).await?;
     stream.write_all(body.as_bytes()).await?;
-    let mut response = Vec::new();
-    tokio::time::timeout(Duration::from_secs(60), stream.read_to_end(&mut response))
+    // chromedriver says `Connection: close` but keeps the connection open, so the answer ends
+    // where its length (or its last chunk) says, not at the end of the stream.
+    let payload = tokio::time::timeout(Duration::from_secs(60), read_answer(&mut stream))
         .await
         .context("chromedriver did not answer within a minute")??;
-    let split = response
-        .windows(4)
-        .position(|window| window == b"\r\n\r\n")
-        .context("no HTTP head")?;
-    let head = String::from_utf8_lossy(&response[..split]).to_ascii_lowercase();
-    let mut payload = response[split + 4..].to_vec();
-    if head.contains("transfer-encoding: chunked") {
-        payload = dechunk(&payload)?;
-    }
     let answer: Value = serde_json::from_slice(&payload).context("chromedriver's JSON")?;
     let value = answer["value"].clone();
     if let Some(error) = value.get("error").and_then(Value::as_str) {
@@ -188,6 +192,43 @@ async fn request(
         );
     }
     Ok(value)
+}
+
+/// Reads one HTTP answer's body: `Content-Length` bytes, or chunks up to the last one.
+async fn read_answer(stream: &mut tokio::net::TcpStream) -> anyhow::Result<Vec<u8>> {
+    let mut response = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    let split = loop {
+        if let Some(split) = response.windows(4).position(|window| window == b"\r\n\r\n") {
+            break split;
+        }
+        let read = stream.read(&mut chunk).await?;
+        anyhow::ensure!(
+            read > 0,
+            "chromedriver closed the connection before its answer"
+        );
+        response.extend_from_slice(&chunk[..read]);
+    };
+    let head = String::from_utf8_lossy(&response[..split]).to_ascii_lowercase();
+    let length = head.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        (name.trim() == "content-length")
+            .then(|| value.trim().parse::<usize>().ok())
+            .flatten()
+    });
+    let chunked = head.contains("transfer-encoding:") && head.contains("chunked");
+    loop {
+        let body = &response[split + 4..];
+        match length {
+            Some(length) if body.len() >= length => return Ok(body[..length].to_vec()),
+            None if chunked && body.ends_with(b"0\r\n\r\n") => return dechunk(body),
+            None if !chunked => anyhow::bail!("an answer without a length"),
+            _ => {}
+        }
+        let read = stream.read(&mut chunk).await?;
+        anyhow::ensure!(read > 0, "chromedriver closed the connection in its answer");
+        response.extend_from_slice(&chunk[..read]);
+    }
 }
 
 fn dechunk(mut bytes: &[u8]) -> anyhow::Result<Vec<u8>> {

@@ -29,7 +29,10 @@ fn screenshots() -> PathBuf {
 
 async fn create(admin: &Client, path: &str, data: &[u8]) {
     let open = [Acl::new(Perms::ALL, Id::anyone())];
-    match admin.create(path, data, &open, CreateMode::Persistent).await {
+    match admin
+        .create(path, data, &open, CreateMode::Persistent)
+        .await
+    {
         Ok(_) => {}
         Err(error) if error.is_node_exists() => {}
         Err(error) => panic!("create {path}: {error}"),
@@ -83,11 +86,27 @@ async fn the_console_logs_in_browses_the_tree_and_shows_writes_and_alerts_live()
     let browser = Browser::start(&chromium, &driver).await.expect("browser");
     let shots = screenshots();
     browser.goto(&console).await.expect("open the console");
-    until_page(&browser, "the login form", "return !document.getElementById('login-view').hidden").await;
-    browser.type_into("#token", "not-the-token-but-long-enough-0123456789").await.unwrap();
+    until_page(
+        &browser,
+        "the login form",
+        "return !document.getElementById('login-view').hidden",
+    )
+    .await;
+    browser
+        .type_into("#token", "not-the-token-but-long-enough-0123456789")
+        .await
+        .unwrap();
     browser.click("#login-button").await.unwrap();
-    until_page(&browser, "a refused login", "return document.getElementById('login-error').textContent").await;
-    browser.screenshot(&shots.join("01-login-refused.png")).await.unwrap();
+    until_page(
+        &browser,
+        "a refused login",
+        "return document.getElementById('login-error').textContent",
+    )
+    .await;
+    browser
+        .screenshot(&shots.join("01-login-refused.png"))
+        .await
+        .unwrap();
 
     browser.type_into("#token", TOKEN).await.unwrap();
     browser.click("#login-button").await.unwrap();
@@ -97,13 +116,27 @@ async fn the_console_logs_in_browses_the_tree_and_shows_writes_and_alerts_live()
         "const v = document.getElementById('view-cluster'); return !v.hidden && v.textContent.includes('leader');",
     )
     .await;
-    until_page(&browser, "the live stream", "return document.getElementById('live').textContent === 'live'").await;
-    browser.screenshot(&shots.join("02-cluster.png")).await.unwrap();
+    until_page(
+        &browser,
+        "the live stream",
+        "return document.getElementById('live').textContent === 'live'",
+    )
+    .await;
+    browser
+        .screenshot(&shots.join("02-cluster.png"))
+        .await
+        .unwrap();
 
     // The tree: open the node, see its JSON data and its child.
     browser.click("#tab-tree").await.unwrap();
-    browser.script("document.getElementById('tree-path').value = '';").await.unwrap();
-    browser.type_into("#tree-path", "/console-test").await.unwrap();
+    browser
+        .script("document.getElementById('tree-path').value = '';")
+        .await
+        .unwrap();
+    browser
+        .type_into("#tree-path", "/console-test")
+        .await
+        .unwrap();
     browser.click("#tree-open").await.unwrap();
     until_page(
         &browser,
@@ -113,7 +146,10 @@ async fn the_console_logs_in_browses_the_tree_and_shows_writes_and_alerts_live()
     )
     .await;
     // A write made now appears without a reload: the page's marker survives.
-    browser.script("window.polisNoReload = true;").await.unwrap();
+    browser
+        .script("window.polisNoReload = true;")
+        .await
+        .unwrap();
     create(&admin, "/console-test/written-live", b"live").await;
     until_page(
         &browser,
@@ -122,14 +158,30 @@ async fn the_console_logs_in_browses_the_tree_and_shows_writes_and_alerts_live()
          && document.querySelector('#tree-children a[data-name=\"written-live\"]') !== null;",
     )
     .await;
-    browser.screenshot(&shots.join("03-tree-live-write.png")).await.unwrap();
-    browser.click("#tree-children a[data-name=\"first\"]").await.unwrap();
-    until_page(&browser, "the child's data", "return document.getElementById('tree-data').textContent === 'one';").await;
+    browser
+        .screenshot(&shots.join("03-tree-live-write.png"))
+        .await
+        .unwrap();
+    browser
+        .click("#tree-children a[data-name=\"first\"]")
+        .await
+        .unwrap();
+    until_page(
+        &browser,
+        "the child's data",
+        "return document.getElementById('tree-data').textContent === 'one';",
+    )
+    .await;
 
     // The city: an alert for the harbor, not acknowledged yet, as the fan-out and escalation
     // plugins would write it (the plugins themselves are tested in city_*).
     browser.click("#tab-city").await.unwrap();
-    until_page(&browser, "the district map", "return document.querySelectorAll('#map polygon').length === 12;").await;
+    until_page(
+        &browser,
+        "the district map",
+        "return document.querySelectorAll('#map polygon').length === 12;",
+    )
+    .await;
     let notification = json!({
         "key": "k1", "thread": "flood-1", "msg_type": "Alert", "status": "Actual", "scope": "Public",
         "sender": "w-nws.webmaster@noaa.gov", "identifier": "flood-1", "sent": "2026-12-08T01:00:00-08:00",
@@ -138,12 +190,28 @@ async fn the_console_logs_in_browses_the_tree_and_shows_writes_and_alerts_live()
         "urgency": "Immediate", "certainty": "Observed", "categories": ["Met"],
     });
     create(&admin, "/city/notifications/harbor", b"").await;
-    create(&admin, "/city/notifications/harbor/flood-1", notification.to_string().as_bytes()).await;
+    create(
+        &admin,
+        "/city/notifications/harbor/flood-1",
+        notification.to_string().as_bytes(),
+    )
+    .await;
     let acks = json!({ "thread": "flood-1", "key": "k1", "districts": { "harbor": "pending" },
                        "acked": [], "pending": ["harbor"], "escalated": [] });
-    create(&admin, "/city/alerts/acks/flood-1", acks.to_string().as_bytes()).await;
-    let capacity = json!({ "occupancy": 120, "capacity": 400, "free": 280, "shelters": 3, "full": false });
-    create(&admin, "/city/capacity/city", capacity.to_string().as_bytes()).await;
+    create(
+        &admin,
+        "/city/alerts/acks/flood-1",
+        acks.to_string().as_bytes(),
+    )
+    .await;
+    let capacity =
+        json!({ "occupancy": 120, "capacity": 400, "free": 280, "shelters": 3, "full": false });
+    create(
+        &admin,
+        "/city/capacity/city",
+        capacity.to_string().as_bytes(),
+    )
+    .await;
     until_page(
         &browser,
         "the harbor notified on the map",
@@ -153,14 +221,28 @@ async fn the_console_logs_in_browses_the_tree_and_shows_writes_and_alerts_live()
          && document.getElementById('city-side').textContent.includes('280 free');",
     )
     .await;
-    browser.screenshot(&shots.join("04-city-alert.png")).await.unwrap();
+    browser
+        .screenshot(&shots.join("04-city-alert.png"))
+        .await
+        .unwrap();
 
     browser.click("#tab-sessions").await.unwrap();
     until_page(&browser, "the sessions", "return document.getElementById('view-sessions').textContent.includes('sessions in the cluster');").await;
-    browser.screenshot(&shots.join("05-sessions.png")).await.unwrap();
+    browser
+        .screenshot(&shots.join("05-sessions.png"))
+        .await
+        .unwrap();
     browser.click("#tab-plugins").await.unwrap();
-    until_page(&browser, "the plugins view", "return document.getElementById('view-plugins').textContent.includes('Read-only');").await;
-    browser.screenshot(&shots.join("06-plugins.png")).await.unwrap();
+    until_page(
+        &browser,
+        "the plugins view",
+        "return document.getElementById('view-plugins').textContent.includes('Read-only');",
+    )
+    .await;
+    browser
+        .screenshot(&shots.join("06-plugins.png"))
+        .await
+        .unwrap();
     eprintln!("console screenshots in {}", shots.display());
 
     drop(browser);

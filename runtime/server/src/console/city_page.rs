@@ -50,7 +50,13 @@ pub fn city_records(tree: &DataTree, identities: &[Id]) -> CityRecords {
             return Vec::new();
         }
         tree.node(path)
-            .map(|(_, children)| children.iter().take(max).map(|name| name.to_string()).collect())
+            .map(|(_, children)| {
+                children
+                    .iter()
+                    .take(max)
+                    .map(|name| name.to_string())
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let with_data = |path: &str, max: usize| -> Vec<(String, Vec<u8>)> {
@@ -78,7 +84,10 @@ pub fn city_records(tree: &DataTree, identities: &[Id]) -> CityRecords {
         escalations,
         acks: with_data(&format!("{CITY_ROOT}/alerts/acks"), CITY_ITEMS_MAX),
         capacity_city: data(&format!("{CITY_ROOT}/capacity/city")),
-        capacity_districts: with_data(&format!("{CITY_ROOT}/capacity/districts"), CITY_DISTRICTS_MAX),
+        capacity_districts: with_data(
+            &format!("{CITY_ROOT}/capacity/districts"),
+            CITY_DISTRICTS_MAX,
+        ),
     }
 }
 
@@ -89,7 +98,10 @@ pub fn parse_polygon(text: &str) -> Vec<(f64, f64)> {
         .split_whitespace()
         .filter_map(|pair| {
             let (lat, lon) = pair.split_once(',')?;
-            let (lat, lon) = (lat.trim().parse::<f64>().ok()?, lon.trim().parse::<f64>().ok()?);
+            let (lat, lon) = (
+                lat.trim().parse::<f64>().ok()?,
+                lon.trim().parse::<f64>().ok()?,
+            );
             (lat.is_finite() && lon.is_finite()).then_some((lat, lon))
         })
         .collect();
@@ -115,7 +127,11 @@ pub fn project(polygons: &[Vec<(f64, f64)>]) -> Vec<String> {
     if lat_min > lat_max {
         return polygons.iter().map(|_| String::new()).collect();
     }
-    let shrink = ((lat_min + lat_max) / 2.0).to_radians().cos().abs().max(0.01);
+    let shrink = ((lat_min + lat_max) / 2.0)
+        .to_radians()
+        .cos()
+        .abs()
+        .max(0.01);
     let width = ((lon_max - lon_min) * shrink).max(1e-9);
     let height = (lat_max - lat_min).max(1e-9);
     let scale = (MAP_WIDTH / width).min(MAP_HEIGHT / height);
@@ -153,13 +169,23 @@ fn parse(data: &[u8]) -> Value {
 fn string_list(value: &Value) -> Vec<String> {
     value
         .as_array()
-        .map(|items| items.iter().filter_map(|item| item.as_str().map(str::to_string)).collect())
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|item| item.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 /// Where a district stands: escalated (silent past its window), notified (an alert it has not
 /// acknowledged), acknowledged (every alert it was sent), or clear.
-pub fn district_state(notified: usize, pending: bool, acked: bool, escalated: bool) -> &'static str {
+pub fn district_state(
+    notified: usize,
+    pending: bool,
+    acked: bool,
+    escalated: bool,
+) -> &'static str {
     if escalated {
         "escalated"
     } else if pending || (notified > 0 && !acked) {
@@ -268,7 +294,12 @@ mod tests {
 
     #[test]
     fn projection_keeps_north_up_and_fits_the_box() {
-        let square = vec![(45.0, -122.0), (46.0, -122.0), (46.0, -121.0), (45.0, -121.0)];
+        let square = vec![
+            (45.0, -122.0),
+            (46.0, -122.0),
+            (46.0, -121.0),
+            (45.0, -121.0),
+        ];
         let shapes = project(&[square]);
         let points: Vec<(f64, f64)> = shapes[0]
             .split(' ')
@@ -280,7 +311,11 @@ mod tests {
         // The southern edge is at the bottom, the northern one at the top.
         assert_eq!(points[0].1, MAP_HEIGHT);
         assert_eq!(points[1].1, 0.0);
-        assert!(points.iter().all(|(x, y)| *x <= MAP_WIDTH + 0.1 && *y <= MAP_HEIGHT + 0.1));
+        assert!(
+            points
+                .iter()
+                .all(|(x, y)| *x <= MAP_WIDTH + 0.1 && *y <= MAP_HEIGHT + 0.1)
+        );
         assert_eq!(project(&[Vec::new()]), vec![String::new()]);
     }
 
@@ -294,7 +329,8 @@ mod tests {
                     .into_bytes(),
             )
         };
-        let notification = json!({ "msg_type": "Alert", "headline": "Flood", "severity": "Severe" });
+        let notification =
+            json!({ "msg_type": "Alert", "headline": "Flood", "severity": "Severe" });
         let mut records = CityRecords {
             districts: vec![district("harbor"), district("westwood"), district("quiet")],
             ..CityRecords::default()
@@ -319,7 +355,10 @@ mod tests {
             .map(|district| district["state"].as_str().unwrap())
             .collect();
         assert_eq!(states, vec!["acknowledged", "notified", "clear"]);
-        assert_eq!(page["districts"][1]["notifications"][0]["headline"], "Flood");
+        assert_eq!(
+            page["districts"][1]["notifications"][0]["headline"],
+            "Flood"
+        );
         assert_eq!(district_state(1, false, false, true), "escalated");
     }
 }

@@ -58,7 +58,11 @@ pub fn member_health(
     lag: Option<u64>,
 ) -> &'static str {
     if is_self {
-        return if status["status"] == "ok" { "ok" } else { "stopped" };
+        return if status["status"] == "ok" {
+            "ok"
+        } else {
+            "stopped"
+        };
     }
     match (leaders_view, lag) {
         (false, _) => "unknown",
@@ -76,7 +80,10 @@ mod tests {
     fn health_comes_from_the_node_itself_or_the_leaders_replication() {
         let ok = json!({ "status": "ok" });
         assert_eq!(member_health(true, &ok, false, None), "ok");
-        assert_eq!(member_health(true, &json!({ "status": "stopped" }), true, None), "stopped");
+        assert_eq!(
+            member_health(true, &json!({ "status": "stopped" }), true, None),
+            "stopped"
+        );
         assert_eq!(member_health(false, &ok, false, Some(0)), "unknown");
         assert_eq!(member_health(false, &ok, true, None), "unreachable");
         assert_eq!(member_health(false, &ok, true, Some(5)), "ok");

@@ -113,10 +113,18 @@ mod tests {
         assert_eq!(json["format"], "json");
         assert_eq!(json["text"], "{\n  \"a\": 1\n}");
         let text = render_data(Some(b"hello"), DataFormat::Auto);
-        assert_eq!((text["format"].as_str(), text["text"].as_str()), (Some("text"), Some("hello")));
+        assert_eq!(
+            (text["format"].as_str(), text["text"].as_str()),
+            (Some("text"), Some("hello"))
+        );
         let binary = render_data(Some(&[0xff, 0x00, b'A']), DataFormat::Auto);
         assert_eq!(binary["format"], "hex");
-        assert!(binary["text"].as_str().unwrap().starts_with("00000000  ff 00 41"));
+        assert!(
+            binary["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("00000000  ff 00 41")
+        );
         assert!(binary["text"].as_str().unwrap().trim_end().ends_with("..A"));
         assert_eq!(render_data(None, DataFormat::Auto)["format"], "null");
     }
@@ -131,7 +139,10 @@ mod tests {
         assert!(text.len() <= DATA_BYTES_MAX && text.chars().all(|c| c == 'é'));
         let hex = render_data(Some(&vec![0u8; DATA_BYTES_MAX * 4]), DataFormat::Hex);
         assert_eq!(hex["truncated"], true);
-        assert_eq!(hex["text"].as_str().unwrap().lines().count(), HEX_BYTES_MAX / 16);
+        assert_eq!(
+            hex["text"].as_str().unwrap().lines().count(),
+            HEX_BYTES_MAX / 16
+        );
     }
 
     #[test]

@@ -74,7 +74,9 @@ impl Console {
 
     fn logins(&self) -> std::sync::MutexGuard<'_, Logins> {
         // A panic while holding the lock leaves the table as consistent as before it.
-        self.logins.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.logins
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -146,7 +148,9 @@ async fn answer(mut stream: TcpStream, console: &Console) -> std::io::Result<()>
     .unwrap_or(Ok(()))
 }
 
-async fn read_request(stream: &mut TcpStream) -> std::io::Result<Option<Result<Request, http::RequestError>>> {
+async fn read_request(
+    stream: &mut TcpStream,
+) -> std::io::Result<Option<Result<Request, http::RequestError>>> {
     let mut bytes = Vec::with_capacity(1024);
     let mut chunk = [0u8; 2048];
     let head_len = loop {
@@ -196,7 +200,9 @@ async fn route(console: &Console, request: &Request) -> Response {
             response
         }
         ("GET", path) if path.starts_with("/api/") => {
-            let logged_in = console.logins().role_of_cookie(request.cookie.as_deref(), now_s());
+            let logged_in = console
+                .logins()
+                .role_of_cookie(request.cookie.as_deref(), now_s());
             let role = match logged_in {
                 Ok(role) => role,
                 Err(error) => return Response::error("401 Unauthorized", &error.to_string()),
@@ -239,7 +245,10 @@ fn log_in(console: &Console, request: &Request) -> Response {
     if getrandom::fill(&mut cookie_bytes).is_err() {
         return Response::error("500 Internal Server Error", "no randomness for a login");
     }
-    let cookie: String = cookie_bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+    let cookie: String = cookie_bytes
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
     let logged_in = console.logins().log_in(token, cookie.clone(), now_s());
     match logged_in {
         Ok(role) => {
@@ -322,7 +331,11 @@ async fn view(
 /// A live stream of change events: one whenever this node's applied zxid, term or leader moved
 /// (at most one per [`SSE_INTERVAL_MIN`]), until the login expires, the node stops or the
 /// client goes away. Bounded by `sse_clients_max`.
-async fn events(mut stream: TcpStream, console: &Console, request: &Request) -> std::io::Result<()> {
+async fn events(
+    mut stream: TcpStream,
+    console: &Console,
+    request: &Request,
+) -> std::io::Result<()> {
     let cookie = request.cookie.clone();
     let logged_in = console.logins().role_of_cookie(cookie.as_deref(), now_s());
     if let Err(error) = logged_in {

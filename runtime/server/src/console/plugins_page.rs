@@ -129,8 +129,16 @@ mod tests {
             ..PluginStatus::default()
         };
         let logs = vec![
-            StoredLogLine { zxid: 1, level: "info".into(), message: "old".into() },
-            StoredLogLine { zxid: 2, level: "warn".into(), message: "y".repeat(4000) },
+            StoredLogLine {
+                zxid: 1,
+                level: "info".into(),
+                message: "old".into(),
+            },
+            StoredLogLine {
+                zxid: 2,
+                level: "warn".into(),
+                message: "y".repeat(4000),
+            },
         ];
         let records = PluginRecords {
             name: "alert-fanout".into(),

@@ -134,11 +134,20 @@ mod tests {
         let mut tree = DataTree::new(Limits::default());
         create(&mut tree, 1, "/big", b"", open());
         for index in 0..(CHILDREN_PAGE_MAX + 5) {
-            create(&mut tree, 2 + index as i64, &format!("/big/n{index:05}"), b"", open());
+            create(
+                &mut tree,
+                2 + index as i64,
+                &format!("/big/n{index:05}"),
+                b"",
+                open(),
+            );
         }
         let viewer = [Id::anyone()];
         let first = tree_page(&tree, "/big", None, DataFormat::Auto, &viewer);
-        assert_eq!(first["children"].as_array().unwrap().len(), CHILDREN_PAGE_MAX);
+        assert_eq!(
+            first["children"].as_array().unwrap().len(),
+            CHILDREN_PAGE_MAX
+        );
         assert_eq!(first["children_total"], CHILDREN_PAGE_MAX + 5);
         let after = first["next_after"].as_str().unwrap().to_string();
         assert_eq!(after, format!("n{:05}", CHILDREN_PAGE_MAX - 1));
