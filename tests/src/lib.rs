@@ -10,6 +10,7 @@
 //! - [`client`]: configurations and small waits for tests that use the Rust client.
 //! - [`guests`]: plugin guests built from source, packaged for deployment.
 //! - [`city`]: the city workflows (sample city, plugins, alerts) on test nodes.
+//! - [`webdriver`]: a minimal WebDriver client for the console's browser test.
 //! - [`tls_probe`]: does a node's peer endpoint or ZooKeeper TLS face let a certificate in?
 //! - [`wait_until`]: polls a condition with a bounded deadline instead of sleeping.
 
@@ -20,6 +21,7 @@ pub mod guests;
 pub mod node;
 pub mod raw;
 pub mod tls_probe;
+pub mod webdriver;
 
 use std::collections::VecDeque;
 

@@ -88,6 +88,9 @@ pub struct ServerConfig {
     pub plugins: PluginsConfig,
     /// The ZooKeeper-compatible TCP listener, for existing ZooKeeper clients.
     pub zookeeper: ZooKeeperConfig,
+    /// The operator console: a web page on its own listener, off by default (see
+    /// [`crate::console`]).
+    pub console: crate::console::console_config::ConsoleConfig,
     /// The async runtime's worker threads; by default (`None`) one per core. Nodes that share a
     /// machine do better with their share of its cores: a request crosses a dozen tasks on its
     /// way through a node, and on fewer threads more of those hand-overs stay on one thread
@@ -371,6 +374,7 @@ impl Default for ServerConfig {
             join_cluster: false,
             plugins: PluginsConfig::default(),
             zookeeper: ZooKeeperConfig::default(),
+            console: crate::console::console_config::ConsoleConfig::default(),
             runtime_threads: None,
         }
     }
@@ -419,6 +423,7 @@ impl ServerConfig {
                 *path = base.join(&*path);
             }
         }
+        self.console.resolve_relative_to(base);
         if let Some(cache_dir) = &mut self.plugins.cache_dir
             && cache_dir.is_relative()
         {
@@ -469,6 +474,7 @@ impl ServerConfig {
             "runtime_threads must be between 1 and {RUNTIME_THREADS_MAX}"
         );
         self.zookeeper.four_letter_words()?;
+        self.console.validate()?;
         self.zookeeper
             .sasl_users
             .validate(crate::node::IDENTITY_LEN_MAX)

@@ -4,6 +4,7 @@
 //!   duties.
 //! - [`connection`]: the QUIC shell of one client; [`server`] starts and stops a node.
 //! - [`admin_http`]: Prometheus `/metrics`, `/health` (liveness) and `/ready` (readiness).
+//! - [`console`]: the operator console, a web page on its own loopback listener (off by default).
 //! - [`config`]: the `polis.toml` settings.
 //! - [`plugins`]: the runner that executes the deployed plugins on the leader.
 //! - [`dev`]: a single dev node with generated certificates.
@@ -13,6 +14,7 @@ pub mod address_caps;
 pub mod admin_http;
 pub mod config;
 pub mod connection;
+pub mod console;
 pub mod dev;
 pub mod node;
 pub mod plugins;

@@ -32,6 +32,8 @@ pub struct RunningServer {
     pub admin_address: Option<SocketAddr>,
     /// The address peers reach this node on.
     pub peer_address: SocketAddr,
+    /// The operator console's address, if enabled (the bound one, for port 0).
+    pub console_address: Option<SocketAddr>,
     /// The ZooKeeper-compatible TCP address, if enabled (the bound one, for port 0).
     pub zookeeper_address: Option<SocketAddr>,
     pub node: Arc<Node>,
@@ -69,6 +71,12 @@ impl RunningServer {
                 Some((listener, address, crate::admin_http::prometheus_handle()?))
             }
             None => None,
+        };
+        let console_listener = if config.console.enabled {
+            let logins = crate::console::read_logins(&config.console)?;
+            Some((crate::console::bind(config.console.listen).await?, logins))
+        } else {
+            None
         };
         let zookeeper_listener = if config.zookeeper.enabled {
             Some(ZooKeeperListener::bind(config.zookeeper.listen).await?)
@@ -170,6 +178,16 @@ impl RunningServer {
                 Arc::downgrade(&node),
             )));
         }
+        let mut console_address = None;
+        if let Some((listener, logins)) = console_listener {
+            console_address = Some(listener.local_addr()?);
+            let console =
+                crate::console::Console::new(&config.console, logins, Arc::downgrade(&node));
+            tasks.push(tokio::spawn(crate::console::serve(
+                listener,
+                Arc::new(console),
+            )));
+        }
         let zookeeper = match zookeeper_listener {
             Some(listener) => Some(ZooKeeperListener::spawn(
                 listener,
@@ -198,6 +216,7 @@ impl RunningServer {
             %client_address,
             %peer_address,
             ?admin_address,
+            ?console_address,
             ?zookeeper_address,
             node_id = config.cluster.node_id,
             data_dir = %config.data_dir.display(),
@@ -206,6 +225,7 @@ impl RunningServer {
         Ok(RunningServer {
             client_address,
             admin_address,
+            console_address,
             peer_address,
             zookeeper_address,
             node,

@@ -55,6 +55,18 @@ impl SessionTable {
         self.sessions.iter().map(|(id, session)| (*id, session))
     }
 
+    /// The sessions with ids above `after` (all of them without one), in id order: a page's
+    /// worth costs a page's work, however many sessions there are.
+    pub fn iter_after(
+        &self,
+        after: Option<SessionId>,
+    ) -> impl Iterator<Item = (SessionId, &Session)> {
+        let start = after.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
+        self.sessions
+            .range((start, std::ops::Bound::Unbounded))
+            .map(|(id, session)| (*id, session))
+    }
+
     pub(crate) fn insert(&mut self, session_id: SessionId, session: Session) {
         self.sessions.insert(session_id, session);
     }

@@ -21,6 +21,8 @@ mod cluster;
 mod cluster_chaos;
 mod cluster_membership;
 mod cluster_partition;
+mod console_api;
+mod console_browser;
 mod crash_log;
 mod crash_safety;
 mod operations;

@@ -47,7 +47,7 @@ use tokio::sync::mpsc;
 use write_ids::WriteIds;
 
 pub use self::clock::Clock;
-pub use self::hub::{Hub, event_message, session_ended};
+pub use self::hub::{Hub, HubState, event_message, session_ended};
 pub use self::leader_link::{LEADER_WAIT_MAX_DEFAULT, LeaderError, LeaderLink};
 pub use self::outbound::{
     Outbound, OutboundBounds, OutboundError, OutboundQueue, OutboundSlot, QueuedMessage,
