@@ -10,7 +10,7 @@ use openraft::{CommittedLeaderId, EntryPayload};
 use polis_proto::wire;
 use polis_raft::network::{ForwardRequest, ForwardResponse, PeerRequest, PeerResponse};
 use polis_raft::{Command, LogEntry, LogId, SnapshotFile, SnapshotMeta, Vote};
-use polis_tree::{AclList, DataTree, NodeKind, NodeRecord, Session};
+use polis_tree::{Acl, DataTree, NodeKind, NodeRecord, Session};
 use polis_zookeeper::{ConnectRequest, JuteWriter, opcode};
 
 fn write(target: &str, name: &str, bytes: &[u8]) {
@@ -198,7 +198,7 @@ fn write_seed_files() {
     // Tree store records: a kind byte, then the record.
     let node = NodeRecord {
         data: Some(b"value".to_vec().into_boxed_slice()),
-        acl: AclList::open(),
+        acl: Acl::open(),
         kind: NodeKind::Ephemeral { owner: 3 },
         czxid: 4,
         mzxid: 5,
