@@ -8,12 +8,15 @@ use crate::RaftStoreError;
 use crate::log_journal::{LogJournal, encode_record};
 use crate::snapshot_file::SnapshotFile;
 
+/// One journal record read back: the index of its first entry and each entry's bytes.
+pub type JournalRecordParts = (u64, Vec<Vec<u8>>);
+
 /// The records of `generation` in the journal beside `log_file` (`raft-log.redb` →
 /// `raft-log.journal`), as a restart reads them: each as its first index and its entries' bytes.
 pub fn read_journal(
     log_file: &Path,
     generation: u64,
-) -> Result<Vec<(u64, Vec<Vec<u8>>)>, RaftStoreError> {
+) -> Result<Vec<JournalRecordParts>, RaftStoreError> {
     let journal = LogJournal::open(log_file)?;
     Ok(journal
         .read_generation(generation)?
