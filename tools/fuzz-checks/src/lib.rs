@@ -67,16 +67,52 @@ pub struct Target {
 /// Every target, the most exposed first: what anyone reaching a client port sends, then what a
 /// peer sends, then what a node reads from its own disk, then the rest.
 pub const TARGETS: &[Target] = &[
-    Target { name: "zk_frames", check: zk_frames },
-    Target { name: "zk_auth", check: zk_auth },
-    Target { name: "native_frames", check: native_frames },
-    Target { name: "admin_http_head", check: admin_http_head },
-    Target { name: "peer_messages", check: peer_messages },
-    Target { name: "raft_journal", check: raft_journal },
-    Target { name: "raft_snapshot_file", check: raft_snapshot_file },
-    Target { name: "tree_snapshot", check: tree_snapshot },
-    Target { name: "store_records", check: store_records },
-    Target { name: "quota_text", check: quota_text },
-    Target { name: "plugin_manifest", check: plugin_manifest },
-    Target { name: "cap_xml", check: cap_xml },
+    Target {
+        name: "zk_frames",
+        check: zk_frames,
+    },
+    Target {
+        name: "zk_auth",
+        check: zk_auth,
+    },
+    Target {
+        name: "native_frames",
+        check: native_frames,
+    },
+    Target {
+        name: "admin_http_head",
+        check: admin_http_head,
+    },
+    Target {
+        name: "peer_messages",
+        check: peer_messages,
+    },
+    Target {
+        name: "raft_journal",
+        check: raft_journal,
+    },
+    Target {
+        name: "raft_snapshot_file",
+        check: raft_snapshot_file,
+    },
+    Target {
+        name: "tree_snapshot",
+        check: tree_snapshot,
+    },
+    Target {
+        name: "store_records",
+        check: store_records,
+    },
+    Target {
+        name: "quota_text",
+        check: quota_text,
+    },
+    Target {
+        name: "plugin_manifest",
+        check: plugin_manifest,
+    },
+    Target {
+        name: "cap_xml",
+        check: cap_xml,
+    },
 ];

@@ -35,7 +35,12 @@ fn replay(kind: &str) -> usize {
         for file in inputs(kind, target.name) {
             let bytes = std::fs::read(&file).expect("a readable input");
             let outcome = std::panic::catch_unwind(|| (target.check)(&bytes));
-            assert!(outcome.is_ok(), "{} failed on {}", target.name, file.display());
+            assert!(
+                outcome.is_ok(),
+                "{} failed on {}",
+                target.name,
+                file.display()
+            );
             replayed += 1;
         }
     }
@@ -60,7 +65,9 @@ fn every_target_has_seeds_and_a_fuzz_target() {
             "fuzz/seeds/{} is empty",
             target.name
         );
-        let source = fuzz_dir().join("fuzz_targets").join(format!("{}.rs", target.name));
+        let source = fuzz_dir()
+            .join("fuzz_targets")
+            .join(format!("{}.rs", target.name));
         assert!(source.is_file(), "{} has no fuzz target", source.display());
     }
 }

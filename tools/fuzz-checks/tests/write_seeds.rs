@@ -125,7 +125,11 @@ fn write_seed_files() {
     };
     let frame = polis_proto::frame::encode_frame(&ping, 1024).expect("frame");
     write("native_frames", "ping", &frame);
-    write("native_frames", "two_pings", &[frame.clone(), frame].concat());
+    write(
+        "native_frames",
+        "two_pings",
+        &[frame.clone(), frame].concat(),
+    );
 
     // The admin endpoint.
     write(
@@ -236,15 +240,29 @@ fn write_seed_files() {
 
     // Plugin manifests.
     let manifest = polis_plugin_host::PluginManifest::new("seed", "1.0.0", &["/alerts"]);
-    write("plugin_manifest", "minimal.toml", manifest.to_toml().as_bytes());
-    write("plugin_manifest", "minimal.json", manifest.to_json().as_bytes());
-    let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sdk/plugin/template/manifest.toml");
+    write(
+        "plugin_manifest",
+        "minimal.toml",
+        manifest.to_toml().as_bytes(),
+    );
+    write(
+        "plugin_manifest",
+        "minimal.json",
+        manifest.to_json().as_bytes(),
+    );
+    let template =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sdk/plugin/template/manifest.toml");
     let bytes = std::fs::read(template).expect("the template's manifest");
     write("plugin_manifest", "template.toml", &bytes);
 
     // CAP alerts: the plugin's own test documents.
-    let testdata = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins/alert-fanout/testdata");
-    for name in ["nws-tornado-warning.xml", "flood-warning-cancel.xml", "invalid-open-polygon.xml"] {
+    let testdata =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins/alert-fanout/testdata");
+    for name in [
+        "nws-tornado-warning.xml",
+        "flood-warning-cancel.xml",
+        "invalid-open-polygon.xml",
+    ] {
         let bytes = std::fs::read(testdata.join(name)).expect("CAP document");
         write("cap_xml", name, &bytes);
     }
