@@ -30,6 +30,8 @@ mod cluster_limits;
 mod command;
 mod command_response;
 mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod leader_lease;
 mod log_compaction;
 mod log_journal;

@@ -253,7 +253,7 @@ impl RecordHeader {
 }
 
 /// One record's bytes: header, then each entry's length and bytes.
-fn encode_record(
+pub(crate) fn encode_record(
     generation: u64,
     first_index: u64,
     entries: &[(u64, Vec<u8>)],

@@ -87,7 +87,7 @@ async fn answer(
 ) -> std::io::Result<()> {
     let mut head = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
-    while !head.windows(4).any(|window| window == b"\r\n\r\n") {
+    while !head_is_complete(&head) {
         let read = stream.read(&mut chunk).await?;
         if read == 0 {
             return Ok(());
@@ -103,30 +103,26 @@ async fn answer(
             .await;
         }
     }
-    let request_line = head.split(|byte| *byte == b'\n').next().unwrap_or_default();
-    let request_line = String::from_utf8_lossy(request_line);
-    let mut parts = request_line.split_whitespace();
-    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    if method != "GET" {
-        return respond(
-            &mut stream,
-            "405 Method Not Allowed",
-            "text/plain",
-            "GET only\n",
-        )
-        .await;
-    }
-    match target.split('?').next().unwrap_or("") {
-        "/metrics" => {
+    match parse_request_head(&head) {
+        AdminRequest::MethodNotAllowed => {
+            respond(
+                &mut stream,
+                "405 Method Not Allowed",
+                "text/plain",
+                "GET only\n",
+            )
+            .await
+        }
+        AdminRequest::Metrics => {
             let body = prometheus.render();
             respond(&mut stream, "200 OK", "text/plain; version=0.0.4", &body).await
         }
-        path @ ("/health" | "/ready") => {
+        request @ (AdminRequest::Health | AdminRequest::Ready) => {
             let status = match node.upgrade() {
                 Some(node) => node.status().await,
                 None => serde_json::json!({ "status": "stopped" }),
             };
-            let answered = if path == "/health" {
+            let answered = if request == AdminRequest::Health {
                 is_running(&status)
             } else {
                 is_ready(&status)
@@ -139,7 +135,43 @@ async fn answer(
             };
             respond(&mut stream, code, "application/json", &body).await
         }
-        _ => respond(&mut stream, "404 Not Found", "text/plain", "not found\n").await,
+        AdminRequest::NotFound => {
+            respond(&mut stream, "404 Not Found", "text/plain", "not found\n").await
+        }
+    }
+}
+
+/// What an admin request asks for, read from its head.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdminRequest {
+    Metrics,
+    Health,
+    Ready,
+    NotFound,
+    MethodNotAllowed,
+}
+
+/// Whether `head` holds a whole request head (it ends at the first blank line).
+pub fn head_is_complete(head: &[u8]) -> bool {
+    head.windows(4).any(|window| window == b"\r\n\r\n")
+}
+
+/// Reads the request line of a request head: a GET of `/metrics`, `/health` or `/ready` (any
+/// query ignored), or something this endpoint does not serve. It is a pure function of bytes
+/// from anyone who can reach the admin port, so it is fuzzed (`fuzz/`, target `admin_http_head`).
+pub fn parse_request_head(head: &[u8]) -> AdminRequest {
+    let request_line = head.split(|byte| *byte == b'\n').next().unwrap_or_default();
+    let request_line = String::from_utf8_lossy(request_line);
+    let mut parts = request_line.split_whitespace();
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    if method != "GET" {
+        return AdminRequest::MethodNotAllowed;
+    }
+    match target.split('?').next().unwrap_or("") {
+        "/metrics" => AdminRequest::Metrics,
+        "/health" => AdminRequest::Health,
+        "/ready" => AdminRequest::Ready,
+        _ => AdminRequest::NotFound,
     }
 }
 

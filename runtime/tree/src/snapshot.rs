@@ -510,8 +510,14 @@ fn read_record<T: serde::de::DeserializeOwned>(
             "record of {length} bytes exceeds the bound of {record_len_max}"
         )));
     }
-    buffer.resize(length, 0);
-    input.read_exact(buffer)?;
+    // The record is read as its bytes arrive, not into a buffer of its announced length: a
+    // length under the bound (about 128 MiB at the limits' ceilings) but beyond the input would
+    // otherwise cost that much memory for a few bytes of a corrupt snapshot or backup.
+    buffer.clear();
+    let read = input.take(length as u64).read_to_end(buffer)?;
+    if read < length {
+        return Err(SnapshotError::Io(io::ErrorKind::UnexpectedEof.into()));
+    }
     postcard::from_bytes(buffer)
         .map_err(|error| SnapshotError::Corrupt(format!("undecodable record: {error}")))
 }

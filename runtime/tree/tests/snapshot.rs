@@ -821,3 +821,44 @@ fn a_format_4_snapshot_reads_back_as_the_same_tree() {
         Err(SnapshotError::Corrupt(_))
     ));
 }
+
+/// A reader over `bytes` that remembers the largest buffer it was asked to fill: how much the
+/// snapshot reader set aside ahead of the bytes it had.
+struct MeasuringReader<'a> {
+    bytes: &'a [u8],
+    largest_read_len: usize,
+}
+
+impl std::io::Read for MeasuringReader<'_> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        self.largest_read_len = self.largest_read_len.max(buffer.len());
+        self.bytes.read(buffer)
+    }
+}
+
+/// Found by the fuzz target `tree_snapshot` (fuzz/regressions/tree_snapshot/): a record length
+/// under the reader's bound (about 128 MiB, from the limits' ceilings) but far beyond the input
+/// made the reader allocate and zero that much before reading, so a few bytes of a corrupt
+/// snapshot or backup cost 128 MiB. The record is now read as its bytes arrive.
+#[test]
+fn a_record_length_beyond_the_input_allocates_nothing_ahead_of_its_bytes() {
+    let genesis = snapshot(&DataTree::new(Limits::default()));
+    let header_len = u32::from_le_bytes(genesis[12..16].try_into().expect("4 bytes")) as usize;
+    let mut bytes = genesis[..16 + header_len].to_vec();
+    let record_len = u32::try_from(SnapshotReader::record_len_max(&Limits::ceilings()) - 1)
+        .expect("the bound fits a u32");
+    bytes.extend_from_slice(&record_len.to_le_bytes());
+    bytes.extend_from_slice(b"a few bytes");
+    let mut input = MeasuringReader {
+        bytes: &bytes,
+        largest_read_len: 0,
+    };
+    let result = SnapshotReader::read(&mut input, &Limits::default());
+    assert!(matches!(result, Err(SnapshotError::Io(_))), "{result:?}");
+    assert!(
+        input.largest_read_len <= 64 * 1024,
+        "the reader asked for {} bytes at once for a {}-byte input",
+        input.largest_read_len,
+        bytes.len()
+    );
+}
