@@ -90,7 +90,8 @@ impl LocatedDistrict {
     pub fn is_touched_by(&self, area: &CheckedArea, targeting: GeocodeTargeting) -> bool {
         let has_shape = !area.polygons.is_empty() || !area.circles.is_empty();
         let geocodes_count = !has_shape || targeting == GeocodeTargeting::Always;
-        let geocode_match = geocodes_count && shares_a_geocode(&area.geocodes, &self.entry.geocodes);
+        let geocode_match =
+            geocodes_count && shares_a_geocode(&area.geocodes, &self.entry.geocodes);
         if geocode_match {
             return true;
         }
@@ -139,8 +140,7 @@ fn shares_a_geocode(area: &[NamedValue], district: &[NamedValue]) -> bool {
         area.iter().any(|code| {
             scheme.is_none_or(|scheme| code.value_name.eq_ignore_ascii_case(scheme))
                 && district.iter().any(|own| {
-                    own.value_name.eq_ignore_ascii_case(&code.value_name)
-                        && own.value == code.value
+                    own.value_name.eq_ignore_ascii_case(&code.value_name) && own.value == code.value
                 })
         })
     };

@@ -31,8 +31,12 @@ fn city() -> MemoryTree {
             ],
         ),
     ] {
-        let entry = serde_json::json!({ "identity": format!("CN={agency},O=Polis"), "senders": senders });
-        tree.create(&format!("/city/agencies/{agency}"), entry.to_string().as_bytes());
+        let entry =
+            serde_json::json!({ "identity": format!("CN={agency},O=Polis"), "senders": senders });
+        tree.create(
+            &format!("/city/agencies/{agency}"),
+            entry.to_string().as_bytes(),
+        );
         tree.create(&format!("/city/alerts/inbox/{agency}"), b"");
     }
     tree
@@ -73,12 +77,18 @@ fn an_agency_cannot_publish_in_another_agencys_name() {
     let flood = include_str!("../testdata/flood-warning.xml");
     publish_as(&mut tree, "cascadia-bay-oem", "spoof", flood);
     let reason = String::from_utf8(tree.get("/city/alerts/rejected/spoof").unwrap()).unwrap();
-    assert!(reason.contains("is not one that agency cascadia-bay-oem"), "{reason}");
+    assert!(
+        reason.contains("is not one that agency cascadia-bay-oem"),
+        "{reason}"
+    );
     tree.create("/city/alerts/inbox/stranger", b"");
     publish_as(&mut tree, "stranger", "unknown", flood);
     let reason = String::from_utf8(tree.get("/city/alerts/rejected/unknown").unwrap()).unwrap();
     assert!(reason.contains("not a registered agency"), "{reason}");
-    assert!(notified(&tree, "notifications").is_empty(), "nothing was sent");
+    assert!(
+        notified(&tree, "notifications").is_empty(),
+        "nothing was sent"
+    );
     publish_as(&mut tree, "nws-portland", "real", flood);
     assert!(!notified(&tree, "notifications").is_empty());
 }
@@ -133,19 +143,28 @@ fn a_polygon_alert_reaches_exactly_the_districts_it_overlaps() {
         .tree()
         .get_acl(
             &format!("/city/notifications/{}/ack", list[0]),
-            &[polis_plugin_sdk::testing::polis_tree::Id::new("super", "test")],
+            &[polis_plugin_sdk::testing::polis_tree::Id::new(
+                "super", "test",
+            )],
         )
         .unwrap();
     let writers: Vec<String> = acl
         .iter()
-        .filter(|entry| entry.perms.contains(polis_plugin_sdk::testing::polis_tree::Perms::WRITE))
+        .filter(|entry| {
+            entry
+                .perms
+                .contains(polis_plugin_sdk::testing::polis_tree::Perms::WRITE)
+        })
         .map(|entry| format!("{}:{}", entry.id.scheme, entry.id.id))
         .collect();
     assert!(
         writers.contains(&format!("x509:CN={district},O=Polis")),
         "{writers:?}"
     );
-    assert!(!writers.iter().any(|writer| writer == "world:anyone"), "{writers:?}");
+    assert!(
+        !writers.iter().any(|writer| writer == "world:anyone"),
+        "{writers:?}"
+    );
 }
 
 #[test]
@@ -405,7 +424,10 @@ fn districts_notified_by(document: &str) -> Vec<String> {
     let mut tree = city();
     publish(&mut tree, "t1", document);
     let list = notified(&tree, "notifications");
-    districts_of(&list).into_iter().map(str::to_string).collect()
+    districts_of(&list)
+        .into_iter()
+        .map(str::to_string)
+        .collect()
 }
 
 /// An NWS storm-based warning carries its county's SAME code beside the polygon, as every NWS
@@ -447,7 +469,10 @@ fn an_agency_may_be_registered_to_target_by_geocodes_always() {
         "senders": ["oem@cascadia-bay.example"],
         "geocodeTargeting": "always",
     });
-    tree.set("/city/agencies/cascadia-bay-oem", entry.to_string().as_bytes());
+    tree.set(
+        "/city/agencies/cascadia-bay-oem",
+        entry.to_string().as_bytes(),
+    );
     publish(
         &mut tree,
         "t1",
@@ -471,11 +496,18 @@ fn every_language_of_an_alert_reaches_the_district_and_its_area_once() {
     );
     let list = notified(&tree, "notifications");
     let sent = notification(&tree, &format!("notifications/{}", list[0]));
-    let languages: Vec<&str> = sent.info.iter().map(|info| info.language.as_str()).collect();
+    let languages: Vec<&str> = sent
+        .info
+        .iter()
+        .map(|info| info.language.as_str())
+        .collect();
     assert_eq!(languages, ["en-US", "es-US"]);
     assert_eq!(sent.info[1].event, "Aviso de Tornado");
     assert!(sent.info[1].instruction.starts_with("¡BUSQUE REFUGIO"));
-    assert_eq!(sent.event, "Tornado Warning", "the primary language's, as before");
+    assert_eq!(
+        sent.event, "Tornado Warning",
+        "the primary language's, as before"
+    );
     assert_eq!(sent.polygons.len(), 1, "{:?}", sent.polygons);
     assert_eq!(sent.area, ["Multnomah, OR"]);
 }
@@ -483,12 +515,19 @@ fn every_language_of_an_alert_reaches_the_district_and_its_area_once() {
 /// Registers `agency` (with its inbox) for `sender`, and publishes `document` as it.
 fn districts_notified_as(agency: &str, sender: &str, document: &str) -> (MemoryTree, Vec<String>) {
     let mut tree = city();
-    let entry = serde_json::json!({ "identity": format!("CN={agency},O=Polis"), "senders": [sender] });
-    tree.create(&format!("/city/agencies/{agency}"), entry.to_string().as_bytes());
+    let entry =
+        serde_json::json!({ "identity": format!("CN={agency},O=Polis"), "senders": [sender] });
+    tree.create(
+        &format!("/city/agencies/{agency}"),
+        entry.to_string().as_bytes(),
+    );
     tree.create(&format!("/city/alerts/inbox/{agency}"), b"");
     publish_as(&mut tree, agency, "t1", document);
     let list = notified(&tree, "notifications");
-    let districts = districts_of(&list).into_iter().map(str::to_string).collect();
+    let districts = districts_of(&list)
+        .into_iter()
+        .map(str::to_string)
+        .collect();
     (tree, districts)
 }
 
@@ -504,7 +543,11 @@ fn a_naad_cap_cp_warning_reaches_its_polygon_in_both_languages() {
     assert_eq!(districts, ["eastbank", "riverside"]);
     let list = notified(&tree, "notifications");
     let sent = notification(&tree, &format!("notifications/{}", list[0]));
-    let languages: Vec<&str> = sent.info.iter().map(|info| info.language.as_str()).collect();
+    let languages: Vec<&str> = sent
+        .info
+        .iter()
+        .map(|info| info.language.as_str())
+        .collect();
     assert_eq!(languages, ["en-CA", "fr-CA"]);
     assert_eq!(sent.info[1].headline, "avertissement de tornade en vigueur");
     assert_eq!(sent.area, ["East river bank", "Rive est"]);

@@ -267,7 +267,10 @@ mod tests {
         let harbor = totals(&tree, "/city/capacity/districts/harbor");
         assert_eq!(harbor.unreported, ["pier-7-gym"]);
         assert!(harbor.invalid.is_empty());
-        assert_eq!((harbor.shelters, harbor.capacity, harbor.full), (0, 0, false));
+        assert_eq!(
+            (harbor.shelters, harbor.capacity, harbor.full),
+            (0, 0, false)
+        );
         assert_eq!(
             totals(&tree, "/city/capacity/city").unreported,
             ["harbor/pier-7-gym"]
