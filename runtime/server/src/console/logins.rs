@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use polis_tree::Id;
 
 use super::console_config::TOKEN_LEN_MIN;
+use crate::node::constant_time_equal;
 
 /// What a login may see.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -171,18 +172,6 @@ impl Logins {
     pub fn is_empty(&self) -> bool {
         self.logins.is_empty()
     }
-}
-
-/// Compares secrets without leaking, through timing, how many leading bytes matched.
-fn constant_time_equal(expected: &[u8], given: &[u8]) -> bool {
-    if expected.len() != given.len() {
-        return false;
-    }
-    expected
-        .iter()
-        .zip(given)
-        .fold(0u8, |difference, (a, b)| difference | (a ^ b))
-        == 0
 }
 
 #[cfg(test)]

@@ -630,8 +630,9 @@ impl Node {
     }
 }
 
-/// Compares secrets without leaking, through timing, how many leading bytes matched.
-fn constant_time_equal(expected: &[u8], given: &[u8]) -> bool {
+/// Compares secrets without leaking, through timing, how many leading bytes matched (session
+/// passwords here, the console's login tokens).
+pub(crate) fn constant_time_equal(expected: &[u8], given: &[u8]) -> bool {
     if expected.len() != given.len() {
         return false;
     }
